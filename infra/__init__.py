@@ -1,0 +1,1 @@
+"""CDK infrastructure: the TrainingGate construct and the stack that composes it."""

@@ -1,0 +1,55 @@
+"""The gate's configuration: `cdk.json` context under one key, validated at synth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from training_gate.domain.policy import Policy
+
+CONTEXT_KEY = "training-gate"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ConfigError(ValueError):
+    """The gate's cdk.json context is invalid; the message names every offending key."""
+
+
+class GateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_package_group: Annotated[str, Field(pattern=_GROUP_NAME)]
+    policy: Policy
+    poll_interval_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    max_polls: Annotated[int, Field(ge=1, le=10_000)] = 720
+    job_name_prefixes: list[Annotated[str, Field(min_length=1, max_length=63)]] = []
+    notification_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
+    artifact_bucket_patterns: Annotated[
+        list[Annotated[str, Field(min_length=3, max_length=63)]], Field(min_length=1)
+    ] = ["sagemaker-*"]
+    sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
+    sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
+    inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
+    inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
+    inspector_timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 300
+    powertools_layer_version: Annotated[int, Field(ge=1)] = 27
+
+
+def read_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> dict[str, Any]:
+    return json.loads(cdk_json.read_text()).get("context", {}).get(CONTEXT_KEY, {})
+
+
+def load_config(raw: Any) -> GateConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json context {CONTEXT_KEY!r} must be an object")
+    try:
+        return GateConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{CONTEXT_KEY}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid gate configuration: {problems}") from exc

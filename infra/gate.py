@@ -1,0 +1,338 @@
+"""TrainingGate: the reusable construct. The workflow itself lives in statemachine/training_gate.asl.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, ArnFormat, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import REPO_ROOT, GateConfig
+
+ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+INSPECTOR_HANDLER = "training_gate.handlers.inspect_artifact.handler"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+FUNCTION_TIMEOUT = Duration.seconds(60)
+FUNCTION_MEMORY_MB = 512
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+EVENT_DELIVERY_ATTEMPTS = 8
+POWERTOOLS_ACCOUNT = "017000801446"
+NAG_IAM5 = "AwsSolutions::AwsSolutions-IAM5"
+XRAY_REASON = "X-Ray PutTraceSegments/PutTelemetryRecords accept no narrower resource than *"
+# Terminal states that start the gate; InProgress/Stopping changes are not worth an execution.
+TERMINAL_STATUSES = ["Completed", "Failed", "Stopped"]
+
+
+@dataclass(frozen=True)
+class TrainingGateProps:
+    config: GateConfig
+
+
+class TrainingGate(Construct):
+    """EventBridge rule -> Step Functions (the ASL) -> functions -> Model Registry / SNS."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: TrainingGateProps) -> None:
+        super().__init__(scope, construct_id)
+        self._config = props.config
+        self.roles: dict[str, iam.Role] = {}
+        self.topic = self._build_topic()
+        self.reports_bucket = self._build_reports_bucket()
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python{RUNTIME.name.removeprefix('python').replace('.', '')}"
+            f"-x86_64:{self._config.powertools_layer_version}",
+        )
+        self.functions = self._build_functions()
+        self.state_machine = self._build_state_machine()
+        self.rule, self.dead_letter_queue = self._build_rule()
+
+    # -- cdk-nag acknowledgements: each names the rule, the exact finding and why -------------
+
+    def _logical_id(self, construct: Construct) -> str:
+        stack = Stack.of(self)
+        default = construct.node.default_child
+        assert isinstance(default, CfnResource)
+        return str(stack.resolve(stack.get_logical_id(default)))
+
+    @staticmethod
+    def _acknowledge(scope: Construct, finding: str, reason: str) -> None:
+        Validations.of(scope).acknowledge(Acknowledgment(id=f"{NAG_IAM5}[{finding}]", reason=reason))
+
+    # -- resources -------------------------------------------------------------------------
+
+    def _build_topic(self) -> sns.Topic:
+        topic = sns.Topic(self, "Notifications", display_name="training-gate", enforce_ssl=True)
+        for email in self._config.notification_emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
+
+    def _build_reports_bucket(self) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "Reports",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _function_role(self, name: str) -> tuple[iam.Role, logs.LogGroup]:
+        """A role that may write only to the function's own log group (no managed policies)."""
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+            )
+        )
+        self._acknowledge(
+            role,
+            f"Resource::<{self._logical_id(log_group)}.Arn>:log-stream:*",
+            f"{name}: the streams of its own log group only; stream names are chosen by Lambda",
+        )
+        self._acknowledge(role, "Resource::*", f"{name}: {XRAY_REASON}")
+        self.roles[name] = role
+        return role, log_group
+
+    def _zip_function(self, name: str, module: str, environment: dict[str, str]) -> lambda_.Function:
+        role, log_group = self._function_role(name)
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            handler=f"training_gate.handlers.{module}.handler",
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS_DIR),
+                exclude=[
+                    "inspector.Dockerfile",
+                    "training_gate/inspector",
+                    "training_gate/handlers/inspect_artifact.py",
+                    "*.egg-info",
+                    "**/__pycache__",
+                    "*.pyc",
+                ],
+            ),
+            layers=[self._powertools],
+            role=role,
+            log_group=log_group,
+            timeout=FUNCTION_TIMEOUT,
+            memory_size=FUNCTION_MEMORY_MB,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={"POWERTOOLS_SERVICE_NAME": f"training-gate-{module}", **environment},
+        )
+
+    def _build_functions(self) -> dict[str, lambda_.IFunction]:
+        config = self._config
+        validate = self._zip_function(
+            "ValidateInput",
+            "validate_input",
+            {
+                "DEFAULT_POLL_INTERVAL_SECONDS": str(config.poll_interval_seconds),
+                "DEFAULT_MAX_POLLS": str(config.max_polls),
+            },
+        )
+        collect = self._zip_function("CollectMetrics", "collect_metrics", {"TRAINING_LOG_GROUP": TRAINING_LOG_GROUP})
+        collect.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["logs:DescribeLogStreams", "logs:FilterLogEvents"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{TRAINING_LOG_GROUP}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self._acknowledge(
+            self.roles["CollectMetrics"],
+            "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*",
+            "CollectMetrics: SageMaker writes one stream per host and job in this group; only reads are granted",
+        )
+        evaluate = self._zip_function(
+            "EvaluatePolicy",
+            "evaluate_policy",
+            {
+                "GATE_POLICY": json.dumps(config.policy.model_dump(mode="json"), separators=(",", ":")),
+                "MODEL_PACKAGE_GROUP": config.model_package_group,
+                "REPORTS_BUCKET": self.reports_bucket.bucket_name,
+            },
+        )
+        evaluate.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.reports_bucket.arn_for_objects("reports/*")])
+        )
+        self._acknowledge(
+            self.roles["EvaluatePolicy"],
+            f"Resource::<{self._logical_id(self.reports_bucket)}.Arn>/reports/*",
+            "EvaluatePolicy: writes one report per execution under reports/<job>/<execution>/",
+        )
+        describe_failure = self._zip_function("DescribeFailure", "describe_failure", {})
+        return {
+            "ValidateInput": validate,
+            "InspectArtifact": self._build_inspector(),
+            "CollectMetrics": collect,
+            "EvaluatePolicy": evaluate,
+            "DescribeFailure": describe_failure,
+        }
+
+    def _build_inspector(self) -> lambda_.DockerImageFunction:
+        """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
+        config = self._config
+        role, log_group = self._function_role("InspectArtifact")
+        inspector = lambda_.DockerImageFunction(
+            self,
+            "InspectArtifact",
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(LAMBDAS_DIR),
+                file="inspector.Dockerfile",
+                cmd=[INSPECTOR_HANDLER],
+                build_args={
+                    "SKLEARN_VERSION": config.sklearn_version,
+                    "PYTHON_VERSION": config.inspector_python_version,
+                },
+                exclude=["*.egg-info", "**/__pycache__", "*.pyc"],
+            ),
+            role=role,
+            log_group=log_group,
+            memory_size=config.inspector_memory_mb,
+            timeout=Duration.seconds(config.inspector_timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "training-gate-inspect_artifact",
+                "INSPECT_CONFIG": json.dumps({"sample_input": config.sample_input}),
+            },
+        )
+        inspector.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{pattern}/*" for pattern in config.artifact_bucket_patterns],
+            )
+        )
+        for pattern in config.artifact_bucket_patterns:
+            self._acknowledge(
+                role,
+                f"Resource::arn:<AWS::Partition>:s3:::{pattern}/*",
+                "InspectArtifact: reads model.tar.gz objects whose keys each training job chooses, only in the "
+                "configured artifact_bucket_patterns, and nothing else",
+            )
+        return inspector
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        config = self._config
+        stack = Stack.of(self)
+        role = iam.Role(self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        # Unqualified ARNs only: the ASL invokes $LATEST, so no version wildcard is granted.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[fn.function_arn for fn in self.functions.values()]
+            )
+        )
+        self.topic.grant_publish(role)
+        group_arn = stack.format_arn(
+            service="sagemaker", resource="model-package-group", resource_name=config.model_package_group
+        )
+        package_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{config.model_package_group}/*"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeTrainingJob"],
+                resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:AddTags",
+                ],
+                resources=[group_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[group_arn, package_arn])
+        )
+        self._acknowledge(
+            role,
+            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
+            "StateMachine: DescribeTrainingJob must read whichever job ended; the EventBridge rule scopes which",
+        )
+        self._acknowledge(
+            role,
+            f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/"
+            f"{config.model_package_group}/*",
+            "StateMachine: CreateModelPackage creates versions <group>/<n> in the configured group only",
+        )
+        self._acknowledge(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
+        substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in self.functions.items()}
+        substitutions["NotificationTopicArn"] = self.topic.topic_arn
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/training-gate-{stack.stack_name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
+            definition_substitutions=substitutions,
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )
+
+    def _build_rule(self) -> tuple[events.Rule, sqs.Queue]:
+        config = self._config
+        detail: dict[str, object] = {"TrainingJobStatus": TERMINAL_STATUSES}
+        if config.job_name_prefixes:
+            detail["TrainingJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
+        rule = events.Rule(
+            self,
+            "TrainingJobStateChange",
+            description="Start training-gate when a SageMaker training job ends",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Training Job State Change"],
+                detail=detail,
+            ),
+        )
+        dead_letters = sqs.Queue(
+            self,
+            "FailedStarts",
+            retention_period=Duration.days(14),
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+        )
+        rule.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {"TrainingJobName": events.EventField.from_path("$.detail.TrainingJobName")}
+                ),
+                dead_letter_queue=dead_letters,
+                retry_attempts=EVENT_DELIVERY_ATTEMPTS,
+                max_event_age=Duration.hours(24),
+            )
+        )
+        return rule, dead_letters

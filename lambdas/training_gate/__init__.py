@@ -1,0 +1,1 @@
+"""training-gate: a quality gate for Amazon SageMaker training jobs."""

@@ -1,0 +1,103 @@
+"""Thin adapters over boto3 clients, each taking its client so tests can pass their own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# Standard mode retries throttling with exponential backoff and jitter on every client we create.
+_RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+_HOST_IN_STREAM = re.compile(r"/(?P<host>algo-\d+)(?:-\d+)?$")
+
+
+class ArtifactNotFound(Exception):
+    """The artifact is not there, or the gate is not allowed to read it."""
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service, config=_RETRY_CONFIG)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+class ArtifactStore:
+    def __init__(self, s3: Any | None = None):
+        self._s3 = s3 or client("s3")
+
+    def open(self, uri: str) -> BinaryIO:
+        bucket, key = parse_s3_uri(uri)
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+                raise ArtifactNotFound(f"artifact not found at {uri}") from exc
+            if code in ("AccessDenied", "403"):
+                raise ArtifactNotFound(f"access denied reading {uri}: the gate may not read this bucket") from exc
+            raise
+
+    def put_json(self, bucket: str, key: str, document: Any) -> tuple[str, str]:
+        """Write a JSON document; returns its URI and sha256 (the registry's ContentDigest)."""
+        body = json.dumps(document, indent=2, sort_keys=True).encode()
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        return f"s3://{bucket}/{key}", hashlib.sha256(body).hexdigest()
+
+    def put_text(self, bucket: str, key: str, text: str, content_type: str = "text/markdown") -> str:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
+        return f"s3://{bucket}/{key}"
+
+
+def host_of_stream(stream_name: str) -> str:
+    match = _HOST_IN_STREAM.search(stream_name)
+    return match.group("host") if match else stream_name.rsplit("/", 1)[-1]
+
+
+class TrainingLogs:
+    def __init__(self, logs: Any | None = None, log_group: str = TRAINING_LOG_GROUP):
+        self._logs = logs or client("logs")
+        self._group = log_group
+        self.api_calls = 0
+
+    def stream_names(self, job_name: str) -> list[str]:
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"logGroupName": self._group, "logStreamNamePrefix": f"{job_name}/"}
+        try:
+            while True:
+                self.api_calls += 1
+                page = self._logs.describe_log_streams(**kwargs)
+                names += [s["logStreamName"] for s in page.get("logStreams", [])]
+                if not page.get("nextToken"):
+                    return names
+                kwargs["nextToken"] = page["nextToken"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return []
+            raise
+
+    def messages(self, stream_name: str) -> Iterator[str]:
+        """Every event message of one stream, oldest first, page by page (bounded memory)."""
+        kwargs: dict[str, Any] = {"logGroupName": self._group, "logStreamNames": [stream_name]}
+        while True:
+            self.api_calls += 1
+            page = self._logs.filter_log_events(**kwargs)
+            for event in page.get("events", []):
+                yield event.get("message", "")
+            token = page.get("nextToken")
+            if not token:
+                return
+            kwargs["nextToken"] = token

@@ -1,0 +1,214 @@
+"""Metric extraction the way SageMaker does it, and the naming rules that let a policy find them.
+
+SageMaker semantics (see tests/fixtures/sagemaker-logs/README.md): each log line (split on "\\n" only)
+is searched with each MetricDefinition regex, the first capture group is the value, and the final
+value is the last matching line. Default patterns add the common print styles no definition covers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from training_gate.domain.models import MetricsResult, MetricValue
+
+# Aliases map the metric part of a name (after any split prefix is removed) to its canonical form.
+METRIC_ALIASES: dict[str, str] = {
+    "acc": "accuracy",
+    "accuracy_score": "accuracy",
+    "prec": "precision",
+    "precision_score": "precision",
+    "rec": "recall",
+    "recall_score": "recall",
+    "f1_score": "f1",
+    "f1score": "f1",
+    "f_1": "f1",
+    "fscore": "f1",
+    "f_score": "f1",
+    "roc_auc": "auc",
+    "auc_roc": "auc",
+    "rocauc": "auc",
+}
+
+# Validation/evaluation metrics are what a policy judges, so they get the bare name; training and
+# test metrics keep a prefix so that a training accuracy can never stand in for a validation one.
+_SPLIT_PREFIX = re.compile(r"^(?P<split>train|training|validation|valid|val|eval|test)(?:[\s:_\-]+)(?P<rest>.+)$")
+_SPLIT_CANONICAL = {"train": "train", "training": "train", "test": "test"}
+
+PRIMARY_HOST = "algo-1"
+# float32 round trip in FinalMetricDataList plus rounding in printed logs.
+CROSS_SOURCE_TOLERANCE = 1e-3
+
+
+class MetricDefinitionError(ValueError):
+    """A MetricDefinition that SageMaker would not be able to apply."""
+
+
+def canonical_name(original: str) -> str:
+    """Canonical metric name: lower case, split prefix folded, aliases resolved."""
+    name = original.strip().lower()
+    split = None
+    match = _SPLIT_PREFIX.match(name)
+    if match:
+        split, name = match.group("split"), match.group("rest")
+    name = re.sub(r"[\s\-]+", "_", name.strip())
+    name = METRIC_ALIASES.get(name, name)
+    prefix = _SPLIT_CANONICAL.get(split or "")
+    return f"{prefix}:{name}" if prefix else name
+
+
+@dataclass(frozen=True)
+class MetricPattern:
+    """A compiled regex. Fixed patterns carry their metric name (MetricDefinitions); dynamic
+    ones take the name from the named group `name` (default print styles)."""
+
+    regex: re.Pattern[str]
+    name: str | None = None
+
+    def names_in(self, line: str) -> Iterator[tuple[str, str]]:
+        if self.name is not None:
+            match = self.regex.search(line)
+            if match and match.groups():
+                yield self.name, match.group(1) or ""
+            return
+        for match in self.regex.finditer(line):
+            yield match.group("name"), match.group("value")
+
+
+def compile_definitions(definitions: Iterable[dict[str, str]]) -> list[MetricPattern]:
+    """Compile SageMaker MetricDefinitions, naming the metric whose regex is unusable."""
+    patterns = []
+    for index, definition in enumerate(definitions):
+        name = definition.get("Name")
+        regex = definition.get("Regex")
+        if not name or not regex:
+            raise MetricDefinitionError(f"MetricDefinitions[{index}] needs both Name and Regex")
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            raise MetricDefinitionError(f"metric {name!r}: invalid regex {regex!r}: {exc}") from exc
+        if compiled.groups < 1:
+            raise MetricDefinitionError(
+                f"metric {name!r}: regex {regex!r} has no capture group, so it can never yield a value"
+            )
+        patterns.append(MetricPattern(regex=compiled, name=name))
+    return patterns
+
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+|nan|NaN|inf|Infinity|-?inf)"
+DEFAULT_PATTERNS: tuple[MetricPattern, ...] = (
+    # [INFO] Validation accuracy: 0.905
+    MetricPattern(
+        re.compile(
+            r"\[INFO\]\s+(?P<name>(?:Training|Train|Validation|Test)\s+[A-Za-z][\w\-]*)\s*[:=]\s*"
+            rf"(?P<value>{_NUMBER})"
+        )
+    ),
+    # val_accuracy: 0.9050 (Keras), {'eval_accuracy': 0.91} (HF Trainer), #011validation-auc:0.91 (XGBoost)
+    MetricPattern(
+        re.compile(
+            r"(?<![A-Za-z_])(?P<name>(?:val|eval|validation)[_\-][A-Za-z][\w]*)['\"]?\s*[:=]\s*"
+            rf"(?P<value>{_NUMBER})"
+        )
+    ),
+)
+
+
+@dataclass
+class LastMatch:
+    raw: str
+    matches: int = 0
+
+
+@dataclass
+class StreamMetrics:
+    """Final values of one host's stream, keyed by the name the pattern gave."""
+
+    host: str
+    values: dict[str, LastMatch] = field(default_factory=dict)
+
+
+def parse_stream(host: str, lines: Iterable[str], patterns: Iterable[MetricPattern]) -> StreamMetrics:
+    """Apply patterns to one stream, keeping the last match of each name (SageMaker's final value)."""
+    patterns = tuple(patterns)
+    result = StreamMetrics(host=host)
+    values = result.values
+    for line in lines:
+        for pattern in patterns:
+            for name, raw in pattern.names_in(line):
+                entry = values.get(name)
+                if entry is None:
+                    entry = values[name] = LastMatch(raw=raw)
+                entry.raw = raw
+                entry.matches += 1
+    return result
+
+
+def split_lines(message: str) -> list[str]:
+    """CloudWatch events may hold several lines; only "\\n" separates them (a "\\r" does not)."""
+    return message.split("\n")
+
+
+def _host_order(host: str | None) -> tuple[int, str]:
+    return (0 if host == PRIMARY_HOST else 1, host or "")
+
+
+def stream_values(stream: StreamMetrics, source: str = "log") -> list[MetricValue]:
+    return [
+        MetricValue.from_raw(
+            entry.raw,
+            name=canonical_name(name),
+            original_name=name,
+            source=source,
+            host=stream.host,
+            matches=entry.matches,
+        )
+        for name, entry in stream.values.items()
+    ]
+
+
+def final_metric_values(final_metric_data: Iterable[dict[str, object]]) -> list[MetricValue]:
+    return [
+        MetricValue.from_raw(
+            repr(float(item["Value"])),  # type: ignore[arg-type]
+            name=canonical_name(str(item["MetricName"])),
+            original_name=str(item["MetricName"]),
+            source="final_metric",
+        )
+        for item in final_metric_data
+        if "MetricName" in item and "Value" in item
+    ]
+
+
+# Which source wins when several report the same metric: SageMaker's own record first.
+SOURCE_PRECEDENCE = ("final_metric", "log", "evaluation_file", "holdout")
+
+
+def combine(details: list[MetricValue]) -> MetricsResult:
+    """Pick one value per canonical name and say where sources disagree or names collide."""
+    warnings: list[str] = []
+    by_name: dict[str, list[MetricValue]] = {}
+    for detail in details:
+        by_name.setdefault(detail.name, []).append(detail)
+
+    chosen: dict[str, MetricValue] = {}
+    for name, candidates in sorted(by_name.items()):
+        ranked = sorted(candidates, key=lambda d: (SOURCE_PRECEDENCE.index(d.source), _host_order(d.host)))
+        best = ranked[0]
+        chosen[name] = best
+        same_place = [c for c in candidates if c.source == best.source and c.host == best.host]
+        originals = sorted({c.original_name for c in same_place})
+        if len({c.raw for c in same_place}) > 1:
+            warnings.append(
+                f"{name}: ambiguous, {', '.join(originals)} all map to it in {best.source} "
+                f"with different values; using {best.original_name}={best.raw}"
+            )
+        for other in ranked[1:]:
+            if other.source == best.source:
+                continue
+            if best.value is None or other.value is None:
+                continue
+            if abs(best.value - other.value) > CROSS_SOURCE_TOLERANCE:
+                warnings.append(f"{name}: {best.source} says {best.raw}, {other.source} says {other.raw}")
+    return MetricsResult(metrics=chosen, details=details, warnings=warnings)

@@ -1,0 +1,84 @@
+"""Data that crosses a function boundary: what each step of the gate returns.
+
+Every model dumps to plain JSON (`model_dump(mode="json")`): Step Functions payloads are JSON and
+a NaN or an infinity is not, so non-finite numbers travel as `None` plus their raw text.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIPPED = "skipped"
+
+
+class CheckResult(BaseModel):
+    """One named artifact check, with a sentence a person can act on."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+
+
+class ArtifactInfo(BaseModel):
+    uri: str
+    sha256: str | None = None
+    bytes: int | None = None
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_name: str | None = Field(default=None, alias="class")
+    sklearn_version: str | None = None
+
+
+class InspectionResult(BaseModel):
+    verdict: Literal["pass", "reject"]
+    checks: list[CheckResult]
+    artifact: ArtifactInfo
+    model: ModelInfo = ModelInfo()
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == CheckStatus.FAIL]
+
+
+class MetricValue(BaseModel):
+    """A metric as found in one place, with where it came from."""
+
+    name: Annotated[str, Field(description="canonical name, e.g. accuracy")]
+    original_name: str
+    value: Annotated[float | None, Field(description="None when the capture is not a finite number")]
+    raw: str
+    source: Literal["final_metric", "log", "evaluation_file", "holdout"]
+    host: str | None = None
+    matches: int = 1
+
+    @classmethod
+    def from_raw(cls, raw: str, **kwargs: object) -> MetricValue:
+        return cls(value=parse_finite(raw), raw=raw, **kwargs)  # type: ignore[arg-type]
+
+
+def parse_finite(raw: str) -> float | None:
+    """The float a capture stands for, or None when it is not a finite number (nan, inf, text)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class MetricsResult(BaseModel):
+    metrics: dict[str, MetricValue]
+    details: list[MetricValue]
+    warnings: list[str] = []
+    log_streams: int = 0

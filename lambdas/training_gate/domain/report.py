@@ -1,0 +1,120 @@
+"""What people read (Markdown table, notifications) and what the registry stores. Pure."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+
+from training_gate.domain.models import InspectionResult, MetricValue
+from training_gate.domain.policy import Decision, Outcome, RuleResult
+
+SNS_SUBJECT_MAX = 100
+METADATA_KEY_MAX = 128
+METADATA_VALUE_MAX = 256
+_METADATA_FORBIDDEN = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
+# A fixed namespace makes the ClientToken a pure function of (job, policy): the same decision
+# retried or re-run can never create a second package.
+CLIENT_TOKEN_NAMESPACE = uuid.UUID("5d0c3f57-7b5e-4a47-9a3c-61a1c3bd3c11")
+
+
+def _value_text(result: RuleResult) -> str:
+    if result.raw is None:
+        return "missing"
+    return result.raw if result.value is None else f"{result.value:.4g}"
+
+
+def decision_table(decision: Decision) -> str:
+    """The Markdown table people expect: Metric | Value | Threshold | Result."""
+    lines = [
+        "| Metric | Value | Threshold | Result |",
+        "|---|---|---|---|",
+    ]
+    for result in decision.rules:
+        name = result.metric
+        if result.original_name and canonical_differs(result):
+            name = f"{result.metric} ({result.original_name})"
+        verdict = "PASS" if result.passed else ("FAIL" if result.required else "FAIL (optional)")
+        lines.append(f"| {name} | {_value_text(result)} | {result.operator} {result.threshold:g} | {verdict} |")
+    return "\n".join(lines)
+
+
+def canonical_differs(result: RuleResult) -> bool:
+    return (result.original_name or "").lower() != result.metric
+
+
+def ascii_line(text: str, limit: int) -> str:
+    """SNS subjects must be ASCII, without line breaks, under 100 characters."""
+    flat = " ".join(text.split())
+    flat = flat.encode("ascii", "replace").decode("ascii")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def decision_subject(job_name: str, decision: Decision) -> str:
+    titles = {
+        Outcome.PASS: "Model passed",
+        Outcome.REJECT: "Model rejected",
+        Outcome.INCONCLUSIVE: "Gate inconclusive, needs a human",
+    }
+    first = f" - {decision.reasons[0]}" if decision.reasons else ""
+    return ascii_line(f"{titles[decision.outcome]}: {job_name}{first}", SNS_SUBJECT_MAX)
+
+
+def decision_message(
+    job_name: str,
+    decision: Decision,
+    inspection: InspectionResult | None,
+    report_uri: str | None,
+) -> str:
+    action = {
+        Outcome.PASS: "The model passed every check.",
+        Outcome.REJECT: "The model was NOT registered. Retrain or fix the failing checks below.",
+        Outcome.INCONCLUSIVE: "The gate could not decide; nothing was registered. A person must look.",
+    }[decision.outcome]
+    parts = [
+        f"Training job: {job_name}",
+        f"Decision: {decision.outcome.value}",
+        action,
+        "",
+        "Reasons:",
+        *(
+            [f"- [{code.value}] {reason}" for code, reason in zip(decision.reason_codes, decision.reasons, strict=True)]
+            or ["- none"]
+        ),
+        "",
+        decision_table(decision),
+    ]
+    if inspection is not None:
+        parts += ["", "Artifact checks:"]
+        parts += [f"- {c.name}: {c.status.value} - {c.detail}" for c in inspection.checks]
+    parts += ["", f"Policy sha256: {decision.policy_sha256}"]
+    if report_uri:
+        parts.append(f"Report: {report_uri}")
+    return "\n".join(parts)
+
+
+def client_token(training_job_arn: str, policy_sha256: str) -> str:
+    return str(uuid.uuid5(CLIENT_TOKEN_NAMESPACE, f"{training_job_arn}|{policy_sha256}"))
+
+
+def sanitize_metadata(properties: Mapping[str, str]) -> dict[str, str]:
+    """Fit CustomerMetadataProperties to AWS limits: allowed characters only, bounded lengths,
+    at most 50 entries."""
+    clean: dict[str, str] = {}
+    for key, value in list(properties.items())[:50]:
+        safe_key = _METADATA_FORBIDDEN.sub("_", key)[:METADATA_KEY_MAX] or "_"
+        safe_value = _METADATA_FORBIDDEN.sub("_", str(value))[:METADATA_VALUE_MAX]
+        clean[safe_key] = safe_value
+    return clean
+
+
+def model_monitor_statistics(metrics: Mapping[str, MetricValue]) -> dict[str, object]:
+    """Model quality statistics in the SageMaker Model Monitor shape that Studio displays."""
+    return {
+        "version": 0.0,
+        "multiclass_classification_metrics": {
+            name: {"value": metric.value, "standard_deviation": "NaN"}
+            for name, metric in sorted(metrics.items())
+            if metric.value is not None and ":" not in name
+        },
+    }

@@ -1,0 +1,44 @@
+"""Inspect the model artifact: the only handler that imports scikit-learn (via the inspector)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from training_gate.dal.aws import ArtifactStore
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
+from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+
+
+class ArtifactJob(BaseModel):
+    TrainingJobName: str
+    ModelArtifacts: dict[str, str]
+
+
+class InspectInput(BaseModel):
+    job: ArtifactJob
+
+
+def load_config(environ: dict[str, str] | os._Environ[str] = os.environ) -> InspectConfig:
+    return InspectConfig.model_validate(json.loads(environ.get("INSPECT_CONFIG", "{}")))
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job = parse(event=event, model=InspectInput).job
+    uri = job.ModelArtifacts["S3ModelArtifacts"]
+    store = ArtifactStore()
+    result = inspect_artifact(uri, lambda: store.open(uri), load_config())
+    for check in result.failed_checks:
+        metrics.add_metric(name=f"CheckFailed_{check.name}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ArtifactsInspected", unit=MetricUnit.Count, value=1)
+    logger.info("inspection", extra={"verdict": result.verdict, "sha256": result.artifact.sha256})
+    return result.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,1 @@
+"""Artifact inspection: the only package that imports scikit-learn."""

@@ -1,0 +1,146 @@
+"""Load a joblib/pickle model without running code the file chooses.
+
+Unpickling resolves every global through `find_class`; ours admits only exact, listed classes and
+functions (scikit-learn estimators and their internals, numpy, scipy.sparse). Anything else is
+refused before it is imported, so a payload never runs. Allowed classes still run their own
+`__setstate__` on the data: this narrows the risk, it does not remove it, which is why the function
+that calls this runs least-privileged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pickle
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sklearn
+from joblib import numpy_pickle
+from sklearn.exceptions import InconsistentVersionWarning
+from sklearn.utils import all_estimators
+
+# Internal classes that estimators pickle alongside themselves. Every class defined in these
+# modules is admitted by its exact name; nothing else from them is.
+_INTERNAL_CLASS_MODULES = (
+    "sklearn.tree._tree",
+    "sklearn._loss.loss",
+    "sklearn._loss.link",
+    "sklearn._loss._loss",
+    "sklearn.ensemble._hist_gradient_boosting.binning",
+    "sklearn.ensemble._hist_gradient_boosting.predictor",
+    "sklearn.metrics._dist_metrics",
+    "sklearn.neighbors._kd_tree",
+    "sklearn.neighbors._ball_tree",
+    "sklearn.utils._bunch",
+    "numpy.random._mt19937",
+    "numpy.random._pcg64",
+    "numpy.random._philox",
+    "numpy.random._sfc64",
+    "numpy.random.bit_generator",
+    "numpy.random.mtrand",
+    "scipy.sparse._csr",
+    "scipy.sparse._csc",
+    "scipy.sparse._coo",
+)
+
+# Reconstructors, by exact name, under both numpy 1.x (numpy.core) and 2.x (numpy._core) spellings.
+_FIXED_GLOBALS = frozenset(
+    {
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+        "numpy.core.numeric._frombuffer",
+        "numpy._core.numeric._frombuffer",
+        "numpy.random._pickle.__bit_generator_ctor",
+        "numpy.random._pickle.__generator_ctor",
+        "numpy.random._pickle.__randomstate_ctor",
+        "numpy.random._generator.Generator",
+        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfBinomialLoss",
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfSquaredError",
+        "sklearn.metrics._dist_metrics.newObj",
+        "sklearn.neighbors._kd_tree.newObj",
+        "sklearn.neighbors._ball_tree.newObj",
+        "builtins.slice",
+        "builtins.complex",
+        "collections.OrderedDict",
+    }
+)
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    def __init__(self, name: str):
+        super().__init__(f"refused global {name!r}: not on the allowlist, nothing from the file was run")
+        self.name = name
+
+
+@cache
+def default_allowlist() -> frozenset[str]:
+    names = set(_FIXED_GLOBALS)
+    for _, estimator in all_estimators():
+        names.add(f"{estimator.__module__}.{estimator.__qualname__}")
+    for module_name in _INTERNAL_CLASS_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr, value in vars(module).items():
+            if inspect.isclass(value) and value.__module__ == module_name:
+                names.add(f"{module_name}.{attr}")
+    return frozenset(names)
+
+
+class _AllowlistUnpickler(numpy_pickle.NumpyUnpickler):
+    allowed: frozenset[str] = frozenset()
+
+    def find_class(self, module: str, name: str) -> Any:
+        qualified = f"{module}.{name}"
+        if qualified not in self.allowed:
+            raise RefusedGlobal(qualified)
+        return super().find_class(module, name)
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    sklearn_version: str
+    runtime_sklearn_version: str
+    version_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def version_skew(self) -> bool:
+        return self.sklearn_version != self.runtime_sklearn_version
+
+
+def load_model(path: Path, extra_allowed: Iterable[str] = ()) -> LoadedModel:
+    """Load a joblib (compressed or not) or plain pickle file through the allowlist."""
+    allowed = default_allowlist() | frozenset(extra_allowed)
+    unpickler_class = type("Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
+    recorded: list[str] = []
+    version = sklearn.__version__
+    with open(path, "rb") as handle, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        with numpy_pickle._validate_fileobject_and_memmap(handle, str(path), None) as (stream, _):
+            if isinstance(stream, str):
+                raise pickle.UnpicklingError("joblib < 0.10 file format is not supported")
+            model = unpickler_class(str(path), stream, True).load()
+    for warning in caught:
+        if isinstance(warning.message, InconsistentVersionWarning):
+            version = warning.message.original_sklearn_version
+            recorded.append(str(warning.message))
+    return LoadedModel(
+        model=model,
+        sklearn_version=version,
+        runtime_sklearn_version=sklearn.__version__,
+        version_warnings=recorded,
+    )

@@ -1,0 +1,1 @@
+"""Use cases: each composes pure domain logic with the AWS-access layer."""

@@ -1,0 +1,159 @@
+"""`training-gate demo`: three training jobs through the synthesized gate on the local engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import boto3
+
+from training_gate_cli.emulated import (
+    create_training_job,
+    iris_model_joblib,
+    pack_model_tar_gz,
+    state_change_event,
+    training_log,
+)
+from training_gate_cli.local_engine import ExecutionResult, LocalGate, load_template
+from training_gate_cli.synth import synthesize
+
+
+@dataclass(frozen=True)
+class Scenario:
+    job_name: str
+    title: str
+    log_lines: list[str] | None
+    final_status: str
+    expected_status: str  # the execution's status
+    expected_error: str | None
+    failure_reason: str | None = None
+
+
+def scenarios(stamp: str) -> list[Scenario]:
+    return [
+        Scenario(
+            f"iris-good-{stamp}",
+            "a job that meets the policy",
+            training_log(0.912, 0.905, 0.908, 0.901, 0.905),
+            "Completed",
+            "SUCCEEDED",
+            None,
+        ),
+        Scenario(
+            f"iris-weak-{stamp}",
+            "a job whose metrics miss the thresholds",
+            training_log(0.752, 0.71, 0.74, 0.70, 0.72),
+            "Completed",
+            "FAILED",
+            "ModelRejected",
+        ),
+        Scenario(
+            f"iris-crashed-{stamp}",
+            "a job that failed",
+            ["[INFO] Loading training data", "Traceback (most recent call last):", "ValueError: Input contains NaN"],
+            "Failed",
+            "FAILED",
+            "TrainingJobFailed",
+            failure_reason="AlgorithmError: ValueError: Input contains NaN, infinity or a value too large "
+            "for dtype('float64'). Check the training data in channel train.",
+        ),
+    ]
+
+
+class Printer:
+    def __init__(self, out: TextIO, color: bool):
+        self.out = out
+        self.color = color
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def mark(self, text: str, good: bool) -> str:
+        if not self.color:
+            return text
+        return f"\033[{'32' if good else '31'}m{text}\033[0m"
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def run_scenario(gate: LocalGate, scenario: Scenario, artifact: bytes, printer: Printer) -> dict[str, Any]:
+    printer.line(f"== {scenario.job_name}: {scenario.title}")
+    job = create_training_job(
+        gate,
+        scenario.job_name,
+        log_lines=scenario.log_lines,
+        final_status=scenario.final_status,
+        failure_reason=scenario.failure_reason,
+        artifact=artifact if scenario.final_status == "Completed" else None,
+    )
+    event = state_change_event(job, scenario.final_status)
+    execution_input = gate.route_event(event)
+    if execution_input is None:
+        printer.line("   the EventBridge rule did not match the event: nothing started")
+        return {"job": scenario.job_name, "as_designed": False, "status": None}
+    printer.line(f"   EventBridge rule matched; state machine input: {json.dumps(execution_input)}")
+
+    def on_state(name: str, elapsed: float) -> None:
+        printer.line(f"   [{elapsed:6.2f}s] {name}")
+
+    result = gate.run(execution_input, name=f"{scenario.job_name}-{int(time.time())}", on_state=on_state)
+    notes = list(gate.notifications())
+    as_designed = result.status == scenario.expected_status and result.error == scenario.expected_error
+    summary = _describe(result, notes, printer)
+    verdict = printer.mark("as designed" if as_designed else "NOT as designed", as_designed)
+    printer.line(f"   => execution {result.status}{f' ({result.error})' if result.error else ''}: {verdict}")
+    printer.line()
+    return {
+        "job": scenario.job_name,
+        "as_designed": as_designed,
+        "status": result.status,
+        "error": result.error,
+        "states": result.states,
+        "transitions": result.transitions,
+        "notifications": [{"subject": n.get("Subject"), "message": n.get("Message")} for n in notes],
+        **summary,
+    }
+
+
+def _describe(result: ExecutionResult, notes: list[dict[str, Any]], printer: Printer) -> dict[str, Any]:
+    if result.status == "SUCCEEDED" and result.output and result.output.get("ModelPackageArn"):
+        arn = result.output["ModelPackageArn"]
+        package = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
+        printer.line("   Validation report:")
+        printer.line(_indent(result.output["table"], "     "))
+        printer.line(
+            f"   Decision: {printer.mark('REGISTERED', True)} as version {result.output['ModelPackageVersion']} "
+            f"of {package['ModelPackageGroupName']} ({package['ModelApprovalStatus']})"
+        )
+        printer.line(f"   Model package: {arn}")
+        printer.line(f"   Report: {result.output['report_uri']}")
+        return {"model_package_arn": arn, "model_package_version": result.output["ModelPackageVersion"]}
+    for note in notes:
+        printer.line(f"   Notification published to SNS: {note.get('Subject')}")
+        printer.line(_indent(note.get("Message", ""), "     | "))
+    return {}
+
+
+def run_demo(out: TextIO = sys.stdout, color: bool = False, as_json: bool = False) -> int:
+    printer = Printer(sys.stderr if as_json else out, color)
+    started = time.monotonic()
+    printer.line("training-gate demo: the synthesized gate on an emulated AWS account (no AWS account used)")
+    template = synthesize()
+    printer.line(f"template: {template}")
+    artifact = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
+    printer.line(f"model.tar.gz: iris LogisticRegression pipeline, {len(artifact)} bytes")
+    printer.line()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with LocalGate(load_template(template)) as gate:
+        results = [run_scenario(gate, scenario, artifact, printer) for scenario in scenarios(stamp)]
+    ok = all(r["as_designed"] for r in results)
+    elapsed = time.monotonic() - started
+    printer.line(f"{sum(r['as_designed'] for r in results)}/{len(results)} jobs ended as designed in {elapsed:.1f} s")
+    if as_json:
+        print(json.dumps({"ok": ok, "seconds": round(elapsed, 2), "jobs": results}), file=out)
+    return 0 if ok else 1
