@@ -1,0 +1,236 @@
+"""The artifact inspection against benign and hostile artifacts built here."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from training_gate.dal.aws import ArtifactNotFound
+from training_gate.domain.models import CheckStatus
+from training_gate.inspector.archive import ArchiveLimits, UnsafeArchive, unpack_stream
+from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+from training_gate_cli.emulated import pack_model_tar_gz
+
+X, Y = load_iris(return_X_y=True)
+SAMPLE = InspectConfig(sample_input=[[5.1, 3.5, 1.4, 0.2]])
+
+
+def dump(obj: object, compress: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer, compress=compress)
+    return buffer.getvalue()
+
+
+def run(artifact: bytes, config: InspectConfig = SAMPLE):
+    result = inspect_artifact("s3://bucket/model.tar.gz", lambda: io.BytesIO(artifact), config)
+    return result, {c.name: c for c in result.checks}
+
+
+class WritesFile:
+    """A payload: unpickling it would create the file named in `path`."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def tar_with(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.size = size
+    member.linkname = linkname
+    return member
+
+
+@pytest.mark.parametrize(
+    "model",
+    [LogisticRegression(max_iter=500), RandomForestClassifier(n_estimators=5, random_state=0)],
+    ids=["logistic", "forest"],
+)
+@pytest.mark.parametrize("compress", [0, 3], ids=["plain", "compressed"])
+def test_benign_models_pass_every_check(model, compress):
+    artifact = pack_model_tar_gz({"model.joblib": dump(model.fit(X, Y), compress)})
+    result, checks = run(artifact)
+    assert result.verdict == "pass", result.checks
+    assert all(c.status == CheckStatus.PASS for c in result.checks)
+    assert result.artifact.bytes == len(artifact)
+    assert result.model.class_name == type(model).__name__
+
+
+def test_digest_is_the_sha256_of_the_compressed_object():
+    import hashlib
+
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    result, _ = run(artifact)
+    assert result.artifact.sha256 == hashlib.sha256(artifact).hexdigest()
+
+
+def test_nested_model_path_is_found():
+    artifact = pack_model_tar_gz({"model/model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    result, checks = run(artifact)
+    assert checks["find_model"].detail == "model file model/model.joblib"
+    assert result.verdict == "pass"
+
+
+def test_sample_is_derived_from_n_features_when_not_configured():
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    _, checks = run(artifact, InspectConfig())
+    assert checks["smoke_prediction"].status == CheckStatus.PASS
+    assert "derived sample" in checks["smoke_prediction"].detail
+
+
+@pytest.mark.parametrize("compress", [0, 3], ids=["plain", "compressed"])
+@pytest.mark.parametrize("after_arrays", [False, True], ids=["first", "after-arrays"])
+def test_reduce_payload_is_refused_and_never_runs(tmp_path: Path, compress: int, after_arrays: bool):
+    target = tmp_path / "pwned"
+    payload = WritesFile(str(target))
+    obj = {"weights": np.arange(1000.0), "x": payload} if after_arrays else payload
+    artifact = pack_model_tar_gz({"model.joblib": dump(obj, compress)})
+    result, checks = run(artifact)
+    assert result.verdict == "reject"
+    assert checks["load"].status == CheckStatus.FAIL
+    assert "refused global 'io.open'" in checks["load"].detail
+    assert not target.exists()
+
+
+def test_payload_calling_a_library_function_that_writes_is_refused(tmp_path: Path):
+    target = tmp_path / "saved.npy"
+
+    class SavesArray:
+        def __reduce__(self):
+            return (np.save, (str(target), np.zeros(3)))
+
+    result, checks = run(pack_model_tar_gz({"model.pkl": pickle.dumps(SavesArray())}))
+    assert checks["load"].status == CheckStatus.FAIL
+    assert "numpy" in checks["load"].detail
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("members", "check"),
+    [
+        ([(info("../escape.joblib", size=1), b"x")], "member_names"),
+        ([(info("/abs/model.joblib", size=1), b"x")], "member_names"),
+        ([(info("link.joblib", tarfile.SYMTYPE, linkname="/etc/passwd"), None)], "member_types"),
+        ([(info("hard.joblib", tarfile.LNKTYPE, linkname="../x"), None)], "member_types"),
+        ([(info("dev", tarfile.CHRTYPE), None)], "member_types"),
+        ([(info("fifo", tarfile.FIFOTYPE), None)], "member_types"),
+    ],
+    ids=["dotdot", "absolute", "symlink", "hardlink", "device", "fifo"],
+)
+def test_unsafe_members_are_refused_before_writing(tmp_path: Path, members, check):
+    with pytest.raises(UnsafeArchive) as refused:
+        unpack_stream(io.BytesIO(tar_with(members)), tmp_path / "work")
+    assert refused.value.check == check
+    assert not (tmp_path / "escape.joblib").exists()
+
+
+def test_member_count_bomb_is_refused(tmp_path: Path):
+    members = [(info(f"f{i}", size=1), b"x") for i in range(50)]
+    with pytest.raises(UnsafeArchive, match="more than 10 members"):
+        unpack_stream(io.BytesIO(tar_with(members)), tmp_path, ArchiveLimits(max_members=10))
+    assert len(list(tmp_path.iterdir())) == 10
+
+
+def test_huge_member_is_refused_from_its_header(tmp_path: Path):
+    artifact = tar_with([(info("model.joblib", size=5_000_000), b"\0" * 5_000_000)])
+    with pytest.raises(UnsafeArchive, match="over the cap"):
+        unpack_stream(io.BytesIO(artifact), tmp_path, ArchiveLimits(max_member_bytes=1_000_000))
+
+
+def test_inflation_bomb_stops_at_the_total_cap(tmp_path: Path):
+    artifact = tar_with([(info(f"f{i}", size=400_000), b"\0" * 400_000) for i in range(10)])
+    assert len(artifact) < 50_000  # highly compressible: the classic bomb shape
+    with pytest.raises(UnsafeArchive, match="possible bomb"):
+        unpack_stream(io.BytesIO(artifact), tmp_path, ArchiveLimits(max_total_bytes=1_000_000))
+
+
+@pytest.mark.parametrize(
+    ("artifact", "detail"),
+    [
+        (pack_model_tar_gz({"model.joblib": b"x" * 10_000})[:-40], "truncated"),
+        (b"PK\x03\x04 not a gzip", "not valid gzip"),
+        (gzip.compress(b""), "empty"),
+    ],
+    ids=["truncated", "not-gzip", "empty-tar"],
+)
+def test_broken_archives_fail_the_unpack_check(artifact: bytes, detail: str):
+    result, checks = run(artifact)
+    assert checks["unpack"].status == CheckStatus.FAIL
+    assert detail in checks["unpack"].detail
+    assert checks["load"].status == CheckStatus.SKIPPED
+
+
+def test_no_model_file_lists_what_is_there():
+    _, checks = run(pack_model_tar_gz({"README.txt": b"hi", "code/train.py": b"print()"}))
+    assert checks["find_model"].status == CheckStatus.FAIL
+    assert "README.txt" in checks["find_model"].detail
+
+
+def test_two_model_files_are_ambiguous():
+    data = dump(LogisticRegression(max_iter=500).fit(X, Y))
+    _, checks = run(pack_model_tar_gz({"a.joblib": data, "b.pkl": data}))
+    assert "ambiguous" in checks["find_model"].detail
+
+
+def test_non_estimator_object_fails_the_smoke_prediction():
+    _, checks = run(pack_model_tar_gz({"model.joblib": dump({"weights": np.ones(3)})}))
+    assert checks["smoke_prediction"].status == CheckStatus.FAIL
+    assert "no predict method" in checks["smoke_prediction"].detail
+
+
+def test_estimator_whose_predict_raises_is_rejected():
+    # An unfitted estimator loads fine and raises on predict.
+    _, checks = run(pack_model_tar_gz({"model.joblib": dump(LogisticRegression())}))
+    assert checks["smoke_prediction"].status == CheckStatus.FAIL
+    assert "NotFittedError" in checks["smoke_prediction"].detail
+
+
+def test_wrong_sample_width_is_reported_not_crashed():
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    _, checks = run(artifact, InspectConfig(sample_input=[[1.0, 2.0]]))
+    assert checks["smoke_prediction"].status == CheckStatus.FAIL
+
+
+def test_version_skew_fails_by_default_and_can_be_a_warning(monkeypatch):
+    import sklearn
+    import sklearn.base
+
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    # GIVEN a runtime that reports another scikit-learn version than the one that pickled the model
+    monkeypatch.setattr(sklearn, "__version__", "99.0.0")
+    monkeypatch.setattr(sklearn.base, "__version__", "99.0.0")
+    _, checks = run(artifact)
+    assert checks["version_skew"].status == CheckStatus.FAIL
+    assert "99.0.0" in checks["version_skew"].detail
+    _, checks = run(artifact, InspectConfig(sample_input=SAMPLE.sample_input, version_skew="warn"))
+    assert checks["version_skew"].status == CheckStatus.WARN
+
+
+def test_missing_artifact_fails_locate_with_the_uri():
+    def missing():
+        raise ArtifactNotFound("artifact not found at s3://bucket/model.tar.gz")
+
+    result = inspect_artifact("s3://bucket/model.tar.gz", missing, SAMPLE)
+    assert result.checks[0].name == "locate" and result.checks[0].status == CheckStatus.FAIL
+    assert "s3://bucket/model.tar.gz" in result.checks[0].detail

@@ -1,0 +1,150 @@
+"""Metric extraction under SageMaker's semantics, checked against real training logs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from training_gate.domain.metrics import (
+    DEFAULT_PATTERNS,
+    MetricDefinitionError,
+    canonical_name,
+    combine,
+    compile_definitions,
+    final_metric_values,
+    parse_stream,
+    split_lines,
+    stream_values,
+)
+from training_gate.domain.models import MetricValue
+from training_gate.logic.collect import metrics_from_streams
+
+CORPUS = FIXTURES / "sagemaker-logs"
+CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "log.txt").exists())
+
+
+def _lines(path: Path) -> list[str]:
+    # newline="" keeps "\r" inside lines: CloudWatch lines are split on "\n" only.
+    with open(path, encoding="utf-8", newline="") as handle:
+        return split_lines(handle.read())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus_final_values_match_sagemaker_semantics(case: str):
+    # GIVEN a real log and the MetricDefinitions published for it
+    folder = CORPUS / case
+    definitions = json.loads((folder / "metric_definitions.json").read_text())
+    expected = json.loads((folder / "expected.json").read_text())
+    # WHEN parsed with the definitions only (what SageMaker itself applies)
+    found = parse_stream("algo-1", _lines(folder / "log.txt"), compile_definitions(definitions)).values
+    # THEN every metric has SageMaker's last match and match count; unmatched ones are absent
+    for name, want in expected.items():
+        if want["count"] == 0:
+            assert name not in found, name
+            continue
+        assert found[name].raw == want["raw"], name
+        assert found[name].matches == want["count"], name
+
+
+def test_non_finite_and_non_numeric_captures_have_no_value():
+    folder = CORPUS / "A1_adv_nan_inf"
+    definitions = json.loads((folder / "metric_definitions.json").read_text())
+    values = {
+        v.original_name: v
+        for v in stream_values(parse_stream("algo-1", _lines(folder / "log.txt"), compile_definitions(definitions)))
+    }
+    assert values["train:loss"].raw == "nan" and values["train:loss"].value is None
+    assert values["test:loss"].value is None
+    assert math.isclose(values["test:accuracy"].value, 0.9221369316030429)
+
+
+def test_multi_host_job_reports_algo_1_and_keeps_every_host():
+    folder = CORPUS / "A3_adv_multihost_pytorch_mnist"
+    definitions = json.loads((folder / "metric_definitions.json").read_text())
+    per_host = json.loads((folder / "expected_per_stream.json").read_text())
+    streams = [(p.stem, _lines(p)) for p in sorted((folder / "streams").glob("*.txt"))]
+    details = metrics_from_streams(streams, definitions, use_default_patterns=False)
+    result = combine(details)
+    assert result.metrics["train:loss"].host == "algo-1"
+    assert result.metrics["train:loss"].raw == per_host["algo-1"]["train:loss"]["raw"]
+    hosts = {d.host: d.raw for d in details if d.original_name == "train:loss"}
+    assert hosts == {h: per_host[h]["train:loss"]["raw"] for h in ("algo-1", "algo-2")}
+
+
+@pytest.mark.parametrize(
+    ("original", "canonical"),
+    [
+        ("validation:accuracy", "accuracy"),
+        ("val_accuracy", "accuracy"),
+        ("eval_accuracy", "accuracy"),
+        ("Accuracy", "accuracy"),
+        ("acc", "accuracy"),
+        ("F1-Score", "f1"),
+        ("validation:auc", "auc"),
+        ("roc_auc", "auc"),
+        ("AUC", "auc"),
+        ("Training accuracy", "train:accuracy"),
+        ("train:loss", "train:loss"),
+        ("test:accuracy", "test:accuracy"),
+    ],
+)
+def test_canonical_names(original: str, canonical: str):
+    assert canonical_name(original) == canonical
+
+
+def test_training_accuracy_never_stands_in_for_validation_accuracy():
+    assert canonical_name("Training accuracy") != canonical_name("Validation accuracy")
+
+
+def test_default_patterns_read_the_common_print_styles():
+    lines = [
+        "[INFO] Validation accuracy: 0.905",
+        "Epoch 3/3 - loss: 0.31 - val_accuracy: 0.9050",
+        "{'eval_accuracy': 0.91, 'eval_loss': 0.2}",
+        "[10]#011train-auc:0.95#011validation-auc:0.91",
+    ]
+    found = {
+        name: entry.raw
+        for line in lines
+        for name, entry in parse_stream("algo-1", [line], DEFAULT_PATTERNS).values.items()
+    }
+    assert found["Validation accuracy"] == "0.905"
+    assert found["val_accuracy"] == "0.9050"
+    assert found["eval_accuracy"] == "0.91"
+    assert found["validation-auc"] == "0.91"
+
+
+def test_invalid_regex_names_the_metric():
+    with pytest.raises(MetricDefinitionError, match="'validation:auc'"):
+        compile_definitions([{"Name": "validation:auc", "Regex": "auc: ([0-9"}])
+
+
+def test_regex_without_a_capture_group_is_refused():
+    with pytest.raises(MetricDefinitionError, match="no capture group"):
+        compile_definitions([{"Name": "loss", "Regex": "loss: [0-9.]+"}])
+
+
+def test_long_lines_are_searched_without_crashing():
+    line = "x" * 5000 + " val_accuracy: 0.5"
+    assert parse_stream("algo-1", [line], DEFAULT_PATTERNS).values["val_accuracy"].raw == "0.5"
+
+
+def test_sources_disagreeing_is_a_warning_and_final_metric_wins():
+    details = final_metric_values([{"MetricName": "validation:accuracy", "Value": 0.95}]) + [
+        MetricValue.from_raw("0.80", name="accuracy", original_name="Validation accuracy", source="log", host="algo-1")
+    ]
+    result = combine(details)
+    assert result.metrics["accuracy"].source == "final_metric"
+    assert any("accuracy" in w and "log says 0.80" in w for w in result.warnings)
+
+
+def test_two_names_for_one_metric_in_one_place_is_reported_as_ambiguous():
+    details = [
+        MetricValue.from_raw("0.9", name="accuracy", original_name="val_acc", source="log", host="algo-1"),
+        MetricValue.from_raw("0.7", name="accuracy", original_name="validation:accuracy", source="log", host="algo-1"),
+    ]
+    assert any("ambiguous" in w for w in combine(details).warnings)
