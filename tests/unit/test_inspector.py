@@ -14,11 +14,11 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-
 from training_gate.dal.aws import ArtifactNotFound
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.archive import ArchiveLimits, UnsafeArchive, unpack_stream
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+
 from training_gate_cli.emulated import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
@@ -70,7 +70,7 @@ def info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, linkname: str 
 @pytest.mark.parametrize("compress", [0, 3], ids=["plain", "compressed"])
 def test_benign_models_pass_every_check(model, compress):
     artifact = pack_model_tar_gz({"model.joblib": dump(model.fit(X, Y), compress)})
-    result, checks = run(artifact)
+    result, _checks = run(artifact)
     assert result.verdict == "pass", result.checks
     assert all(c.status == CheckStatus.PASS for c in result.checks)
     assert result.artifact.bytes == len(artifact)
@@ -120,7 +120,7 @@ def test_payload_calling_a_library_function_that_writes_is_refused(tmp_path: Pat
         def __reduce__(self):
             return (np.save, (str(target), np.zeros(3)))
 
-    result, checks = run(pack_model_tar_gz({"model.pkl": pickle.dumps(SavesArray())}))
+    _result, checks = run(pack_model_tar_gz({"model.pkl": pickle.dumps(SavesArray())}))
     assert checks["load"].status == CheckStatus.FAIL
     assert "numpy" in checks["load"].detail
     assert not target.exists()
@@ -175,7 +175,7 @@ def test_inflation_bomb_stops_at_the_total_cap(tmp_path: Path):
     ids=["truncated", "not-gzip", "empty-tar"],
 )
 def test_broken_archives_fail_the_unpack_check(artifact: bytes, detail: str):
-    result, checks = run(artifact)
+    _result, checks = run(artifact)
     assert checks["unpack"].status == CheckStatus.FAIL
     assert detail in checks["unpack"].detail
     assert checks["load"].status == CheckStatus.SKIPPED

@@ -7,8 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import FIXTURES
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricDefinitionError,
@@ -22,6 +20,8 @@ from training_gate.domain.metrics import (
 )
 from training_gate.domain.models import MetricValue
 from training_gate.logic.collect import metrics_from_streams
+
+from tests.conftest import FIXTURES
 
 CORPUS = FIXTURES / "sagemaker-logs"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "log.txt").exists())
@@ -134,8 +134,9 @@ def test_long_lines_are_searched_without_crashing():
 
 
 def test_sources_disagreeing_is_a_warning_and_final_metric_wins():
-    details = final_metric_values([{"MetricName": "validation:accuracy", "Value": 0.95}]) + [
-        MetricValue.from_raw("0.80", name="accuracy", original_name="Validation accuracy", source="log", host="algo-1")
+    details = [
+        *final_metric_values([{"MetricName": "validation:accuracy", "Value": 0.95}]),
+        MetricValue.from_raw("0.80", name="accuracy", original_name="Validation accuracy", source="log", host="algo-1"),
     ]
     result = combine(details)
     assert result.metrics["accuracy"].source == "final_metric"

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-
-from training_gate.domain.models import CheckResult, CheckStatus, InspectionResult, ArtifactInfo, MetricValue
+from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricValue
 from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
 
 
@@ -80,7 +79,10 @@ def test_rule_names_are_canonicalised_like_metrics():
         ({"rules": [{"metric": "accuracy", "operator": "=>", "threshold": 0.9}]}, "operator"),
         ({"rules": [{"metric": "accuracy", "operator": ">", "threshold": "high"}]}, "threshold"),
         ({"rules": [{"metric": "accuracy", "operator": ">", "threshold": 0.9, "colour": 1}]}, "colour"),
-        ({"rules": [{"metric": "accuracy", "operator": ">", "threshold": 0.9}], "approval_status": "Yes"}, "approval_status"),
+        (
+            {"rules": [{"metric": "accuracy", "operator": ">", "threshold": 0.9}], "approval_status": "Yes"},
+            "approval_status",
+        ),
     ],
 )
 def test_bad_policies_name_the_field(document: dict, field: str):

@@ -69,6 +69,8 @@ def test_training_failures_are_classified_with_advice():
     assert crash.action == "fix-code"
     spot = classify_failure("j", "Stopped", "Interrupted", None)
     assert spot.action == "retry"
-    capacity = classify_failure("j", "Failed", "Failed", "CapacityError: Unable to provision requested ML compute capacity")
+    capacity = classify_failure(
+        "j", "Failed", "Failed", "CapacityError: Unable to provision requested ML compute capacity"
+    )
     assert capacity.action == "retry"
     assert len(capacity.subject) <= 100 and capacity.subject.isascii()

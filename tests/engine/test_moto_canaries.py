@@ -1,0 +1,95 @@
+"""Canaries for every private moto hook the local engine uses (H1-H5 in local_engine.py).
+
+If one fails after a moto upgrade, the message says which hook moved; fix local_engine.py before
+trusting any scenario test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import boto3
+import moto
+import pytest
+from moto import mock_aws
+
+from training_gate_cli import local_engine
+
+
+def test_moto_is_the_pinned_version():
+    assert moto.__version__ == local_engine.MOTO_VERSION, (
+        f"moto {moto.__version__} is installed but the local engine was written for {local_engine.MOTO_VERSION}: "
+        "re-run these canaries and update MOTO_VERSION"
+    )
+
+
+def test_h1_lambda_simple_backend_invoke_signature():
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    params = list(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    assert params == ["self", "function_name", "qualifier", "body", "headers", "response_headers"], (
+        "H1 moved: LambdaSimpleBackend.invoke changed its signature"
+    )
+
+
+def test_h1_function_error_header_reaches_the_caller():
+    from unittest import mock
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def failing(self, function_name, qualifier, body, headers, response_headers):
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "Boom", "errorMessage": "x"}).encode()
+
+    with mock_aws(config={"lambda": {"use_docker": False}}), mock.patch.object(LambdaSimpleBackend, "invoke", failing):
+        iam = boto3.client("iam", region_name="us-east-1")
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        client = boto3.client("lambda", region_name="us-east-1")
+        client.create_function(
+            FunctionName="f",
+            Runtime="python3.12",
+            Role=role,
+            Handler="x.h",
+            Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+        )
+        response = client.invoke(FunctionName="f", Payload=b"{}")
+        assert response.get("FunctionError") == "Unhandled", "H1 moved: function errors no longer surface"
+
+
+def test_h2_h3_aws_sdk_service_hooks_exist():
+    service = local_engine._aws_sdk_service_class()
+    for name in ("_normalise_response", "_normalise_service_error_name", "_normalise_exception_name"):
+        assert hasattr(service, name), f"H2/H3 moved: StateTaskServiceAwsSdk.{name} is gone"
+    assert list(inspect.signature(service._normalise_exception_name).parameters) == ["norm_service_name", "ex"]
+
+
+def test_h4_training_job_backend_shape():
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=local_engine.REGION)
+        sagemaker.create_training_job(
+            TrainingJobName="canary",
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            RoleArn="arn:aws:iam::123456789012:role/r",
+            OutputDataConfig={"S3OutputPath": "s3://b/"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+        backend = local_engine._sagemaker_backend()
+        job = backend.training_jobs["canary"]
+        for attribute in ("training_job_status", "secondary_status", "final_metric_data_list", "model_artifacts"):
+            assert hasattr(job, attribute), f"H4 moved: FakeTrainingJob.{attribute} is gone"
+        job.training_job_status = "Failed"
+        job.failure_reason = "boom"
+        described = sagemaker.describe_training_job(TrainingJobName="canary")
+        assert described["TrainingJobStatus"] == "Failed" and described["FailureReason"] == "boom", (
+            "H4 moved: backend attributes no longer drive DescribeTrainingJob"
+        )
+        assert "describe_training_job" in vars(type(backend)), "H4 moved: backend.describe_training_job"
+
+
+@pytest.mark.parametrize(("status", "matches"), [("Completed", True), ("InProgress", False)])
+def test_h5_event_pattern_matching(status: str, matches: bool):
+    pattern = {"source": ["aws.sagemaker"], "detail": {"TrainingJobStatus": ["Completed", "Failed", "Stopped"]}}
+    event = {"source": "aws.sagemaker", "detail": {"TrainingJobStatus": status}}
+    assert local_engine.rule_matches(pattern, event) is matches, "H5 moved: EventPattern.load/matches_event"

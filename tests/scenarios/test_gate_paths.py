@@ -1,0 +1,195 @@
+"""The whole gate on the local engine: the synthesized ASL, real handlers, emulated SageMaker."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from training_gate_cli.emulated import (
+    create_training_job,
+    pack_model_tar_gz,
+    state_change_event,
+    training_log,
+)
+from training_gate_cli.local_engine import LocalGate
+
+GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
+POLLING = ["DescribeTrainingJob", "TrainingJobStatus", "WaitForTrainingJob", "CountPoll"]
+
+
+def run_job(gate: LocalGate, name: str, **job_kwargs):
+    job = create_training_job(gate, name, **job_kwargs)
+    execution_input = gate.route_event(state_change_event(job, job_kwargs.get("final_status", "Completed")))
+    assert execution_input == {"TrainingJobName": name}
+    result = gate.run(execution_input, name=f"{name}-run")
+    return result, list(gate.notifications())
+
+
+def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iris_artifact: bytes):
+    result, notes = run_job(gate, "iris-good", log_lines=GOOD_LOG, artifact=iris_artifact)
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.states == [
+        "ValidateInput",
+        *POLLING,
+        *POLLING,
+        "DescribeTrainingJob",
+        "TrainingJobStatus",
+        "InspectArtifact",
+        "CollectMetrics",
+        "EvaluatePolicy",
+        "Decision",
+        "EnsureModelPackageGroup",
+        "CreateModelPackageGroup",
+        "RegisterModelPackage",
+        "Registered",
+    ]
+    assert notes == []
+    arn = result.output["ModelPackageArn"]
+    assert arn.endswith("model-package/training-gate-models/1") and result.output["ModelPackageVersion"] == "1"
+    package = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["CustomerMetadataProperties"]["metric_accuracy"] == "0.905"
+    stats = package["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert stats["ContentDigest"].startswith("sha256:")
+    bucket, key = stats["S3Uri"][5:].split("/", 1)
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert json.loads(body)["multiclass_classification_metrics"]["accuracy"]["value"] == 0.905
+    assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | PASS |" in result.output["table"]
+
+
+def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGate, iris_artifact: bytes):
+    first, _ = run_job(gate, "iris-one", log_lines=GOOD_LOG, artifact=iris_artifact)
+    second, _ = run_job(gate, "iris-two", log_lines=GOOD_LOG, artifact=iris_artifact)
+    assert first.output["ModelPackageVersion"] == "1" and second.output["ModelPackageVersion"] == "2"
+    assert "CreateModelPackageGroup" not in second.states
+
+
+def test_weak_job_is_rejected_and_the_retrain_notification_names_the_failing_metrics(
+    gate: LocalGate, iris_artifact: bytes
+):
+    result, notes = run_job(
+        gate, "iris-weak", log_lines=training_log(0.75, 0.71, 0.86, 0.86, 0.86), artifact=iris_artifact
+    )
+    assert (result.status, result.error) == ("FAILED", "ModelRejected")
+    assert result.states[-3:] == ["Decision", "NotifyRejected", "ModelRejected"]
+    assert "accuracy 0.710 not > 0.9" in result.cause
+    (note,) = notes
+    assert note["Subject"] == "Model rejected: iris-weak - accuracy 0.710 not > 0.9"
+    assert "| accuracy (validation:accuracy) | 0.71 | > 0.9 | FAIL |" in note["Message"]
+    assert "| precision (validation:precision) | 0.86 | > 0.85 | PASS |" in note["Message"]
+    assert note["MessageAttributes"]["decision"]["Value"] == "reject"
+    assert (
+        boto3.client("sagemaker").list_model_packages(ModelPackageGroupName="training-gate-models")[
+            "ModelPackageSummaryList"
+        ]
+        == []
+    )
+
+
+def test_failed_training_job_notifies_with_its_reason(gate: LocalGate):
+    result, notes = run_job(
+        gate,
+        "iris-crashed",
+        log_lines=["Traceback (most recent call last):"],
+        final_status="Failed",
+        failure_reason="AlgorithmError: ExecuteUserScriptError: exit code 1",
+    )
+    assert (result.status, result.error) == ("FAILED", "TrainingJobFailed")
+    assert "InspectArtifact" not in result.states
+    (note,) = notes
+    assert note["Subject"].startswith("Training job failed: iris-crashed - fix-code")
+    assert "AlgorithmError: ExecuteUserScriptError: exit code 1" in note["Message"]
+
+
+def test_hostile_artifact_is_rejected_through_the_whole_gate(gate: LocalGate, tmp_path):
+    import io
+
+    import joblib
+
+    target = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(target), "w"))
+
+    buffer = io.BytesIO()
+    joblib.dump(Payload(), buffer)
+    result, notes = run_job(
+        gate, "iris-hostile", log_lines=GOOD_LOG, artifact=pack_model_tar_gz({"model.joblib": buffer.getvalue()})
+    )
+    assert (result.status, result.error) == ("FAILED", "ModelRejected")
+    assert not target.exists()
+    assert "artifact check load failed: refused global 'io.open'" in notes[0]["Message"]
+    assert "RegisterModelPackage" not in result.states
+
+
+def test_job_without_metrics_is_inconclusive_and_not_registered(gate: LocalGate, iris_artifact: bytes):
+    result, notes = run_job(gate, "iris-silent", log_lines=["[INFO] nothing to report"], artifact=iris_artifact)
+    assert (result.status, result.error) == ("FAILED", "ModelInconclusive")
+    assert notes[0]["Subject"].startswith("Gate inconclusive, needs a human: iris-silent")
+    assert "[METRIC_MISSING]" in notes[0]["Message"]
+
+
+def test_missing_artifact_is_rejected_naming_the_uri(gate: LocalGate):
+    result, notes = run_job(gate, "iris-noartifact", log_lines=GOOD_LOG, artifact=None)
+    assert result.error == "ModelRejected"
+    assert "artifact not found at s3://" in notes[0]["Message"]
+
+
+def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
+    create_training_job(
+        gate, "iris-stuck", log_lines=GOOD_LOG, statuses=("InProgress",) * 100, final_status="InProgress"
+    )
+    result = gate.run({"TrainingJobName": "iris-stuck", "max_polls": 3}, name="stuck")
+    assert (result.status, result.error) == ("FAILED", "GateError")
+    assert result.states.count("WaitForTrainingJob") == 3
+    assert "PollingTimedOut" in result.states
+    (note,) = gate.notifications()
+    assert "still InProgress after 3 polls" in note["Message"]
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "field"),
+    [
+        ({}, "TrainingJobName: Field required"),
+        ({"TrainingJobName": ""}, "TrainingJobName"),
+        ({"TrainingJobName": "bad_name!"}, "TrainingJobName"),
+        ({"TrainingJobName": "a" * 64}, "TrainingJobName"),
+        ({"TrainingJobName": "ok", "colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"TrainingJobName": "ok", "max_polls": "many"}, "max_polls"),
+    ],
+)
+def test_bad_execution_input_fails_before_any_sagemaker_call(gate: LocalGate, execution_input, field):
+    result = gate.run(execution_input, name="bad-input")
+    assert (result.status, result.error) == ("FAILED", "GateError")
+    assert result.states == ["ValidateInput", "NotifyGateError", "GateError"]
+    assert field in result.cause
+    (note,) = gate.notifications()
+    assert "InvalidInput" in note["Message"]
+
+
+def test_unknown_job_is_a_gate_error_with_the_sagemaker_error_name(gate: LocalGate):
+    result = gate.run({"TrainingJobName": "does-not-exist"}, name="unknown-job")
+    assert result.error == "GateError"
+    assert "Could not find training job" in result.cause
+    (note,) = gate.notifications()
+    assert "SageMaker.ValidationException" in note["Message"]
+
+
+def test_dry_run_decides_but_registers_and_notifies_nothing(gate: LocalGate, iris_artifact: bytes):
+    create_training_job(gate, "iris-dry", log_lines=GOOD_LOG, artifact=iris_artifact)
+    result = gate.run({"TrainingJobName": "iris-dry", "dry_run": True}, name="dry")
+    assert result.status == "SUCCEEDED"
+    assert result.output["dry_run"] is True and result.output["outcome"] == "pass"
+    assert "RegisterModelPackage" not in result.states
+    assert list(gate.notifications()) == []
+
+
+def test_rule_ignores_events_the_gate_does_not_handle(gate: LocalGate):
+    job = {"TrainingJobName": "j", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/j"}
+    assert gate.route_event(state_change_event(job, "InProgress")) is None
+    other_source = {**state_change_event(job, "Completed"), "source": "my.app"}
+    assert gate.route_event(other_source) is None
