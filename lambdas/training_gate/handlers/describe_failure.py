@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from training_gate.domain.failure import classify_failure
-from training_gate.handlers.observability import JOB_NAME_PATH, NAMESPACE, logger, tracer
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
 
 
 class FailedJob(BaseModel):
@@ -24,11 +24,11 @@ class DescribeFailureInput(BaseModel):
     job: FailedJob
 
 
+@metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = parse(event=event, model=DescribeFailureInput).job
     summary = classify_failure(job.TrainingJobName, job.TrainingJobStatus, job.SecondaryStatus, job.FailureReason)
-    with single_metric(name="TrainingJobsFailed", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as failed:
-        failed.add_dimension(name="action", value=summary.action)
+    metrics.add_metric(name=f"TrainingJobsFailed_{summary.action}", unit=MetricUnit.Count, value=1)
     return summary.model_dump(mode="json")

@@ -6,13 +6,13 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from training_gate.dal.aws import ArtifactStore
 from training_gate.domain.policy import Policy
-from training_gate.handlers.observability import JOB_NAME_PATH, NAMESPACE, logger, metrics, tracer
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
 from training_gate.logic.evaluate import EvaluateInput, evaluate
 
 
@@ -29,8 +29,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store=ArtifactStore(),
         reports_bucket=os.environ["REPORTS_BUCKET"],
     )
-    with single_metric(name="Decisions", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as decision:
-        decision.add_dimension(name="outcome", value=result.outcome.value)
+    # One metric per outcome rather than a dimension: dimensions outlive a warm invocation's flush.
+    metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     for code in result.decision.reason_codes:
         metrics.add_metric(name=f"Reason_{code.value}", unit=MetricUnit.Count, value=1)
     logger.info("decision", extra={"outcome": result.outcome.value, "reasons": result.decision.reasons})

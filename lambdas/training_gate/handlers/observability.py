@@ -4,7 +4,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
-NAMESPACE = "TrainingGate"
-metrics = Metrics(namespace=NAMESPACE)
+metrics = Metrics(namespace="TrainingGate")
 # Every handler correlates its logs by the training job name it works on.
 JOB_NAME_PATH = "job.TrainingJobName"
