@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from training_gate.domain.policy import Policy
 
 CONTEXT_KEY = "training-gate"

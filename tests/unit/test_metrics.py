@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import FIXTURES
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricDefinitionError,
@@ -20,8 +22,6 @@ from training_gate.domain.metrics import (
 )
 from training_gate.domain.models import MetricValue
 from training_gate.logic.collect import metrics_from_streams
-
-from tests.conftest import FIXTURES
 
 CORPUS = FIXTURES / "sagemaker-logs"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "log.txt").exists())

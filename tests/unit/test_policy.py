@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
 from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricValue
 from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
 
