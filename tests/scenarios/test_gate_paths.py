@@ -32,6 +32,7 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert result.states == [
+        "ReceiveInput",
         "ValidateInput",
         *POLLING,
         *POLLING,
@@ -154,6 +155,8 @@ def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
 @pytest.mark.parametrize(
     ("execution_input", "field"),
     [
+        ("my-job", "expected a JSON object, got str"),
+        (["my-job"], "expected a JSON object, got list"),
         ({}, "TrainingJobName: Field required"),
         ({"TrainingJobName": ""}, "TrainingJobName"),
         ({"TrainingJobName": "bad_name!"}, "TrainingJobName"),
@@ -165,7 +168,7 @@ def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
 def test_bad_execution_input_fails_before_any_sagemaker_call(gate: LocalGate, execution_input, field):
     result = gate.run(execution_input, name="bad-input")
     assert (result.status, result.error) == ("FAILED", "GateError")
-    assert result.states == ["ValidateInput", "NotifyGateError", "GateError"]
+    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "GateError"]
     assert field in result.cause
     (note,) = gate.notifications()
     assert "InvalidInput" in note["Message"]
