@@ -139,7 +139,8 @@ def _describe(result: ExecutionResult, notes: list[dict[str, Any]], printer: Pri
     return {}
 
 
-def run_demo(out: TextIO = sys.stdout, color: bool = False, as_json: bool = False) -> int:
+def run_demo(out: TextIO | None = None, color: bool = False, as_json: bool = False) -> int:
+    out = out or sys.stdout
     printer = Printer(sys.stderr if as_json else out, color)
     started = time.monotonic()
     printer.line("training-gate demo: the synthesized gate on an emulated AWS account (no AWS account used)")
