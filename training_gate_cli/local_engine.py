@@ -15,6 +15,8 @@ with a clear message if a moto upgrade moves it):
   H4 moto.sagemaker.models.sagemaker_backends[account][region].training_jobs[name] (FakeTrainingJob
      attributes) and the backend's describe_training_job - scripted job status and metrics
   H5 moto.events.models.EventPattern.load(pattern).matches_event(event) - evaluates the rule pattern
+  H6 moto.logs.models.EventMessageFilter(pattern).matches(message) - replaced by CloudWatch's term
+     syntax (`?"a" ?"b"` any of, `"a" b` all of, `-"c"` none of); moto knows a single term only
 """
 
 from __future__ import annotations
@@ -204,6 +206,39 @@ def _aws_sdk_service_class() -> type:
     return module.StateTaskServiceAwsSdk
 
 
+# -- CloudWatch Logs filter patterns (H6) ------------------------------------------------------
+
+_FILTER_TERM = re.compile(r'(?P<op>[?-]?)(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>\S+))')
+
+
+class CloudWatchTermFilter:
+    """The unstructured-log subset of CloudWatch filter pattern syntax: case-sensitive terms."""
+
+    def __init__(self, pattern: str | None):
+        self.any_of: list[str] = []
+        self.all_of: list[str] = []
+        self.none_of: list[str] = []
+        for match in _FILTER_TERM.finditer(pattern or ""):
+            term = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
+            term = re.sub(r"\\(.)", r"\1", term)
+            {"?": self.any_of, "-": self.none_of}.get(match.group("op"), self.all_of).append(term)
+
+    def matches(self, message: str) -> bool:
+        if any(term in message for term in self.none_of):
+            return False
+        if not all(term in message for term in self.all_of):
+            return False
+        return not self.any_of or any(term in message for term in self.any_of)
+
+
+@contextlib.contextmanager
+def cloudwatch_filter_patterns() -> Iterator[None]:
+    import moto.logs.models
+
+    with mock.patch.object(moto.logs.models, "EventMessageFilter", CloudWatchTermFilter):
+        yield
+
+
 # -- scripted training jobs (H4) ------------------------------------------------------------
 
 
@@ -268,6 +303,7 @@ class LocalGate:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
         self._install_hooks()
+        stack.enter_context(cloudwatch_filter_patterns())
         self._provision()
         return self
 

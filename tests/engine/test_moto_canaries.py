@@ -93,3 +93,28 @@ def test_h5_event_pattern_matching(status: str, matches: bool):
     pattern = {"source": ["aws.sagemaker"], "detail": {"TrainingJobStatus": ["Completed", "Failed", "Stopped"]}}
     event = {"source": "aws.sagemaker", "detail": {"TrainingJobStatus": status}}
     assert local_engine.rule_matches(pattern, event) is matches, "H5 moved: EventPattern.load/matches_event"
+
+
+def test_h6_log_stream_filtering_goes_through_event_message_filter():
+    import moto.logs.models
+
+    assert hasattr(moto.logs.models, "EventMessageFilter"), "H6 moved: moto.logs.models.EventMessageFilter"
+    source = inspect.getsource(moto.logs.models.LogStream.filter_log_events)
+    assert "EventMessageFilter(" in source, "H6 moved: LogStream.filter_log_events no longer uses the filter"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message", "matches"),
+    [
+        ('?"Validation accuracy: " ?"val"', "[INFO] Validation accuracy: 0.9", True),
+        ('?"Validation accuracy: " ?"val"', "epoch 3 eval_loss: 0.2", True),
+        ('?"Validation accuracy: " ?"val"', "[INFO] Training accuracy: 0.9", False),
+        ('?"[INFO]"', "[info] lower case", False),
+        ('"a b" c', "x a b y c", True),
+        ('"a b" c', "x a b y", False),
+        ('-"DEBUG" loss', "DEBUG loss 1", False),
+        ("", "anything", True),
+    ],
+)
+def test_engine_filter_patterns_follow_cloudwatch_term_semantics(pattern: str, message: str, matches: bool):
+    assert local_engine.CloudWatchTermFilter(pattern).matches(message) is matches

@@ -126,3 +126,24 @@ def test_describe_failure_handler_returns_subject_and_message():
     result = describe_failure.handler(event, CONTEXT)
     assert result["action"] == "fix-code"
     assert "MaxRuntimeInSeconds" in result["message"]
+
+
+def test_collect_asks_cloudwatch_only_for_lines_that_can_match(aws):
+    from training_gate.logic.collect import collect_job_metrics
+    from training_gate_cli.local_engine import cloudwatch_filter_patterns
+
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    noise = [f"step {i} throughput=123 samples/s" for i in range(30_000)]
+    _write_stream(logs, "job-f/algo-1-1", [*noise, "[INFO] Validation accuracy: 0.93", *noise[:100]])
+    job = {
+        "TrainingJobName": "job-f",
+        "AlgorithmSpecification": {
+            "MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "Validation accuracy: ([0-9.]+)"}]
+        },
+    }
+    with cloudwatch_filter_patterns():
+        reader = TrainingLogs(logs)
+        result = collect_job_metrics(job, reader)
+    assert result.metrics["accuracy"].raw == "0.93"
+    assert reader.api_calls == 2  # one DescribeLogStreams, one FilterLogEvents page for 30,101 lines

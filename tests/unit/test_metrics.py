@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES
 from training_gate.domain.metrics import (
@@ -149,3 +151,54 @@ def test_two_names_for_one_metric_in_one_place_is_reported_as_ambiguous():
         MetricValue.from_raw("0.7", name="accuracy", original_name="validation:accuracy", source="log", host="algo-1"),
     ]
     assert any("ambiguous" in w for w in combine(details).warnings)
+
+
+def naive_final_values(lines: list[str], patterns) -> dict[str, tuple[str, int]]:
+    """The obvious reference: every line, every pattern, in order."""
+    found: dict[str, tuple[str, int]] = {}
+    for line in lines:
+        for pattern in patterns:
+            for name, raw in pattern.names_in(line):
+                found[name] = (raw, found.get(name, ("", 0))[1] + 1)
+    return found
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_literal_prefiltered_scan_equals_the_naive_loop_on_real_logs(case: str):
+    folder = CORPUS / case
+    patterns = [*compile_definitions(json.loads((folder / "metric_definitions.json").read_text())), *DEFAULT_PATTERNS]
+    lines = _lines(folder / "log.txt")
+    fast = {k: (v.raw, v.matches) for k, v in parse_stream("algo-1", lines, patterns).values.items()}
+    assert fast == naive_final_values(lines, patterns)
+
+
+@pytest.mark.parametrize(
+    ("regex", "literal"),
+    [
+        (r".*Validation accuracy: ([0-9\.]+)", "Validation accuracy: "),
+        (r"#011validation-auc:(\S+)", "#011validation-auc:"),
+        (r"Epoch\[\d+\] Validation-accuracy=([0-9\.]+)", "] Validation-accuracy="),
+        (r"(?:loss|acc): ([0-9.]+)", ": "),
+        (r"(?i)accuracy: ([0-9.]+)", None),
+        (r"[0-9]+ (\S+)", " "),
+    ],
+)
+def test_required_literal_is_a_substring_every_match_must_contain(regex: str, literal: str | None):
+    from training_gate.domain.metrics import required_literal
+
+    assert required_literal(__import__("re").compile(regex)) == literal
+
+
+@given(
+    lines=st.lists(st.text(alphabet="ab :=.\r\t0123456789valcuryVLinfo[]_-#", max_size=40), max_size=40),
+    regex=st.sampled_from([r".*a: ([0-9.]+)", r"val_(\w+)", r"(?:ab|ba)=(\d+)", r"\[(\w*)\]", r"^a(.)"]),
+)
+def test_scan_equals_the_naive_loop_for_any_lines(lines: list[str], regex: str):
+    patterns = [*compile_definitions([{"Name": "m", "Regex": regex}]), *DEFAULT_PATTERNS]
+    fast = {k: (v.raw, v.matches) for k, v in parse_stream("h", lines, patterns).values.items()}
+    assert fast == naive_final_values(lines, patterns)
+
+
+def test_a_metric_defined_twice_is_refused():
+    with pytest.raises(MetricDefinitionError, match="defined twice"):
+        compile_definitions([{"Name": "acc", "Regex": "a(.)"}, {"Name": "acc", "Regex": "b(.)"}])

@@ -68,6 +68,10 @@ def host_of_stream(stream_name: str) -> str:
 
 
 class TrainingLogs:
+    """Reads a training job's CloudWatch log streams, page by page, counting API calls."""
+
+    MAX_STREAMS_PER_CALL = 100  # FilterLogEvents accepts at most 100 logStreamNames
+
     def __init__(self, logs: Any | None = None, log_group: str = TRAINING_LOG_GROUP):
         self._logs = logs or client("logs")
         self._group = log_group
@@ -89,15 +93,29 @@ class TrainingLogs:
                 return []
             raise
 
+    def pages(self, stream_names: list[str], filter_pattern: str | None = None) -> Iterator[list[tuple[str, str]]]:
+        """Pages of (stream name, message), each stream's events in order. With a filterPattern,
+        CloudWatch returns only events that could match, so fewer pages travel."""
+        for first in range(0, len(stream_names), self.MAX_STREAMS_PER_CALL):
+            kwargs: dict[str, Any] = {
+                "logGroupName": self._group,
+                "logStreamNames": stream_names[first : first + self.MAX_STREAMS_PER_CALL],
+            }
+            if filter_pattern:
+                kwargs["filterPattern"] = filter_pattern
+            while True:
+                self.api_calls += 1
+                page = self._logs.filter_log_events(**kwargs)
+                events = page.get("events", [])
+                if events:
+                    yield [(event["logStreamName"], event.get("message", "")) for event in events]
+                token = page.get("nextToken")
+                if not token:
+                    break
+                kwargs["nextToken"] = token
+
     def messages(self, stream_name: str) -> Iterator[str]:
-        """Every event message of one stream, oldest first, page by page (bounded memory)."""
-        kwargs: dict[str, Any] = {"logGroupName": self._group, "logStreamNames": [stream_name]}
-        while True:
-            self.api_calls += 1
-            page = self._logs.filter_log_events(**kwargs)
-            for event in page.get("events", []):
-                yield event.get("message", "")
-            token = page.get("nextToken")
-            if not token:
-                return
-            kwargs["nextToken"] = token
+        """Every event message of one stream, oldest first (bounded memory)."""
+        for page in self.pages([stream_name]):
+            for _, message in page:
+                yield message

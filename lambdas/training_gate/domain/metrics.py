@@ -8,8 +8,11 @@ value is the last matching line. Default patterns add the common print styles no
 from __future__ import annotations
 
 import re
+import re._constants as _sre_constants
+import re._parser as _sre_parser
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from training_gate.domain.models import MetricsResult, MetricValue
 
@@ -39,6 +42,8 @@ _SPLIT_CANONICAL = {"train": "train", "training": "train", "test": "test"}
 PRIMARY_HOST = "algo-1"
 # float32 round trip in FinalMetricDataList plus rounding in printed logs.
 CROSS_SOURCE_TOLERANCE = 1e-3
+# Hosts of one data-parallel job report slightly different local values; beyond this, say so.
+HOST_SPREAD_TOLERANCE = 1e-2
 
 
 class MetricDefinitionError(ValueError):
@@ -58,18 +63,57 @@ def canonical_name(original: str) -> str:
     return f"{prefix}:{name}" if prefix else name
 
 
+def required_literal(regex: re.Pattern[str]) -> str | None:
+    """The longest literal every match must contain, or None. A line without it cannot match, so
+    the scanner skips such lines with `str.find` instead of running the regex on them."""
+    if regex.flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _sre_parser.parse(regex.pattern, regex.flags)
+    except re.error:
+        return None
+    best = ""
+    run: list[str] = []
+
+    def flush() -> None:
+        nonlocal best
+        text = "".join(run)
+        if len(text) > len(best):
+            best = text
+        run.clear()
+
+    def walk(items: Iterable[tuple[Any, Any]]) -> None:
+        for op, argument in items:
+            if op is _sre_constants.LITERAL:
+                run.append(chr(argument))
+            elif op is _sre_constants.SUBPATTERN and not argument[1] & re.IGNORECASE:
+                walk(argument[-1])  # a top-level group is mandatory: its literals still count
+            else:
+                flush()
+
+    walk(parsed)
+    flush()
+    return best or None
+
+
 @dataclass(frozen=True)
 class MetricPattern:
     """A compiled regex. Fixed patterns carry their metric name (MetricDefinitions); dynamic
-    ones take the name from the named group `name` (default print styles)."""
+    ones take the name from the named group `name` (default print styles). `literal` is a string
+    every matching line contains (None: every line must be searched)."""
 
     regex: re.Pattern[str]
     name: str | None = None
+    literal: str | None = None
+
+    @classmethod
+    def fixed(cls, name: str, regex: re.Pattern[str]) -> MetricPattern:
+        return cls(regex=regex, name=name, literal=required_literal(regex))
 
     def names_in(self, line: str) -> Iterator[tuple[str, str]]:
         if self.name is not None:
             match = self.regex.search(line)
-            if match and match.groups():
+            if match:
                 yield self.name, match.group(1) or ""
             return
         for match in self.regex.finditer(line):
@@ -77,13 +121,15 @@ class MetricPattern:
 
 
 def compile_definitions(definitions: Iterable[dict[str, str]]) -> list[MetricPattern]:
-    """Compile SageMaker MetricDefinitions, naming the metric whose regex is unusable."""
-    patterns = []
+    """Compile SageMaker MetricDefinitions, naming the metric whose definition is unusable."""
+    patterns: list[MetricPattern] = []
     for index, definition in enumerate(definitions):
         name = definition.get("Name")
         regex = definition.get("Regex")
         if not name or not regex:
             raise MetricDefinitionError(f"MetricDefinitions[{index}] needs both Name and Regex")
+        if any(p.name == name for p in patterns):
+            raise MetricDefinitionError(f"metric {name!r} is defined twice in MetricDefinitions")
         try:
             compiled = re.compile(regex)
         except re.error as exc:
@@ -92,7 +138,7 @@ def compile_definitions(definitions: Iterable[dict[str, str]]) -> list[MetricPat
             raise MetricDefinitionError(
                 f"metric {name!r}: regex {regex!r} has no capture group, so it can never yield a value"
             )
-        patterns.append(MetricPattern(regex=compiled, name=name))
+        patterns.append(MetricPattern.fixed(name, compiled))
     return patterns
 
 
@@ -103,14 +149,16 @@ DEFAULT_PATTERNS: tuple[MetricPattern, ...] = (
         re.compile(
             r"\[INFO\]\s+(?P<name>(?:Training|Train|Validation|Test)\s+[A-Za-z][\w\-]*)\s*[:=]\s*"
             rf"(?P<value>{_NUMBER})"
-        )
+        ),
+        literal="[INFO]",
     ),
     # val_accuracy: 0.9050 (Keras), {'eval_accuracy': 0.91} (HF Trainer), #011validation-auc:0.91 (XGBoost)
     MetricPattern(
         re.compile(
             r"(?<![A-Za-z_])(?P<name>(?:val|eval|validation)[_\-][A-Za-z][\w]*)['\"]?\s*[:=]\s*"
             rf"(?P<value>{_NUMBER})"
-        )
+        ),
+        literal="val",  # in "val_", "eval_" and "validation" alike
     ),
 )
 
@@ -128,20 +176,76 @@ class StreamMetrics:
     host: str
     values: dict[str, LastMatch] = field(default_factory=dict)
 
+    def record(self, name: str, raw: str) -> None:
+        entry = self.values.get(name)
+        if entry is None:
+            entry = self.values[name] = LastMatch(raw=raw)
+        entry.raw = raw
+        entry.matches += 1
+
+    def scan(self, text: str, patterns: Iterable[MetricPattern]) -> None:
+        """Apply patterns to a block of "\n"-separated lines that follows what was scanned before.
+
+        Same result as searching every line with every pattern in order: each pattern has its own
+        names, so patterns can be applied one after the other, and within a pattern the candidate
+        lines are visited in order. Lines without the pattern's literal are skipped at C speed.
+        """
+        lines: list[str] | None = None
+        for pattern in patterns:
+            literal = pattern.literal
+            if literal is None:
+                if lines is None:
+                    lines = text.split("\n")
+                for line in lines:
+                    for name, raw in pattern.names_in(line):
+                        self.record(name, raw)
+                continue
+            find, rfind = text.find, text.rfind
+            position = find(literal)
+            while position != -1:
+                start = rfind("\n", 0, position) + 1
+                end = find("\n", position)
+                if end == -1:
+                    end = len(text)
+                for name, raw in pattern.names_in(text[start:end]):
+                    self.record(name, raw)
+                position = find(literal, end)
+
+
+PAGE_LINES = 10_000
+FILTER_PATTERN_MAX = 1024  # CloudWatch Logs' limit on a filterPattern
+
+
+def build_filter_pattern(patterns: Iterable[MetricPattern]) -> str | None:
+    """A CloudWatch Logs filterPattern (`?"lit1" ?"lit2"`) that keeps every event that could match,
+    or None when that cannot be exact (a pattern without a literal, or a literal that cannot be
+    quoted). Terms are case-sensitive substrings, as are the literals they come from."""
+    literals = []
+    for pattern in patterns:
+        if pattern.literal is None or '"' in pattern.literal or "\\" in pattern.literal:
+            return None
+        if not pattern.literal.isprintable():
+            return None
+        literals.append(pattern.literal)
+    if not literals:
+        return None
+    terms = " ".join(f'?"{literal}"' for literal in dict.fromkeys(literals))
+    return terms if len(terms) <= FILTER_PATTERN_MAX else None
+
 
 def parse_stream(host: str, lines: Iterable[str], patterns: Iterable[MetricPattern]) -> StreamMetrics:
-    """Apply patterns to one stream, keeping the last match of each name (SageMaker's final value)."""
+    """Apply patterns to one stream, keeping the last match of each name (SageMaker's final value).
+    Lines are scanned in pages, so memory stays bounded however long the stream is."""
     patterns = tuple(patterns)
     result = StreamMetrics(host=host)
-    values = result.values
+    page: list[str] = []
     for line in lines:
-        for pattern in patterns:
-            for name, raw in pattern.names_in(line):
-                entry = values.get(name)
-                if entry is None:
-                    entry = values[name] = LastMatch(raw=raw)
-                entry.raw = raw
-                entry.matches += 1
+        page.append(line)
+        if len(page) >= PAGE_LINES:
+            result.scan("\n".join(page), patterns)
+            page.clear()
+    if page:
+        result.scan("\n".join(page), patterns)
     return result
 
 
@@ -203,6 +307,13 @@ def combine(details: list[MetricValue]) -> MetricsResult:
             warnings.append(
                 f"{name}: ambiguous, {', '.join(originals)} all map to it in {best.source} "
                 f"with different values; using {best.original_name}={best.raw}"
+            )
+        host_values = [c.value for c in candidates if c.source == best.source and c.value is not None]
+        hosts = {c.host for c in candidates if c.source == best.source}
+        if len(hosts) > 1 and host_values and max(host_values) - min(host_values) > HOST_SPREAD_TOLERANCE:
+            warnings.append(
+                f"{name}: hosts disagree ({min(host_values):g} to {max(host_values):g}); "
+                f"reporting {best.host or 'the primary host'} ({best.raw})"
             )
         for other in ranked[1:]:
             if other.source == best.source:

@@ -2,55 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from training_gate.dal.aws import TrainingLogs, host_of_stream
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricPattern,
+    StreamMetrics,
+    build_filter_pattern,
     combine,
     compile_definitions,
     final_metric_values,
     parse_stream,
-    split_lines,
     stream_values,
 )
 from training_gate.domain.models import MetricsResult, MetricValue
 
 
-def _lines(messages: Iterable[str]) -> Iterator[str]:
-    for message in messages:
-        yield from split_lines(message)
+def job_patterns(definitions: list[dict[str, Any]], use_default_patterns: bool = True) -> list[MetricPattern]:
+    patterns = compile_definitions(definitions)
+    return [*patterns, *DEFAULT_PATTERNS] if use_default_patterns else patterns
 
 
-def metrics_from_streams(
-    streams: Iterable[tuple[str, Iterable[str]]],
-    definitions: list[dict[str, str]],
-    use_default_patterns: bool = True,
-) -> list[MetricValue]:
-    """Parse each host's lines with the job's MetricDefinitions, then the default patterns for the
-    names the definitions do not already give."""
-    defined = compile_definitions(definitions)
-    defined_names = {d.name for d in defined}
+def values_from_hosts(hosts: Iterable[StreamMetrics], patterns: list[MetricPattern]) -> list[MetricValue]:
+    """Per-host values; a default pattern only fills a metric the job's own definitions do not give."""
+    defined_names = {p.name for p in patterns if p.name is not None}
     values: list[MetricValue] = []
-    for host, lines in streams:
-        patterns: list[MetricPattern] = list(defined)
-        if use_default_patterns:
-            patterns += DEFAULT_PATTERNS
-        found = stream_values(parse_stream(host, lines, patterns))
+    for host in hosts:
+        found = stream_values(host)
         by_definition = {v.name for v in found if v.original_name in defined_names}
         values += [v for v in found if v.original_name in defined_names or v.name not in by_definition]
     return values
 
 
+def metrics_from_streams(
+    streams: Iterable[tuple[str, Iterable[str]]],
+    definitions: list[dict[str, Any]],
+    use_default_patterns: bool = True,
+) -> list[MetricValue]:
+    """Parse local streams (one per host, as lines) exactly as CloudWatch streams are parsed."""
+    patterns = job_patterns(definitions, use_default_patterns)
+    return values_from_hosts((parse_stream(host, lines, patterns) for host, lines in streams), patterns)
+
+
+def scan_pages(pages: Iterable[list[tuple[str, str]]], patterns: list[MetricPattern]) -> dict[str, StreamMetrics]:
+    """Scan CloudWatch pages host by host. Messages are joined with newlines, so a message holding
+    several lines is split exactly where SageMaker splits it, and nowhere else."""
+    hosts: dict[str, StreamMetrics] = {}
+    for page in pages:
+        by_host: dict[str, list[str]] = {}
+        for stream, message in page:
+            by_host.setdefault(host_of_stream(stream), []).append(message)
+        for host, messages in by_host.items():
+            hosts.setdefault(host, StreamMetrics(host=host)).scan("\n".join(messages), patterns)
+    return hosts
+
+
 def collect_job_metrics(job: dict[str, Any], logs: TrainingLogs) -> MetricsResult:
     job_name = job["TrainingJobName"]
-    definitions = job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
+    patterns = job_patterns(job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [])
     details = final_metric_values(job.get("FinalMetricDataList") or [])
     stream_names = logs.stream_names(job_name)
-    streams = ((host_of_stream(name), _lines(logs.messages(name))) for name in stream_names)
-    details += metrics_from_streams(streams, definitions)
+    hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
+    details += values_from_hosts(hosts.values(), patterns)
     result = combine(details)
     result.log_streams = len(stream_names)
     if not stream_names:
