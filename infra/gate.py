@@ -167,6 +167,7 @@ class TrainingGate(Construct):
             "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*",
             "CollectMetrics: SageMaker writes one stream per host and job in this group; only reads are granted",
         )
+        self._grant_artifact_reads(collect, "CollectMetrics", "reads evaluation files from each job's output.tar.gz")
         evaluate = self._zip_function(
             "EvaluatePolicy",
             "evaluate_policy",
@@ -220,20 +221,23 @@ class TrainingGate(Construct):
                 "INSPECT_CONFIG": json.dumps({"sample_input": config.sample_input}),
             },
         )
-        inspector.add_to_role_policy(
+        self._grant_artifact_reads(inspector, "InspectArtifact", "reads each job's model.tar.gz and nothing else")
+        return inspector
+
+    def _grant_artifact_reads(self, function: lambda_.Function, name: str, why: str) -> None:
+        """s3:GetObject in the configured artifact buckets only; object keys are chosen by each job."""
+        patterns = self._config.artifact_bucket_patterns
+        function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[f"arn:{Aws.PARTITION}:s3:::{pattern}/*" for pattern in config.artifact_bucket_patterns],
+                actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in patterns]
             )
         )
-        for pattern in config.artifact_bucket_patterns:
+        for pattern in patterns:
             self._acknowledge(
-                role,
+                self.roles[name],
                 f"Resource::arn:<AWS::Partition>:s3:::{pattern}/*",
-                "InspectArtifact: reads model.tar.gz objects whose keys each training job chooses, only in the "
-                "configured artifact_bucket_patterns, and nothing else",
+                f"{name}: {why}, only in the configured artifact_bucket_patterns",
             )
-        return inspector
 
     def _build_state_machine(self) -> sfn.StateMachine:
         config = self._config

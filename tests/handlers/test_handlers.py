@@ -147,3 +147,20 @@ def test_collect_asks_cloudwatch_only_for_lines_that_can_match(aws):
         result = collect_job_metrics(job, reader)
     assert result.metrics["accuracy"].raw == "0.93"
     assert reader.api_calls == 2  # one DescribeLogStreams, one FilterLogEvents page for 30,101 lines
+
+
+def test_collect_reads_evaluation_files_from_the_job_output_archive(aws):
+    import json as _json
+
+    from training_gate_cli.emulated import pack_model_tar_gz
+
+    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="out")
+    body = pack_model_tar_gz({"eval/evaluation.json": _json.dumps({"accuracy": 0.97}).encode()})
+    s3.put_object(Bucket="out", Key="prefix/job-e/output/output.tar.gz", Body=body)
+    job = {"TrainingJobName": "job-e", "OutputDataConfig": {"S3OutputPath": "s3://out/prefix/"}}
+    result = collect_metrics.handler({"job": job}, CONTEXT)
+    accuracy = result["metrics"]["accuracy"]
+    assert (accuracy["value"], accuracy["source"]) == (0.97, "evaluation_file")
+    assert accuracy["location"] == "output.tar.gz:eval/evaluation.json"

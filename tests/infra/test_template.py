@@ -114,7 +114,7 @@ def test_no_managed_policies_and_no_action_wildcards(template: dict):
             assert "*" not in action, action
 
 
-def test_only_the_inspector_reads_artifacts_and_it_reads_nothing_else(template: dict):
+def test_only_the_inspector_and_the_collector_read_artifacts(template: dict):
     inspector = _actions(_statements(template, "GateInspectArtifactRole"))
     assert inspector == {
         "s3:GetObject",
@@ -123,8 +123,8 @@ def test_only_the_inspector_reads_artifacts_and_it_reads_nothing_else(template: 
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
+    assert "s3:GetObject" in _actions(_statements(template, "GateCollectMetricsRole"))  # output.tar.gz
     for other in (
-        "GateCollectMetricsRole",
         "GateEvaluatePolicyRole",
         "GateValidateInputRole",
         "GateDescribeFailureRole",

@@ -196,3 +196,17 @@ def test_rule_ignores_events_the_gate_does_not_handle(gate: LocalGate):
     assert gate.route_event(state_change_event(job, "InProgress")) is None
     other_source = {**state_change_event(job, "Completed"), "source": "my.app"}
     assert gate.route_event(other_source) is None
+
+
+def test_metrics_from_an_evaluation_file_in_the_model_artifact_can_pass_the_gate(gate: LocalGate):
+    from training_gate_cli.emulated import iris_model_joblib
+
+    evaluation = {
+        "multiclass_classification_metrics": {m: {"value": 0.95} for m in ("accuracy", "precision", "recall", "f1")}
+    }
+    artifact = pack_model_tar_gz(
+        {"model.joblib": iris_model_joblib(), "evaluation.json": json.dumps(evaluation).encode()}
+    )
+    result, _ = run_job(gate, "iris-evalfile", log_lines=["[INFO] training done"], artifact=artifact)
+    assert result.status == "SUCCEEDED", result.cause
+    assert "| accuracy | 0.95 | > 0.9 | PASS |" in result.output["table"]

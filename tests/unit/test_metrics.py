@@ -202,3 +202,16 @@ def test_scan_equals_the_naive_loop_for_any_lines(lines: list[str], regex: str):
 def test_a_metric_defined_twice_is_refused():
     with pytest.raises(MetricDefinitionError, match="defined twice"):
         compile_definitions([{"Name": "acc", "Regex": "a(.)"}, {"Name": "acc", "Regex": "b(.)"}])
+
+
+def test_evaluation_files_flat_and_model_monitor_style():
+    from training_gate.domain.metrics import evaluation_file_values
+
+    flat = evaluation_file_values({"accuracy": 0.91, "model": "rf", "f1": "nan", "ok": True}, "output:evaluation.json")
+    assert [(v.name, v.raw, v.value) for v in flat] == [("accuracy", "0.91", 0.91), ("f1", "nan", None)]
+    assert flat[0].source == "evaluation_file" and flat[0].location == "output:evaluation.json"
+    monitor = evaluation_file_values(
+        {"multiclass_classification_metrics": {"accuracy": {"value": 0.93, "standard_deviation": 0.01}}}, "m"
+    )
+    assert [(v.name, v.value) for v in monitor] == [("accuracy", 0.93)]
+    assert evaluation_file_values(["not", "an", "object"], "m") == []

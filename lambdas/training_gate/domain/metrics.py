@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from training_gate.domain.models import MetricsResult, MetricValue
+from training_gate.domain.models import MetricsResult, MetricValue, parse_finite
 
 # Aliases map the metric part of a name (after any split prefix is removed) to its canonical form.
 METRIC_ALIASES: dict[str, str] = {
@@ -283,6 +283,44 @@ def final_metric_values(final_metric_data: Iterable[dict[str, object]]) -> list[
         for item in final_metric_data
         if "MetricName" in item and "Value" in item
     ]
+
+
+EVALUATION_FILE_NAMES = ("evaluation.json", "metrics.json")
+EVALUATION_FILE_MAX_BYTES = 1 << 20
+_NON_FINITE = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
+def evaluation_file_values(document: Any, location: str) -> list[MetricValue]:
+    """Metrics from an evaluation file: flat (`{"accuracy": 0.91}`) or SageMaker Model Monitor /
+    Pipelines style (`{"multiclass_classification_metrics": {"accuracy": {"value": 0.91}}}`)."""
+    found: list[MetricValue] = []
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return
+        if isinstance(value, str) and parse_finite(value) is None and value.strip().lower() not in _NON_FINITE:
+            return  # text such as a model name is not a metric
+        found.append(
+            MetricValue.from_raw(
+                str(value),
+                name=canonical_name(name),
+                original_name=name,
+                source="evaluation_file",
+                location=location,
+            )
+        )
+
+    if not isinstance(document, dict):
+        return found
+    for key, value in document.items():
+        if isinstance(value, dict) and "value" in value:
+            add(key, value["value"])
+        elif isinstance(value, dict):
+            for name, inner in value.items():
+                add(name, inner["value"] if isinstance(inner, dict) and "value" in inner else inner)
+        else:
+            add(key, value)
+    return found
 
 
 # Which source wins when several report the same metric: SageMaker's own record first.

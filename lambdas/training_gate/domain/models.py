@@ -41,17 +41,6 @@ class ModelInfo(BaseModel):
     sklearn_version: str | None = None
 
 
-class InspectionResult(BaseModel):
-    verdict: Literal["pass", "reject"]
-    checks: list[CheckResult]
-    artifact: ArtifactInfo
-    model: ModelInfo = ModelInfo()
-
-    @property
-    def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status == CheckStatus.FAIL]
-
-
 class MetricValue(BaseModel):
     """A metric as found in one place, with where it came from."""
 
@@ -61,6 +50,7 @@ class MetricValue(BaseModel):
     raw: str
     source: Literal["final_metric", "log", "evaluation_file", "holdout"]
     host: str | None = None
+    location: Annotated[str | None, Field(description="file the value was read from")] = None
     matches: int = 1
 
     @classmethod
@@ -75,6 +65,18 @@ def parse_finite(raw: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+class InspectionResult(BaseModel):
+    verdict: Literal["pass", "reject"]
+    checks: list[CheckResult]
+    artifact: ArtifactInfo
+    model: ModelInfo = ModelInfo()
+    metrics: list[MetricValue] = []
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == CheckStatus.FAIL]
 
 
 class MetricsResult(BaseModel):

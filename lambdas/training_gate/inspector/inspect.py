@@ -15,16 +15,18 @@ from typing import Annotated, Any, BinaryIO, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
 from training_gate.dal.aws import ArtifactNotFound
 from training_gate.domain.models import (
     ArtifactInfo,
     CheckResult,
     CheckStatus,
     InspectionResult,
+    MetricValue,
     ModelInfo,
 )
-from training_gate.inspector.archive import ArchiveLimits, UnsafeArchive, unpack_stream
 from training_gate.inspector.loader import RefusedGlobal, load_model
+from training_gate.logic.evaluation_files import read_evaluation_files
 
 MODEL_SUFFIXES = ("*.joblib", "*.pkl", "*.pickle")
 CHECK_ORDER = ("locate", "unpack", "find_model", "load", "version_skew", "smoke_prediction")
@@ -124,10 +126,16 @@ def inspect_artifact(
     artifact = ArtifactInfo(uri=uri)
     model_info = ModelInfo()
 
+    evaluation_metrics: list[MetricValue] = []
+
     def result() -> InspectionResult:
         failed = any(c.status == CheckStatus.FAIL for c in checks.results)
         return InspectionResult(
-            verdict="reject" if failed else "pass", checks=checks.results, artifact=artifact, model=model_info
+            verdict="reject" if failed else "pass",
+            checks=checks.results,
+            artifact=artifact,
+            model=model_info,
+            metrics=evaluation_metrics,
         )
 
     try:
@@ -154,6 +162,7 @@ def inspect_artifact(
             f"{len(unpacked.files)} file(s), {unpacked.unpacked_bytes} bytes unpacked, sha256 {unpacked.sha256[:12]}",
         )
 
+        evaluation_metrics = read_evaluation_files(Path(workdir), unpacked.files, "model artifact")
         model_file, detail = find_model_file(unpacked.files, config.model_file)
         if model_file is None:
             checks.add("find_model", CheckStatus.FAIL, detail)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from training_gate.dal.aws import TrainingLogs, host_of_stream
+from training_gate.dal.aws import ArtifactStore, TrainingLogs, host_of_stream
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricPattern,
@@ -18,6 +18,7 @@ from training_gate.domain.metrics import (
     stream_values,
 )
 from training_gate.domain.models import MetricsResult, MetricValue
+from training_gate.logic.evaluation_files import evaluation_metrics_from_output
 
 
 def job_patterns(definitions: list[dict[str, Any]], use_default_patterns: bool = True) -> list[MetricPattern]:
@@ -59,14 +60,20 @@ def scan_pages(pages: Iterable[list[tuple[str, str]]], patterns: list[MetricPatt
     return hosts
 
 
-def collect_job_metrics(job: dict[str, Any], logs: TrainingLogs) -> MetricsResult:
+def collect_job_metrics(job: dict[str, Any], logs: TrainingLogs, store: ArtifactStore | None = None) -> MetricsResult:
     job_name = job["TrainingJobName"]
     patterns = job_patterns(job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [])
     details = final_metric_values(job.get("FinalMetricDataList") or [])
     stream_names = logs.stream_names(job_name)
     hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
     details += values_from_hosts(hosts.values(), patterns)
+    warning = None
+    if store is not None:
+        from_files, warning = evaluation_metrics_from_output(job, store)
+        details += from_files
     result = combine(details)
+    if warning:
+        result.warnings.append(warning)
     result.log_streams = len(stream_names)
     if not stream_names:
         result.warnings.append(f"no logs: the job has no log streams under {job_name}/")

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from training_gate.dal.aws import ArtifactStore
 from training_gate.domain.inputs import GateInput
+from training_gate.domain.metrics import combine
 from training_gate.domain.models import InspectionResult, MetricsResult
 from training_gate.domain.policy import Decision, Outcome, Policy, decide
 from training_gate.domain.report import (
@@ -93,7 +94,9 @@ def evaluate(
     request: EvaluateInput, policy: Policy, group: str, store: ArtifactStore, reports_bucket: str
 ) -> Evaluation:
     job_name = request.job["TrainingJobName"]
-    decision = decide(policy, request.metrics.metrics, request.inspection)
+    metrics = combine(request.metrics.details + request.inspection.metrics)
+    metrics.warnings = [*request.metrics.warnings, *metrics.warnings]
+    decision = decide(policy, metrics.metrics, request.inspection)
     prefix = f"reports/{job_name}/{_execution_name(request.execution_arn)}"
     report_uri = None
     statistics = None
@@ -106,12 +109,12 @@ def evaluate(
                 "execution_arn": request.execution_arn,
                 "decision": decision.model_dump(mode="json"),
                 "inspection": request.inspection.model_dump(mode="json", by_alias=True),
-                "metrics": request.metrics.model_dump(mode="json"),
+                "metrics": metrics.model_dump(mode="json"),
             },
         )
         if decision.outcome == Outcome.PASS:
             statistics = store.put_json(
-                reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(request.metrics.metrics)
+                reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
             )
     message = decision_message(job_name, decision, request.inspection, report_uri)
     if request.settings.dry_run:
