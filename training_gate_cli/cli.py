@@ -7,10 +7,19 @@ Exit codes for every subcommand: 0 passed/registered, 1 rejected, 2 usage or inp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+_READ_CHUNK = 1 << 20
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,22 +32,194 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="training-gate", description="A quality gate for Amazon SageMaker training jobs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
     demo = commands.add_parser("demo", help="run three jobs through the gate on the embedded local engine")
     demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     demo.add_argument("--no-color", action="store_true", help="plain output")
+
+    metrics = commands.add_parser("metrics", help="parse training logs the way the gate parses CloudWatch")
+    metrics.add_argument("logfiles", nargs="+", type=Path, help="one file per host; algo-1.txt is host algo-1")
+    metrics.add_argument("--metric-definitions", type=Path, help='SageMaker\'s [{"Name": ..., "Regex": ...}]')
+    metrics.add_argument("--json", action="store_true")
+
+    inspect = commands.add_parser("inspect", help="inspect a model.tar.gz (local path or s3:// URI)")
+    inspect.add_argument("artifact")
+    inspect.add_argument("--sample-input", type=Path, help="JSON array of rows, e.g. [[5.1, 3.5, 1.4, 0.2]]")
+    inspect.add_argument("--config", type=Path, help="JSON inspection settings (model_file, version_skew, caps)")
+    inspect.add_argument("--json", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="apply a policy to metrics")
+    evaluate.add_argument("--metrics", type=Path, required=True, help="the metrics command's JSON output")
+    evaluate.add_argument("--policy", type=Path, help="policy JSON (default: the policy cdk.json ships)")
+    evaluate.add_argument("--json", action="store_true")
     return parser
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"{what} file not found: {path}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """A log file's lines, split on "\\n" only (as CloudWatch lines are), read in bounded chunks."""
+    try:
+        handle = open(path, encoding="utf-8", errors="replace", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot read log file {path}: {exc.strerror}") from exc
+    with handle:
+        rest = ""
+        while chunk := handle.read(_READ_CHUNK):
+            lines = (rest + chunk).split("\n")
+            rest = lines.pop()
+            yield from lines
+        if rest:
+            yield rest
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    from training_gate.domain.metrics import MetricDefinitionError, combine
+    from training_gate.logic.collect import metrics_from_streams
+
+    definitions = _read_json(args.metric_definitions, "metric definitions") if args.metric_definitions else []
+    if not isinstance(definitions, list):
+        raise UsageError('metric definitions must be a JSON list of {"Name", "Regex"}')
+    for path in args.logfiles:
+        if not path.is_file():
+            raise UsageError(f"log file not found: {path}")
+    try:
+        details = metrics_from_streams(((p.stem, iter_lines(p)) for p in args.logfiles), definitions)
+    except MetricDefinitionError as exc:
+        raise UsageError(str(exc)) from exc
+    result = combine(details)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "metrics": {name: m.value for name, m in result.metrics.items()},
+                    "details": [
+                        {k: d.model_dump()[k] for k in ("name", "original_name", "value", "source", "host", "matches")}
+                        for d in result.details
+                    ],
+                    "warnings": result.warnings,
+                }
+            )
+        )
+        return EXIT_OK
+    print(f"{'metric':<28} {'value':>14}  {'from':<28} {'host':<8} matches")
+    for name, metric in result.metrics.items():
+        print(f"{name:<28} {metric.raw:>14}  {metric.original_name:<28} {metric.host or '-':<8} {metric.matches}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
+    from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+
+    settings = _read_json(args.config, "config") if args.config else {}
+    if args.sample_input:
+        settings["sample_input"] = _read_json(args.sample_input, "sample input")
+    try:
+        config = InspectConfig.model_validate(settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"invalid inspection settings: {problems}") from exc
+
+    uri = args.artifact
+    if uri.startswith("s3://"):
+        store = ArtifactStore()
+
+        def opener() -> Any:
+            return store.open(uri)
+
+    else:
+        path = Path(uri)
+
+        def opener() -> Any:
+            if not path.is_file():
+                raise ArtifactNotFound(f"artifact not found at {path}")
+            return open(path, "rb")
+
+    result = inspect_artifact(uri, opener, config)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "verdict": result.verdict,
+                    "checks": [c.model_dump(mode="json") for c in result.checks],
+                    "artifact": {"sha256": result.artifact.sha256, "bytes": result.artifact.bytes},
+                    "model": result.model.model_dump(mode="json", by_alias=True),
+                }
+            )
+        )
+    else:
+        for check in result.checks:
+            print(f"{check.status.value.upper():<8} {check.name:<17} {check.detail}")
+        print(f"verdict: {result.verdict}")
+    return EXIT_OK if result.verdict == "pass" else EXIT_REJECTED
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from infra.config import read_context
+    from training_gate.domain.metrics import canonical_name
+    from training_gate.domain.models import MetricValue
+    from training_gate.domain.policy import Outcome, Policy, decide
+    from training_gate.domain.report import decision_table
+
+    document = _read_json(args.metrics, "metrics")
+    values = document.get("metrics", document) if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise UsageError('metrics must be a JSON object {"name": value} or the metrics command\'s output')
+    raw_policy = _read_json(args.policy, "policy") if args.policy else read_context()["policy"]
+    try:
+        policy = Policy.model_validate(raw_policy)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"invalid policy: {problems}") from exc
+    metrics: dict[str, MetricValue] = {}
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+            raise UsageError(f"metric {name!r} must be a number, got {json.dumps(value)}")
+        metrics[canonical_name(name)] = MetricValue.from_raw(
+            "nan" if value is None else str(value), name=canonical_name(name), original_name=name, source="log"
+        )
+    decision = decide(policy, metrics, None)
+    if args.json:
+        print(json.dumps(decision.model_dump(mode="json")))
+    else:
+        print(decision_table(decision))
+        print(f"decision: {decision.outcome.value}")
+        for reason in decision.reasons:
+            print(f"- {reason}")
+    return {Outcome.PASS: EXIT_OK, Outcome.REJECT: EXIT_REJECTED, Outcome.INCONCLUSIVE: EXIT_INCONCLUSIVE}[
+        decision.outcome
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     # Node 20 is what this platform offers; the CDK's end-of-life banner says nothing about the gate.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from training_gate_cli.demo import run_demo
+    try:
+        if args.command == "demo":
+            from training_gate_cli.demo import run_demo
 
-        color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        return run_demo(color=color, as_json=args.json)
-    return EXIT_USAGE
+            color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+            return run_demo(color=color, as_json=args.json)
+        runners = {"metrics": run_metrics, "inspect": run_inspect, "evaluate": run_evaluate}
+        return runners[args.command](args)
+    except UsageError as exc:
+        print(f"training-gate {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,123 @@ def test_usage_errors_exit_2_with_a_message_on_stderr(capsys):
         cli.main(["frobnicate"])
     assert exited.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "sagemaker-logs"
+
+
+def test_metrics_reads_one_file_per_host_with_the_jobs_definitions(tmp_path, capsys):
+    case = CORPUS / "A3_adv_multihost_pytorch_mnist"
+    assert (
+        cli.main(
+            [
+                "metrics",
+                str(case / "streams" / "algo-1.txt"),
+                str(case / "streams" / "algo-2.txt"),
+                "--metric-definitions",
+                str(case / "metric_definitions.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    expected = json.loads((case / "expected_per_stream.json").read_text())
+    assert out["metrics"]["train:loss"] == expected["algo-1"]["train:loss"]["value"]
+    hosts = {d["host"]: d["value"] for d in out["details"] if d["original_name"] == "train:loss"}
+    assert hosts == {
+        "algo-1": expected["algo-1"]["train:loss"]["value"],
+        "algo-2": expected["algo-2"]["train:loss"]["value"],
+    }
+    assert set(out["details"][0]) == {"name", "original_name", "value", "source", "host", "matches"}
+
+
+def test_metrics_splits_lines_on_newline_only(tmp_path, capsys):
+    log = tmp_path / "algo-1.txt"
+    log.write_bytes(b"progress\r val_accuracy: 0.5\rmore\nval_loss: 0.25\n")
+    assert cli.main(["metrics", str(log), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"] == {"accuracy": 0.5, "loss": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("definitions", "message"),
+    [
+        ('[{"Name": "auc", "Regex": "("}]', "metric 'auc': invalid regex"),
+        ('{"Name": "auc"}', "must be a JSON list"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_metrics_bad_definitions_exit_2_naming_the_problem(tmp_path, capsys, definitions, message):
+    (tmp_path / "defs.json").write_text(definitions)
+    (tmp_path / "algo-1.txt").write_text("x\n")
+    code = cli.main(["metrics", str(tmp_path / "algo-1.txt"), "--metric-definitions", str(tmp_path / "defs.json")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_metrics_missing_log_file_exits_2(tmp_path, capsys):
+    assert cli.main(["metrics", str(tmp_path / "nope.txt")]) == 2
+    assert "log file not found" in capsys.readouterr().err
+
+
+def test_inspect_passes_a_good_artifact_and_prints_the_documented_json(tmp_path, capsys):
+    from training_gate_cli.emulated import iris_model_joblib, pack_model_tar_gz
+
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(pack_model_tar_gz({"model.joblib": iris_model_joblib()}))
+    sample = tmp_path / "sample.json"
+    sample.write_text("[[5.1, 3.5, 1.4, 0.2]]")
+    assert cli.main(["inspect", str(artifact), "--sample-input", str(sample), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "pass" and out["model"]["class"] == "Pipeline"
+    assert out["artifact"]["bytes"] == artifact.stat().st_size and len(out["artifact"]["sha256"]) == 64
+
+
+def test_inspect_rejects_a_hostile_artifact_with_exit_1(tmp_path, capsys):
+    import io
+
+    import joblib
+
+    from training_gate_cli.emulated import pack_model_tar_gz
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    buffer = io.BytesIO()
+    joblib.dump(Payload(), buffer)
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(pack_model_tar_gz({"model.joblib": buffer.getvalue()}))
+    assert cli.main(["inspect", str(artifact)]) == 1
+    assert "refused global 'posix.system'" in capsys.readouterr().out
+    assert not (tmp_path / "ran").exists()
+
+
+def test_inspect_missing_file_is_a_failed_locate_check(tmp_path, capsys):
+    assert cli.main(["inspect", str(tmp_path / "none.tar.gz"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["checks"][0]["status"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "code"),
+    [
+        ({"Accuracy": 0.95, "Precision": 0.9, "Recall": 0.9, "F1-Score": 0.9}, 0),
+        ({"Accuracy": 0.90, "Precision": 0.9, "Recall": 0.9, "F1-Score": 0.9}, 1),
+        ({"Accuracy": 0.95, "Precision": 0.9, "Recall": 0.9}, 3),
+        ({"metrics": {"accuracy": 0.95, "precision": 0.9, "recall": 0.9, "f1": None}}, 1),
+    ],
+    ids=["pass", "equal-to-threshold-fails", "missing-is-inconclusive", "null-is-not-finite"],
+)
+def test_evaluate_applies_the_shipped_policy(tmp_path, capsys, metrics, code):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    assert cli.main(["evaluate", "--metrics", str(path)]) == code
+    assert "| Metric | Value | Threshold | Result |" in capsys.readouterr().out
+
+
+def test_evaluate_bad_policy_exits_2_naming_the_field(tmp_path, capsys):
+    (tmp_path / "m.json").write_text('{"accuracy": 0.9}')
+    (tmp_path / "p.json").write_text('{"rules": [{"metric": "accuracy", "operator": "~", "threshold": 1}]}')
+    assert cli.main(["evaluate", "--metrics", str(tmp_path / "m.json"), "--policy", str(tmp_path / "p.json")]) == 2
+    assert "rules.0.operator" in capsys.readouterr().err
