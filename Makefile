@@ -36,3 +36,6 @@ synth: $(STAMP)
 
 clean:
 	rm -rf $(VENV) cdk.out cdk.out.local .pytest_cache .ruff_cache
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_metrics.py

@@ -105,6 +105,10 @@ class MetricPattern:
     regex: re.Pattern[str]
     name: str | None = None
     literal: str | None = None
+    # True when no match can span a newline (no `\s`, `.`-with-DOTALL or negated class that admits
+    # "\n"): such a pattern may run over a whole page at once with the same matches as line by line.
+    # Worth it only when the regex starts with a literal, which the regex engine skips to quickly.
+    line_safe: bool = False
 
     @classmethod
     def fixed(cls, name: str, regex: re.Pattern[str]) -> MetricPattern:
@@ -147,18 +151,21 @@ DEFAULT_PATTERNS: tuple[MetricPattern, ...] = (
     # [INFO] Validation accuracy: 0.905
     MetricPattern(
         re.compile(
-            r"\[INFO\]\s+(?P<name>(?:Training|Train|Validation|Test)\s+[A-Za-z][\w\-]*)\s*[:=]\s*"
-            rf"(?P<value>{_NUMBER})"
+            r"\[INFO\][^\S\n]+(?P<name>(?:Training|Train|Validation|Test)[^\S\n]+[A-Za-z][\w\-]*)[^\S\n]*[:=]"
+            rf"[^\S\n]*(?P<value>{_NUMBER})"
         ),
         literal="[INFO]",
+        line_safe=True,
     ),
     # val_accuracy: 0.9050 (Keras), {'eval_accuracy': 0.91} (HF Trainer), #011validation-auc:0.91 (XGBoost)
     MetricPattern(
         re.compile(
-            r"(?<![A-Za-z_])(?P<name>(?:val|eval|validation)[_\-][A-Za-z][\w]*)['\"]?\s*[:=]\s*"
+            r"(?<![A-Za-z_])(?P<name>(?:val|eval|validation)[_\-][A-Za-z][\w]*)['\"]?[^\S\n]*[:=][^\S\n]*"
             rf"(?P<value>{_NUMBER})"
         ),
         literal="val",  # in "val_", "eval_" and "validation" alike
+        # Line-safe too, but it starts with a lookbehind, which defeats the regex engine's prefix
+        # scan: visiting the lines that hold "val" is faster than searching the whole page.
     ),
 )
 
@@ -200,16 +207,43 @@ class StreamMetrics:
                     for name, raw in pattern.names_in(line):
                         self.record(name, raw)
                 continue
+            if pattern.name is None and pattern.line_safe:
+                for match in pattern.regex.finditer(text):
+                    self.record(match.group("name"), match.group("value"))
+                continue
             find, rfind = text.find, text.rfind
             position = find(literal)
+            if pattern.name is None:
+                while position != -1:
+                    start = rfind("\n", 0, position) + 1
+                    end = find("\n", position)
+                    if end == -1:
+                        end = len(text)
+                    for name, raw in pattern.names_in(text[start:end]):
+                        self.record(name, raw)
+                    position = find(literal, end)
+                continue
+            # Fixed pattern (the hot path): one name, so only the last value and the count matter.
+            search = pattern.regex.search
+            last: str | None = None
+            hits = 0
             while position != -1:
                 start = rfind("\n", 0, position) + 1
                 end = find("\n", position)
                 if end == -1:
                     end = len(text)
-                for name, raw in pattern.names_in(text[start:end]):
-                    self.record(name, raw)
+                match = search(text[start:end])
+                if match:
+                    last = match.group(1) or ""
+                    hits += 1
                 position = find(literal, end)
+            if last is not None:
+                entry = self.values.get(pattern.name)
+                if entry is None:
+                    self.values[pattern.name] = LastMatch(raw=last, matches=hits)
+                else:
+                    entry.raw = last
+                    entry.matches += hits
 
 
 PAGE_LINES = 10_000
