@@ -106,7 +106,7 @@ class _InflatingReader:
         return out
 
 
-def _safe_relative_name(name: str) -> PurePosixPath:
+def safe_relative_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
     if name.startswith("/") or path.is_absolute():
         raise UnsafeArchive("member_names", f"absolute member name refused: {name!r}")
@@ -131,7 +131,7 @@ def unpack_stream(raw: BinaryIO, dest: Path, limits: ArchiveLimits = ArchiveLimi
                     raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} members (possible bomb)")
                 if len(member.name.encode()) > limits.max_header_bytes:
                     raise UnsafeArchive("unpack_limits", "a member header exceeds the header size cap")
-                relative = _safe_relative_name(member.name)
+                relative = safe_relative_name(member.name)
                 if not (member.isreg() or member.isdir()):
                     kind = "link" if (member.issym() or member.islnk()) else "device or special file"
                     raise UnsafeArchive("member_types", f"{kind} refused: {member.name!r}")

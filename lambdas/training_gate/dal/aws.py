@@ -51,6 +51,24 @@ class ArtifactStore:
                 raise ArtifactNotFound(f"access denied reading {uri}: the gate may not read this bucket") from exc
             raise
 
+    def list_prefix(self, uri: str) -> list[tuple[str, int]]:
+        """(key relative to the prefix, size) of every object under an s3:// prefix."""
+        bucket, prefix = parse_s3_uri(uri if uri.endswith("/") else uri + "/")
+        objects: list[tuple[str, int]] = []
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                objects += [
+                    (o["Key"][len(prefix) :], o["Size"]) for o in page.get("Contents", []) if o["Key"] != prefix
+                ]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchBucket", "AccessDenied", "403", "404"):
+                raise ArtifactNotFound(f"cannot list {uri}: {code}") from exc
+            raise
+        if not objects:
+            raise ArtifactNotFound(f"artifact not found: no objects under {uri}")
+        return objects
+
     def put_json(self, bucket: str, key: str, document: Any) -> tuple[str, str]:
         """Write a JSON document; returns its URI and sha256 (the registry's ContentDigest)."""
         body = json.dumps(document, indent=2, sort_keys=True).encode()

@@ -79,6 +79,17 @@ class InspectionResult(BaseModel):
         return [c for c in self.checks if c.status == CheckStatus.FAIL]
 
 
+class HoldoutConfig(BaseModel):
+    """A labelled holdout set the gate scores the loaded model on (CSV with a header, or Parquet)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: Annotated[str, Field(pattern=r"^(s3://[^/]+/.+|[^:]+)$")]
+    label_column: Annotated[str, Field(min_length=1)]
+    average: Literal["macro", "weighted", "micro"] = "macro"
+    max_bytes: Annotated[int, Field(ge=1)] = 256 << 20
+
+
 class MetricsResult(BaseModel):
     metrics: dict[str, MetricValue]
     details: list[MetricValue]

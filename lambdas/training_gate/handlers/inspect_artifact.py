@@ -13,12 +13,13 @@ from pydantic import BaseModel
 
 from training_gate.dal.aws import ArtifactStore
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
-from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
 
 
 class ArtifactJob(BaseModel):
     TrainingJobName: str
     ModelArtifacts: dict[str, str]
+    OutputDataConfig: dict[str, Any] = {}
 
 
 class InspectInput(BaseModel):
@@ -36,7 +37,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = parse(event=event, model=InspectInput).job
     uri = job.ModelArtifacts["S3ModelArtifacts"]
     store = ArtifactStore()
-    result = inspect_artifact(uri, lambda: store.open(uri), load_config())
+    source: TarballSource | PrefixSource
+    if job.OutputDataConfig.get("CompressionType") == "NONE":
+        # Uncompressed output: S3ModelArtifacts is a prefix holding the files of /opt/ml/model.
+        prefix = uri if uri.endswith("/") else uri + "/"
+        source = PrefixSource(lambda: store.list_prefix(prefix), lambda relative: store.open(prefix + relative))
+    else:
+        source = TarballSource(lambda: store.open(uri))
+    result = inspect_artifact(uri, source, load_config(), read_holdout=store.open)
     for check in result.failed_checks:
         metrics.add_metric(name=f"CheckFailed_{check.name}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ArtifactsInspected", unit=MetricUnit.Count, value=1)

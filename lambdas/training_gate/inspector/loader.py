@@ -122,18 +122,43 @@ class LoadedModel:
         return self.sklearn_version != self.runtime_sklearn_version
 
 
+class UntrustedTypes(pickle.UnpicklingError):
+    def __init__(self, names: list[str]):
+        super().__init__(f"refused untrusted types in the skops file: {', '.join(names)}; nothing was loaded")
+        self.names = names
+
+
+def _load_skops(path: Path, allowed: frozenset[str]) -> Any:
+    import skops.io
+
+    untrusted = [name for name in skops.io.get_untrusted_types(file=path) if name not in allowed]
+    if untrusted:
+        raise UntrustedTypes(sorted(untrusted))
+    return skops.io.load(path, trusted=sorted(skops.io.get_untrusted_types(file=path)))
+
+
 def load_model(path: Path, extra_allowed: Iterable[str] = ()) -> LoadedModel:
-    """Load a joblib (compressed or not) or plain pickle file through the allowlist."""
+    """Load a joblib (compressed or not), plain pickle or skops file through the allowlist."""
     allowed = default_allowlist() | frozenset(extra_allowed)
+    if path.suffix == ".skops":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            model = _load_skops(path, allowed)
+        return _loaded(model, caught)
     unpickler_class = type("Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
-    recorded: list[str] = []
-    version = sklearn.__version__
     with open(path, "rb") as handle, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
         with numpy_pickle._validate_fileobject_and_memmap(handle, str(path), None) as (stream, _):
             if isinstance(stream, str):
                 raise pickle.UnpicklingError("joblib < 0.10 file format is not supported")
             model = unpickler_class(str(path), stream, True).load()
+    return _loaded(model, caught)
+
+
+def _loaded(model: Any, caught: list[warnings.WarningMessage]) -> LoadedModel:
+    """The version a model was pickled with is only visible in scikit-learn's warning about it."""
+    version = sklearn.__version__
+    recorded: list[str] = []
     for warning in caught:
         if isinstance(warning.message, InconsistentVersionWarning):
             version = warning.message.original_sklearn_version
