@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
 
 CONTEXT_KEY = "training-gate"
@@ -33,6 +34,9 @@ class GateConfig(BaseModel):
         list[Annotated[str, Field(min_length=3, max_length=63)]], Field(min_length=1)
     ] = ["sagemaker-*"]
     sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
+    model_file: Annotated[str | None, Field(min_length=1)] = None
+    version_skew: Literal["fail", "warn"] = "fail"
+    holdout: HoldoutConfig | None = None
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
     inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048

@@ -218,10 +218,37 @@ class TrainingGate(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             environment={
                 "POWERTOOLS_SERVICE_NAME": "training-gate-inspect_artifact",
-                "INSPECT_CONFIG": json.dumps({"sample_input": config.sample_input}),
+                "INSPECT_CONFIG": json.dumps(
+                    {
+                        "sample_input": config.sample_input,
+                        "model_file": config.model_file,
+                        "version_skew": config.version_skew,
+                        "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
+                    }
+                ),
             },
         )
         self._grant_artifact_reads(inspector, "InspectArtifact", "reads each job's model.tar.gz and nothing else")
+        # CompressionType NONE: the model is an S3 prefix, which the inspector must list.
+        inspector.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{p}" for p in config.artifact_bucket_patterns],
+            )
+        )
+        for pattern in config.artifact_bucket_patterns:
+            if "*" in pattern:
+                self._acknowledge(
+                    role,
+                    f"Resource::arn:<AWS::Partition>:s3:::{pattern}",
+                    "InspectArtifact: lists uncompressed model prefixes, only in the configured artifact buckets",
+                )
+        if config.holdout and config.holdout.uri.startswith("s3://"):
+            inspector.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{config.holdout.uri[5:]}"]
+                )
+            )
         return inspector
 
     def _grant_artifact_reads(self, function: lambda_.Function, name: str, why: str) -> None:

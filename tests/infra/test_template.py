@@ -118,6 +118,7 @@ def test_only_the_inspector_and_the_collector_read_artifacts(template: dict):
     inspector = _actions(_statements(template, "GateInspectArtifactRole"))
     assert inspector == {
         "s3:GetObject",
+        "s3:ListBucket",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTraceSegments",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -235,3 +237,143 @@ def test_missing_artifact_fails_locate_with_the_uri():
     result = inspect_artifact("s3://bucket/model.tar.gz", missing, SAMPLE)
     assert result.checks[0].name == "locate" and result.checks[0].status == CheckStatus.FAIL
     assert "s3://bucket/model.tar.gz" in result.checks[0].detail
+
+
+# -- uncompressed artifacts, skops, reference predictions, holdout ---------------------------------
+
+from training_gate.domain.models import HoldoutConfig  # noqa: E402
+from training_gate.inspector.inspect import PrefixSource  # noqa: E402
+
+
+def prefix_source(files: dict[str, bytes]) -> PrefixSource:
+    return PrefixSource(lambda: [(k, len(v)) for k, v in files.items()], lambda key: io.BytesIO(files[key]))
+
+
+def test_uncompressed_prefix_artifact_is_copied_and_inspected():
+    files = {"model/model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)), "code/inference.py": b"x"}
+    result = inspect_artifact("s3://b/job/output/model/", prefix_source(files), SAMPLE)
+    assert result.verdict == "pass", result.checks
+    assert result.artifact.bytes == sum(len(v) for v in files.values())
+
+
+@pytest.mark.parametrize("key", ["../escape.joblib", "/abs.joblib"])
+def test_prefix_keys_that_escape_are_refused(key: str):
+    result = inspect_artifact("s3://b/p/", prefix_source({key: b"x"}), SAMPLE)
+    assert {c.name: c.status for c in result.checks}["unpack"] == CheckStatus.FAIL
+
+
+def test_prefix_caps_apply_before_any_download():
+    opened = []
+
+    def open_object(key):
+        opened.append(key)
+        return io.BytesIO(b"x")
+
+    source = PrefixSource(lambda: [(f"f{i}", 1) for i in range(20)], open_object)
+    result = inspect_artifact("s3://b/p/", source, InspectConfig(max_members=5))
+    assert "more than 5 objects" in {c.name: c.detail for c in result.checks}["unpack"]
+    assert opened == []
+
+
+def test_skops_model_loads_through_its_trusted_type_check(tmp_path: Path):
+    import skops.io
+
+    data = skops.io.dumps(RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y))
+    result, checks = run(pack_model_tar_gz({"model.skops": data}))
+    assert result.verdict == "pass", result.checks
+    assert checks["load"].detail == "loaded RandomForestClassifier through the allowlist"
+
+
+def test_skops_file_with_an_untrusted_type_is_refused():
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    data = skops.io.dumps(FunctionTransformer(func=os.getcwd))
+    _, checks = run(pack_model_tar_gz({"model.skops": data}))
+    assert checks["load"].status == CheckStatus.FAIL
+    assert "untrusted types" in checks["load"].detail and "getcwd" in checks["load"].detail
+
+
+def test_reference_predictions_are_reproduced():
+    model = LogisticRegression(max_iter=500).fit(X, Y)
+    reference = {
+        "inputs": X[:10].tolist(),
+        "predictions": model.predict(X[:10]).tolist(),
+        "probabilities": model.predict_proba(X[:10]).tolist(),
+    }
+    artifact = pack_model_tar_gz(
+        {"model.joblib": dump(model), "reference_predictions.json": json.dumps(reference).encode()}
+    )
+    _, checks = run(artifact)
+    assert checks["reference_predictions"].status == CheckStatus.PASS
+
+
+def test_reference_predictions_that_differ_reject_the_model():
+    model = LogisticRegression(max_iter=500).fit(X, Y)
+    wrong = ((model.predict(X[:10]) + 1) % 3).tolist()
+    reference = {"inputs": X[:10].tolist(), "predictions": wrong}
+    artifact = pack_model_tar_gz(
+        {"model.joblib": dump(model), "reference_predictions.json": json.dumps(reference).encode()}
+    )
+    result, checks = run(artifact)
+    assert result.verdict == "reject"
+    assert checks["reference_predictions"].detail.startswith("10 of 10 reference predictions differ")
+
+
+def _holdout_csv(features: np.ndarray, labels: np.ndarray) -> bytes:
+    header = ",".join([*(f"f{i}" for i in range(features.shape[1])), "label"])
+    rows = [",".join([*(repr(float(v)) for v in row), str(label)]) for row, label in zip(features, labels, strict=True)]
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def test_holdout_metrics_are_recomputed_for_a_multiclass_model():
+    model = LogisticRegression(max_iter=500).fit(X, Y)
+    holdout = HoldoutConfig(uri="s3://data/holdout.csv", label_column="label", average="macro")
+    artifact = pack_model_tar_gz({"model.joblib": dump(model)})
+    data = _holdout_csv(X, Y)
+    result = inspect_artifact(
+        "s3://b/m.tar.gz", lambda: io.BytesIO(artifact), InspectConfig(holdout=holdout), lambda uri: io.BytesIO(data)
+    )
+    scored = {m.name: m.value for m in result.metrics if m.source == "holdout"}
+    from sklearn.metrics import accuracy_score, f1_score
+
+    assert scored["accuracy"] == pytest.approx(accuracy_score(Y, model.predict(X)))
+    assert scored["f1"] == pytest.approx(f1_score(Y, model.predict(X), average="macro"))
+    assert 0.9 < scored["auc"] <= 1.0
+
+
+def test_holdout_binary_parquet():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    binary = Y < 2
+    model = LogisticRegression(max_iter=500).fit(X[binary], Y[binary])
+    table = pa.table(
+        {"a": X[binary][:, 0], "b": X[binary][:, 1], "c": X[binary][:, 2], "d": X[binary][:, 3], "label": Y[binary]}
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    holdout = HoldoutConfig(uri="s3://data/holdout.parquet", label_column="label")
+    artifact = pack_model_tar_gz({"model.joblib": dump(model)})
+    result = inspect_artifact(
+        "s3://b/m.tar.gz",
+        lambda: io.BytesIO(artifact),
+        InspectConfig(holdout=holdout),
+        lambda uri: io.BytesIO(buffer.getvalue()),
+    )
+    scored = {m.name: m.value for m in result.metrics if m.source == "holdout"}
+    assert scored["accuracy"] == 1.0 and scored["auc"] == 1.0
+
+
+def test_holdout_without_the_label_column_fails_naming_it():
+    holdout = HoldoutConfig(uri="s3://data/h.csv", label_column="target")
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    result = inspect_artifact(
+        "s3://b/m.tar.gz",
+        lambda: io.BytesIO(artifact),
+        InspectConfig(holdout=holdout),
+        lambda uri: io.BytesIO(_holdout_csv(X, Y)),
+    )
+    detail = {c.name: c.detail for c in result.checks}["holdout"]
+    assert "label column 'target' is not in the holdout set" in detail
+    assert result.verdict == "reject"
