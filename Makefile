@@ -39,3 +39,4 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_inspect.py

@@ -5,7 +5,7 @@ FROM public.ecr.aws/lambda/python:${PYTHON_VERSION}
 
 ARG SKLEARN_VERSION=1.4.2
 RUN pip install --no-cache-dir \
-      "scikit-learn==${SKLEARN_VERSION}" joblib skops pyarrow \
+      "scikit-learn==${SKLEARN_VERSION}" joblib skops pyarrow isal \
       "aws-lambda-powertools[tracer]>=3,<4" "pydantic>=2,<3"
 
 COPY training_gate ${LAMBDA_TASK_ROOT}/training_gate

@@ -18,7 +18,7 @@ from typing import Annotated, Any, BinaryIO, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from training_gate.archive import CHUNK, ArchiveLimits, UnsafeArchive, safe_relative_name, unpack_stream
+from training_gate.archive import CHUNK, ArchiveLimits, Consumer, UnsafeArchive, safe_relative_name, unpack_stream
 from training_gate.dal.aws import ArtifactNotFound
 from training_gate.domain.models import (
     ArtifactInfo,
@@ -30,7 +30,7 @@ from training_gate.domain.models import (
     ModelInfo,
 )
 from training_gate.inspector.holdout import holdout_check
-from training_gate.inspector.loader import RefusedGlobal, UntrustedTypes, load_model
+from training_gate.inspector.loader import LoadedModel, RefusedGlobal, UntrustedTypes, load_model, load_model_stream
 from training_gate.logic.evaluation_files import read_evaluation_files
 
 MODEL_SUFFIXES = ("*.joblib", "*.pkl", "*.pickle", "*.skops")
@@ -83,12 +83,14 @@ class _Checks:
             self.add(name, CheckStatus.SKIPPED, f"not run: {after} failed")
 
 
+def is_model_candidate(name: str, pattern: str | None) -> bool:
+    patterns = (pattern,) if pattern else MODEL_SUFFIXES
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).name, p) for p in patterns)
+
+
 def find_model_file(files: list[str], pattern: str | None) -> tuple[str | None, str]:
     """The one model file, or None with a sentence listing what was found."""
-    patterns = (pattern,) if pattern else MODEL_SUFFIXES
-    candidates = sorted(
-        f for f in files if any(fnmatch.fnmatch(f, p) or fnmatch.fnmatch(Path(f).name, p) for p in patterns)
-    )
+    candidates = sorted(f for f in files if is_model_candidate(f, pattern))
     if len(candidates) == 1:
         return candidates[0], f"model file {candidates[0]}"
     wanted = pattern or " / ".join(MODEL_SUFFIXES)
@@ -174,6 +176,9 @@ def reference_check(model: Any, files_root: Path, files: list[str], tolerance: f
 # -- artifact sources ------------------------------------------------------------------------------
 
 
+Claim = Callable[[str], Consumer | None]
+
+
 @dataclass
 class Materialized:
     files: list[str]
@@ -188,10 +193,10 @@ class TarballSource:
     def __init__(self, open_stream: Callable[[], BinaryIO]):
         self._open = open_stream
 
-    def materialize(self, workdir: Path, limits: ArchiveLimits) -> Materialized:
+    def materialize(self, workdir: Path, limits: ArchiveLimits, claim: Claim | None = None) -> Materialized:
         stream = self._open()
         with stream:
-            unpacked = unpack_stream(stream, workdir, limits)
+            unpacked = unpack_stream(stream, workdir, limits, claim)
         return Materialized(
             files=unpacked.files,
             sha256=unpacked.sha256,
@@ -210,7 +215,8 @@ class PrefixSource:
         self._list = list_objects
         self._open = open_object
 
-    def materialize(self, workdir: Path, limits: ArchiveLimits) -> Materialized:
+    def materialize(self, workdir: Path, limits: ArchiveLimits, claim: Claim | None = None) -> Materialized:
+        """Objects are copied to `workdir`; `claim` is not used (the model is loaded from its copy)."""
         objects = self._list()
         if not objects:
             raise ArtifactNotFound("no objects under the artifact prefix")
@@ -268,10 +274,27 @@ def inspect_artifact(
             metrics=metrics,
         )
 
+    # Model candidates in a tarball are loaded while they inflate: one pass, never written to disk.
+    streamed: dict[str, LoadedModel | Exception] = {}
+
+    def claim(name: str) -> Consumer | None:
+        if not is_model_candidate(name, config.model_file):
+            return None
+
+        def consume(stream: BinaryIO) -> None:
+            try:
+                streamed[name] = load_model_stream(stream, name, config.extra_allowed_globals)
+            except UnsafeArchive:
+                raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
+            except Exception as exc:  # noqa: BLE001 - a refused or corrupt model is a verdict
+                streamed[name] = exc
+
+        return consume
+
     with tempfile.TemporaryDirectory(prefix="training-gate-") as name:
         workdir = Path(name)
         try:
-            materialized = source.materialize(workdir, config.limits())
+            materialized = source.materialize(workdir, config.limits(), claim)
         except ArtifactNotFound as exc:
             checks.add("locate", CheckStatus.FAIL, str(exc))
             checks.skip_rest("locate")
@@ -295,7 +318,10 @@ def inspect_artifact(
         checks.add("find_model", CheckStatus.PASS, detail)
 
         try:
-            loaded = load_model(workdir / model_file, config.extra_allowed_globals)
+            outcome = streamed.get(model_file)
+            if isinstance(outcome, Exception):
+                raise outcome
+            loaded = outcome or load_model(workdir / model_file, config.extra_allowed_globals)
         except (RefusedGlobal, UntrustedTypes) as exc:
             checks.add("load", CheckStatus.FAIL, str(exc))
             checks.skip_rest("load")

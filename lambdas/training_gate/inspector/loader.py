@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sklearn
 from joblib import numpy_pickle
@@ -128,31 +128,37 @@ class UntrustedTypes(pickle.UnpicklingError):
         self.names = names
 
 
-def _load_skops(path: Path, allowed: frozenset[str]) -> Any:
+def _load_skops(data: bytes, allowed: frozenset[str]) -> Any:
     import skops.io
 
-    untrusted = [name for name in skops.io.get_untrusted_types(file=path) if name not in allowed]
+    types = skops.io.get_untrusted_types(data=data)
+    untrusted = [name for name in types if name not in allowed]
     if untrusted:
         raise UntrustedTypes(sorted(untrusted))
-    return skops.io.load(path, trusted=sorted(skops.io.get_untrusted_types(file=path)))
+    return skops.io.loads(data, trusted=sorted(types))
+
+
+def load_model_stream(handle: BinaryIO, name: str, extra_allowed: Iterable[str] = ()) -> LoadedModel:
+    """Load a model from a sequential stream (a tar member as it inflates: no copy on disk).
+    joblib (compressed or not) and plain pickle go through the allowlist; skops through its
+    trusted-type check."""
+    allowed = default_allowlist() | frozenset(extra_allowed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        if name.endswith(".skops"):
+            model = _load_skops(handle.read(), allowed)
+        else:
+            unpickler_class = type("Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
+            with numpy_pickle._validate_fileobject_and_memmap(handle, name, None) as (stream, _):
+                if isinstance(stream, str):
+                    raise pickle.UnpicklingError("joblib < 0.10 file format is not supported")
+                model = unpickler_class(name, stream, True).load()
+    return _loaded(model, caught)
 
 
 def load_model(path: Path, extra_allowed: Iterable[str] = ()) -> LoadedModel:
-    """Load a joblib (compressed or not), plain pickle or skops file through the allowlist."""
-    allowed = default_allowlist() | frozenset(extra_allowed)
-    if path.suffix == ".skops":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InconsistentVersionWarning)
-            model = _load_skops(path, allowed)
-        return _loaded(model, caught)
-    unpickler_class = type("Unpickler", (_AllowlistUnpickler,), {"allowed": allowed})
-    with open(path, "rb") as handle, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
-        with numpy_pickle._validate_fileobject_and_memmap(handle, str(path), None) as (stream, _):
-            if isinstance(stream, str):
-                raise pickle.UnpicklingError("joblib < 0.10 file format is not supported")
-            model = unpickler_class(str(path), stream, True).load()
-    return _loaded(model, caught)
+    with open(path, "rb") as handle:
+        return load_model_stream(handle, path.name, extra_allowed)
 
 
 def _loaded(model: Any, caught: list[warnings.WarningMessage]) -> LoadedModel:
