@@ -37,6 +37,7 @@ class GateConfig(BaseModel):
     model_file: Annotated[str | None, Field(min_length=1)] = None
     version_skew: Literal["fail", "warn"] = "fail"
     holdout: HoldoutConfig | None = None
+    read_cloudwatch_metrics: bool = False
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
     inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048

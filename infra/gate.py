@@ -32,6 +32,7 @@ EVENT_DELIVERY_ATTEMPTS = 8
 POWERTOOLS_ACCOUNT = "017000801446"
 NAG_IAM5 = "AwsSolutions::AwsSolutions-IAM5"
 XRAY_REASON = "X-Ray PutTraceSegments/PutTelemetryRecords accept no narrower resource than *"
+CLOUDWATCH_READ_REASON = "; cloudwatch:GetMetricStatistics has no resource-level permissions either"
 # Terminal states that start the gate; InProgress/Stopping changes are not worth an execution.
 TERMINAL_STATUSES = ["Completed", "Failed", "Stopped"]
 
@@ -92,7 +93,7 @@ class TrainingGate(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-    def _function_role(self, name: str) -> tuple[iam.Role, logs.LogGroup]:
+    def _function_role(self, name: str, star_reason: str = XRAY_REASON) -> tuple[iam.Role, logs.LogGroup]:
         """A role that may write only to the function's own log group (no managed policies)."""
         log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -107,12 +108,14 @@ class TrainingGate(Construct):
             f"Resource::<{self._logical_id(log_group)}.Arn>:log-stream:*",
             f"{name}: the streams of its own log group only; stream names are chosen by Lambda",
         )
-        self._acknowledge(role, "Resource::*", f"{name}: {XRAY_REASON}")
+        self._acknowledge(role, "Resource::*", f"{name}: {star_reason}")
         self.roles[name] = role
         return role, log_group
 
-    def _zip_function(self, name: str, module: str, environment: dict[str, str]) -> lambda_.Function:
-        role, log_group = self._function_role(name)
+    def _zip_function(
+        self, name: str, module: str, environment: dict[str, str], star_reason: str = XRAY_REASON
+    ) -> lambda_.Function:
+        role, log_group = self._function_role(name, star_reason)
         return lambda_.Function(
             self,
             name,
@@ -148,7 +151,22 @@ class TrainingGate(Construct):
                 "DEFAULT_MAX_POLLS": str(config.max_polls),
             },
         )
-        collect = self._zip_function("CollectMetrics", "collect_metrics", {"TRAINING_LOG_GROUP": TRAINING_LOG_GROUP})
+        collect = self._zip_function(
+            "CollectMetrics",
+            "collect_metrics",
+            {
+                "TRAINING_LOG_GROUP": TRAINING_LOG_GROUP,
+                "READ_CLOUDWATCH_METRICS": "true" if config.read_cloudwatch_metrics else "false",
+            },
+            star_reason=XRAY_REASON
+            + (
+                "; cloudwatch:GetMetricStatistics has no resource-level permissions"
+                if config.read_cloudwatch_metrics
+                else ""
+            ),
+        )
+        if config.read_cloudwatch_metrics:
+            collect.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
         collect.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["logs:DescribeLogStreams", "logs:FilterLogEvents"],

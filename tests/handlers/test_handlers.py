@@ -164,3 +164,34 @@ def test_collect_reads_evaluation_files_from_the_job_output_archive(aws):
     accuracy = result["metrics"]["accuracy"]
     assert (accuracy["value"], accuracy["source"]) == (0.97, "evaluation_file")
     assert accuracy["location"] == "output.tar.gz:eval/evaluation.json"
+
+
+def test_collect_reads_cloudwatch_metrics_when_enabled(aws, monkeypatch):
+    import datetime as dt
+
+    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
+    cloudwatch = boto3.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    for minutes, value in ((3, 0.80), (1, 0.93)):
+        cloudwatch.put_metric_data(
+            Namespace="/aws/sagemaker/TrainingJobs",
+            MetricData=[
+                {
+                    "MetricName": "validation:accuracy",
+                    "Dimensions": [{"Name": "TrainingJobName", "Value": "job-cw"}],
+                    "Timestamp": now - dt.timedelta(minutes=minutes),
+                    "Value": value,
+                }
+            ],
+        )
+    job = {
+        "TrainingJobName": "job-cw",
+        "AlgorithmSpecification": {"MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "acc=(.*)"}]},
+        "TrainingStartTime": (now - dt.timedelta(minutes=30)).isoformat(),
+        "TrainingEndTime": now.isoformat(),
+    }
+    monkeypatch.setenv("READ_CLOUDWATCH_METRICS", "false")
+    assert collect_metrics.handler({"job": job}, CONTEXT)["metrics"] == {}
+    monkeypatch.setenv("READ_CLOUDWATCH_METRICS", "true")
+    accuracy = collect_metrics.handler({"job": job}, CONTEXT)["metrics"]["accuracy"]
+    assert (accuracy["source"], accuracy["value"]) == ("cloudwatch_metric", 0.93)

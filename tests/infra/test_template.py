@@ -190,3 +190,11 @@ def test_shipped_configuration_is_valid_and_carries_the_seed_thresholds():
     config = load_config(read_context())
     rules = {(r.metric, r.operator, r.threshold) for r in config.policy.rules}
     assert rules == {("accuracy", ">", 0.90), ("precision", ">", 0.85), ("recall", ">", 0.85), ("f1", ">", 0.85)}
+
+
+def test_reading_cloudwatch_metrics_is_granted_only_when_enabled(template: dict, tmp_path):
+    from training_gate_cli.synth import synthesize
+
+    assert "cloudwatch:GetMetricStatistics" not in _actions(_statements(template, "GateCollectMetricsRole"))
+    enabled = json.loads(synthesize(tmp_path, overrides={"read_cloudwatch_metrics": True}).read_text())
+    assert "cloudwatch:GetMetricStatistics" in _actions(_statements(enabled, "GateCollectMetricsRole"))

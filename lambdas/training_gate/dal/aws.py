@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from functools import cache
 from typing import Any, BinaryIO
 
@@ -137,3 +139,34 @@ class TrainingLogs:
         for page in self.pages([stream_name]):
             for _, message in page:
                 yield message
+
+
+class TrainingJobMetrics:
+    """Algorithm metrics SageMaker publishes to CloudWatch (namespace /aws/sagemaker/TrainingJobs),
+    read the way the SageMaker SDK reads them: dimension TrainingJobName, statistic Average."""
+
+    NAMESPACE = "/aws/sagemaker/TrainingJobs"
+    MAX_DATAPOINTS = 1440  # GetMetricStatistics' limit per call
+
+    def __init__(self, cloudwatch: Any | None = None):
+        self._cloudwatch = cloudwatch or client("cloudwatch")
+        self.api_calls = 0
+
+    def latest(self, job_name: str, metric_names: list[str], start: datetime, end: datetime) -> dict[str, float]:
+        seconds = max((end - start).total_seconds(), 60.0)
+        period = max(60, math.ceil(seconds / self.MAX_DATAPOINTS / 60) * 60)
+        latest: dict[str, float] = {}
+        for name in metric_names:
+            self.api_calls += 1
+            points = self._cloudwatch.get_metric_statistics(
+                Namespace=self.NAMESPACE,
+                MetricName=name,
+                Dimensions=[{"Name": "TrainingJobName", "Value": job_name}],
+                StartTime=start,
+                EndTime=end,
+                Period=period,
+                Statistics=["Average"],
+            ).get("Datapoints", [])
+            if points:
+                latest[name] = max(points, key=lambda p: p["Timestamp"])["Average"]
+        return latest

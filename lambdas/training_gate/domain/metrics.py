@@ -358,7 +358,7 @@ def evaluation_file_values(document: Any, location: str) -> list[MetricValue]:
 
 
 # Which source wins when several report the same metric: SageMaker's own record first.
-SOURCE_PRECEDENCE = ("final_metric", "log", "evaluation_file", "holdout")
+SOURCE_PRECEDENCE = ("final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout")
 
 
 def combine(details: list[MetricValue]) -> MetricsResult:

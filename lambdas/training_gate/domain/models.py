@@ -48,7 +48,7 @@ class MetricValue(BaseModel):
     original_name: str
     value: Annotated[float | None, Field(description="None when the capture is not a finite number")]
     raw: str
-    source: Literal["final_metric", "log", "evaluation_file", "holdout"]
+    source: Literal["final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout"]
     host: str | None = None
     location: Annotated[str | None, Field(description="file the value was read from")] = None
     matches: int = 1

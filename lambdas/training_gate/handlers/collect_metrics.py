@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from training_gate.dal.aws import TRAINING_LOG_GROUP, ArtifactStore, TrainingLogs
+from training_gate.dal.aws import TRAINING_LOG_GROUP, ArtifactStore, TrainingJobMetrics, TrainingLogs
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
 from training_gate.logic.collect import collect_job_metrics
 
@@ -25,7 +25,8 @@ class CollectInput(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=CollectInput)
     logs = TrainingLogs(log_group=os.environ.get("TRAINING_LOG_GROUP", TRAINING_LOG_GROUP))
-    result = collect_job_metrics(request.job, logs, ArtifactStore())
+    cloudwatch = TrainingJobMetrics() if os.environ.get("READ_CLOUDWATCH_METRICS") == "true" else None
+    result = collect_job_metrics(request.job, logs, ArtifactStore(), cloudwatch)
     metrics.add_metric(name="LogStreamsRead", unit=MetricUnit.Count, value=result.log_streams)
     logger.info("metrics collected", extra={"metrics": sorted(result.metrics), "log_api_calls": logs.api_calls})
     return result.model_dump(mode="json")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from training_gate.dal.aws import ArtifactStore, TrainingLogs, host_of_stream
+from training_gate.dal.aws import ArtifactStore, TrainingJobMetrics, TrainingLogs, host_of_stream
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricPattern,
     StreamMetrics,
     build_filter_pattern,
+    canonical_name,
     combine,
     compile_definitions,
     final_metric_values,
@@ -60,13 +62,51 @@ def scan_pages(pages: Iterable[list[tuple[str, str]]], patterns: list[MetricPatt
     return hosts
 
 
-def collect_job_metrics(job: dict[str, Any], logs: TrainingLogs, store: ArtifactStore | None = None) -> MetricsResult:
+def _timestamp(value: Any, default: datetime) -> datetime:
+    """Step Functions hands timestamps over as ISO strings (or epoch seconds); anything else: default."""
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return default
+
+
+def cloudwatch_metric_values(job: dict[str, Any], reader: TrainingJobMetrics) -> list[MetricValue]:
+    names = [d["Name"] for d in job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [] if "Name" in d]
+    if not names:
+        return []
+    now = datetime.now(UTC)
+    start = _timestamp(job.get("TrainingStartTime") or job.get("CreationTime"), now - timedelta(days=14))
+    end = _timestamp(job.get("TrainingEndTime"), now) + timedelta(minutes=5)
+    latest = reader.latest(job["TrainingJobName"], names, start - timedelta(minutes=5), end)
+    return [
+        MetricValue.from_raw(
+            repr(float(value)), name=canonical_name(name), original_name=name, source="cloudwatch_metric"
+        )
+        for name, value in latest.items()
+    ]
+
+
+def collect_job_metrics(
+    job: dict[str, Any],
+    logs: TrainingLogs,
+    store: ArtifactStore | None = None,
+    cloudwatch: TrainingJobMetrics | None = None,
+) -> MetricsResult:
+    """Every source the job offers: FinalMetricDataList, its log streams, evaluation files in its
+    output, and (when a reader is given) its CloudWatch metrics."""
     job_name = job["TrainingJobName"]
     patterns = job_patterns(job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [])
     details = final_metric_values(job.get("FinalMetricDataList") or [])
     stream_names = logs.stream_names(job_name)
     hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
     details += values_from_hosts(hosts.values(), patterns)
+    if cloudwatch is not None:
+        details += cloudwatch_metric_values(job, cloudwatch)
     warning = None
     if store is not None:
         from_files, warning = evaluation_metrics_from_output(job, store)
