@@ -215,3 +215,15 @@ def test_evaluation_files_flat_and_model_monitor_style():
     )
     assert [(v.name, v.value) for v in monitor] == [("accuracy", 0.93)]
     assert evaluation_file_values(["not", "an", "object"], "m") == []
+
+
+def test_hosts_that_disagree_beyond_the_tolerance_are_a_warning():
+    details = [
+        MetricValue.from_raw("0.91", name="accuracy", original_name="val_acc", source="log", host="algo-1"),
+        MetricValue.from_raw("0.85", name="accuracy", original_name="val_acc", source="log", host="algo-2"),
+        MetricValue.from_raw("0.5", name="loss", original_name="val_loss", source="log", host="algo-1"),
+        MetricValue.from_raw("0.505", name="loss", original_name="val_loss", source="log", host="algo-2"),
+    ]
+    result = combine(details)
+    assert result.metrics["accuracy"].host == "algo-1"
+    assert result.warnings == ["accuracy: hosts disagree (0.85 to 0.91); reporting algo-1 (0.91)"]
