@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,7 +35,6 @@ class GateConfig(BaseModel):
     ] = ["sagemaker-*"]
     sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
     model_file: Annotated[str | None, Field(min_length=1)] = None
-    version_skew: Literal["fail", "warn"] = "fail"
     holdout: HoldoutConfig | None = None
     read_cloudwatch_metrics: bool = False
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"

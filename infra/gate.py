@@ -240,7 +240,6 @@ class TrainingGate(Construct):
                     {
                         "sample_input": config.sample_input,
                         "model_file": config.model_file,
-                        "version_skew": config.version_skew,
                         "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
                     }
                 ),

@@ -152,7 +152,7 @@ def test_evaluate_applies_the_shipped_policy(tmp_path, capsys, metrics, code):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics))
     assert cli.main(["evaluate", "--metrics", str(path)]) == code
-    assert "| Metric | Value | Threshold | Result |" in capsys.readouterr().out
+    assert "| Metric | Value | Threshold | Champion | Source | Result |" in capsys.readouterr().out
 
 
 def test_evaluate_bad_policy_exits_2_naming_the_field(tmp_path, capsys):

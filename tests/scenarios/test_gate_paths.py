@@ -58,7 +58,7 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     bucket, key = stats["S3Uri"][5:].split("/", 1)
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert json.loads(body)["multiclass_classification_metrics"]["accuracy"]["value"] == 0.905
-    assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | PASS |" in result.output["table"]
+    assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | - | log | PASS |" in result.output["table"]
 
 
 def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGate, iris_artifact: bytes):
@@ -79,8 +79,8 @@ def test_weak_job_is_rejected_and_the_retrain_notification_names_the_failing_met
     assert "accuracy 0.710 not > 0.9" in result.cause
     (note,) = notes
     assert note["Subject"] == "Model rejected: iris-weak - accuracy 0.710 not > 0.9"
-    assert "| accuracy (validation:accuracy) | 0.71 | > 0.9 | FAIL |" in note["Message"]
-    assert "| precision (validation:precision) | 0.86 | > 0.85 | PASS |" in note["Message"]
+    assert "| accuracy (validation:accuracy) | 0.71 | > 0.9 | - | log | FAIL |" in note["Message"]
+    assert "| precision (validation:precision) | 0.86 | > 0.85 | - | log | PASS |" in note["Message"]
     assert note["MessageAttributes"]["decision"]["Value"] == "reject"
     assert (
         boto3.client("sagemaker").list_model_packages(ModelPackageGroupName="training-gate-models")[
@@ -209,4 +209,4 @@ def test_metrics_from_an_evaluation_file_in_the_model_artifact_can_pass_the_gate
     )
     result, _ = run_job(gate, "iris-evalfile", log_lines=["[INFO] training done"], artifact=artifact)
     assert result.status == "SUCCEEDED", result.cause
-    assert "| accuracy | 0.95 | > 0.9 | PASS |" in result.output["table"]
+    assert "| accuracy | 0.95 | > 0.9 | - | evaluation_file | PASS |" in result.output["table"]

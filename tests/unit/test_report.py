@@ -31,9 +31,9 @@ def _metrics(accuracy: str, precision: str) -> dict[str, MetricValue]:
 def test_table_has_the_columns_people_expect_and_marks_failures():
     table = decision_table(decide(SEED, _metrics("0.71", "0.9"), None))
     lines = table.splitlines()
-    assert lines[0] == "| Metric | Value | Threshold | Result |"
-    assert "| accuracy (validation:accuracy) | 0.71 | > 0.9 | FAIL |" in lines
-    assert "| precision | 0.9 | > 0.85 | PASS |" in lines
+    assert lines[0] == "| Metric | Value | Threshold | Champion | Source | Result |"
+    assert "| accuracy (validation:accuracy) | 0.71 | > 0.9 | - | log | FAIL |" in lines
+    assert "| precision | 0.9 | > 0.85 | - | log | PASS |" in lines
 
 
 def test_subject_is_ascii_single_line_and_within_the_sns_limit():

@@ -364,6 +364,7 @@ SOURCE_PRECEDENCE = ("final_metric", "log", "cloudwatch_metric", "evaluation_fil
 def combine(details: list[MetricValue]) -> MetricsResult:
     """Pick one value per canonical name and say where sources disagree or names collide."""
     warnings: list[str] = []
+    disagreements: list[str] = []
     by_name: dict[str, list[MetricValue]] = {}
     for detail in details:
         by_name.setdefault(detail.name, []).append(detail)
@@ -394,4 +395,6 @@ def combine(details: list[MetricValue]) -> MetricsResult:
                 continue
             if abs(best.value - other.value) > CROSS_SOURCE_TOLERANCE:
                 warnings.append(f"{name}: {best.source} says {best.raw}, {other.source} says {other.raw}")
-    return MetricsResult(metrics=chosen, details=details, warnings=warnings)
+                if name not in disagreements:
+                    disagreements.append(name)
+    return MetricsResult(metrics=chosen, details=details, warnings=warnings, disagreements=disagreements)

@@ -94,4 +94,5 @@ class MetricsResult(BaseModel):
     metrics: dict[str, MetricValue]
     details: list[MetricValue]
     warnings: list[str] = []
+    disagreements: list[str] = Field(default=[], description="metrics whose sources disagree")
     log_streams: int = 0

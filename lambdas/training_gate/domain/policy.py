@@ -1,23 +1,26 @@
-"""The threshold policy and the decision it yields. Pure: no I/O, no clock.
+"""The policy and the decision it yields. Pure: no I/O, no clock.
 
 Comparison semantics: a rule passes exactly when `value <operator> threshold` holds for a finite
 value, so with `>` a value equal to the threshold fails and with `>=` it passes. A missing or
-non-finite value never passes.
+non-finite value never passes. Champion comparison: the candidate must improve on the champion by
+at least `min_absolute_change` and by at least `min_relative_change` (a fraction of the champion's
+value), in the metric's direction; with both at 0 it must simply not be worse.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import operator
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from training_gate.domain.metrics import canonical_name
-from training_gate.domain.models import InspectionResult, MetricValue
+from training_gate.domain.metrics import PRIMARY_HOST, canonical_name
+from training_gate.domain.models import CheckStatus, InspectionResult, MetricsResult, MetricValue
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -25,6 +28,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+# Metrics where lower is better, when no rule's operator says otherwise (matched on the name's end).
+LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "mape", "error", "logloss", "log_loss", "cross_entropy")
+Source = Literal["final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout"]
+_GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 
 
 class Outcome(StrEnum):
@@ -37,7 +44,29 @@ class ReasonCode(StrEnum):
     THRESHOLD_NOT_MET = "THRESHOLD_NOT_MET"
     METRIC_MISSING = "METRIC_MISSING"
     METRIC_NOT_FINITE = "METRIC_NOT_FINITE"
+    WORSE_THAN_CHAMPION = "WORSE_THAN_CHAMPION"
+    NO_CHAMPION = "NO_CHAMPION"
     ARTIFACT_CHECK_FAILED = "ARTIFACT_CHECK_FAILED"
+    VERSION_SKEW = "VERSION_SKEW"
+    SOURCE_DISAGREEMENT = "SOURCE_DISAGREEMENT"
+
+
+# Codes that mean "this model is not good enough" (reject); the others mean "cannot tell" (a human looks).
+REJECTING = {
+    ReasonCode.THRESHOLD_NOT_MET,
+    ReasonCode.METRIC_NOT_FINITE,
+    ReasonCode.WORSE_THAN_CHAMPION,
+    ReasonCode.NO_CHAMPION,
+    ReasonCode.ARTIFACT_CHECK_FAILED,
+    ReasonCode.VERSION_SKEW,
+    ReasonCode.SOURCE_DISAGREEMENT,
+}
+
+
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
 
 
 class Rule(BaseModel):
@@ -47,6 +76,7 @@ class Rule(BaseModel):
     operator: Literal[">", ">=", "<", "<="]
     threshold: float
     required: bool = True
+    source: Source | None = Field(default=None, description="preferred source; others are the fallback")
 
     @field_validator("metric")
     @classmethod
@@ -55,24 +85,79 @@ class Rule(BaseModel):
 
     @field_validator("threshold")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("threshold must be a finite number")
-        return value
+    def _finite_threshold(cls, value: float) -> float:
+        return _finite(value)
+
+
+class ChampionPolicy(BaseModel):
+    """Compare with the latest Approved package of the same group (TFX / MLflow style)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    metrics: list[str] | None = Field(default=None, description="default: every rule's metric")
+    min_absolute_change: Annotated[float, Field(ge=0)] = 0.0
+    min_relative_change: Annotated[float, Field(ge=0)] = 0.0
+    first_run: Literal["absolute_only", "reject"] = "absolute_only"
+
+    @field_validator("metrics")
+    @classmethod
+    def _canonical(cls, value: list[str] | None) -> list[str] | None:
+        return [canonical_name(v) for v in value] if value is not None else None
+
+
+class ArtifactCheckPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version_skew: Literal["fail", "warn"] = "fail"
+    source_disagreement: Literal["warn", "fail"] = "warn"
+
+
+class OutcomePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+    model_package_group: Annotated[str | None, Field(pattern=_GROUP_NAME)] = None
+    group_from_tag: Annotated[str | None, Field(min_length=1, max_length=128)] = None
 
 
 class Policy(BaseModel):
-    """A versioned policy document (validated at synth and again at run time)."""
+    """A versioned policy document (validated at synth, and again when read at run time)."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = 1
     rules: Annotated[list[Rule], Field(min_length=1)]
-    approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+    champion: ChampionPolicy = ChampionPolicy()
+    artifact_checks: ArtifactCheckPolicy = ArtifactCheckPolicy()
+    outcome: OutcomePolicy = OutcomePolicy()
 
     def sha256(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Policy:
+        """The policy with `overrides` merged in (objects merge key by key, lists replace)."""
+        if not overrides:
+            return self
+        return Policy.model_validate(_deep_merge(self.model_dump(mode="json"), overrides))
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class Champion(BaseModel):
+    """The latest Approved package of the group, with the metric values the gate stored for it."""
+
+    model_package_arn: str
+    metrics: dict[str, float]
 
 
 class RuleResult(BaseModel):
@@ -84,6 +169,7 @@ class RuleResult(BaseModel):
     threshold: float
     required: bool
     source: str | None
+    champion: float | None = None
     passed: bool
     reason: ReasonCode | None = None
     detail: str
@@ -94,7 +180,26 @@ class Decision(BaseModel):
     reasons: list[str]
     reason_codes: list[ReasonCode]
     rules: list[RuleResult]
+    warnings: list[str] = []
     policy_sha256: str
+    overrides: dict[str, Any] = {}
+    champion_arn: str | None = None
+
+
+def lower_is_better(metric: str, policy: Policy) -> bool:
+    for rule in policy.rules:
+        if rule.metric == metric:
+            return rule.operator in ("<", "<=")
+    return metric.split(":")[-1].endswith(LOWER_IS_BETTER)
+
+
+def select_metric(rule: Rule, metrics: MetricsResult) -> MetricValue | None:
+    """The rule's preferred source when that source has the metric, else the reported value."""
+    if rule.source is not None:
+        preferred = [d for d in metrics.details if d.name == rule.metric and d.source == rule.source]
+        if preferred:
+            return sorted(preferred, key=lambda d: (d.host != PRIMARY_HOST, d.host or ""))[0]
+    return metrics.metrics.get(rule.metric)
 
 
 def evaluate_rule(rule: Rule, metric: MetricValue | None) -> RuleResult:
@@ -139,30 +244,103 @@ def evaluate_rule(rule: Rule, metric: MetricValue | None) -> RuleResult:
     )
 
 
+def improvement(candidate: float, champion: float, lower_better: bool) -> tuple[float, float | None]:
+    """(absolute, relative) improvement of the candidate over the champion, in the metric's direction."""
+    gain = champion - candidate if lower_better else candidate - champion
+    return gain, (gain / abs(champion) if champion else None)
+
+
+def compare_with_champion(
+    policy: Policy, metrics: MetricsResult, champion: Champion | None, results: list[RuleResult]
+) -> tuple[list[tuple[ReasonCode, str]], list[str]]:
+    """Failures and warnings of the champion comparison; fills each rule result's champion value."""
+    settings = policy.champion
+    if not settings.enabled:
+        return [], []
+    if champion is None:
+        if settings.first_run == "reject":
+            return [(ReasonCode.NO_CHAMPION, "no Approved champion to compare with and first_run is reject")], []
+        return [], ["no Approved champion yet: absolute thresholds only (first run)"]
+    failures: list[tuple[ReasonCode, str]] = []
+    warnings: list[str] = []
+    by_metric = {r.metric: r for r in results}
+    names = settings.metrics or [rule.metric for rule in policy.rules]
+    for name in names:
+        reference = champion.metrics.get(name)
+        if name in by_metric:
+            by_metric[name].champion = reference
+        candidate = by_metric[name].value if name in by_metric else getattr(metrics.metrics.get(name), "value", None)
+        if reference is None:
+            warnings.append(f"champion has no stored value for {name}: not compared")
+            continue
+        if candidate is None:
+            failures.append((ReasonCode.WORSE_THAN_CHAMPION, f"{name} has no finite value to compare with"))
+            continue
+        lower = lower_is_better(name, policy)
+        absolute, relative = improvement(candidate, reference, lower)
+        enough = absolute >= settings.min_absolute_change and (
+            settings.min_relative_change == 0 or (relative is not None and relative >= settings.min_relative_change)
+        )
+        if not enough:
+            direction = "lower" if lower else "higher"
+            failures.append(
+                (
+                    ReasonCode.WORSE_THAN_CHAMPION,
+                    f"{name} {candidate:.4g} vs champion {reference:.4g} ({direction} is better): needs "
+                    f"+{settings.min_absolute_change:g} absolute and +{settings.min_relative_change:.1%} relative",
+                )
+            )
+    return failures, warnings
+
+
+def artifact_check_findings(
+    policy: Policy, inspection: InspectionResult | None
+) -> tuple[list[tuple[ReasonCode, str]], list[str]]:
+    failures: list[tuple[ReasonCode, str]] = []
+    warnings: list[str] = []
+    for check in inspection.checks if inspection is not None else []:
+        if check.status == CheckStatus.WARN:
+            warnings.append(f"artifact check {check.name}: {check.detail}")
+        if check.status != CheckStatus.FAIL:
+            continue
+        if check.name == "version_skew":
+            if policy.artifact_checks.version_skew == "warn":
+                warnings.append(f"version skew allowed by the policy: {check.detail}")
+            else:
+                failures.append((ReasonCode.VERSION_SKEW, f"artifact check version_skew failed: {check.detail}"))
+            continue
+        failures.append((ReasonCode.ARTIFACT_CHECK_FAILED, f"artifact check {check.name} failed: {check.detail}"))
+    return failures, warnings
+
+
 def decide(
     policy: Policy,
-    metrics: Mapping[str, MetricValue],
+    metrics: MetricsResult | Mapping[str, MetricValue],
     inspection: InspectionResult | None,
+    champion: Champion | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Apply every rule; a failed artifact check or a missed threshold rejects, a required metric
-    that is nowhere to be found makes the decision inconclusive (a person must look)."""
-    results = [evaluate_rule(rule, metrics.get(rule.metric)) for rule in policy.rules]
-    reasons: list[str] = []
-    codes: list[ReasonCode] = []
+    """Apply every rule, the champion comparison and the artifact-check policy. Anything that says
+    the model is not good enough rejects; a required metric found nowhere makes the decision
+    inconclusive (a person must look)."""
+    if not isinstance(metrics, MetricsResult):
+        metrics = MetricsResult(metrics=dict(metrics), details=list(metrics.values()))
+    results = [evaluate_rule(rule, select_metric(rule, metrics)) for rule in policy.rules]
 
-    if inspection is not None:
-        for check in inspection.failed_checks:
-            reasons.append(f"artifact check {check.name} failed: {check.detail}")
-            codes.append(ReasonCode.ARTIFACT_CHECK_FAILED)
+    findings, warnings = artifact_check_findings(policy, inspection)
+    findings += [(r.reason, r.detail) for r in results if not r.passed and r.required and r.reason]
+    champion_failures, champion_warnings = compare_with_champion(policy, metrics, champion, results)
+    findings += champion_failures
+    warnings += champion_warnings + list(metrics.warnings)
 
-    for result in results:
-        if result.passed or not result.required:
-            continue
-        reasons.append(result.detail)
-        codes.append(result.reason)  # type: ignore[arg-type]
+    disagreeing = sorted(set(metrics.disagreements) & {r.metric for r in results})
+    if disagreeing and policy.artifact_checks.source_disagreement == "fail":
+        findings.append(
+            (ReasonCode.SOURCE_DISAGREEMENT, f"sources disagree on {', '.join(disagreeing)} (see warnings)")
+        )
 
-    rejecting = {ReasonCode.ARTIFACT_CHECK_FAILED, ReasonCode.THRESHOLD_NOT_MET, ReasonCode.METRIC_NOT_FINITE}
-    if any(code in rejecting for code in codes):
+    codes = [code for code, _ in findings]
+    if any(code in REJECTING for code in codes):
         outcome = Outcome.REJECT
     elif codes:
         outcome = Outcome.INCONCLUSIVE
@@ -170,8 +348,11 @@ def decide(
         outcome = Outcome.PASS
     return Decision(
         outcome=outcome,
-        reasons=reasons,
+        reasons=[reason for _, reason in findings],
         reason_codes=codes,
         rules=results,
+        warnings=warnings,
         policy_sha256=policy.sha256(),
+        overrides=dict(overrides or {}),
+        champion_arn=champion.model_package_arn if champion else None,
     )

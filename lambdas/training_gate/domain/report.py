@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -25,17 +26,21 @@ def _value_text(result: RuleResult) -> str:
 
 
 def decision_table(decision: Decision) -> str:
-    """The Markdown table people expect: Metric | Value | Threshold | Result."""
+    """The Markdown table people expect: Metric | Value | Threshold | Champion | Source | Result."""
     lines = [
-        "| Metric | Value | Threshold | Result |",
-        "|---|---|---|---|",
+        "| Metric | Value | Threshold | Champion | Source | Result |",
+        "|---|---|---|---|---|---|",
     ]
     for result in decision.rules:
         name = result.metric
         if result.original_name and canonical_differs(result):
             name = f"{result.metric} ({result.original_name})"
         verdict = "PASS" if result.passed else ("FAIL" if result.required else "FAIL (optional)")
-        lines.append(f"| {name} | {_value_text(result)} | {result.operator} {result.threshold:g} | {verdict} |")
+        champion = "-" if result.champion is None else f"{result.champion:.4g}"
+        lines.append(
+            f"| {name} | {_value_text(result)} | {result.operator} {result.threshold:g} | {champion} "
+            f"| {result.source or '-'} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -84,10 +89,16 @@ def decision_message(
         "",
         decision_table(decision),
     ]
+    if decision.warnings:
+        parts += ["", "Warnings:", *(f"- {w}" for w in decision.warnings)]
     if inspection is not None:
         parts += ["", "Artifact checks:"]
         parts += [f"- {c.name}: {c.status.value} - {c.detail}" for c in inspection.checks]
     parts += ["", f"Policy sha256: {decision.policy_sha256}"]
+    if decision.overrides:
+        parts.append(f"Policy overrides for this execution: {json.dumps(decision.overrides, sort_keys=True)}")
+    if decision.champion_arn:
+        parts.append(f"Champion: {decision.champion_arn}")
     if report_uri:
         parts.append(f"Report: {report_uri}")
     return "\n".join(parts)

@@ -68,7 +68,7 @@ def registration_request(
         "ModelPackageDescription": (
             f"registered by training-gate: {decision.outcome.value} for training job {job['TrainingJobName']}"
         ),
-        "ModelApprovalStatus": policy.approval_status,
+        "ModelApprovalStatus": policy.outcome.approval_status,
         "ClientToken": client_token(job.get("TrainingJobArn", job["TrainingJobName"]), decision.policy_sha256),
         "CustomerMetadataProperties": sanitize_metadata(metadata),
         "ModelMetrics": {
