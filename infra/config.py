@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
@@ -25,6 +25,7 @@ class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_package_group: Annotated[str, Field(pattern=_GROUP_NAME)]
+    additional_model_package_groups: list[Annotated[str, Field(pattern=_GROUP_NAME)]] = []
     policy: Policy
     poll_interval_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     max_polls: Annotated[int, Field(ge=1, le=10_000)] = 720
@@ -42,6 +43,21 @@ class GateConfig(BaseModel):
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
     inspector_timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 300
     powertools_layer_version: Annotated[int, Field(ge=1)] = 27
+
+    @property
+    def model_package_groups(self) -> list[str]:
+        """Every group the gate may register in: IAM grants exactly these."""
+        return list(dict.fromkeys([self.model_package_group, *self.additional_model_package_groups]))
+
+    @model_validator(mode="after")
+    def _policy_group_is_allowed(self) -> GateConfig:
+        group = self.policy.outcome.model_package_group
+        if group and group not in self.model_package_groups:
+            raise ValueError(
+                f"policy.outcome.model_package_group {group!r} must be model_package_group or one of "
+                "additional_model_package_groups"
+            )
+        return self
 
 
 def read_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> dict[str, Any]:

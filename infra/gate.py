@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
+from training_gate.dal.aws import POLICY_PARAMETER_PREFIX
 
 ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -49,6 +50,7 @@ class TrainingGate(Construct):
         super().__init__(scope, construct_id)
         self._config = props.config
         self.roles: dict[str, iam.Role] = {}
+        self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
         self.topic = self._build_topic()
         self.reports_bucket = self._build_reports_bucket()
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -149,6 +151,7 @@ class TrainingGate(Construct):
             {
                 "DEFAULT_POLL_INTERVAL_SECONDS": str(config.poll_interval_seconds),
                 "DEFAULT_MAX_POLLS": str(config.max_polls),
+                "GATE_POLICY": self._policy_json,
             },
         )
         collect = self._zip_function(
@@ -190,11 +193,15 @@ class TrainingGate(Construct):
             "EvaluatePolicy",
             "evaluate_policy",
             {
-                "GATE_POLICY": json.dumps(config.policy.model_dump(mode="json"), separators=(",", ":")),
+                "GATE_POLICY": self._policy_json,
                 "MODEL_PACKAGE_GROUP": config.model_package_group,
+                "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
+                "POLICY_PARAMETER_PREFIX": POLICY_PARAMETER_PREFIX,
                 "REPORTS_BUCKET": self.reports_bucket.bucket_name,
             },
+            star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
         )
+        self._grant_registry_reads(evaluate)
         evaluate.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.reports_bucket.arn_for_objects("reports/*")])
         )
@@ -211,6 +218,52 @@ class TrainingGate(Construct):
             "EvaluatePolicy": evaluate,
             "DescribeFailure": describe_failure,
         }
+
+    def _group_arns(self) -> tuple[list[str], list[str]]:
+        """ARNs of the allowed model package groups, and of the package versions inside them."""
+        stack = Stack.of(self)
+        groups = self._config.model_package_groups
+        return (
+            [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=g) for g in groups],
+            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
+        )
+
+    def _grant_registry_reads(self, evaluate: lambda_.Function) -> None:
+        """The champion (latest Approved package of a group), the job's tags, and stored group policies."""
+        stack = Stack.of(self)
+        _, package_arns = self._group_arns()
+        evaluate.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        evaluate.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=package_arns)
+        )
+        if self._config.policy.outcome.group_from_tag:
+            evaluate.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:ListTags"],
+                    resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")],
+                )
+            )
+            self._acknowledge(
+                self.roles["EvaluatePolicy"],
+                "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
+                "EvaluatePolicy: reads the tags of whichever job ended, to derive its model package group",
+            )
+        parameter_arn = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=f"{POLICY_PARAMETER_PREFIX.strip('/')}/*"
+        )
+        evaluate.add_to_role_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameter_arn]))
+        self._acknowledge(
+            self.roles["EvaluatePolicy"],
+            f"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/"
+            f"{POLICY_PARAMETER_PREFIX.strip('/')}/*",
+            "EvaluatePolicy: reads the per-group policies stored under the gate's own parameter prefix",
+        )
+        for group in self._config.model_package_groups:
+            self._acknowledge(
+                self.roles["EvaluatePolicy"],
+                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
+                "EvaluatePolicy: reads the champion's stored metrics, only in the allowed groups",
+            )
 
     def _build_inspector(self) -> lambda_.DockerImageFunction:
         """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
@@ -294,12 +347,7 @@ class TrainingGate(Construct):
             )
         )
         self.topic.grant_publish(role)
-        group_arn = stack.format_arn(
-            service="sagemaker", resource="model-package-group", resource_name=config.model_package_group
-        )
-        package_arn = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{config.model_package_group}/*"
-        )
+        group_arns, package_arns = self._group_arns()
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeTrainingJob"],
@@ -313,23 +361,23 @@ class TrainingGate(Construct):
                     "sagemaker:CreateModelPackageGroup",
                     "sagemaker:AddTags",
                 ],
-                resources=[group_arn],
+                resources=group_arns,
             )
         )
         role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[group_arn, package_arn])
+            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[*group_arns, *package_arns])
         )
         self._acknowledge(
             role,
             "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
             "StateMachine: DescribeTrainingJob must read whichever job ended; the EventBridge rule scopes which",
         )
-        self._acknowledge(
-            role,
-            f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/"
-            f"{config.model_package_group}/*",
-            "StateMachine: CreateModelPackage creates versions <group>/<n> in the configured group only",
-        )
+        for group in config.model_package_groups:
+            self._acknowledge(
+                role,
+                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
+                "StateMachine: CreateModelPackage creates versions <group>/<n> in the configured groups only",
+            )
         self._acknowledge(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in self.functions.items()}
         substitutions["NotificationTopicArn"] = self.topic.topic_arn

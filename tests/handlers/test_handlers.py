@@ -32,6 +32,7 @@ def test_validate_input_fills_defaults_from_the_function_settings(monkeypatch):
         "poll_interval_seconds": 30,
         "max_polls": 5,
         "dry_run": False,
+        "policy_overrides": None,
     }
 
 

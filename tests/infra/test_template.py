@@ -198,3 +198,18 @@ def test_reading_cloudwatch_metrics_is_granted_only_when_enabled(template: dict,
     assert "cloudwatch:GetMetricStatistics" not in _actions(_statements(template, "GateCollectMetricsRole"))
     enabled = json.loads(synthesize(tmp_path, overrides={"read_cloudwatch_metrics": True}).read_text())
     assert "cloudwatch:GetMetricStatistics" in _actions(_statements(enabled, "GateCollectMetricsRole"))
+
+
+def test_every_function_gets_the_environment_its_handler_reads(template: dict):
+    # In-process, the local engine gives handlers one shared environment; this keeps each deployed
+    # function's own environment honest.
+    import re
+
+    handlers = Path(__file__).resolve().parents[2] / "lambdas" / "training_gate" / "handlers"
+    for logical_id, function in resources_of(template, "AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        handler = properties.get("Handler") or properties["ImageConfig"]["Command"][0]
+        source = (handlers / f"{handler.split('.')[-2]}.py").read_text()
+        needed = set(re.findall(r"environ(?:\.get\(|\[)\"([A-Z_]+)\"", source))
+        given = set(properties.get("Environment", {}).get("Variables", {}))
+        assert needed <= given, f"{logical_id} lacks {needed - given}"

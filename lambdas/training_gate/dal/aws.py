@@ -170,3 +170,62 @@ class TrainingJobMetrics:
             if points:
                 latest[name] = max(points, key=lambda p: p["Timestamp"])["Average"]
         return latest
+
+
+class ModelRegistry:
+    """What the gate reads from SageMaker itself: the champion of a group and a job's tags."""
+
+    def __init__(self, sagemaker: Any | None = None):
+        self._sagemaker = sagemaker or client("sagemaker")
+
+    def latest_approved(self, group: str) -> tuple[str, dict[str, str]] | None:
+        """ARN and CustomerMetadataProperties of the group's newest Approved package, or None."""
+        try:
+            page = self._sagemaker.list_model_packages(
+                ModelPackageGroupName=group,
+                ModelApprovalStatus="Approved",
+                SortBy="CreationTime",
+                SortOrder="Descending",
+                MaxResults=1,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+                return None  # no group yet: the first run
+            raise
+        summaries = page.get("ModelPackageSummaryList", [])
+        if not summaries:
+            return None
+        arn = summaries[0]["ModelPackageArn"]
+        described = self._sagemaker.describe_model_package(ModelPackageName=arn)
+        return arn, described.get("CustomerMetadataProperties", {})
+
+    def job_tags(self, training_job_arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._sagemaker.get_paginator("list_tags").paginate(ResourceArn=training_job_arn):
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags
+
+
+POLICY_PARAMETER_PREFIX = "/training-gate/policies/"
+POLICY_CACHE_SECONDS = 300
+
+
+def stored_policy(group: str, prefix: str = POLICY_PARAMETER_PREFIX) -> dict[str, Any] | None:
+    """The per-group policy stored in SSM Parameter Store (JSON), cached; None when there is none."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        document = parameters.get_parameter(f"{prefix}{group}", max_age=POLICY_CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        # Powertools wraps the ClientError without `from`: the original is the exception's context.
+        original = exc.__context__
+        if isinstance(original, ClientError) and original.response["Error"]["Code"] == "ParameterNotFound":
+            return None
+        raise
+    try:
+        parsed = json.loads(str(document))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"policy parameter {prefix}{group} is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(f"policy parameter {prefix}{group} must hold a JSON object")
+    return parsed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,15 +19,18 @@ class GateInput(BaseModel):
     poll_interval_seconds: Annotated[int, Field(ge=0, le=3600)]
     max_polls: Annotated[int, Field(ge=1, le=10_000)]
     dry_run: bool = False
+    policy_overrides: Annotated[
+        dict[str, Any] | None, Field(description="merged over the effective policy for this execution only")
+    ] = None
 
 
-def describe_validation_error(exc: Exception) -> str:
+def describe_validation_error(exc: Exception, prefix: str | None = None) -> str:
     """One line naming each offending field, for the GateError cause a person will read."""
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         return str(exc)
     parts = []
     for error in errors():
-        where = ".".join(str(p) for p in error.get("loc", ())) or "input"
+        where = ".".join(str(p) for p in (prefix, *error.get("loc", ())) if p is not None) or "input"
         parts.append(f"{where}: {error.get('msg')}")
     return "invalid execution input: " + "; ".join(parts)

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training_gate.dal.aws import ArtifactStore
+from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, ModelRegistry, stored_policy
 from training_gate.domain.policy import Policy
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
-from training_gate.logic.evaluate import EvaluateInput, evaluate
+from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> GateSettings:
+    group = environ["MODEL_PACKAGE_GROUP"]
+    return GateSettings(
+        default_policy=Policy.model_validate(json.loads(environ["GATE_POLICY"])),
+        default_group=group,
+        allowed_groups=[g for g in environ.get("MODEL_PACKAGE_GROUPS", group).split(",") if g],
+        reports_bucket=environ["REPORTS_BUCKET"],
+        policy_parameter_prefix=environ.get("POLICY_PARAMETER_PREFIX", POLICY_PARAMETER_PREFIX),
+    )
+
+
+def stored_policy_loader(environ: dict[str, str] | os._Environ[str] = os.environ) -> Callable[[str], Any]:
+    prefix = environ.get("POLICY_PARAMETER_PREFIX", POLICY_PARAMETER_PREFIX)
+    return functools.partial(stored_policy, prefix=prefix)
 
 
 @metrics.log_metrics
@@ -21,14 +39,7 @@ from training_gate.logic.evaluate import EvaluateInput, evaluate
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=EvaluateInput)
-    policy = Policy.model_validate(json.loads(os.environ["GATE_POLICY"]))
-    result = evaluate(
-        request,
-        policy=policy,
-        group=os.environ["MODEL_PACKAGE_GROUP"],
-        store=ArtifactStore(),
-        reports_bucket=os.environ["REPORTS_BUCKET"],
-    )
+    result = evaluate(request, load_settings(), ArtifactStore(), ModelRegistry(), stored_policy_loader())
     # One metric per outcome rather than a dimension: dimensions outlive a warm invocation's flush.
     metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     for code in result.decision.reason_codes:

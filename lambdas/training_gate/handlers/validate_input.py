@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from training_gate.domain.inputs import GateInput, describe_validation_error
+from training_gate.domain.policy import Policy
 from training_gate.handlers.observability import logger, tracer
 
 
@@ -25,9 +27,17 @@ def validate(event: Any, environ: dict[str, str] | os._Environ[str] = os.environ
         **event,
     }
     try:
-        return GateInput.model_validate(merged)
+        validated = GateInput.model_validate(merged)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from exc
+    if validated.policy_overrides:
+        # Checked against the shipped policy now, before any AWS call; the same schema applies to
+        # a group's stored policy, which the evaluation merges the overrides into later.
+        try:
+            Policy.model_validate(json.loads(environ["GATE_POLICY"])).with_overrides(validated.policy_overrides)
+        except ValidationError as exc:
+            raise InvalidInput(describe_validation_error(exc, prefix="policy_overrides")) from exc
+    return validated
 
 
 @tracer.capture_lambda_handler

@@ -1,16 +1,17 @@
-"""Decide, write the report, and prepare the registration request and the notification."""
+"""Resolve the effective policy, decide, write the report, prepare registration and notification."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from training_gate.dal.aws import ArtifactStore
-from training_gate.domain.inputs import GateInput
+from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, ModelRegistry
+from training_gate.domain.inputs import GateInput, describe_validation_error
 from training_gate.domain.metrics import combine
-from training_gate.domain.models import InspectionResult, MetricsResult
-from training_gate.domain.policy import Decision, Outcome, Policy, decide
+from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
+from training_gate.domain.policy import Champion, Decision, Outcome, Policy, decide
 from training_gate.domain.report import (
     client_token,
     decision_message,
@@ -19,6 +20,12 @@ from training_gate.domain.report import (
     model_monitor_statistics,
     sanitize_metadata,
 )
+
+METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
+
+
+class PolicyError(ValueError):
+    """The effective policy cannot be built; the message names the source and the field."""
 
 
 class EvaluateInput(BaseModel):
@@ -42,7 +49,83 @@ class Evaluation(BaseModel):
     notification: Notification
     report_uri: str | None
     dry_run: bool
+    model_package_group: str
     registration: dict[str, Any] | None
+
+
+class GateSettings(BaseModel):
+    """What the function's configuration says (environment, from cdk.json)."""
+
+    default_policy: Policy
+    default_group: str
+    allowed_groups: list[str]
+    reports_bucket: str
+    policy_parameter_prefix: str = POLICY_PARAMETER_PREFIX
+
+
+def resolve_policy(
+    settings: GateSettings,
+    job: dict[str, Any],
+    overrides: dict[str, Any] | None,
+    registry: ModelRegistry,
+    load_stored: Callable[[str], dict[str, Any] | None],
+) -> tuple[Policy, str, list[str]]:
+    """The effective policy and group: default -> group (fixed or from a job tag) -> the group's
+    stored policy, if any -> this execution's overrides. Returns notes saying what applied."""
+    notes: list[str] = []
+    default = settings.default_policy
+    group = default.outcome.model_package_group or settings.default_group
+    tag = default.outcome.group_from_tag
+    if tag:
+        tagged = registry.job_tags(job["TrainingJobArn"]).get(tag)
+        if tagged:
+            group = tagged
+            notes.append(f"model package group {group} from the job's tag {tag}")
+        else:
+            notes.append(f"the job has no tag {tag}: using model package group {group}")
+    _check_group(group, settings.allowed_groups)
+    policy = default
+    stored = load_stored(group)
+    if stored is not None:
+        try:
+            policy = Policy.model_validate(stored)
+        except ValidationError as exc:
+            raise PolicyError(
+                f"the stored policy {settings.policy_parameter_prefix}{group} is invalid: "
+                + describe_validation_error(exc).removeprefix("invalid execution input: ")
+            ) from exc
+        notes.append(f"policy of group {group} from {settings.policy_parameter_prefix}{group}")
+    if overrides:
+        try:
+            policy = policy.with_overrides(overrides)
+        except ValidationError as exc:
+            raise PolicyError(describe_validation_error(exc, prefix="policy_overrides")) from exc
+        notes.append("policy_overrides from the execution input applied")
+    return policy, group, notes
+
+
+def _check_group(group: str, allowed: Collection[str]) -> None:
+    if group not in allowed:
+        raise PolicyError(
+            f"model package group {group!r} is not one the gate may register in ({', '.join(sorted(allowed))}); "
+            "add it to model_package_groups in cdk.json"
+        )
+
+
+def load_champion(policy: Policy, group: str, registry: ModelRegistry) -> Champion | None:
+    """The group's latest Approved package, with the metric values the gate stored when it registered it."""
+    if not policy.champion.enabled:
+        return None
+    found = registry.latest_approved(group)
+    if found is None:
+        return None
+    arn, metadata = found
+    metrics = {
+        key.removeprefix("metric_"): value
+        for key, raw in metadata.items()
+        if key.startswith("metric_") and (value := parse_finite(raw)) is not None
+    }
+    return Champion(model_package_arn=arn, metrics=metrics)
 
 
 def _execution_name(execution_arn: str) -> str:
@@ -50,17 +133,24 @@ def _execution_name(execution_arn: str) -> str:
 
 
 def registration_request(
-    request: EvaluateInput, policy: Policy, group: str, statistics: tuple[str, str], decision: Decision
+    request: EvaluateInput,
+    policy: Policy,
+    group: str,
+    statistics: tuple[str, str],
+    decision: Decision,
+    metrics: MetricsResult,
 ) -> dict[str, Any]:
     job = request.job
     artifact = request.inspection.artifact
     stats_uri, stats_sha = statistics
+    # Every reported metric is stored, so a later champion comparison can read it back.
+    stored_metrics = {f"metric_{name}": m.raw for name, m in sorted(metrics.metrics.items()) if m.value is not None}
     metadata = {
         "training_job_arn": job.get("TrainingJobArn", ""),
         "gate_execution_arn": request.execution_arn,
         "policy_sha256": decision.policy_sha256,
         "artifact_sha256": artifact.sha256 or "",
-        **{f"metric_{r.metric}": r.raw or "" for r in decision.rules},
+        **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
     }
     image = job.get("AlgorithmSpecification", {}).get("TrainingImage")
     request_fields: dict[str, Any] = {
@@ -91,39 +181,49 @@ def registration_request(
 
 
 def evaluate(
-    request: EvaluateInput, policy: Policy, group: str, store: ArtifactStore, reports_bucket: str
+    request: EvaluateInput,
+    settings: GateSettings,
+    store: ArtifactStore,
+    registry: ModelRegistry,
+    load_stored: Callable[[str], dict[str, Any] | None],
 ) -> Evaluation:
     job_name = request.job["TrainingJobName"]
+    overrides = request.settings.policy_overrides
+    policy, group, notes = resolve_policy(settings, request.job, overrides, registry, load_stored)
     metrics = combine(request.metrics.details + request.inspection.metrics)
     metrics.warnings = [*request.metrics.warnings, *metrics.warnings]
-    decision = decide(policy, metrics.metrics, request.inspection)
+    champion = load_champion(policy, group, registry)
+    decision = decide(policy, metrics, request.inspection, champion, overrides)
+    decision.warnings = [*notes, *decision.warnings]
     prefix = f"reports/{job_name}/{_execution_name(request.execution_arn)}"
     report_uri = None
     statistics = None
     if not request.settings.dry_run:
         report_uri, _ = store.put_json(
-            reports_bucket,
+            settings.reports_bucket,
             f"{prefix}/report.json",
             {
                 "training_job": job_name,
                 "execution_arn": request.execution_arn,
+                "model_package_group": group,
                 "decision": decision.model_dump(mode="json"),
+                "policy": policy.model_dump(mode="json"),
                 "inspection": request.inspection.model_dump(mode="json", by_alias=True),
                 "metrics": metrics.model_dump(mode="json"),
             },
         )
         if decision.outcome == Outcome.PASS:
             statistics = store.put_json(
-                reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
+                settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
             )
     message = decision_message(job_name, decision, request.inspection, report_uri)
     if request.settings.dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
     else:
-        store.put_text(reports_bucket, f"{prefix}/report.md", message)
+        store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
     registration = None
     if statistics is not None:
-        registration = registration_request(request, policy, group, statistics, decision)
+        registration = registration_request(request, policy, group, statistics, decision, metrics)
     return Evaluation(
         outcome=decision.outcome,
         summary="; ".join(decision.reasons) or "every check passed",
@@ -132,5 +232,6 @@ def evaluate(
         notification=Notification(subject=decision_subject(job_name, decision), message=message),
         report_uri=report_uri,
         dry_run=request.settings.dry_run,
+        model_package_group=group,
         registration=registration,
     )
