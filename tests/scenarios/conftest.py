@@ -17,3 +17,13 @@ def iris_artifact() -> bytes:
 def gate(template: dict) -> Iterator[LocalGate]:
     with LocalGate(template) as local:
         yield local
+
+
+@pytest.fixture(autouse=True)
+def fresh_parameter_cache() -> Iterator[None]:
+    """Stored group policies are cached for minutes in a warm function; each test starts cold."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()

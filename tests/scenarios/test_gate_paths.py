@@ -210,3 +210,64 @@ def test_metrics_from_an_evaluation_file_in_the_model_artifact_can_pass_the_gate
     result, _ = run_job(gate, "iris-evalfile", log_lines=["[INFO] training done"], artifact=artifact)
     assert result.status == "SUCCEEDED", result.cause
     assert "| accuracy | 0.95 | > 0.9 | - | evaluation_file | PASS |" in result.output["table"]
+
+
+# -- the effective policy at run time ------------------------------------------------------------
+
+
+def test_a_groups_stored_policy_replaces_the_shipped_one(gate: LocalGate, iris_artifact: bytes):
+    stricter = {"rules": [{"metric": "accuracy", "operator": ">=", "threshold": 0.95}]}
+    boto3.client("ssm").put_parameter(
+        Name="/training-gate/policies/training-gate-models", Value=json.dumps(stricter), Type="String"
+    )
+    result, notes = run_job(gate, "iris-strict", log_lines=GOOD_LOG, artifact=iris_artifact)
+    assert result.error == "ModelRejected"
+    assert "accuracy 0.905 not >= 0.95" in result.cause
+    assert (
+        "policy of group training-gate-models from /training-gate/policies/training-gate-models" in notes[0]["Message"]
+    )
+
+
+def _approved_champion(accuracy: str) -> str:
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="training-gate-models")
+    return sagemaker.create_model_package(
+        ModelPackageGroupName="training-gate-models",
+        ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"metric_accuracy": accuracy, "metric_f1": "0.5"},
+    )["ModelPackageArn"]
+
+
+@pytest.mark.parametrize(("champion_accuracy", "registered"), [("0.89", True), ("0.93", False)])
+def test_champion_comparison_through_the_gate(gate: LocalGate, iris_artifact: bytes, champion_accuracy, registered):
+    champion_arn = _approved_champion(champion_accuracy)
+    create_training_job(gate, "iris-challenger", log_lines=GOOD_LOG, artifact=iris_artifact)
+    result = gate.run(
+        {"TrainingJobName": "iris-challenger", "policy_overrides": {"champion": {"enabled": True}}}, name="challenge"
+    )
+    if registered:
+        assert result.status == "SUCCEEDED", result.cause
+        assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | 0.89 | log | PASS |" in result.output["table"]
+    else:
+        assert result.error == "ModelRejected"
+        assert "accuracy 0.905 vs champion 0.93 (higher is better)" in result.cause
+        (note,) = gate.notifications()
+        assert f"Champion: {champion_arn}" in note["Message"]
+        assert 'Policy overrides for this execution: {"champion": {"enabled": true}}' in note["Message"]
+
+
+def test_bad_policy_override_fails_before_any_sagemaker_call_naming_the_field(gate: LocalGate):
+    overrides = {"rules": [{"metric": "accuracy", "operator": ">", "threshold": "high"}]}
+    result = gate.run({"TrainingJobName": "anything", "policy_overrides": overrides}, name="bad-override")
+    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "GateError"]
+    assert "policy_overrides.rules.0.threshold" in result.cause
+
+
+def test_dry_run_of_a_failed_training_job_notifies_no_one(gate: LocalGate):
+    create_training_job(
+        gate, "iris-dry-failed", log_lines=None, final_status="Failed", statuses=(), failure_reason="ClientError: x"
+    )
+    result = gate.run({"TrainingJobName": "iris-dry-failed", "dry_run": True}, name="dry-failed")
+    assert result.error == "TrainingJobFailed"
+    assert "NotifyTrainingJobFailed" not in result.states
+    assert list(gate.notifications()) == []

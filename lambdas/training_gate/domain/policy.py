@@ -32,6 +32,8 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "mape", "error", "logloss", "log_loss", "cross_entropy")
 Source = Literal["final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout"]
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# Float noise allowance for "improves by at least": (0.99 - 0.90) / 0.90 is 0.0999...98, not 0.1.
+_EPSILON = 1e-12
 
 
 class Outcome(StrEnum):
@@ -278,8 +280,9 @@ def compare_with_champion(
             continue
         lower = lower_is_better(name, policy)
         absolute, relative = improvement(candidate, reference, lower)
-        enough = absolute >= settings.min_absolute_change and (
-            settings.min_relative_change == 0 or (relative is not None and relative >= settings.min_relative_change)
+        enough = absolute >= settings.min_absolute_change - _EPSILON and (
+            settings.min_relative_change == 0
+            or (relative is not None and relative >= settings.min_relative_change - _EPSILON)
         )
         if not enough:
             direction = "lower" if lower else "higher"
