@@ -50,17 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="apply a policy to metrics")
     evaluate.add_argument("--metrics", type=Path, required=True, help="the metrics command's JSON output")
-    evaluate.add_argument("--policy", type=Path, help="policy JSON (default: the policy cdk.json ships)")
+    evaluate.add_argument("--policy", type=Path, help="policy JSON or YAML (default: the policy cdk.json ships)")
+    evaluate.add_argument("--champion", type=Path, help='champion metrics JSON, e.g. {"accuracy": 0.91}')
     evaluate.add_argument("--json", action="store_true")
     return parser
 
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise UsageError(f"{what} file not found: {path}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} file {path} is not UTF-8 text: {exc}") from exc
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{what} file {path} is not valid YAML: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
         raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
 
 
@@ -172,7 +184,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from infra.config import read_context
     from training_gate.domain.metrics import canonical_name
     from training_gate.domain.models import MetricValue
-    from training_gate.domain.policy import Outcome, Policy, decide
+    from training_gate.domain.policy import Champion, Outcome, Policy, decide
     from training_gate.domain.report import decision_table
 
     document = _read_json(args.metrics, "metrics")
@@ -192,7 +204,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         metrics[canonical_name(name)] = MetricValue.from_raw(
             "nan" if value is None else str(value), name=canonical_name(name), original_name=name, source="log"
         )
-    decision = decide(policy, metrics, None)
+    champion = None
+    if args.champion:
+        values = _read_json(args.champion, "champion")
+        if not isinstance(values, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()
+        ):
+            raise UsageError('champion must be a JSON object of numbers, e.g. {"accuracy": 0.91}')
+        champion = Champion(
+            model_package_arn=str(args.champion), metrics={canonical_name(k): float(v) for k, v in values.items()}
+        )
+    decision = decide(policy, metrics, None, champion)
     if args.json:
         print(json.dumps(decision.model_dump(mode="json")))
     else:

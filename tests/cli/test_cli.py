@@ -160,3 +160,21 @@ def test_evaluate_bad_policy_exits_2_naming_the_field(tmp_path, capsys):
     (tmp_path / "p.json").write_text('{"rules": [{"metric": "accuracy", "operator": "~", "threshold": 1}]}')
     assert cli.main(["evaluate", "--metrics", str(tmp_path / "m.json"), "--policy", str(tmp_path / "p.json")]) == 2
     assert "rules.0.operator" in capsys.readouterr().err
+
+
+def test_evaluate_reads_a_yaml_policy_and_compares_with_a_champion(tmp_path, capsys):
+    (tmp_path / "m.json").write_text('{"metrics": {"accuracy": 0.93, "val_loss": 0.30}}')
+    (tmp_path / "policy.yaml").write_text(
+        "version: 1\n"
+        "rules:\n"
+        "  - {metric: accuracy, operator: '>', threshold: 0.9}\n"
+        "  - {metric: loss, operator: '<', threshold: 0.5}\n"
+        "champion: {enabled: true, min_absolute_change: 0.01}\n"
+    )
+    (tmp_path / "champion.json").write_text('{"accuracy": 0.92, "loss": 0.25}')
+    args = ["evaluate", "--metrics", str(tmp_path / "m.json"), "--policy", str(tmp_path / "policy.yaml")]
+    assert cli.main([*args, "--champion", str(tmp_path / "champion.json")]) == 1
+    out = capsys.readouterr().out
+    assert "| accuracy | 0.93 | > 0.9 | 0.92 | log | PASS |" in out
+    assert "loss 0.3 vs champion 0.25 (lower is better)" in out
+    assert cli.main(args) == 0  # no champion given: absolute thresholds only
