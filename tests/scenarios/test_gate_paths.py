@@ -59,6 +59,12 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert json.loads(body)["multiclass_classification_metrics"]["accuracy"]["value"] == 0.905
     assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | - | log | PASS |" in result.output["table"]
+    assert result.output["report_markdown"].startswith("Training job: iris-good\nDecision: pass")
+    assert package["CustomerMetadataProperties"]["gate_report"] == result.output["report_uri"]
+    bucket, key = result.output["report_uri"][5:].split("/", 1)
+    report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (1, False, "pass")
+    assert report["decision"]["policy_sha256"] == package["CustomerMetadataProperties"]["policy_sha256"]
 
 
 def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGate, iris_artifact: bytes):
@@ -187,6 +193,9 @@ def test_dry_run_decides_but_registers_and_notifies_nothing(gate: LocalGate, iri
     result = gate.run({"TrainingJobName": "iris-dry", "dry_run": True}, name="dry")
     assert result.status == "SUCCEEDED"
     assert result.output["dry_run"] is True and result.output["outcome"] == "pass"
+    assert result.output["report_markdown"].startswith("DRY RUN: nothing was registered or notified.")
+    bucket, key = result.output["report_uri"][5:].split("/", 1)
+    assert json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["dry_run"] is True
     assert "RegisterModelPackage" not in result.states
     assert list(gate.notifications()) == []
 

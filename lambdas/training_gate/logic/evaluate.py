@@ -22,6 +22,9 @@ from training_gate.domain.report import (
 )
 
 METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
+REPORT_SCHEMA_VERSION = 1
+# The execution output must stay well under Step Functions' 256 KiB payload limit.
+MARKDOWN_IN_OUTPUT_MAX = 16_000
 
 
 class PolicyError(ValueError):
@@ -48,6 +51,7 @@ class Evaluation(BaseModel):
     decision: Decision
     notification: Notification
     report_uri: str | None
+    report_markdown: str
     dry_run: bool
     model_package_group: str
     registration: dict[str, Any] | None
@@ -128,6 +132,12 @@ def load_champion(policy: Policy, group: str, registry: ModelRegistry) -> Champi
     return Champion(model_package_arn=arn, metrics=metrics)
 
 
+def _trim(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 60] + "\n\n[trimmed: the whole report is in S3 at report_uri]"
+
+
 def _execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
@@ -139,6 +149,7 @@ def registration_request(
     statistics: tuple[str, str],
     decision: Decision,
     metrics: MetricsResult,
+    report_uri: str,
 ) -> dict[str, Any]:
     job = request.job
     artifact = request.inspection.artifact
@@ -148,6 +159,7 @@ def registration_request(
     metadata = {
         "training_job_arn": job.get("TrainingJobArn", ""),
         "gate_execution_arn": request.execution_arn,
+        "gate_report": report_uri,
         "policy_sha256": decision.policy_sha256,
         "artifact_sha256": artifact.sha256 or "",
         **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
@@ -196,34 +208,33 @@ def evaluate(
     decision = decide(policy, metrics, request.inspection, champion, overrides)
     decision.warnings = [*notes, *decision.warnings]
     prefix = f"reports/{job_name}/{_execution_name(request.execution_arn)}"
-    report_uri = None
-    statistics = None
-    if not request.settings.dry_run:
-        report_uri, _ = store.put_json(
-            settings.reports_bucket,
-            f"{prefix}/report.json",
-            {
-                "training_job": job_name,
-                "execution_arn": request.execution_arn,
-                "model_package_group": group,
-                "decision": decision.model_dump(mode="json"),
-                "policy": policy.model_dump(mode="json"),
-                "inspection": request.inspection.model_dump(mode="json", by_alias=True),
-                "metrics": metrics.model_dump(mode="json"),
-            },
-        )
-        if decision.outcome == Outcome.PASS:
-            statistics = store.put_json(
-                settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
-            )
+    dry_run = request.settings.dry_run
+    # Written in a dry run too: a report registers and notifies nothing, and it says it was a dry run.
+    report_uri, _ = store.put_json(
+        settings.reports_bucket,
+        f"{prefix}/report.json",
+        {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "dry_run": dry_run,
+            "training_job": job_name,
+            "execution_arn": request.execution_arn,
+            "model_package_group": group,
+            "decision": decision.model_dump(mode="json"),
+            "policy": policy.model_dump(mode="json"),
+            "inspection": request.inspection.model_dump(mode="json", by_alias=True),
+            "metrics": metrics.model_dump(mode="json"),
+        },
+    )
     message = decision_message(job_name, decision, request.inspection, report_uri)
-    if request.settings.dry_run:
+    if dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
-    else:
-        store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
+    store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
     registration = None
-    if statistics is not None:
-        registration = registration_request(request, policy, group, statistics, decision, metrics)
+    if decision.outcome == Outcome.PASS and not dry_run:
+        statistics = store.put_json(
+            settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
+        )
+        registration = registration_request(request, policy, group, statistics, decision, metrics, report_uri)
     return Evaluation(
         outcome=decision.outcome,
         summary="; ".join(decision.reasons) or "every check passed",
@@ -231,7 +242,8 @@ def evaluate(
         decision=decision,
         notification=Notification(subject=decision_subject(job_name, decision), message=message),
         report_uri=report_uri,
-        dry_run=request.settings.dry_run,
+        report_markdown=_trim(message, MARKDOWN_IN_OUTPUT_MAX),
+        dry_run=dry_run,
         model_package_group=group,
         registration=registration,
     )
