@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, ArnFormat, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -53,6 +54,7 @@ class TrainingGate(Construct):
         self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
         self.topic = self._build_topic()
         self.reports_bucket = self._build_reports_bucket()
+        self.decision_table = self._build_decision_table()
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "Powertools",
@@ -92,6 +94,21 @@ class TrainingGate(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_decision_table(self) -> dynamodb.Table:
+        """One item per (training job, effective policy): the exactly-once guard and the audit log."""
+        return dynamodb.Table(
+            self,
+            "Decisions",
+            partition_key=dynamodb.Attribute(name="training_job", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="policy_sha256", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -198,10 +215,20 @@ class TrainingGate(Construct):
                 "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
                 "POLICY_PARAMETER_PREFIX": POLICY_PARAMETER_PREFIX,
                 "REPORTS_BUCKET": self.reports_bucket.bucket_name,
+                "DECISION_TABLE": self.decision_table.table_name,
             },
             star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
         )
         self._grant_registry_reads(evaluate)
+        evaluate.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[self.decision_table.table_arn],
+            )
+        )
+        self._grant_decision_events(evaluate)
+        self._grant_approval_updates(evaluate, "EvaluatePolicy")
+        register = self._build_register()
         evaluate.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.reports_bucket.arn_for_objects("reports/*")])
         )
@@ -217,7 +244,56 @@ class TrainingGate(Construct):
             "CollectMetrics": collect,
             "EvaluatePolicy": evaluate,
             "DescribeFailure": describe_failure,
+            "RegisterModel": register,
         }
+
+    def _build_register(self) -> lambda_.Function:
+        register = self._zip_function(
+            "RegisterModel", "register_model", {"DECISION_TABLE": self.decision_table.table_name}
+        )
+        group_arns, package_arns = self._group_arns()
+        register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:AddTags",
+                ],
+                resources=group_arns,
+            )
+        )
+        register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"], resources=[*group_arns, *package_arns]
+            )
+        )
+        register.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[self.decision_table.table_arn])
+        )
+        self._grant_decision_events(register)
+        self._grant_approval_updates(register, "RegisterModel")
+        return register
+
+    def _grant_decision_events(self, function: lambda_.Function) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[Stack.of(self).format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
+        )
+
+    def _grant_approval_updates(self, function: lambda_.Function, name: str) -> None:
+        """A job that registered its own package gets the gate's decision as that package's approval."""
+        _, package_arns = self._group_arns()
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:UpdateModelPackage"], resources=package_arns)
+        )
+        for group in self._config.model_package_groups:
+            self._acknowledge(
+                self.roles[name],
+                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
+                f"{name}: package versions <group>/<n> in the allowed groups only",
+            )
 
     def _group_arns(self) -> tuple[list[str], list[str]]:
         """ARNs of the allowed model package groups, and of the package versions inside them."""
@@ -258,12 +334,6 @@ class TrainingGate(Construct):
             f"{POLICY_PARAMETER_PREFIX.strip('/')}/*",
             "EvaluatePolicy: reads the per-group policies stored under the gate's own parameter prefix",
         )
-        for group in self._config.model_package_groups:
-            self._acknowledge(
-                self.roles["EvaluatePolicy"],
-                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
-                "EvaluatePolicy: reads the champion's stored metrics, only in the allowed groups",
-            )
 
     def _build_inspector(self) -> lambda_.DockerImageFunction:
         """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
@@ -337,7 +407,6 @@ class TrainingGate(Construct):
             )
 
     def _build_state_machine(self) -> sfn.StateMachine:
-        config = self._config
         stack = Stack.of(self)
         role = iam.Role(self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
         # Unqualified ARNs only: the ASL invokes $LATEST, so no version wildcard is granted.
@@ -347,7 +416,6 @@ class TrainingGate(Construct):
             )
         )
         self.topic.grant_publish(role)
-        group_arns, package_arns = self._group_arns()
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeTrainingJob"],
@@ -355,32 +423,17 @@ class TrainingGate(Construct):
             )
         )
         role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:CreateModelPackageGroup",
-                    "sagemaker:AddTags",
-                ],
-                resources=group_arns,
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[*group_arns, *package_arns])
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[self.decision_table.table_arn])
         )
         self._acknowledge(
             role,
             "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
             "StateMachine: DescribeTrainingJob must read whichever job ended; the EventBridge rule scopes which",
         )
-        for group in config.model_package_groups:
-            self._acknowledge(
-                role,
-                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
-                "StateMachine: CreateModelPackage creates versions <group>/<n> in the configured groups only",
-            )
         self._acknowledge(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in self.functions.items()}
         substitutions["NotificationTopicArn"] = self.topic.topic_arn
+        substitutions["DecisionTableName"] = self.decision_table.table_name
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",

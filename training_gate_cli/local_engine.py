@@ -282,6 +282,7 @@ class LocalGate:
         self.functions: dict[str, LocalFunction] = {}
         self.topic_arn = ""
         self.bucket_names: dict[str, str] = {}
+        self.table_names: dict[str, str] = {}
         self.state_machine_arn = ""
         self._scripted: dict[str, ScriptedJob] = {}
         self._stack = contextlib.ExitStack()
@@ -369,6 +370,8 @@ class LocalGate:
             return name
         if name in self.bucket_names:
             return self.bucket_names[name]
+        if name in self.table_names:
+            return self.table_names[name]
         if name == self._topic_logical_id:
             return self.topic_arn
         raise LocalEngineError(f"the local engine cannot resolve Ref {name}")
@@ -378,6 +381,8 @@ class LocalGate:
             return self.functions[name].arn
         if attribute == "Arn" and name in self.bucket_names:
             return f"arn:aws:s3:::{self.bucket_names[name]}"
+        if attribute == "Arn" and name in self.table_names:
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{self.table_names[name]}"
         raise LocalEngineError(f"the local engine cannot resolve Fn::GetAtt {name}.{attribute}")
 
     def _provision(self) -> None:
@@ -403,6 +408,17 @@ class LocalGate:
             name = logical_id.lower()
             s3.create_bucket(Bucket=name)
             self.bucket_names[logical_id] = name
+
+        dynamodb = boto3.client("dynamodb")
+        for logical_id, resource in resources_of(template, "AWS::DynamoDB::Table").items():
+            properties = resource["Properties"]
+            dynamodb.create_table(
+                TableName=logical_id,
+                KeySchema=properties["KeySchema"],
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            self.table_names[logical_id] = logical_id
 
         lambda_client = boto3.client("lambda")
         code = io.BytesIO()
@@ -564,6 +580,12 @@ class LocalGate:
             for message in messages:
                 sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
                 yield json.loads(message["Body"])
+
+    @property
+    def decision_table(self) -> str:
+        if len(self.table_names) != 1:
+            raise LocalEngineError("expected one decision table")
+        return next(iter(self.table_names.values()))
 
     @property
     def reports_bucket(self) -> str:

@@ -42,9 +42,7 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
         "CollectMetrics",
         "EvaluatePolicy",
         "Decision",
-        "EnsureModelPackageGroup",
-        "CreateModelPackageGroup",
-        "RegisterModelPackage",
+        "RegisterModel",
         "Registered",
     ]
     assert notes == []
@@ -71,7 +69,8 @@ def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGa
     first, _ = run_job(gate, "iris-one", log_lines=GOOD_LOG, artifact=iris_artifact)
     second, _ = run_job(gate, "iris-two", log_lines=GOOD_LOG, artifact=iris_artifact)
     assert first.output["ModelPackageVersion"] == "1" and second.output["ModelPackageVersion"] == "2"
-    assert "CreateModelPackageGroup" not in second.states
+    group = boto3.client("sagemaker").describe_model_package_group(ModelPackageGroupName="training-gate-models")
+    assert group["ModelPackageGroupDescription"] == "Models that passed training-gate"
 
 
 def test_weak_job_is_rejected_and_the_retrain_notification_names_the_failing_metrics(
@@ -130,7 +129,7 @@ def test_hostile_artifact_is_rejected_through_the_whole_gate(gate: LocalGate, tm
     assert (result.status, result.error) == ("FAILED", "ModelRejected")
     assert not target.exists()
     assert "artifact check load failed: refused global 'io.open'" in notes[0]["Message"]
-    assert "RegisterModelPackage" not in result.states
+    assert "RegisterModel" not in result.states
 
 
 def test_job_without_metrics_is_inconclusive_and_not_registered(gate: LocalGate, iris_artifact: bytes):
@@ -174,7 +173,7 @@ def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
 def test_bad_execution_input_fails_before_any_sagemaker_call(gate: LocalGate, execution_input, field):
     result = gate.run(execution_input, name="bad-input")
     assert (result.status, result.error) == ("FAILED", "GateError")
-    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "GateError"]
+    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "DecisionRecorded", "GateError"]
     assert field in result.cause
     (note,) = gate.notifications()
     assert "InvalidInput" in note["Message"]
@@ -196,7 +195,7 @@ def test_dry_run_decides_but_registers_and_notifies_nothing(gate: LocalGate, iri
     assert result.output["report_markdown"].startswith("DRY RUN: nothing was registered or notified.")
     bucket, key = result.output["report_uri"][5:].split("/", 1)
     assert json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["dry_run"] is True
-    assert "RegisterModelPackage" not in result.states
+    assert "RegisterModel" not in result.states
     assert list(gate.notifications()) == []
 
 
@@ -268,7 +267,7 @@ def test_champion_comparison_through_the_gate(gate: LocalGate, iris_artifact: by
 def test_bad_policy_override_fails_before_any_sagemaker_call_naming_the_field(gate: LocalGate):
     overrides = {"rules": [{"metric": "accuracy", "operator": ">", "threshold": "high"}]}
     result = gate.run({"TrainingJobName": "anything", "policy_overrides": overrides}, name="bad-override")
-    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "GateError"]
+    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "DecisionRecorded", "GateError"]
     assert "policy_overrides.rules.0.threshold" in result.cause
 
 

@@ -199,6 +199,33 @@ class ModelRegistry:
         described = self._sagemaker.describe_model_package(ModelPackageName=arn)
         return arn, described.get("CustomerMetadataProperties", {})
 
+    def ensure_group(self, group: str, description: str, tags: list[dict[str, str]]) -> bool:
+        """Create the group unless it exists; True when this call created it."""
+        try:
+            self._sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+                raise
+        try:
+            self._sagemaker.create_model_package_group(
+                ModelPackageGroupName=group, ModelPackageGroupDescription=description, Tags=tags
+            )
+        except ClientError as exc:
+            # Another execution created it between our describe and create: that is the goal reached.
+            if "already exists" not in exc.response.get("Error", {}).get("Message", ""):
+                raise
+            return False
+        return True
+
+    def create_package(self, request: dict[str, Any]) -> str:
+        return self._sagemaker.create_model_package(**request)["ModelPackageArn"]
+
+    def set_approval(self, model_package_arn: str, status: str, description: str) -> None:
+        self._sagemaker.update_model_package(
+            ModelPackageArn=model_package_arn, ModelApprovalStatus=status, ApprovalDescription=description[:1024]
+        )
+
     def job_tags(self, training_job_arn: str) -> dict[str, str]:
         tags: dict[str, str] = {}
         for page in self._sagemaker.get_paginator("list_tags").paginate(ResourceArn=training_job_arn):
@@ -229,3 +256,92 @@ def stored_policy(group: str, prefix: str = POLICY_PARAMETER_PREFIX) -> dict[str
     if not isinstance(parsed, dict):
         raise ValueError(f"policy parameter {prefix}{group} must hold a JSON object")
     return parsed
+
+
+class DecisionLog:
+    """The decision table: one item per (training job, effective policy). Its conditional write is
+    what makes the gate decide, and register, at most once per job and policy."""
+
+    def __init__(self, table_name: str, dynamodb: Any | None = None):
+        self._dynamodb = dynamodb or client("dynamodb")
+        self._table = table_name
+
+    @staticmethod
+    def _key(job_name: str, policy_sha256: str) -> dict[str, Any]:
+        return {"training_job": {"S": job_name}, "policy_sha256": {"S": policy_sha256}}
+
+    def record(self, job_name: str, policy_sha256: str, attributes: dict[str, str]) -> dict[str, Any] | None:
+        """Write the decision unless one exists that did not fail. Returns None when written, else
+        the existing item (this execution is a duplicate)."""
+        item = {**self._key(job_name, policy_sha256), **{k: {"S": v} for k, v in attributes.items()}}
+        item["status"] = {"S": "decided"}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(training_job) OR #status = :failed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":failed": {"S": "failed"}},
+            )
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        existing = self._dynamodb.get_item(
+            TableName=self._table, Key=self._key(job_name, policy_sha256), ConsistentRead=True
+        ).get("Item", {})
+        return {k: v.get("S", v.get("N")) for k, v in existing.items()}
+
+    def add_duplicate(self, job_name: str, policy_sha256: str, execution_arn: str) -> None:
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(job_name, policy_sha256),
+            UpdateExpression="ADD duplicates :one, duplicate_executions :execution",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":execution": {"SS": [execution_arn]}},
+        )
+
+    def mark(self, job_name: str, policy_sha256: str, status: str, **attributes: str) -> None:
+        names = {"#status": "status", **{f"#{k}": k for k in attributes}}
+        values = {":status": {"S": status}, **{f":{k}": {"S": v} for k, v in attributes.items()}}
+        assignments = ", ".join(["#status = :status", *(f"#{k} = :{k}" for k in attributes)])
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key(job_name, policy_sha256),
+            UpdateExpression=f"SET {assignments}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def history(self, job_name: str) -> list[dict[str, Any]]:
+        """Every decision about one job (the audit log), newest policies included."""
+        items = self._dynamodb.query(
+            TableName=self._table,
+            KeyConditionExpression="training_job = :job",
+            ExpressionAttributeValues={":job": {"S": job_name}},
+        ).get("Items", [])
+        return [{k: v.get("S", v.get("N", v.get("SS"))) for k, v in item.items()} for item in items]
+
+
+DECISION_EVENT_SOURCE = "training-gate"
+DECISION_EVENT_DETAIL_TYPE = "Training Gate Decision"
+
+
+class DecisionEvents:
+    """Custom events on the default bus, one per decision, for retraining pipelines to subscribe to."""
+
+    def __init__(self, events: Any | None = None):
+        self._events = events or client("events")
+
+    def publish(self, detail: dict[str, Any], resources: list[str]) -> None:
+        response = self._events.put_events(
+            Entries=[
+                {
+                    "Source": DECISION_EVENT_SOURCE,
+                    "DetailType": DECISION_EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps(detail),
+                    "Resources": resources,
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the decision event: {response['Entries']}")

@@ -6,6 +6,8 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
 
 from training_gate.domain.models import InspectionResult, MetricValue
 from training_gate.domain.policy import Decision, Outcome, RuleResult
@@ -70,6 +72,7 @@ def decision_message(
     decision: Decision,
     inspection: InspectionResult | None,
     report_uri: str | None,
+    execution_arn: str | None = None,
 ) -> str:
     action = {
         Outcome.PASS: "The model passed every check.",
@@ -99,9 +102,46 @@ def decision_message(
         parts.append(f"Policy overrides for this execution: {json.dumps(decision.overrides, sort_keys=True)}")
     if decision.champion_arn:
         parts.append(f"Champion: {decision.champion_arn}")
+    if execution_arn:
+        parts += ["", *console_links(execution_arn, job_name, report_uri)]
     if report_uri:
         parts.append(f"Report: {report_uri}")
     return "\n".join(parts)
+
+
+def console_links(execution_arn: str, job_name: str, report_uri: str | None) -> list[str]:
+    """Console pages a person opens from a notification: the report, the execution, the job's logs."""
+    parts = execution_arn.split(":")
+    region = parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
+    console = f"https://{region}.console.aws.amazon.com"
+    links = [
+        f"Execution: {console}/states/home?region={region}#/v2/executions/details/{quote(execution_arn, safe='')}",
+        f"Training job logs: {console}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
+        f"$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D{quote(job_name)}",
+    ]
+    if report_uri:
+        bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+        links.insert(
+            0, f"Report: https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={quote(key)}"
+        )
+    return links
+
+
+def decision_event(job: dict[str, Any], evaluation: dict[str, Any], execution_arn: str, **extra: Any) -> dict[str, Any]:
+    """The report's JSON summary, as EventBridge subscribers receive it."""
+    decision = evaluation["decision"]
+    return {
+        "training_job_name": job["TrainingJobName"],
+        "training_job_arn": job.get("TrainingJobArn"),
+        "execution_arn": execution_arn,
+        "outcome": decision["outcome"],
+        "reason_codes": decision["reason_codes"],
+        "reasons": decision["reasons"],
+        "policy_sha256": decision["policy_sha256"],
+        "model_package_group": evaluation["model_package_group"],
+        "report_uri": evaluation.get("report_uri"),
+        **extra,
+    }
 
 
 def client_token(training_job_arn: str, policy_sha256: str) -> str:

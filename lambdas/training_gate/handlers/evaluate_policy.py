@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, ModelRegistry, stored_policy
+from training_gate.dal.aws import (
+    POLICY_PARAMETER_PREFIX,
+    ArtifactStore,
+    DecisionEvents,
+    DecisionLog,
+    ModelRegistry,
+    stored_policy,
+)
 from training_gate.domain.policy import Policy
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
 from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
@@ -39,7 +46,15 @@ def stored_policy_loader(environ: dict[str, str] | os._Environ[str] = os.environ
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=EvaluateInput)
-    result = evaluate(request, load_settings(), ArtifactStore(), ModelRegistry(), stored_policy_loader())
+    result = evaluate(
+        request,
+        load_settings(),
+        ArtifactStore(),
+        ModelRegistry(),
+        stored_policy_loader(),
+        DecisionLog(os.environ["DECISION_TABLE"]),
+        DecisionEvents(),
+    )
     # One metric per outcome rather than a dimension: dimensions outlive a warm invocation's flush.
     metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     for code in result.decision.reason_codes:

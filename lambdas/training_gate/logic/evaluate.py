@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, ModelRegistry
+from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
 from training_gate.domain.inputs import GateInput, describe_validation_error
 from training_gate.domain.metrics import combine
 from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, decide
 from training_gate.domain.report import (
     client_token,
+    decision_event,
     decision_message,
     decision_subject,
     decision_table,
@@ -55,6 +57,8 @@ class Evaluation(BaseModel):
     dry_run: bool
     model_package_group: str
     registration: dict[str, Any] | None
+    duplicate_of: str | None = None
+    recorded: bool = False
 
 
 class GateSettings(BaseModel):
@@ -198,7 +202,11 @@ def evaluate(
     store: ArtifactStore,
     registry: ModelRegistry,
     load_stored: Callable[[str], dict[str, Any] | None],
+    log: DecisionLog | None = None,
+    events: DecisionEvents | None = None,
 ) -> Evaluation:
+    """Decide and report. Unless it is a dry run, the decision is recorded once per (job, policy):
+    a repeated event or re-run finds it and ends as a duplicate."""
     job_name = request.job["TrainingJobName"]
     overrides = request.settings.policy_overrides
     policy, group, notes = resolve_policy(settings, request.job, overrides, registry, load_stored)
@@ -225,12 +233,39 @@ def evaluate(
             "metrics": metrics.model_dump(mode="json"),
         },
     )
-    message = decision_message(job_name, decision, request.inspection, report_uri)
+    message = decision_message(job_name, decision, request.inspection, report_uri, request.execution_arn)
     if dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
     store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
+    duplicate_of = None
+    if not dry_run and log is not None:
+        existing = log.record(
+            job_name,
+            decision.policy_sha256,
+            {
+                "outcome": decision.outcome.value,
+                "reasons": "; ".join(decision.reasons) or "every check passed",
+                "reason_codes": ",".join(decision.reason_codes),
+                "execution_arn": request.execution_arn,
+                "report_uri": report_uri,
+                "model_package_group": group,
+                "decided_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        if existing is not None:
+            duplicate_of = existing.get("execution_arn", "an earlier execution")
+            log.add_duplicate(job_name, decision.policy_sha256, request.execution_arn)
+    own_package = request.job.get("OutputModelPackageArn")
+    if duplicate_of is None and not dry_run and decision.outcome != Outcome.PASS:
+        if own_package and decision.outcome == Outcome.REJECT:
+            registry.set_approval(own_package, "Rejected", f"training-gate: {'; '.join(decision.reasons)}")
+        if events is not None:
+            events.publish(
+                _event_detail(request, decision, group, report_uri),
+                [r for r in (request.job.get("TrainingJobArn"),) if r],
+            )
     registration = None
-    if decision.outcome == Outcome.PASS and not dry_run:
+    if decision.outcome == Outcome.PASS and not dry_run and duplicate_of is None:
         statistics = store.put_json(
             settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
         )
@@ -246,4 +281,11 @@ def evaluate(
         dry_run=dry_run,
         model_package_group=group,
         registration=registration,
+        duplicate_of=duplicate_of,
+        recorded=not dry_run and log is not None and duplicate_of is None,
     )
+
+
+def _event_detail(request: EvaluateInput, decision: Decision, group: str, report_uri: str | None) -> dict[str, Any]:
+    summary = {"decision": decision.model_dump(mode="json"), "model_package_group": group, "report_uri": report_uri}
+    return decision_event(request.job, summary, request.execution_arn)
