@@ -98,6 +98,7 @@ def create_training_job(
     failure_reason: str | None = None,
     artifact: bytes | None = None,
     metric_definitions: list[dict[str, str]] | None = None,
+    output_model_package_arn: str | None = None,
 ) -> dict[str, Any]:
     """Create an emulated job that reports `statuses` on successive polls, then `final_status`."""
     sagemaker = boto3.client("sagemaker")
@@ -121,6 +122,7 @@ def create_training_job(
         metric_definitions=SEED_METRIC_DEFINITIONS if metric_definitions is None else metric_definitions,
         failure_reason=failure_reason,
         model_artifact=artifact_uri,
+        output_model_package_arn=output_model_package_arn,
     )
     if artifact_uri:
         job["ModelArtifacts"] = {"S3ModelArtifacts": artifact_uri}

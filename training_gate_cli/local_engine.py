@@ -287,6 +287,7 @@ class LocalGate:
         self._scripted: dict[str, ScriptedJob] = {}
         self._stack = contextlib.ExitStack()
         self._queue_url = ""
+        self._events_queue_url = ""
         self._topic_logical_id = ""
         self.definition: dict[str, Any] = {}
 
@@ -403,6 +404,15 @@ class LocalGate:
         ]
         sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
+        # Decision events: a rule on the default bus delivers them to a queue the engine reads.
+        self._events_queue_url = sqs.create_queue(QueueName="local-decision-events")["QueueUrl"]
+        events_queue_arn = sqs.get_queue_attributes(QueueUrl=self._events_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events = boto3.client("events")
+        events.put_rule(Name="local-decision-events", EventPattern=json.dumps({"source": ["training-gate"]}))
+        events.put_targets(Rule="local-decision-events", Targets=[{"Id": "queue", "Arn": events_queue_arn}])
+
         s3 = boto3.client("s3")
         for logical_id in resources_of(template, "AWS::S3::Bucket"):
             name = logical_id.lower()
@@ -489,9 +499,12 @@ class LocalGate:
         final_metrics: dict[str, float] | None = None,
         failure_reason: str | None = None,
         model_artifact: str | None = None,
+        output_model_package_arn: str | None = None,
     ) -> None:
         """Shape an existing emulated job: status per DescribeTrainingJob call, then `final_status`."""
         job = _sagemaker_backend().training_jobs[name]
+        if output_model_package_arn is not None:
+            job.output_model_package_arn = output_model_package_arn
         job.algorithm_specification["MetricDefinitions"] = metric_definitions or []
         now = dt.datetime.now(dt.UTC)
         job.final_metric_data_list = [
@@ -569,17 +582,25 @@ class LocalGate:
             time.sleep(POLL_SECONDS)
 
     # reading results
-    def notifications(self) -> Iterator[dict[str, Any]]:
-        """SNS messages published so far (each once), as subscribers receive them."""
+    @staticmethod
+    def _drain(queue_url: str) -> Iterator[dict[str, Any]]:
         sqs = boto3.client("sqs")
         while True:
-            batch = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             messages = batch.get("Messages", [])
             if not messages:
                 return
             for message in messages:
-                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 yield json.loads(message["Body"])
+
+    def notifications(self) -> Iterator[dict[str, Any]]:
+        """SNS messages published so far (each once), as subscribers receive them."""
+        return self._drain(self._queue_url)
+
+    def decision_events(self) -> Iterator[dict[str, Any]]:
+        """Training Gate Decision events published on the default bus so far (each once)."""
+        return self._drain(self._events_queue_url)
 
     @property
     def decision_table(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pickle
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,8 +85,18 @@ class RefusedGlobal(pickle.UnpicklingError):
         self.name = name
 
 
+_ALLOWLIST_LOCK = threading.Lock()
+
+
 @cache
 def default_allowlist() -> frozenset[str]:
+    # Building it imports every estimator module; two threads doing that at once can see a
+    # half-imported module, so the first build is serialised.
+    with _ALLOWLIST_LOCK:
+        return _build_allowlist()
+
+
+def _build_allowlist() -> frozenset[str]:
     names = set(_FIXED_GLOBALS)
     for _, estimator in all_estimators():
         names.add(f"{estimator.__module__}.{estimator.__qualname__}")
