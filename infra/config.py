@@ -21,6 +21,18 @@ class ConfigError(ValueError):
     """The gate's cdk.json context is invalid; the message names every offending key."""
 
 
+class InferenceConfig(BaseModel):
+    """What a registered package declares about serving it (its InferenceSpecification)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: Annotated[str | None, Field(min_length=1)] = Field(default=None, description="default: the training image")
+    content_types: Annotated[list[str], Field(min_length=1)] = ["text/csv"]
+    response_types: Annotated[list[str], Field(min_length=1)] = ["text/csv"]
+    realtime_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
+    transform_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
+
+
 class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +50,7 @@ class GateConfig(BaseModel):
     model_file: Annotated[str | None, Field(min_length=1)] = None
     holdout: HoldoutConfig | None = None
     read_cloudwatch_metrics: bool = False
+    inference: InferenceConfig = InferenceConfig()
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
     inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048

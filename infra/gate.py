@@ -216,6 +216,7 @@ class TrainingGate(Construct):
                 "POLICY_PARAMETER_PREFIX": POLICY_PARAMETER_PREFIX,
                 "REPORTS_BUCKET": self.reports_bucket.bucket_name,
                 "DECISION_TABLE": self.decision_table.table_name,
+                "INFERENCE_CONFIG": json.dumps(config.inference.model_dump(mode="json")),
             },
             star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
         )

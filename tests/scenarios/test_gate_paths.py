@@ -59,6 +59,9 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | - | log | PASS |" in result.output["table"]
     assert result.output["report_markdown"].startswith("Training job: iris-good\nDecision: pass")
     assert package["CustomerMetadataProperties"]["gate_report"] == result.output["report_uri"]
+    spec = package["InferenceSpecification"]
+    assert spec["Containers"][0]["ModelDataUrl"].endswith("iris-good/output/model.tar.gz")
+    assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
     bucket, key = result.output["report_uri"][5:].split("/", 1)
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (1, False, "pass")

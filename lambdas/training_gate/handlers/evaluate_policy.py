@@ -33,6 +33,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> Ga
         allowed_groups=[g for g in environ.get("MODEL_PACKAGE_GROUPS", group).split(",") if g],
         reports_bucket=environ["REPORTS_BUCKET"],
         policy_parameter_prefix=environ.get("POLICY_PARAMETER_PREFIX", POLICY_PARAMETER_PREFIX),
+        inference=json.loads(environ.get("INFERENCE_CONFIG", "{}")),
     )
 
 

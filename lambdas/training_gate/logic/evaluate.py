@@ -69,6 +69,7 @@ class GateSettings(BaseModel):
     allowed_groups: list[str]
     reports_bucket: str
     policy_parameter_prefix: str = POLICY_PARAMETER_PREFIX
+    inference: dict[str, Any] = {}
 
 
 def resolve_policy(
@@ -154,6 +155,7 @@ def registration_request(
     decision: Decision,
     metrics: MetricsResult,
     report_uri: str,
+    inference: dict[str, Any],
 ) -> dict[str, Any]:
     job = request.job
     artifact = request.inspection.artifact
@@ -168,7 +170,7 @@ def registration_request(
         "artifact_sha256": artifact.sha256 or "",
         **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
     }
-    image = job.get("AlgorithmSpecification", {}).get("TrainingImage")
+    image = inference.get("image") or job.get("AlgorithmSpecification", {}).get("TrainingImage")
     request_fields: dict[str, Any] = {
         "ModelPackageGroupName": group,
         "ModelPackageDescription": (
@@ -190,9 +192,15 @@ def registration_request(
     if image:
         request_fields["InferenceSpecification"] = {
             "Containers": [{"Image": image, "ModelDataUrl": artifact.uri}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
+            "SupportedContentTypes": inference.get("content_types", ["text/csv"]),
+            "SupportedResponseMIMETypes": inference.get("response_types", ["text/csv"]),
+            "SupportedRealtimeInferenceInstanceTypes": inference.get("realtime_instance_types", []),
+            "SupportedTransformInstanceTypes": inference.get("transform_instance_types", []),
         }
+        spec = request_fields["InferenceSpecification"]
+        for key in ("SupportedRealtimeInferenceInstanceTypes", "SupportedTransformInstanceTypes"):
+            if not spec[key]:
+                del spec[key]  # AWS refuses an empty list here
     return request_fields
 
 
@@ -269,7 +277,9 @@ def evaluate(
         statistics = store.put_json(
             settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
         )
-        registration = registration_request(request, policy, group, statistics, decision, metrics, report_uri)
+        registration = registration_request(
+            request, policy, group, statistics, decision, metrics, report_uri, settings.inference
+        )
     return Evaluation(
         outcome=decision.outcome,
         summary="; ".join(decision.reasons) or "every check passed",
