@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
+NODE_STAMP := node_modules/.installed
+
 .PHONY: demo test lint format synth bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -15,12 +17,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Pinned Node tools: the CDK CLI and asl-validator (package-lock.json).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/training-gate demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node_modules/.bin/asl-validator --json-path statemachine/training_gate.asl.json
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -31,11 +39,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-synth: $(STAMP)
-	$(BIN)/python app.py
+synth: $(STAMP) $(NODE_STAMP)
+	npx cdk synth --quiet
 
 clean:
-	rm -rf $(VENV) cdk.out cdk.out.local .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out cdk.out.local .pytest_cache .ruff_cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_metrics.py

@@ -221,3 +221,20 @@ def test_every_function_gets_the_environment_its_handler_reads(template: dict):
         needed = set(re.findall(r"environ(?:\.get\(|\[)\"([A-Z_]+)\"", source))
         given = set(properties.get("Environment", {}).get("Variables", {}))
         assert needed <= given, f"{logical_id} lacks {needed - given}"
+
+
+ASL_VALIDATOR = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "asl-validator"
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["shipped", "dangling-next"])
+def test_asl_validator_accepts_the_workflow_and_catches_a_dangling_transition(tmp_path, dangling: bool):
+    assert ASL_VALIDATOR.exists(), "asl-validator is missing: `make test` installs it (npm ci)"
+    definition = json.loads(ASL_PATH.read_text())
+    if dangling:
+        definition["States"]["ValidateInput"]["Next"] = "NoSuchState"
+    path = tmp_path / "definition.asl.json"
+    path.write_text(json.dumps(definition))
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    assert (result.returncode != 0) is dangling, result.stdout + result.stderr
+    if dangling:
+        assert "MISSING_TRANSITION_TARGET" in result.stdout + result.stderr
