@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
@@ -33,6 +33,13 @@ class InferenceConfig(BaseModel):
     transform_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
 
 
+class JobTag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, Field(min_length=1, max_length=128)]
+    value: Annotated[str, Field(max_length=256)]
+
+
 class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +58,11 @@ class GateConfig(BaseModel):
     holdout: HoldoutConfig | None = None
     read_cloudwatch_metrics: bool = False
     inference: InferenceConfig = InferenceConfig()
+    required_job_tag: JobTag | None = Field(default=None, description="gate only jobs carrying this tag")
+    operations_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
+    kms_key_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+$")] = None
+    state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ALL"
+    report_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
     inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
@@ -62,15 +74,17 @@ class GateConfig(BaseModel):
         """Every group the gate may register in: IAM grants exactly these."""
         return list(dict.fromkeys([self.model_package_group, *self.additional_model_package_groups]))
 
-    @model_validator(mode="after")
-    def _policy_group_is_allowed(self) -> GateConfig:
-        group = self.policy.outcome.model_package_group
-        if group and group not in self.model_package_groups:
+    @field_validator("policy")
+    @classmethod
+    def _policy_group_is_allowed(cls, policy: Policy, info: ValidationInfo) -> Policy:
+        group = policy.outcome.model_package_group
+        allowed = [info.data.get("model_package_group"), *info.data.get("additional_model_package_groups", [])]
+        if group and group not in allowed:
             raise ValueError(
-                f"policy.outcome.model_package_group {group!r} must be model_package_group or one of "
+                f"outcome.model_package_group {group!r} must be model_package_group or one of "
                 "additional_model_package_groups"
             )
-        return self
+        return policy
 
 
 def read_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> dict[str, Any]:

@@ -6,10 +6,13 @@ import json
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, ArnFormat, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -52,7 +55,9 @@ class TrainingGate(Construct):
         self._config = props.config
         self.roles: dict[str, iam.Role] = {}
         self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
-        self.topic = self._build_topic()
+        self.key = self._build_key()
+        self.topic = self._build_topic("Notifications", self._config.notification_emails)
+        self.operations_topic = self._build_topic("Operations", self._config.operations_emails)
         self.reports_bucket = self._build_reports_bucket()
         self.decision_table = self._build_decision_table()
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -65,6 +70,8 @@ class TrainingGate(Construct):
         self.functions = self._build_functions()
         self.state_machine = self._build_state_machine()
         self.rule, self.dead_letter_queue = self._build_rule()
+        self.alarms = self._build_alarms()
+        self.dashboard = self._build_dashboard()
 
     # -- cdk-nag acknowledgements: each names the rule, the exact finding and why -------------
 
@@ -80,9 +87,35 @@ class TrainingGate(Construct):
 
     # -- resources -------------------------------------------------------------------------
 
-    def _build_topic(self) -> sns.Topic:
-        topic = sns.Topic(self, "Notifications", display_name="training-gate", enforce_ssl=True)
-        for email in self._config.notification_emails:
+    def _build_key(self) -> kms.IKey:
+        """The key for the topics and the reports bucket: the user's, or one the stack owns."""
+        if self._config.kms_key_arn:
+            return kms.Key.from_key_arn(self, "Key", self._config.kms_key_arn)
+        key = kms.Key(
+            self,
+            "Key",
+            description="training-gate: notifications and reports",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch alarms publish to the encrypted operations topic.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        return key
+
+    def _build_topic(self, name: str, emails: list[str]) -> sns.Topic:
+        topic = sns.Topic(
+            self, name, display_name=f"training-gate {name.lower()}", enforce_ssl=True, master_key=self.key
+        )
+        for email in emails:
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
 
@@ -90,10 +123,21 @@ class TrainingGate(Construct):
         return s3.Bucket(
             self,
             "Reports",
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-reports",
+                    prefix="reports/",
+                    expiration=Duration.days(self._config.report_retention_days),
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -229,6 +273,7 @@ class TrainingGate(Construct):
         )
         self._grant_decision_events(evaluate)
         self._grant_approval_updates(evaluate, "EvaluatePolicy")
+        self.key.grant(evaluate, "kms:GenerateDataKey")  # SSE-KMS report writes
         register = self._build_register()
         evaluate.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.reports_bucket.arn_for_objects("reports/*")])
@@ -416,7 +461,9 @@ class TrainingGate(Construct):
                 actions=["lambda:InvokeFunction"], resources=[fn.function_arn for fn in self.functions.values()]
             )
         )
-        self.topic.grant_publish(role)
+        # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard.
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
+        self.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeTrainingJob"],
@@ -442,6 +489,14 @@ class TrainingGate(Construct):
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        if self._config.state_machine_log_level != "ALL":
+            Validations.of(self).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-SF1",
+                    reason=f"StateMachine: log level {self._config.state_machine_log_level} chosen in cdk.json "
+                    "(state_machine_log_level); ALL is the default",
+                )
+            )
         return sfn.StateMachine(
             self,
             "StateMachine",
@@ -449,7 +504,11 @@ class TrainingGate(Construct):
             definition_substitutions=substitutions,
             role=role,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel[self._config.state_machine_log_level],
+                include_execution_data=False,
+            ),
         )
 
     def _build_rule(self) -> tuple[events.Rule, sqs.Queue]:
@@ -457,6 +516,8 @@ class TrainingGate(Construct):
         detail: dict[str, object] = {"TrainingJobStatus": TERMINAL_STATUSES}
         if config.job_name_prefixes:
             detail["TrainingJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
+        if config.required_job_tag:
+            detail["Tags"] = {config.required_job_tag.key: [config.required_job_tag.value]}
         rule = events.Rule(
             self,
             "TrainingJobStateChange",
@@ -486,3 +547,104 @@ class TrainingGate(Construct):
             )
         )
         return rule, dead_letters
+
+    # -- operations: alarms and a dashboard ------------------------------------------------------
+
+    def _build_alarms(self) -> list[cloudwatch.Alarm]:
+        """Everything that needs an operator, distinct from a model being rejected (which is the gate working)."""
+        machine = self.state_machine
+        # Executions that ended in GateError, timed out or were aborted: Step Functions' own status
+        # events carry the error name, so they can be told apart from ModelRejected.
+        broken = events.Rule(
+            self,
+            "GateBroken",
+            description="training-gate executions that failed with GateError, timed out or were aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "stateMachineArn": [machine.state_machine_arn],
+                    "$or": [{"status": ["TIMED_OUT", "ABORTED"]}, {"status": ["FAILED"], "error": ["GateError"]}],
+                },
+            ),
+        )
+        broken.add_target(targets.SnsTopic(self.operations_topic))
+        metrics: dict[str, cloudwatch.IMetric] = {
+            "GateErrors": cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="TriggeredRules",
+                dimensions_map={"RuleName": broken.rule_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            "ExecutionsTimedOut": machine.metric_timed_out(period=Duration.minutes(5)),
+            "FailedEventDeliveries": cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="FailedInvocations",
+                dimensions_map={"RuleName": self.rule.rule_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            "DeadLetters": self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5)
+            ),
+        }
+        for name, function in self.functions.items():
+            metrics[f"{name}Errors"] = function.metric_errors(period=Duration.minutes(5))
+            metrics[f"{name}Throttles"] = function.metric_throttles(period=Duration.minutes(5))
+        alarms = []
+        for name, metric in metrics.items():
+            alarm = metric.create_alarm(
+                self,
+                f"{name}Alarm",
+                alarm_description=f"training-gate: {name} > 0 - see the operations runbook in the README",
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.operations_topic))
+            alarms.append(alarm)
+        return alarms
+
+    def _build_dashboard(self) -> cloudwatch.Dashboard:
+        def gate_metric(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="TrainingGate",
+                metric_name=name,
+                dimensions_map={"service": "training-gate-evaluate_policy"},
+                statistic="Sum",
+                period=Duration.hours(1),
+            )
+
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"training-gate-{Stack.of(self).stack_name}")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Decisions",
+                left=[gate_metric(f"Decisions_{outcome}") for outcome in ("pass", "reject", "inconclusive")],
+                stacked=True,
+            ),
+            cloudwatch.GraphWidget(
+                title="Failures by reason",
+                left=[
+                    gate_metric(f"Reason_{code}")
+                    for code in (
+                        "THRESHOLD_NOT_MET",
+                        "METRIC_MISSING",
+                        "METRIC_NOT_FINITE",
+                        "WORSE_THAN_CHAMPION",
+                        "ARTIFACT_CHECK_FAILED",
+                        "VERSION_SKEW",
+                    )
+                ],
+                stacked=True,
+            ),
+            cloudwatch.GraphWidget(
+                title="Execution time (p50, p90)",
+                left=[
+                    self.state_machine.metric_time(statistic="p50", period=Duration.hours(1)),
+                    self.state_machine.metric_time(statistic="p90", period=Duration.hours(1)),
+                ],
+            ),
+        )
+        return dashboard

@@ -288,7 +288,7 @@ class LocalGate:
         self._stack = contextlib.ExitStack()
         self._queue_url = ""
         self._events_queue_url = ""
-        self._topic_logical_id = ""
+        self.topic_arns: dict[str, str] = {}
         self.definition: dict[str, Any] = {}
 
     # lifecycle
@@ -373,8 +373,8 @@ class LocalGate:
             return self.bucket_names[name]
         if name in self.table_names:
             return self.table_names[name]
-        if name == self._topic_logical_id:
-            return self.topic_arn
+        if name in self.topic_arns:
+            return self.topic_arns[name]
         raise LocalEngineError(f"the local engine cannot resolve Ref {name}")
 
     def _get_att(self, name: str, attribute: str) -> str:
@@ -391,12 +391,15 @@ class LocalGate:
         iam = boto3.client("iam")
         role_arn = iam.create_role(RoleName="local-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
-        topics = resources_of(template, "AWS::SNS::Topic")
-        if len(topics) != 1:
-            raise LocalEngineError(f"expected one SNS topic in the template, found {len(topics)}")
-        self._topic_logical_id = next(iter(topics))
         sns = boto3.client("sns")
-        self.topic_arn = sns.create_topic(Name=self._topic_logical_id)["TopicArn"]
+        for logical_id in resources_of(template, "AWS::SNS::Topic"):
+            self.topic_arns[logical_id] = sns.create_topic(Name=logical_id)["TopicArn"]
+        # The notifications people receive: the topic the workflow publishes to.
+        machine = next(iter(resources_of(template, "AWS::StepFunctions::StateMachine").values()))
+        notification_ref = machine["Properties"].get("DefinitionSubstitutions", {}).get("NotificationTopicArn", {})
+        if not isinstance(notification_ref, dict) or notification_ref.get("Ref") not in self.topic_arns:
+            raise LocalEngineError("the state machine's NotificationTopicArn is not a topic of the template")
+        self.topic_arn = self.topic_arns[notification_ref["Ref"]]
         sqs = boto3.client("sqs")
         self._queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -473,11 +476,15 @@ class LocalGate:
 
     # event routing
     def rule(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        rules = resources_of(self.template, "AWS::Events::Rule")
+        """The rule that starts the gate: the one matching SageMaker's events."""
+        rules = [
+            r["Properties"]
+            for r in resources_of(self.template, "AWS::Events::Rule").values()
+            if r["Properties"].get("EventPattern", {}).get("source") == ["aws.sagemaker"]
+        ]
         if len(rules) != 1:
-            raise LocalEngineError(f"expected one EventBridge rule, found {len(rules)}")
-        properties = next(iter(rules.values()))["Properties"]
-        return properties["EventPattern"], properties["Targets"][0]
+            raise LocalEngineError(f"expected one rule for aws.sagemaker events, found {len(rules)}")
+        return rules[0]["EventPattern"], rules[0]["Targets"][0]
 
     def route_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """What the rule would send to the state machine for this event, or None if it does not match."""

@@ -141,20 +141,58 @@ def test_only_the_inspector_and_the_collector_read_artifacts(template: dict):
         assert "s3:GetObject" not in _actions(_statements(template, other)), other
 
 
-def test_state_machine_role_grants_what_the_asl_tasks_call(template: dict):
-    definition = json.loads(ASL_PATH.read_text())
+# What the role needs besides the ASL's tasks: tracing, log delivery, and the topic's key.
+STATE_MACHINE_PLUMBING = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+}
+# Optimized integrations whose IAM action is not the resource name with a capital letter.
+_INTEGRATION_ACTIONS = {"lambda:invoke": "lambda:InvokeFunction"}
+
+
+def actions_the_asl_calls(definition: dict) -> set[str]:
+    """arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob -> sagemaker:DescribeTrainingJob, etc."""
     needed = set()
     for state in definition["States"].values():
         resource = state.get("Resource", "")
-        if ":aws-sdk:" in resource:
-            service, api = resource.split(":aws-sdk:")[1].split(":")
-            needed.add(f"{service}:{api[0].upper()}{api[1:]}")
-        elif resource.endswith(":lambda:invoke"):
-            needed.add("lambda:InvokeFunction")
-        elif resource.endswith(":sns:publish"):
-            needed.add("sns:Publish")
+        if not resource.startswith("arn:aws:states:::"):
+            continue
+        service, api = resource.removeprefix("arn:aws:states:::").removeprefix("aws-sdk:").split(":")[:2]
+        call = f"{service}:{api}"
+        needed.add(_INTEGRATION_ACTIONS.get(call, f"{service}:{api[0].upper()}{api[1:]}"))
+    return needed
+
+
+def test_state_machine_role_grants_exactly_what_the_asl_tasks_call(template: dict):
+    needed = actions_the_asl_calls(json.loads(ASL_PATH.read_text()))
+    assert needed == {
+        "lambda:InvokeFunction",
+        "sagemaker:DescribeTrainingJob",
+        "sns:Publish",
+        "dynamodb:UpdateItem",
+    }
     granted = _actions(_statements(template, "GateStateMachineRole"))
-    assert needed <= granted, f"missing: {needed - granted}"
+    assert granted - STATE_MACHINE_PLUMBING == needed, (
+        f"missing {needed - granted}, extra {granted - STATE_MACHINE_PLUMBING - needed}"
+    )
+
+
+def test_a_task_added_without_its_permission_is_caught():
+    definition = json.loads(ASL_PATH.read_text())
+    definition["States"]["Extra"] = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sagemaker:stopTrainingJob"}
+    assert "sagemaker:StopTrainingJob" in actions_the_asl_calls(definition)
 
 
 def test_cdk_nag_reports_no_unacknowledged_finding_and_every_acknowledgement_has_a_reason(synthesized: Path):
@@ -187,6 +225,18 @@ def test_cfn_lint_is_clean(synthesized: Path):
         ({"notification_emails": ["not-an-email"]}, "notification_emails.0"),
         ({"colour": "red"}, "colour"),
         ({"sklearn_version": "latest"}, "sklearn_version"),
+        ({"kms_key_arn": "my-key"}, "kms_key_arn"),
+        ({"state_machine_log_level": "VERBOSE"}, "state_machine_log_level"),
+        ({"required_job_tag": {"key": "x"}}, "required_job_tag.value"),
+        (
+            {
+                "policy": {
+                    "rules": [{"metric": "acc", "operator": ">", "threshold": 0.9}],
+                    "outcome": {"model_package_group": "elsewhere"},
+                }
+            },
+            "policy",
+        ),
     ],
 )
 def test_bad_configuration_fails_naming_the_key(change: dict, field: str):
@@ -238,3 +288,102 @@ def test_asl_validator_accepts_the_workflow_and_catches_a_dangling_transition(tm
     assert (result.returncode != 0) is dangling, result.stdout + result.stderr
     if dangling:
         assert "MISSING_TRANSITION_TARGET" in result.stdout + result.stderr
+
+
+def test_topics_bucket_and_table_are_encrypted_and_the_bucket_is_private(cfn: Template, template: dict):
+    for topic in resources_of(template, "AWS::SNS::Topic").values():
+        assert "KmsMasterKeyId" in topic["Properties"]
+    cfn.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    Match.object_like({"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LifecycleConfiguration": {
+                "Rules": [Match.object_like({"Prefix": "reports/", "ExpirationInDays": 365, "Status": "Enabled"})]
+            },
+        },
+    )
+    cfn.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+    cfn.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"SSESpecification": {"SSEEnabled": True}, "PointInTimeRecoverySpecification": Match.any_value()},
+    )
+    cfn.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_state_machine_logs_to_vended_logs_without_execution_data_and_traces(cfn: Template):
+    cfn.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": False, "Destinations": Match.any_value()},
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    cfn.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("^/aws/vendedlogs/states/")}
+    )
+
+
+def test_every_alarm_goes_to_the_operations_topic(template: dict):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    names = {a["Properties"]["AlarmDescription"].split(":")[1].split(">")[0].strip() for a in alarms.values()}
+    assert {"GateErrors", "ExecutionsTimedOut", "FailedEventDeliveries", "DeadLetters"} <= names
+    assert {f"{fn}Errors" for fn in ("ValidateInput", "InspectArtifact", "EvaluatePolicy")} <= names
+    assert {f"{fn}Throttles" for fn in ("CollectMetrics", "RegisterModel")} <= names
+    topics = resources_of(template, "AWS::SNS::Topic")
+    (operations,) = [k for k in topics if k.startswith("GateOperations")]
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": operations}]
+
+
+def test_gate_errors_are_told_apart_from_rejections(template: dict):
+    rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
+    (broken,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.states"]]
+    alternatives = broken["EventPattern"]["detail"]["$or"]
+    assert {"status": ["FAILED"], "error": ["GateError"]} in alternatives
+    assert all("ModelRejected" not in json.dumps(a) for a in alternatives)
+    assert resources_of(template, "AWS::CloudWatch::Dashboard")
+
+
+def test_rule_pattern_follows_the_configuration(tmp_path):
+    from training_gate_cli.synth import synthesize
+
+    overrides = {
+        "job_name_prefixes": ["churn-", "fraud-"],
+        "required_job_tag": {"key": "training-gate", "value": "enabled"},
+        "state_machine_log_level": "ERROR",
+    }
+    configured = json.loads(synthesize(tmp_path, overrides=overrides).read_text())
+    rules = [r["Properties"] for r in resources_of(configured, "AWS::Events::Rule").values()]
+    (rule,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.sagemaker"]]
+    assert rule["EventPattern"]["detail"]["TrainingJobName"] == [{"prefix": "churn-"}, {"prefix": "fraud-"}]
+    assert rule["EventPattern"]["detail"]["Tags"] == {"training-gate": ["enabled"]}
+    (machine,) = resources_of(configured, "AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ERROR"
+
+
+def test_a_user_supplied_key_replaces_the_stack_key(tmp_path):
+    from training_gate_cli.synth import synthesize
+
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    configured = json.loads(synthesize(tmp_path, overrides={"kms_key_arn": arn}).read_text())
+    assert not resources_of(configured, "AWS::KMS::Key")
+    assert {t["Properties"]["KmsMasterKeyId"] for t in resources_of(configured, "AWS::SNS::Topic").values()} == {arn}
