@@ -48,3 +48,4 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python bench/bench_metrics.py
 	$(BIN)/python bench/bench_inspect.py
+	$(BIN)/python bench/bench_cost.py
