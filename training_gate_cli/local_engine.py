@@ -17,6 +17,14 @@ with a clear message if a moto upgrade moves it):
   H5 moto.events.models.EventPattern.load(pattern).matches_event(event) - evaluates the rule pattern
   H6 moto.logs.models.EventMessageFilter(pattern).matches(message) - replaced by CloudWatch's term
      syntax (`?"a" ?"b"` any of, `"a" b` all of, `-"c"` none of); moto knows a single term only
+  H7 StepFunctionsParserBackend.start_execution(state_machine_arn, name, execution_input, trace_header)
+     and Execution._get_start_execution_worker() (its ExecutionWorker._mock_test_case) - Step
+     Functions Local's MockConfigFile.json: `stateMachineArn#CaseName` selects a test case, which moto
+     can run but never loads
+  H8 asl.eval.environment.Environment.is_mocked_mode - an attempt past a state's listed mocked
+     responses calls the real service (Step Functions Local would fail), so "fail once, then work"
+     runs the real handler on the retry
+  H9 asl.component.common.retry.retrier_decl.time.sleep - retry intervals can be scaled down locally
 """
 
 from __future__ import annotations
@@ -239,6 +247,59 @@ def cloudwatch_filter_patterns() -> Iterator[None]:
         yield
 
 
+# -- fault injection: Step Functions Local's MockConfigFile.json (H7, H8, H9) ----------------------
+
+MOCK_CONFIG_FILE = Path(__file__).resolve().parent.parent / "statemachine" / "test" / "MockConfigFile.json"
+
+
+def load_test_case(config: dict[str, Any], state_machine_name: str, case_name: str) -> Any:
+    """A test case of a MockConfigFile, as moto's interpreter runs it."""
+    from moto.stepfunctions.parser.mocking import mock_config as mocks
+
+    machine = config.get("StateMachines", {}).get(state_machine_name)
+    if machine is None or case_name not in machine.get("TestCases", {}):
+        raise LocalEngineError(f"no test case {case_name!r} for state machine {state_machine_name!r}")
+    states = []
+    for state_name, response_name in machine["TestCases"][case_name].items():
+        ranges = config.get("MockedResponses", {}).get(response_name)
+        if not ranges:
+            raise LocalEngineError(f"test case {case_name!r}: no mocked response {response_name!r}")
+        responses = []
+        for attempts, response in ranges.items():
+            start, end = mocks._parse_mocked_response_range(attempts)
+            if "Return" in response:
+                responses.append(mocks.MockedResponseReturn(start, end, response["Return"]))
+            else:
+                throw = response["Throw"]
+                responses.append(mocks.MockedResponseThrow(start, end, throw["Error"], throw.get("Cause", "")))
+        states.append(mocks.StateMockedResponses(state_name, response_name, responses))
+    return mocks.MockTestCase(state_machine_name, case_name, states)
+
+
+def _is_mocked_mode(self: Any) -> bool:
+    if self.mock_test_case is None:
+        return False
+    responses = self.mock_test_case.state_mocked_responses.get(self.next_state_name)
+    if responses is None:
+        return False
+    attempt = self.states.context_object.context_object_data["State"]["RetryCount"]
+    return attempt < len(responses.mocked_responses)
+
+
+class ScaledSleep:
+    """Stands in for the retrier's `time`: records every retry interval, sleeps a fraction of it."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self.intervals: list[float] = []
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.intervals.append(seconds)
+        time.sleep(seconds * self.scale)
+
+
 # -- scripted training jobs (H4) ------------------------------------------------------------
 
 
@@ -277,8 +338,16 @@ class ExecutionResult:
 class LocalGate:
     """Context manager: an emulated account with the synthesized gate deployed in it."""
 
-    def __init__(self, template: dict[str, Any]):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        mock_config: dict[str, Any] | None = None,
+        retry_time_scale: float = 1.0,
+    ):
         self.template = template
+        self.mock_config = mock_config if mock_config is not None else json.loads(MOCK_CONFIG_FILE.read_text())
+        self.retries = ScaledSleep(retry_time_scale)
+        self._pending_cases: dict[str, Any] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.topic_arn = ""
         self.bucket_names: dict[str, str] = {}
@@ -324,6 +393,7 @@ class LocalGate:
             mock.patch.object(service, "_normalise_service_error_name", staticmethod(_service_error_name))
         )
         stack.enter_context(mock.patch.object(service, "_normalise_exception_name", staticmethod(_exception_name)))
+        self._install_fault_injection()
         backend = _sagemaker_backend()
         original = backend.describe_training_job
 
@@ -342,6 +412,43 @@ class LocalGate:
             return original(training_job_name)
 
         stack.enter_context(mock.patch.object(backend, "describe_training_job", describe_training_job))
+
+    def _install_fault_injection(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.backend.execution import Execution
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        pending = self._pending_cases
+        engine = self
+        original_start = StepFunctionsParserBackend.start_execution
+        original_worker = Execution._get_start_execution_worker
+
+        def start_execution(
+            backend: Any,
+            state_machine_arn: str,
+            name: Any = None,
+            execution_input: Any = None,
+            trace_header: Any = None,
+        ) -> Any:
+            arn, _, case = state_machine_arn.partition("#")
+            if case:
+                machine_name = arn.rsplit(":", 1)[-1]
+                pending[name] = load_test_case(engine.mock_config, machine_name, case)
+            return original_start(backend, arn, name, execution_input, trace_header)
+
+        def start_worker(execution: Any) -> Any:
+            worker = original_worker(execution)
+            case = pending.pop(execution.name, None)
+            if case is not None:
+                worker._mock_test_case = case
+            return worker
+
+        stack = self._stack
+        stack.enter_context(mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution))
+        stack.enter_context(mock.patch.object(Execution, "_get_start_execution_worker", start_worker))
+        stack.enter_context(mock.patch.object(Environment, "is_mocked_mode", _is_mocked_mode))
+        stack.enter_context(mock.patch.object(retrier_decl, "time", self.retries))
 
     def _resolve(self, value: Any) -> Any:
         """Resolve the intrinsic functions the synthesized template uses for the gate's resources."""
@@ -524,9 +631,11 @@ class LocalGate:
         self._scripted[name] = ScriptedJob(statuses=list(statuses), final_status=final_status)
 
     # executions
-    def start(self, execution_input: Any, name: str) -> str:
+    def start(self, execution_input: Any, name: str, test_case: str | None = None) -> str:
+        """Start an execution; `test_case` selects a MockConfigFile case as Step Functions Local does."""
+        arn = f"{self.state_machine_arn}#{test_case}" if test_case else self.state_machine_arn
         return boto3.client("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
+            stateMachineArn=arn, name=name, input=json.dumps(execution_input)
         )["executionArn"]
 
     def events(self, execution_arn: str) -> list[dict[str, Any]]:
@@ -575,9 +684,13 @@ class LocalGate:
         )
 
     def run(
-        self, execution_input: Any, name: str, on_state: Callable[[str, float], None] | None = None
+        self,
+        execution_input: Any,
+        name: str,
+        on_state: Callable[[str, float], None] | None = None,
+        test_case: str | None = None,
     ) -> ExecutionResult:
-        return self.watch(self.start(execution_input, name), on_state)
+        return self.watch(self.start(execution_input, name, test_case), on_state)
 
     def _wait_for_running_executions(self) -> None:
         client = boto3.client("stepfunctions")

@@ -118,3 +118,32 @@ def test_h6_log_stream_filtering_goes_through_event_message_filter():
 )
 def test_engine_filter_patterns_follow_cloudwatch_term_semantics(pattern: str, message: str, matches: bool):
     assert local_engine.CloudWatchTermFilter(pattern).matches(message) is matches
+
+
+def test_h7_execution_start_and_worker_hooks():
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    params = list(inspect.signature(StepFunctionsParserBackend.start_execution).parameters)
+    assert params == ["self", "state_machine_arn", "name", "execution_input", "trace_header"], (
+        "H7 moved: start_execution"
+    )
+    assert hasattr(Execution, "_get_start_execution_worker"), "H7 moved: Execution._get_start_execution_worker"
+    assert "mock_test_case" in inspect.signature(ExecutionWorker.__init__).parameters, "H7 moved: worker mock case"
+    source = inspect.getsource(ExecutionWorker._get_evaluation_environment)
+    assert "mock_test_case=self._mock_test_case" in source, "H7 moved: the worker no longer hands the case on"
+
+
+def test_h8_mocked_mode_is_decided_by_environment_is_mocked_mode():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    assert hasattr(Environment, "is_mocked_mode"), "H8 moved: Environment.is_mocked_mode"
+    assert "env.is_mocked_mode()" in inspect.getsource(lambda_eval_utils.execute_lambda_function_integration)
+
+
+def test_h9_retries_sleep_through_the_retrier_modules_time():
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl), "H9 moved: the retrier's sleep"
