@@ -49,3 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_metrics.py
 	$(BIN)/python bench/bench_inspect.py
 	$(BIN)/python bench/bench_cost.py
+	$(BIN)/python bench/bench_load.py

@@ -25,6 +25,8 @@ with a clear message if a moto upgrade moves it):
      responses calls the real service (Step Functions Local would fail), so "fail once, then work"
      runs the real handler on the retry
   H9 asl.component.common.retry.retrier_decl.time.sleep - retry intervals can be scaled down locally
+  H10 moto.dynamodb.models.dynamodb_backends[account][region].put_item / update_item - serialised, so
+     a conditional write is atomic under concurrent executions, as it is in DynamoDB
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import io
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -149,7 +152,29 @@ class LocalFunction:
         return getattr(importlib.import_module(module), attribute)
 
 
-def _invoke_in_process(functions: dict[str, LocalFunction]) -> Callable[..., bytes | None]:
+class Throttler:
+    """Seeded random throttling of SageMaker and Lambda calls, for load runs."""
+
+    def __init__(self, rate: float, seed: int):
+        self.rate = rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def maybe_throttle(self, error_code: str) -> None:
+        """Raise AWS's throttling error for this service with probability `rate`."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            hit = self._random.random() < self.rate
+            self.injected += hit
+        if hit:
+            from moto.core.exceptions import JsonRESTError
+
+            raise JsonRESTError(error_code, "Rate exceeded (injected by the local engine)")
+
+
+def _invoke_in_process(functions: dict[str, LocalFunction], throttler: Throttler) -> Callable[..., bytes | None]:
     lock = threading.Lock()
 
     def invoke(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
@@ -157,6 +182,7 @@ def _invoke_in_process(functions: dict[str, LocalFunction]) -> Callable[..., byt
         function = functions.get(name)
         if function is None:
             return None  # moto answers 404 ResourceNotFound, as Lambda would
+        throttler.maybe_throttle("TooManyRequestsException")
         with lock:
             function.invocations += 1
         event = json.loads(body) if body else {}
@@ -343,10 +369,13 @@ class LocalGate:
         template: dict[str, Any],
         mock_config: dict[str, Any] | None = None,
         retry_time_scale: float = 1.0,
+        throttle_rate: float = 0.0,
+        seed: int = 0,
     ):
         self.template = template
         self.mock_config = mock_config if mock_config is not None else json.loads(MOCK_CONFIG_FILE.read_text())
         self.retries = ScaledSleep(retry_time_scale)
+        self.throttler = Throttler(throttle_rate, seed)
         self._pending_cases: dict[str, Any] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.topic_arn = ""
@@ -386,7 +415,9 @@ class LocalGate:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
         stack = self._stack
-        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", _invoke_in_process(self.functions)))
+        stack.enter_context(
+            mock.patch.object(LambdaSimpleBackend, "invoke", _invoke_in_process(self.functions, self.throttler))
+        )
         service = _aws_sdk_service_class()
         stack.enter_context(mock.patch.object(service, "_normalise_response", _normalise_response))
         stack.enter_context(
@@ -398,6 +429,7 @@ class LocalGate:
         original = backend.describe_training_job
 
         def describe_training_job(training_job_name: str) -> dict[str, Any]:
+            self.throttler.maybe_throttle("ThrottlingException")
             scripted = self._scripted.get(training_job_name)
             if scripted is not None:
                 job = backend.training_jobs[training_job_name]
@@ -412,6 +444,18 @@ class LocalGate:
             return original(training_job_name)
 
         stack.enter_context(mock.patch.object(backend, "describe_training_job", describe_training_job))
+        from moto.dynamodb.models import dynamodb_backends
+
+        tables = dynamodb_backends[ACCOUNT_ID][REGION]
+        write_lock = threading.Lock()
+        for method in ("put_item", "update_item"):
+            original_write = getattr(tables, method)
+
+            def atomic(*args: Any, _write: Any = original_write, **kwargs: Any) -> Any:
+                with write_lock:
+                    return _write(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(tables, method, atomic))
 
     def _install_fault_injection(self) -> None:
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl

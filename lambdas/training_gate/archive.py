@@ -111,6 +111,13 @@ class _InflatingReader:
                 self._chunk, self._position = out, 0
                 return
 
+    def drain(self) -> None:
+        """Inflate to the end of the gzip member, so a truncated or corrupt tail (after the tar's
+        end-of-archive blocks, which tarfile never reads) is detected and its CRC checked."""
+        while not self._eof:
+            self._position = len(self._chunk)
+            self._inflate_more()
+
     def read(self, size: int = -1) -> bytes:
         if self._position >= len(self._chunk):
             self._inflate_more()
@@ -198,6 +205,7 @@ def unpack_stream(
         raise UnsafeArchive("member_names", f"duplicate member refused: {exc.filename}") from exc
     if members == 0:
         raise UnsafeArchive("tar", "the artifact is an empty tar")
+    inflating.drain()
     digesting.drain()
     return ArchiveResult(
         sha256=digesting.digest.hexdigest(),

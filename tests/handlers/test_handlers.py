@@ -93,11 +93,15 @@ def test_job_without_log_streams_is_a_clear_no_logs_result(aws):
     assert result["warnings"] == ["no logs: the job has no log streams under quiet/"]
 
 
-def test_invalid_metric_definition_fails_naming_the_metric(aws):
-    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
-    job = {"TrainingJobName": "j", "AlgorithmSpecification": {"MetricDefinitions": [{"Name": "auc", "Regex": "("}]}}
-    with pytest.raises(ValueError, match="metric 'auc': invalid regex"):
-        collect_metrics.handler({"job": job}, CONTEXT)
+def test_invalid_metric_definition_is_reported_and_the_others_still_read(aws):
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    _write_stream(logs, "j/algo-1-1", ["f1=0.8 auc=0.9"])
+    definitions = [{"Name": "auc", "Regex": "auc=("}, {"Name": "f1", "Regex": "f1=([0-9.]+)"}]
+    job = {"TrainingJobName": "j", "AlgorithmSpecification": {"MetricDefinitions": definitions}}
+    result = collect_metrics.handler({"job": job}, CONTEXT)
+    assert result["metrics"]["f1"]["value"] == 0.8 and "auc" not in result["metrics"]
+    assert result["warnings"][0].startswith("MetricDefinitions: metric 'auc': invalid regex")
 
 
 def test_inspect_handler_reports_a_missing_object_by_uri(aws):

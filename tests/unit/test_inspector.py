@@ -377,3 +377,12 @@ def test_holdout_without_the_label_column_fails_naming_it():
     detail = {c.name: c.detail for c in result.checks}["holdout"]
     assert "label column 'target' is not in the holdout set" in detail
     assert result.verdict == "reject"
+
+
+@pytest.mark.parametrize("cut", [8, 30, 200])
+def test_a_gzip_cut_short_after_the_tar_end_is_still_caught(cut: int):
+    # tarfile stops at the end-of-archive blocks; the gzip trailer (CRC, size) after them must be read too.
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    _, checks = run(artifact[:-cut])
+    assert checks["unpack"].status == CheckStatus.FAIL
+    assert "truncated" in checks["unpack"].detail

@@ -9,6 +9,7 @@ from typing import Any
 from training_gate.dal.aws import ArtifactStore, TrainingJobMetrics, TrainingLogs, host_of_stream
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
+    MetricDefinitionError,
     MetricPattern,
     StreamMetrics,
     build_filter_pattern,
@@ -100,7 +101,17 @@ def collect_job_metrics(
     """Every source the job offers: FinalMetricDataList, its log streams, evaluation files in its
     output, and (when a reader is given) its CloudWatch metrics."""
     job_name = job["TrainingJobName"]
-    patterns = job_patterns(job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [])
+    definitions = job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
+    # A job's broken definition is reported, not fatal: the other sources may still decide.
+    usable, definition_warnings = [], []
+    for definition in definitions:
+        try:
+            compile_definitions([definition])
+        except MetricDefinitionError as exc:
+            definition_warnings.append(f"MetricDefinitions: {exc}")
+            continue
+        usable.append(definition)
+    patterns = job_patterns(usable)
     details = final_metric_values(job.get("FinalMetricDataList") or [])
     stream_names = logs.stream_names(job_name)
     hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
@@ -112,6 +123,7 @@ def collect_job_metrics(
         from_files, warning = evaluation_metrics_from_output(job, store)
         details += from_files
     result = combine(details)
+    result.warnings[:0] = definition_warnings
     if warning:
         result.warnings.append(warning)
     result.log_streams = len(stream_names)
