@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint format synth bench clean
+.PHONY: demo test lint format synth bench docs clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ format: $(STAMP)
 
 synth: $(STAMP) $(NODE_STAMP)
 	npx cdk synth --quiet
+
+# Redraws docs/*.png from the ASL (needs Graphviz's `dot`: apt-get install graphviz).
+docs: $(STAMP)
+	$(BIN)/python docs/render.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out cdk.out.local .pytest_cache .ruff_cache
