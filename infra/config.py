@@ -55,6 +55,9 @@ class GateConfig(BaseModel):
     ] = ["sagemaker-*"]
     sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
     model_file: Annotated[str | None, Field(min_length=1)] = None
+    extra_allowed_globals: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]] = Field(
+        default=[], description="exact module.Class names the loader may also admit; never a module prefix"
+    )
     holdout: HoldoutConfig | None = None
     read_cloudwatch_metrics: bool = False
     inference: InferenceConfig = InferenceConfig()

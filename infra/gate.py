@@ -409,6 +409,7 @@ class TrainingGate(Construct):
                     {
                         "sample_input": config.sample_input,
                         "model_file": config.model_file,
+                        "extra_allowed_globals": config.extra_allowed_globals,
                         "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
                     }
                 ),

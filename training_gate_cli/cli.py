@@ -53,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--policy", type=Path, help="policy JSON or YAML (default: the policy cdk.json ships)")
     evaluate.add_argument("--champion", type=Path, help='champion metrics JSON, e.g. {"accuracy": 0.91}')
     evaluate.add_argument("--json", action="store_true")
+    validate = commands.add_parser("validate", help="run the gate's checks on a real training job (dry run)")
+    validate.add_argument("--job", required=True, help="training job name")
+    validate.add_argument("--policy", type=Path, help="policy JSON or YAML (default: the policy cdk.json ships)")
+    validate.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    validate.add_argument("--endpoint-url", help="send every AWS call to this endpoint (e.g. a local emulator)")
+    mode = validate.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", default=True, help="decide only (the default)")
+    mode.add_argument("--apply", action="store_true", help="register a passing model / notify a rejection")
+    validate.add_argument("--reports-bucket", help="bucket for the report and metrics file (needed by --apply)")
+    validate.add_argument("--topic-arn", help="SNS topic for the rejection notification with --apply")
+    validate.add_argument("--json", action="store_true")
     return parser
 
 
@@ -237,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
 
             color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
             return run_demo(color=color, as_json=args.json)
-        runners = {"metrics": run_metrics, "inspect": run_inspect, "evaluate": run_evaluate}
+        from training_gate_cli.validate import run_validate
+
+        runners = {"metrics": run_metrics, "inspect": run_inspect, "evaluate": run_evaluate, "validate": run_validate}
         return runners[args.command](args)
     except UsageError as exc:
         print(f"training-gate {args.command}: {exc}", file=sys.stderr)

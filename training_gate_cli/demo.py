@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -19,6 +20,8 @@ from training_gate_cli.emulated import (
 )
 from training_gate_cli.local_engine import ExecutionResult, LocalGate, load_template
 from training_gate_cli.synth import synthesize
+
+WIDTH = 100
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,14 @@ class Printer:
         self.color = color
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        """Lines folded to fit a 100-column terminal; a URL longer than that stays whole, to be copied."""
+        for line in text.split("\n"):
+            indent = line[: len(line) - len(line.lstrip(" |"))]
+            rows = textwrap.wrap(
+                line, WIDTH, subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False
+            )
+            for row in rows or [line]:
+                print(row, file=self.out, flush=True)
 
     def mark(self, text: str, good: bool) -> str:
         if not self.color:
@@ -101,7 +111,7 @@ def run_scenario(gate: LocalGate, scenario: Scenario, artifact: bytes, printer: 
     def on_state(name: str, elapsed: float) -> None:
         printer.line(f"   [{elapsed:6.2f}s] {name}")
 
-    result = gate.run(execution_input, name=f"{scenario.job_name}-{int(time.time())}", on_state=on_state)
+    result = gate.run(execution_input, name=scenario.job_name, on_state=on_state)
     notes = list(gate.notifications())
     as_designed = result.status == scenario.expected_status and result.error == scenario.expected_error
     summary = _describe(result, notes, printer)
@@ -149,7 +159,7 @@ def run_demo(out: TextIO | None = None, color: bool = False, as_json: bool = Fal
     artifact = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
     printer.line(f"model.tar.gz: iris LogisticRegression pipeline, {len(artifact)} bytes")
     printer.line()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%H%M%S")
     with LocalGate(load_template(template)) as gate:
         results = [run_scenario(gate, scenario, artifact, printer) for scenario in scenarios(stamp)]
     ok = all(r["as_designed"] for r in results)

@@ -225,26 +225,27 @@ def evaluate(
     decision.warnings = [*notes, *decision.warnings]
     prefix = f"reports/{job_name}/{_execution_name(request.execution_arn)}"
     dry_run = request.settings.dry_run
+    report = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "dry_run": dry_run,
+        "training_job": job_name,
+        "execution_arn": request.execution_arn,
+        "model_package_group": group,
+        "decision": decision.model_dump(mode="json"),
+        "policy": policy.model_dump(mode="json"),
+        "inspection": request.inspection.model_dump(mode="json", by_alias=True),
+        "metrics": metrics.model_dump(mode="json"),
+    }
     # Written in a dry run too: a report registers and notifies nothing, and it says it was a dry run.
-    report_uri, _ = store.put_json(
-        settings.reports_bucket,
-        f"{prefix}/report.json",
-        {
-            "schema_version": REPORT_SCHEMA_VERSION,
-            "dry_run": dry_run,
-            "training_job": job_name,
-            "execution_arn": request.execution_arn,
-            "model_package_group": group,
-            "decision": decision.model_dump(mode="json"),
-            "policy": policy.model_dump(mode="json"),
-            "inspection": request.inspection.model_dump(mode="json", by_alias=True),
-            "metrics": metrics.model_dump(mode="json"),
-        },
-    )
+    # Without a reports bucket (the command line's dry run) the report is only returned.
+    report_uri = None
+    if settings.reports_bucket:
+        report_uri, _ = store.put_json(settings.reports_bucket, f"{prefix}/report.json", report)
     message = decision_message(job_name, decision, request.inspection, report_uri, request.execution_arn)
     if dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
-    store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
+    if settings.reports_bucket:
+        store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
     duplicate_of = None
     if not dry_run and log is not None:
         existing = log.record(
