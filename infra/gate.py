@@ -318,6 +318,18 @@ class TrainingGate(Construct):
         )
         self._grant_decision_events(register)
         self._grant_approval_updates(register, "RegisterModel")
+        # It adds the registration to the execution's report.
+        register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[self.reports_bucket.arn_for_objects("reports/*")]
+            )
+        )
+        self.key.grant(register, "kms:GenerateDataKey", "kms:Decrypt")
+        self._acknowledge(
+            self.roles["RegisterModel"],
+            f"Resource::<{self._logical_id(self.reports_bucket)}.Arn>/reports/*",
+            "RegisterModel: adds the registration to the report of its own execution, under reports/",
+        )
         return register
 
     def _grant_decision_events(self, function: lambda_.Function) -> None:

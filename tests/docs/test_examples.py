@@ -25,3 +25,11 @@ def test_the_example_console_input_and_policies_validate():
     GateInput.model_validate({"poll_interval_seconds": 60, "max_polls": 10, **console})
     Policy.model_validate(yaml.safe_load((EXAMPLES / "policy.yaml").read_text()))
     Policy.model_validate(json.loads((EXAMPLES / "group-policy.json").read_text()))
+
+
+def test_the_readme_documents_every_configuration_key():
+    from infra.config import GateConfig
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    missing = [name for name in GateConfig.model_fields if f"`{name}`" not in readme]
+    assert not missing, f"README's configuration reference lacks {missing}"

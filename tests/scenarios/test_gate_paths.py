@@ -66,6 +66,13 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (1, False, "pass")
     assert report["decision"]["policy_sha256"] == package["CustomerMetadataProperties"]["policy_sha256"]
+    assert report["registration"] == {"model_package_arn": arn, "model_package_version": "1", "adopted": False}
+    # (moto cannot list a versioned package's tags: read what the gate asked SageMaker for)
+    outputs = [
+        json.loads(e["taskSucceededEventDetails"]["output"]) for e in result.history if e["type"] == "TaskSucceeded"
+    ]
+    (request,) = [o["Payload"]["registration"] for o in outputs if (o.get("Payload") or {}).get("registration")]
+    assert {"Key": "training-job", "Value": "iris-good"} in request["Tags"]
 
 
 def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGate, iris_artifact: bytes):

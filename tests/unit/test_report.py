@@ -60,8 +60,20 @@ def test_client_token_is_stable_per_job_and_policy_and_fits_36_chars():
 
 
 def test_statistics_follow_the_model_monitor_shape():
-    stats = model_monitor_statistics(_metrics("0.91", "0.88"))
-    assert stats["multiclass_classification_metrics"]["accuracy"]["value"] == 0.91
+    stats = model_monitor_statistics(
+        {
+            **_metrics("0.91", "0.88"),
+            "train:loss": MetricValue.from_raw("0.2", name="train:loss", original_name="l", source="log"),
+            "auc": MetricValue.from_raw("nan", name="auc", original_name="AUC", source="log"),
+        }
+    )
+    # Model Monitor's model-quality shape: {"version", "<problem>_metrics": {name: {value, standard_deviation}}}
+    assert set(stats) == {"version", "multiclass_classification_metrics"} and stats["version"] == 0.0
+    body = stats["multiclass_classification_metrics"]
+    assert body == {
+        "accuracy": {"value": 0.91, "standard_deviation": "NaN"},
+        "precision": {"value": 0.88, "standard_deviation": "NaN"},
+    }  # training metrics and non-finite values are left out
 
 
 def test_training_failures_are_classified_with_advice():

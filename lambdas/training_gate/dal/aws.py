@@ -77,6 +77,10 @@ class ArtifactStore:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
         return f"s3://{bucket}/{key}", hashlib.sha256(body).hexdigest()
 
+    def get_json(self, uri: str) -> Any:
+        bucket, key = parse_s3_uri(uri)
+        return json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
     def put_text(self, bucket: str, key: str, text: str, content_type: str = "text/markdown") -> str:
         self._s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
         return f"s3://{bucket}/{key}"

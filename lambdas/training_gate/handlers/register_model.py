@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training_gate.dal.aws import DecisionEvents, DecisionLog, ModelRegistry
+from training_gate.dal.aws import ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
 from training_gate.logic.register import RegisterInput, register
 
@@ -19,7 +19,9 @@ from training_gate.logic.register import RegisterInput, register
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=RegisterInput)
-    result = register(request, ModelRegistry(), DecisionLog(os.environ["DECISION_TABLE"]), DecisionEvents())
+    result = register(
+        request, ModelRegistry(), DecisionLog(os.environ["DECISION_TABLE"]), DecisionEvents(), ArtifactStore()
+    )
     metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)
     logger.info("registered", extra={"model_package_arn": result.ModelPackageArn, "adopted": result.adopted})
     return result.model_dump(mode="json")

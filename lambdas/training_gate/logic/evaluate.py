@@ -179,6 +179,11 @@ def registration_request(
         "ModelApprovalStatus": policy.outcome.approval_status,
         "ClientToken": client_token(job.get("TrainingJobArn", job["TrainingJobName"]), decision.policy_sha256),
         "CustomerMetadataProperties": sanitize_metadata(metadata),
+        "Tags": [
+            {"Key": "managed-by", "Value": "training-gate"},
+            {"Key": "training-job", "Value": job["TrainingJobName"]},
+            {"Key": "gate-decision", "Value": decision.outcome.value},
+        ],
         "ModelMetrics": {
             "ModelQuality": {
                 "Statistics": {

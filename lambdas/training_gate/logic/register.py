@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from training_gate.dal.aws import DecisionEvents, DecisionLog, ModelRegistry
+from training_gate.dal.aws import ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry, parse_s3_uri
 from training_gate.domain.report import decision_event
 
 GROUP_DESCRIPTION = "Models that passed training-gate"
@@ -25,7 +25,13 @@ class Registration(BaseModel):
     adopted: bool
 
 
-def register(request: RegisterInput, registry: ModelRegistry, log: DecisionLog, events: DecisionEvents) -> Registration:
+def register(
+    request: RegisterInput,
+    registry: ModelRegistry,
+    log: DecisionLog,
+    events: DecisionEvents,
+    store: ArtifactStore | None = None,
+) -> Registration:
     job, evaluation = request.job, request.evaluation
     registration = evaluation["registration"]
     policy_sha256 = evaluation["decision"]["policy_sha256"]
@@ -43,6 +49,17 @@ def register(request: RegisterInput, registry: ModelRegistry, log: DecisionLog, 
         arn = registry.create_package(registration)
     version = arn.rsplit("/", 1)[-1]
     log.mark(job["TrainingJobName"], policy_sha256, "registered", model_package_arn=arn)
+    report_uri = evaluation.get("report_uri")
+    if store is not None and report_uri:
+        # The report was written before registration; it gains the package it led to.
+        report = store.get_json(report_uri)
+        report["registration"] = {
+            "model_package_arn": arn,
+            "model_package_version": version,
+            "adopted": bool(own_package),
+        }
+        bucket, key = parse_s3_uri(report_uri)
+        store.put_json(bucket, key, report)
     events.publish(
         decision_event(job, evaluation, request.execution_arn, model_package_arn=arn, model_package_version=version),
         [r for r in (arn, job.get("TrainingJobArn")) if r],
