@@ -147,3 +147,17 @@ def test_h9_retries_sleep_through_the_retrier_modules_time():
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl), "H9 moved: the retrier's sleep"
+
+
+def test_h10_dynamodb_writes_go_through_the_backends_put_and_update_item():
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for method in ("put_item", "update_item"):
+        assert callable(getattr(DynamoDBBackend, method, None)), f"H10 moved: DynamoDBBackend.{method}"
+
+
+def test_injected_throttling_uses_motos_rest_error_with_an_aws_error_code():
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("ThrottlingException", "Rate exceeded")
+    assert error.error_type == "ThrottlingException", "moto.core.exceptions.JsonRESTError changed"

@@ -261,7 +261,7 @@ def evaluate(
                 "reasons": "; ".join(decision.reasons) or "every check passed",
                 "reason_codes": ",".join(decision.reason_codes),
                 "execution_arn": request.execution_arn,
-                "report_uri": report_uri,
+                "report_uri": report_uri or "",
                 "model_package_group": group,
                 "decided_at": datetime.now(UTC).isoformat(),
             },
