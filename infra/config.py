@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from training_gate.domain.inputs import field_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
 
@@ -100,7 +101,4 @@ def load_config(raw: Any) -> GateConfig:
     try:
         return GateConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{CONTEXT_KEY}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid gate configuration: {problems}") from exc
+        raise ConfigError(f"invalid gate configuration: {field_problems(exc, prefix=CONTEXT_KEY)}") from exc

@@ -144,6 +144,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
+    from training_gate.domain.inputs import field_problems
     from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 
     settings = _read_json(args.config, "config") if args.config else {}
@@ -152,8 +153,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     try:
         config = InspectConfig.model_validate(settings)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"invalid inspection settings: {problems}") from exc
+        raise UsageError(f"invalid inspection settings: {field_problems(exc)}") from exc
 
     uri = args.artifact
     if uri.startswith("s3://"):
@@ -193,6 +193,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from infra.config import read_context
+    from training_gate.domain.inputs import field_problems
     from training_gate.domain.metrics import canonical_name
     from training_gate.domain.models import MetricValue
     from training_gate.domain.policy import Champion, Outcome, Policy, decide
@@ -206,8 +207,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         policy = Policy.model_validate(raw_policy)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"invalid policy: {problems}") from exc
+        raise UsageError(f"invalid policy: {field_problems(exc)}") from exc
     metrics: dict[str, MetricValue] = {}
     for name, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):

@@ -35,7 +35,7 @@ def _validate(args: Any) -> int:
     from infra.config import load_config, read_context
     from training_gate.dal.aws import ArtifactStore, ModelRegistry, TrainingJobMetrics, TrainingLogs, client
     from training_gate.domain.failure import classify_failure
-    from training_gate.domain.inputs import GateInput
+    from training_gate.domain.inputs import GateInput, field_problems
     from training_gate.domain.policy import Outcome, Policy
     from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
     from training_gate.logic.collect import collect_job_metrics
@@ -48,8 +48,7 @@ def _validate(args: Any) -> int:
         try:
             policy = Policy.model_validate(_read_json(args.policy, "policy"))
         except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise UsageError(f"invalid policy: {fields}") from exc
+            raise UsageError(f"invalid policy: {field_problems(exc)}") from exc
 
     sagemaker = client("sagemaker")
     try:

@@ -24,8 +24,8 @@ class GateInput(BaseModel):
     ] = None
 
 
-def describe_validation_error(exc: Exception, prefix: str | None = None) -> str:
-    """One line naming each offending field, for the GateError cause a person will read."""
+def field_problems(exc: Exception, prefix: str | None = None) -> str:
+    """`field.path: message; ...` for each offending field of a pydantic ValidationError."""
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         return str(exc)
@@ -33,4 +33,9 @@ def describe_validation_error(exc: Exception, prefix: str | None = None) -> str:
     for error in errors():
         where = ".".join(str(p) for p in (prefix, *error.get("loc", ())) if p is not None) or "input"
         parts.append(f"{where}: {error.get('msg')}")
-    return "invalid execution input: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def describe_validation_error(exc: Exception, prefix: str | None = None) -> str:
+    """One line naming each offending field, for the GateError cause a person will read."""
+    return "invalid execution input: " + field_problems(exc, prefix)

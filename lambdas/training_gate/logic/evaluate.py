@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
-from training_gate.domain.inputs import GateInput, describe_validation_error
+from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
 from training_gate.domain.metrics import combine
 from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, decide
@@ -100,8 +100,7 @@ def resolve_policy(
             policy = Policy.model_validate(stored)
         except ValidationError as exc:
             raise PolicyError(
-                f"the stored policy {settings.policy_parameter_prefix}{group} is invalid: "
-                + describe_validation_error(exc).removeprefix("invalid execution input: ")
+                f"the stored policy {settings.policy_parameter_prefix}{group} is invalid: " + field_problems(exc)
             ) from exc
         notes.append(f"policy of group {group} from {settings.policy_parameter_prefix}{group}")
     if overrides:
