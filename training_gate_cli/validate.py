@@ -40,6 +40,7 @@ def _validate(args: Any) -> int:
     from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
     from training_gate.logic.collect import collect_job_metrics
     from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
+    from training_gate.logic.register import GROUP_DESCRIPTION, GROUP_TAGS
     from training_gate_cli.cli import _read_json
 
     config = load_config(read_context())
@@ -102,11 +103,7 @@ def _validate(args: Any) -> int:
         "applied": bool(args.apply),
     }
     if args.apply and result.registration is not None:
-        registry.ensure_group(
-            result.model_package_group,
-            "Models that passed training-gate",
-            [{"Key": "managed-by", "Value": "training-gate"}],
-        )
+        registry.ensure_group(result.model_package_group, GROUP_DESCRIPTION, GROUP_TAGS)
         view["model_package_arn"] = registry.create_package(result.registration)
     elif args.apply and args.topic_arn:
         client("sns").publish(
