@@ -200,3 +200,14 @@ def test_collect_reads_cloudwatch_metrics_when_enabled(aws, monkeypatch):
     monkeypatch.setenv("READ_CLOUDWATCH_METRICS", "true")
     accuracy = collect_metrics.handler({"job": job}, CONTEXT)["metrics"]["accuracy"]
     assert (accuracy["source"], accuracy["value"]) == ("cloudwatch_metric", 0.93)
+
+
+def test_a_metric_defined_twice_is_reported_and_the_first_definition_used(aws):
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    _write_stream(logs, "jd/algo-1-1", ["auc=0.9 f1=0.8"])
+    definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "auc", "Regex": "f1=([0-9.]+)"}]
+    job = {"TrainingJobName": "jd", "AlgorithmSpecification": {"MetricDefinitions": definitions}}
+    result = collect_metrics.handler({"job": job}, CONTEXT)
+    assert result["metrics"]["auc"]["value"] == 0.9
+    assert result["warnings"][0] == "MetricDefinitions: metric 'auc' is defined twice in MetricDefinitions"

@@ -124,25 +124,37 @@ class MetricPattern:
             yield match.group("name"), match.group("value")
 
 
-def compile_definitions(definitions: Iterable[dict[str, str]]) -> list[MetricPattern]:
-    """Compile SageMaker MetricDefinitions, naming the metric whose definition is unusable."""
+def compile_usable_definitions(definitions: Iterable[dict[str, str]]) -> tuple[list[MetricPattern], list[str]]:
+    """Compile SageMaker MetricDefinitions: the usable ones, and a sentence naming the metric of
+    each one that is not (missing field, invalid regex, no capture group, defined twice)."""
     patterns: list[MetricPattern] = []
+    problems: list[str] = []
     for index, definition in enumerate(definitions):
         name = definition.get("Name")
         regex = definition.get("Regex")
         if not name or not regex:
-            raise MetricDefinitionError(f"MetricDefinitions[{index}] needs both Name and Regex")
+            problems.append(f"MetricDefinitions[{index}] needs both Name and Regex")
+            continue
         if any(p.name == name for p in patterns):
-            raise MetricDefinitionError(f"metric {name!r} is defined twice in MetricDefinitions")
+            problems.append(f"metric {name!r} is defined twice in MetricDefinitions")
+            continue
         try:
             compiled = re.compile(regex)
         except re.error as exc:
-            raise MetricDefinitionError(f"metric {name!r}: invalid regex {regex!r}: {exc}") from exc
+            problems.append(f"metric {name!r}: invalid regex {regex!r}: {exc}")
+            continue
         if compiled.groups < 1:
-            raise MetricDefinitionError(
-                f"metric {name!r}: regex {regex!r} has no capture group, so it can never yield a value"
-            )
+            problems.append(f"metric {name!r}: regex {regex!r} has no capture group, so it can never yield a value")
+            continue
         patterns.append(MetricPattern.fixed(name, compiled))
+    return patterns, problems
+
+
+def compile_definitions(definitions: Iterable[dict[str, str]]) -> list[MetricPattern]:
+    """Compile SageMaker MetricDefinitions; the first unusable one is an error naming its metric."""
+    patterns, problems = compile_usable_definitions(definitions)
+    if problems:
+        raise MetricDefinitionError(problems[0])
     return patterns
 
 

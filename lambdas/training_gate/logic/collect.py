@@ -9,13 +9,13 @@ from typing import Any
 from training_gate.dal.aws import ArtifactStore, TrainingJobMetrics, TrainingLogs, host_of_stream
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
-    MetricDefinitionError,
     MetricPattern,
     StreamMetrics,
     build_filter_pattern,
     canonical_name,
     combine,
     compile_definitions,
+    compile_usable_definitions,
     final_metric_values,
     parse_stream,
     stream_values,
@@ -24,8 +24,7 @@ from training_gate.domain.models import MetricsResult, MetricValue
 from training_gate.logic.evaluation_files import evaluation_metrics_from_output
 
 
-def job_patterns(definitions: list[dict[str, Any]], use_default_patterns: bool = True) -> list[MetricPattern]:
-    patterns = compile_definitions(definitions)
+def with_defaults(patterns: list[MetricPattern], use_default_patterns: bool = True) -> list[MetricPattern]:
     return [*patterns, *DEFAULT_PATTERNS] if use_default_patterns else patterns
 
 
@@ -46,7 +45,7 @@ def metrics_from_streams(
     use_default_patterns: bool = True,
 ) -> list[MetricValue]:
     """Parse local streams (one per host, as lines) exactly as CloudWatch streams are parsed."""
-    patterns = job_patterns(definitions, use_default_patterns)
+    patterns = with_defaults(compile_definitions(definitions), use_default_patterns)
     return values_from_hosts((parse_stream(host, lines, patterns) for host, lines in streams), patterns)
 
 
@@ -103,15 +102,9 @@ def collect_job_metrics(
     job_name = job["TrainingJobName"]
     definitions = job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
     # A job's broken definition is reported, not fatal: the other sources may still decide.
-    usable, definition_warnings = [], []
-    for definition in definitions:
-        try:
-            compile_definitions([definition])
-        except MetricDefinitionError as exc:
-            definition_warnings.append(f"MetricDefinitions: {exc}")
-            continue
-        usable.append(definition)
-    patterns = job_patterns(usable)
+    usable, problems = compile_usable_definitions(definitions)
+    definition_warnings = [f"MetricDefinitions: {problem}" for problem in problems]
+    patterns = with_defaults(usable)
     details = final_metric_values(job.get("FinalMetricDataList") or [])
     stream_names = logs.stream_names(job_name)
     hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
