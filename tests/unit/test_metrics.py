@@ -19,7 +19,6 @@ from training_gate.domain.metrics import (
     compile_definitions,
     final_metric_values,
     parse_stream,
-    split_lines,
     stream_values,
 )
 from training_gate.domain.models import MetricValue
@@ -32,7 +31,7 @@ CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and (p / "log.txt"
 def _lines(path: Path) -> list[str]:
     # newline="" keeps "\r" inside lines: CloudWatch lines are split on "\n" only.
     with open(path, encoding="utf-8", newline="") as handle:
-        return split_lines(handle.read())
+        return handle.read().split("\n")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -138,12 +138,6 @@ class TrainingLogs:
                     break
                 kwargs["nextToken"] = token
 
-    def messages(self, stream_name: str) -> Iterator[str]:
-        """Every event message of one stream, oldest first (bounded memory)."""
-        for page in self.pages([stream_name]):
-            for _, message in page:
-                yield message
-
 
 class TrainingJobMetrics:
     """Algorithm metrics SageMaker publishes to CloudWatch (namespace /aws/sagemaker/TrainingJobs),

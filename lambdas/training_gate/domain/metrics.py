@@ -295,11 +295,6 @@ def parse_stream(host: str, lines: Iterable[str], patterns: Iterable[MetricPatte
     return result
 
 
-def split_lines(message: str) -> list[str]:
-    """CloudWatch events may hold several lines; only "\\n" separates them (a "\\r" does not)."""
-    return message.split("\n")
-
-
 def _host_order(host: str | None) -> tuple[int, str]:
     return (0 if host == PRIMARY_HOST else 1, host or "")
 
