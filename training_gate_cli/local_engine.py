@@ -145,7 +145,6 @@ class LocalFunction:
     logical_id: str
     handler_path: str
     arn: str
-    invocations: int = 0
 
     def handler(self) -> Callable[[Any, Any], Any]:
         module, _, attribute = self.handler_path.rpartition(".")
@@ -175,16 +174,12 @@ class Throttler:
 
 
 def _invoke_in_process(functions: dict[str, LocalFunction], throttler: Throttler) -> Callable[..., bytes | None]:
-    lock = threading.Lock()
-
     def invoke(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
         function = functions.get(name)
         if function is None:
             return None  # moto answers 404 ResourceNotFound, as Lambda would
         throttler.maybe_throttle("TooManyRequestsException")
-        with lock:
-            function.invocations += 1
         event = json.loads(body) if body else {}
         context = LambdaContext(function_name=name, invoked_function_arn=function.arn)
         try:
