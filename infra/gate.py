@@ -653,6 +653,22 @@ class TrainingGate(Construct):
                 stacked=True,
             ),
             cloudwatch.GraphWidget(
+                title="Judged metric values by model package group",
+                left=[
+                    # One series per (group, metric) the policies judge: found by SEARCH, since the
+                    # groups and metric names are the users' own.
+                    cloudwatch.MathExpression(
+                        expression=(
+                            "SEARCH('{TrainingGate,Metric,ModelPackageGroup,service} "
+                            "MetricName=\"MetricValue\"', 'Maximum', 3600)"
+                        ),
+                        using_metrics={},
+                        label="",
+                        period=Duration.hours(1),
+                    )
+                ],
+            ),
+            cloudwatch.GraphWidget(
                 title="Execution time (p50, p90)",
                 left=[
                     self.state_machine.metric_time(statistic="p50", period=Duration.hours(1)),

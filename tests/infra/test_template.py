@@ -364,6 +364,18 @@ def test_gate_errors_are_told_apart_from_rejections(template: dict):
     assert resources_of(template, "AWS::CloudWatch::Dashboard")
 
 
+def test_dashboard_graphs_the_judged_metric_values_the_policy_function_publishes(template: dict):
+    (dashboard,) = resources_of(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "SEARCH('{TrainingGate,Metric,ModelPackageGroup,service} MetricName=" in body
+    assert "Judged metric values by model package group" in body
+    functions = resources_of(template, "AWS::Lambda::Function")
+    (evaluate,) = [f for k, f in functions.items() if k.startswith("GateEvaluatePolicy")]
+    assert evaluate["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == (
+        "training-gate-evaluate_policy"
+    )
+
+
 def test_rule_pattern_follows_the_configuration(tmp_path):
     from training_gate_cli.synth import synthesize
 

@@ -130,3 +130,24 @@ def test_a_gate_error_after_the_decision_frees_it_for_a_rerun(gate: LocalGate, i
     rerun = gate.run({"TrainingJobName": "iris-retry"}, name="retry-2")
     assert rerun.states[-1] == "Registered"
     assert len(packages()) == 1
+
+
+def emitted_metric_values(stdout: str) -> list[dict]:
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
+    return [d for d in documents if "MetricValue" in d]
+
+
+def test_judged_metric_values_are_published_once_per_decision_by_group(gate: LocalGate, iris_artifact: bytes, capsys):
+    job = create_training_job(gate, "iris-values", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
+    execution_input = gate.route_event(state_change_event(job, "Completed"))
+    for i in range(2):  # the second delivery is a duplicate: its values are not counted again
+        assert gate.run(execution_input, name=f"iris-values-{i}").status == "SUCCEEDED"
+
+    published = emitted_metric_values(capsys.readouterr().out)
+    values = {d["Metric"]: d["MetricValue"] for d in published}
+    assert len(published) == len(values) == 4, published
+    assert values == {"accuracy": [0.905], "precision": [0.908], "recall": [0.901], "f1": [0.905]}
+    for document in published:
+        (dimensions,) = document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        assert set(dimensions) == {"ModelPackageGroup", "Metric", "service"}
+        assert document["ModelPackageGroup"] == GROUP

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricValue
-from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
+from training_gate.domain.policy import Decision, Outcome, Policy, ReasonCode, RuleResult, decide
 
 
 def metric(name: str, raw: str) -> MetricValue:
@@ -237,3 +237,30 @@ def test_overrides_merge_objects_replace_lists_and_are_validated():
     with pytest.raises(ValidationError, match="threshold"):
         base.with_overrides({"rules": [{"metric": "f1", "operator": ">", "threshold": "high"}]})
     assert base.with_overrides(None) is base
+
+
+def _rule(metric: str, value: float | None) -> RuleResult:
+    return RuleResult(
+        metric=metric, original_name=None, value=value, raw=None, operator=">", threshold=0.5,
+        required=True, source="log", passed=value is not None and value > 0.5, detail="",
+    )  # fmt: skip
+
+
+def test_observed_values_are_finite_once_per_metric_and_usable_as_dimensions():
+    decision = Decision(
+        outcome=Outcome.PASS,
+        reasons=[],
+        reason_codes=[],
+        policy_sha256="0" * 64,
+        rules=[
+            _rule("accuracy", 0.93),
+            _rule("accuracy", 0.1),  # a second rule on the same metric judges the same value
+            _rule("f1", None),
+            _rule("recall", float("nan")),
+            _rule("auc", float("inf")),
+            _rule("bad\nname", 0.7),
+            _rule("x" * 1025, 0.7),
+            _rule("validation:precision", 0.88),
+        ],
+    )
+    assert decision.observed_values() == {"accuracy": 0.93, "validation:precision": 0.88}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import operator
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -162,6 +163,10 @@ class Champion(BaseModel):
     metrics: dict[str, float]
 
 
+# CloudWatch's limit for a dimension value.
+MAX_DIMENSION_VALUE = 1024
+
+
 class RuleResult(BaseModel):
     metric: str
     original_name: str | None
@@ -186,6 +191,19 @@ class Decision(BaseModel):
     policy_sha256: str
     overrides: dict[str, Any] = {}
     champion_arn: str | None = None
+
+    def observed_values(self) -> dict[str, float]:
+        """The finite value of each metric the policy judged, once per metric, for dashboards.
+
+        Only the policy's own metrics (a short, fixed list) qualify, so a metric dimension keyed on
+        them stays cheap; a name CloudWatch would refuse as a dimension value is left out."""
+        values: dict[str, float] = {}
+        for rule in self.rules:
+            if rule.value is None or not math.isfinite(rule.value) or rule.metric in values:
+                continue
+            if 0 < len(rule.metric) <= MAX_DIMENSION_VALUE and rule.metric.isprintable():
+                values[rule.metric] = rule.value
+        return values
 
 
 def lower_is_better(metric: str, policy: Policy) -> bool:

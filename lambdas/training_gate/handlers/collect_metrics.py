@@ -11,8 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from training_gate.dal.aws import TRAINING_LOG_GROUP, ArtifactStore, TrainingJobMetrics, TrainingLogs
-from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
 from training_gate.logic.collect import collect_job_metrics
+
+trace_aws_calls()
 
 
 class CollectInput(BaseModel):

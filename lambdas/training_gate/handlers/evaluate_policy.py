@@ -21,8 +21,17 @@ from training_gate.dal.aws import (
     stored_policy,
 )
 from training_gate.domain.policy import Policy
-from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
+from training_gate.handlers.observability import (
+    JOB_NAME_PATH,
+    logger,
+    metrics,
+    publish_metric_values,
+    trace_aws_calls,
+    tracer,
+)
 from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
+
+trace_aws_calls()
 
 
 def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> GateSettings:
@@ -60,5 +69,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     for code in result.decision.reason_codes:
         metrics.add_metric(name=f"Reason_{code.value}", unit=MetricUnit.Count, value=1)
+    if result.duplicate_of is None:  # a duplicate delivery would count the same job's values twice
+        publish_metric_values(result.model_package_group, result.decision.observed_values())
     logger.info("decision", extra={"outcome": result.outcome.value, "reasons": result.decision.reasons})
     return result.model_dump(mode="json")

@@ -12,8 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from training_gate.dal.aws import ArtifactStore
-from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
 from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
+
+trace_aws_calls()
 
 
 class ArtifactJob(BaseModel):

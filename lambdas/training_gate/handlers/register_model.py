@@ -10,8 +10,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from training_gate.dal.aws import ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
-from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, tracer
+from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
 from training_gate.logic.register import RegisterInput, register
+
+trace_aws_calls()
 
 
 @metrics.log_metrics
