@@ -137,7 +137,10 @@ def emitted_metric_values(stdout: str) -> list[dict]:
     return [d for d in documents if "MetricValue" in d]
 
 
-def test_judged_metric_values_are_published_once_per_decision_by_group(gate: LocalGate, iris_artifact: bytes, capsys):
+def test_judged_metric_values_are_published_once_per_decision_by_group(
+    gate: LocalGate, iris_artifact: bytes, capsys, monkeypatch
+):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the tests and the local engine turn it off
     job = create_training_job(gate, "iris-values", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
     execution_input = gate.route_event(state_change_event(job, "Completed"))
     for i in range(2):  # the second delivery is a duplicate: its values are not counted again

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 NAMESPACE = "TrainingGate"
 logger = Logger()
@@ -26,12 +26,8 @@ def publish_metric_values(group: str, values: Mapping[str, float]) -> None:
     Each goes out in its own EMF document, so its dimensions never mix with the handler's other
     metrics; the job name is deliberately not a dimension (one time series per job is unbounded)."""
     for name, value in values.items():
-        with single_metric(
-            name="MetricValue",
-            unit=MetricUnit.NoUnit,
-            value=value,
-            namespace=NAMESPACE,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="ModelPackageGroup", value=group)
-            metric.add_dimension(name="Metric", value=name)
+        document = EphemeralMetrics(namespace=NAMESPACE)
+        document.add_dimension(name="ModelPackageGroup", value=group)
+        document.add_dimension(name="Metric", value=name)
+        document.add_metric(name="MetricValue", unit=MetricUnit.NoUnit, value=value)
+        document.flush_metrics()  # honours POWERTOOLS_METRICS_DISABLED, as the handler's metrics do
