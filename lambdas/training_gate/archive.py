@@ -1,7 +1,10 @@
 """Stream a model.tar.gz once: digest the compressed bytes, walk the tar, unpack only what is safe.
 
 The archive is never buffered whole and never trusted: every member is checked (type, name, size)
-and every cap is enforced while bytes flow, before they are written.
+and every cap is enforced while bytes flow, before they are written. The tar is walked by a small
+reader of its own (headers parsed by `tarfile.TarInfo.frombuf`): tarfile's stream mode copies every
+block through buffers of its own, and a loader reading a member here reads the inflated bytes
+directly. A header that does not parse is refused wherever it is, not taken for the end.
 """
 
 from __future__ import annotations
@@ -20,10 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-CHUNK = 1 << 20
-# tarfile's stream buffer: joblib reads arrays 256 KiB at a time, and a matching buffer saves
-# tarfile from re-copying a larger remainder on every read (measured: bench/bench_inspect.py).
-TAR_BUFSIZE = 1 << 18
+# Read and inflate 256 KiB at a time: each inflated chunk is consumed while it is still in the CPU's
+# cache, and no inflate call can produce more than this however compressible the input (bomb defence).
+# Measured in bench/bench_inspect.py: 1 MiB chunks made the same walk about 20% slower.
+CHUNK = 1 << 18
+BLOCK = tarfile.BLOCKSIZE
+_END_OF_ARCHIVE = bytes(BLOCK)
+# Extension headers that describe the member after them; anything else that is not a regular file,
+# a directory, a link or a special file is a type this reader does not walk, and is refused.
+_LONG_NAME, _LONG_LINK = tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+_PAX_GLOBAL = tarfile.XGLTYPE
+_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 
 
 @dataclass(frozen=True)
@@ -73,8 +84,8 @@ class _DigestingReader:
 class _InflatingReader:
     """gzip inflation with a hard cap on the bytes it will ever produce (bomb defence).
 
-    Reads may return fewer bytes than asked (tarfile's stream reader loops until it has enough), so
-    each inflated chunk is handed out by slicing, never by shifting a growing buffer."""
+    Inflated bytes are handed out by slicing the current output chunk: no growing buffer is shifted,
+    and a read that fits in the chunk costs one copy."""
 
     def __init__(self, source: _DigestingReader, cap: int):
         self._source = source
@@ -83,9 +94,11 @@ class _InflatingReader:
         self._position = 0
         self._cap = cap
         self.produced = 0
+        self.consumed = 0
         self._eof = False
 
-    def _inflate_more(self) -> None:
+    def _inflate(self) -> bytes:
+        """The next inflated bytes, b"" at the end of the gzip member."""
         while not self._eof:
             pending = self._inflater.unconsumed_tail
             if not pending:
@@ -94,7 +107,7 @@ class _InflatingReader:
                     if not self._inflater.eof:
                         raise UnsafeArchive("gzip", "the artifact is truncated: the gzip stream ends early")
                     self._eof = True
-                    return
+                    return b""
             try:
                 out = self._inflater.decompress(pending, CHUNK)
             except (zlib.error, _zlib.error) as exc:
@@ -108,25 +121,130 @@ class _InflatingReader:
                 # Bytes after the first gzip member are still hashed (by the drain), not walked.
                 self._eof = True
             if out:
-                self._chunk, self._position = out, 0
-                return
+                return out
+        return b""
+
+    def _available(self) -> int:
+        if self._position >= len(self._chunk):
+            self._chunk, self._position = self._inflate(), 0
+        return len(self._chunk) - self._position
+
+    def read_some(self, limit: int) -> bytes:
+        """At most `limit` bytes, as many as the current chunk holds; b"" only at the end."""
+        available = min(self._available(), limit)
+        out = self._chunk[self._position : self._position + available]
+        self._position += available
+        self.consumed += available
+        return out
+
+    def read_exact(self, size: int) -> bytes:
+        """`size` bytes, or fewer only at the end of the stream."""
+        first = self.read_some(size)
+        if len(first) == size or not first:
+            return first
+        parts, missing = [first], size - len(first)
+        while missing and (part := self.read_some(missing)):
+            parts.append(part)
+            missing -= len(part)
+        return b"".join(parts)
+
+    def readline(self, limit: int) -> bytes:
+        """Up to and including the next newline, at most `limit` bytes; fewer only at the end."""
+        parts: list[bytes] = []
+        while limit and (available := min(self._available(), limit)):
+            newline = self._chunk.find(b"\n", self._position, self._position + available)
+            part = self.read_some(available if newline < 0 else newline + 1 - self._position)
+            parts.append(part)
+            limit -= len(part)
+            if newline >= 0:
+                break
+        return b"".join(parts)
+
+    def readinto(self, target: memoryview) -> int:
+        filled = 0
+        while filled < len(target) and (available := min(self._available(), len(target) - filled)):
+            target[filled : filled + available] = memoryview(self._chunk)[self._position : self._position + available]
+            self._position += available
+            filled += available
+        self.consumed += filled
+        return filled
+
+    def peek(self, size: int) -> bytes:
+        """Up to `size` bytes without consuming them (a file format's magic number)."""
+        while self._available() and len(self._chunk) - self._position < size:
+            more = self._inflate()
+            if not more:
+                break
+            self._chunk, self._position = self._chunk[self._position :] + more, 0
+        return self._chunk[self._position : self._position + size]
+
+    def skip(self, size: int) -> int:
+        skipped = 0
+        while skipped < size and (part := self.read_some(min(size - skipped, CHUNK))):
+            skipped += len(part)
+        return skipped
 
     def drain(self) -> None:
         """Inflate to the end of the gzip member, so a truncated or corrupt tail (after the tar's
-        end-of-archive blocks, which tarfile never reads) is detected and its CRC checked."""
-        while not self._eof:
+        end-of-archive blocks) is detected and its CRC checked."""
+        while self._available():
             self._position = len(self._chunk)
-            self._inflate_more()
 
-    def read(self, size: int = -1) -> bytes:
-        if self._position >= len(self._chunk):
-            self._inflate_more()
-            if self._position >= len(self._chunk):
-                return b""
-        want = size if size is not None and size >= 0 else len(self._chunk)
-        out = self._chunk[self._position : self._position + want]
-        self._position += len(out)
-        return out
+
+class _MemberReader:
+    """A read-only file over one tar member's bytes as they inflate: what a loader reads is never
+    copied into an intermediate buffer, and it cannot read past the member."""
+
+    def __init__(self, source: _InflatingReader, name: str, size: int):
+        self._source = source
+        self._name = name
+        self.remaining = size
+
+    def _short(self) -> UnsafeArchive:
+        return UnsafeArchive("tar", f"the tar ends inside member {self._name!r}: {self.remaining} bytes missing")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self._source.read_exact(want)
+        self.remaining -= len(data)
+        if len(data) < want:
+            raise self._short()
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        want = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        line = self._source.readline(want)
+        self.remaining -= len(line)
+        if len(line) < want and not line.endswith(b"\n"):
+            raise self._short()
+        return line
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        view = memoryview(target).cast("B")[: self.remaining]
+        filled = self._source.readinto(view)
+        self.remaining -= filled
+        if filled < len(view):
+            raise self._short()
+        return filled
+
+    def read_some(self) -> bytes:
+        data = self._source.read_some(min(self.remaining, CHUNK))
+        if self.remaining and not data:
+            raise self._short()
+        self.remaining -= len(data)
+        return data
+
+    def peek(self, size: int = 1) -> bytes:
+        return self._source.peek(min(max(size, 1), self.remaining))
+
+    def skip_rest(self) -> None:
+        skipped = self._source.skip(self.remaining)
+        self.remaining -= skipped
+        if self.remaining:
+            raise self._short()
 
 
 def safe_relative_name(name: str) -> PurePosixPath:
@@ -143,6 +261,154 @@ def safe_relative_name(name: str) -> PurePosixPath:
 Consumer = Callable[[BinaryIO], None]
 
 
+def _pax_records(data: bytes, where: str) -> dict[str, str]:
+    """POSIX pax records, "<length> <key>=<value>\\n", the length counting the whole record."""
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(data) and data[position] != 0:
+        space = data.find(b" ", position)
+        try:
+            length = int(data[position:space]) if space > position else 0
+        except ValueError:
+            length = 0
+        record = data[position : position + length]
+        if length <= space - position + 1 or len(record) < length or not record.endswith(b"\n"):
+            raise UnsafeArchive("tar", f"malformed pax header {where}")
+        key, equals, value = record[space - position + 1 : -1].partition(b"=")
+        if not equals:
+            raise UnsafeArchive("tar", f"malformed pax record {where}: no '='")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+class _TarWalker:
+    """The headers of a tar, one member at a time, over the inflating stream.
+
+    Each 512-byte header is parsed by `tarfile.TarInfo.frombuf` (checksum, numeric fields, ustar
+    prefix); the extension headers that rename or resize the next member (GNU long names, pax) are
+    applied here, with their size counted against the header cap. Member data is not read here: the
+    caller reads it through a `_MemberReader`, and `next()` skips what it left."""
+
+    def __init__(self, source: _InflatingReader, limits: ArchiveLimits):
+        self._source = source
+        self._limits = limits
+        self._global: dict[str, str] = {}
+        self._pending: _MemberReader | None = None
+        self._padding = 0
+
+    def _finish_previous(self) -> None:
+        if self._pending is not None:
+            self._pending.skip_rest()
+            self._pending = None
+        if self._source.skip(self._padding) != self._padding:
+            raise UnsafeArchive("tar", "the tar ends inside a member's padding")
+        self._padding = 0
+
+    def _extension_data(self, info: tarfile.TarInfo, header_bytes: int, offset: int) -> bytes:
+        if header_bytes + info.size > self._limits.max_header_bytes:
+            raise UnsafeArchive("unpack_limits", "a member header exceeds the header size cap")
+        data = self._source.read_exact(info.size)
+        padding = -info.size % BLOCK
+        if len(data) < info.size or self._source.skip(padding) != padding:
+            raise UnsafeArchive("tar", f"the tar ends inside an extension header at offset {offset}")
+        return data
+
+    def next(self) -> tarfile.TarInfo | None:
+        self._finish_previous()
+        long_name = long_link = None
+        pax: dict[str, str] = {}
+        header_bytes = 0
+        while True:
+            offset = self._source.consumed
+            block = self._source.read_exact(BLOCK)
+            if not block:
+                return None  # no end-of-archive blocks: accepted, as tar readers do
+            if block == _END_OF_ARCHIVE:
+                if long_name is not None or long_link is not None or pax:
+                    raise UnsafeArchive("tar", "the tar ends after an extension header, before its member")
+                return None
+            try:
+                info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.HeaderError as exc:
+                raise UnsafeArchive(
+                    "tar", f"the artifact is not a readable tar: {exc} in the header at offset {offset}"
+                ) from exc
+            header_bytes += BLOCK
+            if info.type in (_LONG_NAME, _LONG_LINK):
+                value = tarfile.nts(self._extension_data(info, header_bytes, offset), "utf-8", "surrogateescape")
+                header_bytes += info.size
+                if info.type == _LONG_NAME:
+                    long_name = value
+                else:
+                    long_link = value
+                continue
+            if info.type in _PAX_TYPES or info.type == _PAX_GLOBAL:
+                records = _pax_records(self._extension_data(info, header_bytes, offset), f"at offset {offset}")
+                header_bytes += info.size
+                if any(key.startswith("GNU.sparse.") for key in records):
+                    raise UnsafeArchive("member_types", f"sparse file refused (pax header at offset {offset})")
+                (self._global if info.type == _PAX_GLOBAL else pax).update(records)
+                continue
+            return self._member(info, {**self._global, **pax}, long_name, long_link)
+
+    def _member(
+        self, info: tarfile.TarInfo, pax: dict[str, str], long_name: str | None, long_link: str | None
+    ) -> tarfile.TarInfo:
+        if long_name is not None:
+            info.name = long_name
+        if long_link is not None:
+            info.linkname = long_link
+        info.name = pax.get("path", info.name)
+        info.linkname = pax.get("linkpath", info.linkname)
+        if "size" in pax:
+            try:
+                info.size = int(pax["size"])
+            except ValueError as exc:
+                raise UnsafeArchive("tar", f"member {info.name!r} has a pax size that is not a number") from exc
+        if info.isdir():
+            info.name = info.name.rstrip("/")
+        if info.type == tarfile.GNUTYPE_SPARSE:
+            raise UnsafeArchive("member_types", f"sparse file refused: {info.name!r}")
+        if info.type not in tarfile.SUPPORTED_TYPES:
+            raise UnsafeArchive("member_types", f"unsupported member type {info.type!r} refused: {info.name!r}")
+        if info.size < 0:
+            raise UnsafeArchive("tar", f"member {info.name!r} has a negative size")
+        return info
+
+    def data(self, info: tarfile.TarInfo) -> _MemberReader:
+        """The reader of the member `next()` just returned; only regular files carry data."""
+        self._pending = _MemberReader(self._source, info.name, info.size if info.type in _REGULAR else 0)
+        self._padding = -self._pending.remaining % BLOCK
+        return self._pending
+
+
+def _check_member(member: tarfile.TarInfo, limits: ArchiveLimits, dest: Path) -> PurePosixPath:
+    relative = safe_relative_name(member.name)
+    if not (member.type in _REGULAR or member.isdir()):
+        kind = "link" if (member.issym() or member.islnk()) else "device or special file"
+        raise UnsafeArchive("member_types", f"{kind} refused: {member.name!r}")
+    if member.isdir() and member.size:
+        raise UnsafeArchive("tar", f"directory {member.name!r} claims {member.size} bytes of data")
+    if member.size > limits.max_member_bytes:
+        raise UnsafeArchive(
+            "unpack_limits",
+            f"member {member.name!r} is {member.size} bytes, over the cap of {limits.max_member_bytes}",
+        )
+    try:
+        tarfile.data_filter(member, str(dest))
+    except tarfile.FilterError as exc:
+        raise UnsafeArchive("member_names", f"refused by the data filter: {exc}") from exc
+    return relative
+
+
+def _make_directory(path: Path, member: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a name component too long, a file where a directory should be
+        raise UnsafeArchive("member_names", f"member {member!r} cannot be unpacked: {exc.strerror}") from exc
+
+
 def unpack_stream(
     raw: BinaryIO,
     dest: Path,
@@ -155,54 +421,40 @@ def unpack_stream(
     and the member is not written (the model file is loaded this way, in the same single pass)."""
     digesting = _DigestingReader(raw)
     inflating = _InflatingReader(digesting, limits.max_total_bytes)
+    walker = _TarWalker(inflating, limits)
     result_files: list[str] = []
-    claimed: set[str] = set()
+    seen: set[str] = set()
     members = 0
-    try:
-        with tarfile.open(fileobj=inflating, mode="r|", bufsize=1 << 20) as archive:  # type: ignore[call-overload]
-            for member in archive:
-                members += 1
-                if members > limits.max_members:
-                    raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} members (possible bomb)")
-                if len(member.name.encode()) > limits.max_header_bytes:
-                    raise UnsafeArchive("unpack_limits", "a member header exceeds the header size cap")
-                relative = safe_relative_name(member.name)
-                if not (member.isreg() or member.isdir()):
-                    kind = "link" if (member.issym() or member.islnk()) else "device or special file"
-                    raise UnsafeArchive("member_types", f"{kind} refused: {member.name!r}")
-                if member.size > limits.max_member_bytes:
-                    raise UnsafeArchive(
-                        "unpack_limits",
-                        f"member {member.name!r} is {member.size} bytes, over the cap of {limits.max_member_bytes}",
-                    )
-                try:
-                    tarfile.data_filter(member, str(dest))
-                except tarfile.FilterError as exc:
-                    raise UnsafeArchive("member_names", f"refused by the data filter: {exc}") from exc
-                target = dest.joinpath(*relative.parts)
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                source = archive.extractfile(member)
-                assert source is not None  # a regular file always has a reader
-                if relative.as_posix() in claimed:
-                    raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}")
-                consumer = claim(relative.as_posix()) if claim else None
-                if consumer is not None:
-                    claimed.add(relative.as_posix())
-                    consumer(source)
-                    result_files.append(relative.as_posix())
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "wb") as sink:
-                    while chunk := source.read(CHUNK):
-                        sink.write(chunk)
-                result_files.append(relative.as_posix())
-    except tarfile.ReadError as exc:
-        raise UnsafeArchive("tar", f"the artifact is not a readable tar: {exc}") from exc
-    except FileExistsError as exc:
-        raise UnsafeArchive("member_names", f"duplicate member refused: {exc.filename}") from exc
+    while (member := walker.next()) is not None:
+        members += 1
+        if members > limits.max_members:
+            raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} members (possible bomb)")
+        relative = _check_member(member, limits, dest)
+        target = dest.joinpath(*relative.parts)
+        if member.isdir():
+            _make_directory(target, member.name)
+            continue
+        name = relative.as_posix()
+        if name in seen:
+            raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}")
+        seen.add(name)
+        source = walker.data(member)
+        consumer = claim(name) if claim else None
+        if consumer is not None:
+            consumer(source)  # type: ignore[arg-type]  # a read-only binary file, as loaders expect
+            result_files.append(name)
+            continue
+        _make_directory(target.parent, member.name)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError as exc:
+            raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}") from exc
+        except OSError as exc:
+            raise UnsafeArchive("member_names", f"member {member.name!r} cannot be unpacked: {exc.strerror}") from exc
+        with os.fdopen(fd, "wb") as sink:
+            while chunk := source.read_some():
+                sink.write(chunk)
+        result_files.append(name)
     if members == 0:
         raise UnsafeArchive("tar", "the artifact is an empty tar")
     inflating.drain()
