@@ -218,3 +218,34 @@ def test_a_name_the_filesystem_cannot_hold_is_a_refusal_not_a_crash(tmp_path: Pa
     with pytest.raises(UnsafeArchive, match="cannot be unpacked") as refused:
         unpack(build_tar(files, tarfile.GNU_FORMAT), tmp_path)
     assert refused.value.check == "member_names"
+
+
+SEED_ARCHIVES = [
+    build_tar({"model.joblib": b"m" * 700, "n" * 150 + "/eval.json": b"{}"}, tarfile.GNU_FORMAT, dirs=("d",)),
+    build_tar({"model.joblib": b"m" * 700, "é" * 120 + ".json": b"{}"}, tarfile.PAX_FORMAT),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.sampled_from(range(len(SEED_ARCHIVES))),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), max_size=6),
+    cut=st.one_of(st.none(), st.integers(min_value=0)),
+)
+def test_a_damaged_archive_is_unpacked_or_refused_by_name_never_crashes(tmp_path_factory, seed, flips, cut):
+    damaged = bytearray(SEED_ARCHIVES[seed])
+    for position, value in flips:
+        damaged[position % len(damaged)] = value
+    if cut is not None:
+        damaged = damaged[: cut % (len(damaged) + 1)]
+    root = tmp_path_factory.mktemp("case")
+    dest = root / "out"
+    dest.mkdir()
+    try:
+        result = unpack(bytes(damaged), dest)
+    except UnsafeArchive as refused:
+        assert refused.check in {"tar", "gzip", "member_names", "member_types", "unpack_limits"}
+        assert refused.detail
+    else:
+        assert result.files, "an archive that unpacks has members"
+    assert list(root.iterdir()) == [dest], "nothing is written outside the destination"
