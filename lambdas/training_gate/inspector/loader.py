@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import sklearn
 from joblib import numpy_pickle
 from sklearn.exceptions import InconsistentVersionWarning
@@ -111,14 +112,61 @@ def _build_allowlist() -> frozenset[str]:
     return frozenset(names)
 
 
+def _read_array_in_place(wrapper: numpy_pickle.NumpyArrayWrapper, handle: Any, native: bool) -> np.ndarray:
+    """joblib's array body read straight into the array with `readinto`: one copy of the bytes,
+    where joblib's own reader copies each 256 KiB piece twice. Same layout rules as joblib's
+    `read_array` (alignment padding, C or Fortran order, byte order); the tests compare the two."""
+    count = int(np.prod(wrapper.shape, dtype=np.int64)) if len(wrapper.shape) else 1
+    if wrapper.safe_get_numpy_array_alignment_bytes() is not None:
+        padding = handle.read(1)
+        if padding and padding[0]:
+            handle.read(padding[0])
+    array = np.empty(count, dtype=wrapper.dtype)
+    target = memoryview(array).cast("B")
+    filled = 0
+    while filled < len(target):
+        got = handle.readinto(target[filled:])
+        if not got:
+            raise pickle.UnpicklingError(f"EOF: array data ends after {filled} of {len(target)} bytes")
+        filled += got
+    array = array.reshape(wrapper.shape[::-1]).transpose() if wrapper.order == "F" else array.reshape(wrapper.shape)
+    return numpy_pickle._ensure_native_byte_order(array) if native else array
+
+
 class _AllowlistUnpickler(numpy_pickle.NumpyUnpickler):
     allowed: frozenset[str] = frozenset()
+    dispatch = numpy_pickle.NumpyUnpickler.dispatch.copy()
 
     def find_class(self, module: str, name: str) -> Any:
         qualified = f"{module}.{name}"
         if qualified not in self.allowed:
             raise RefusedGlobal(qualified)
         return super().find_class(module, name)
+
+    def load_build(self) -> None:
+        """Plain numeric arrays are read in place; anything else (object arrays, subclasses, a
+        handle without readinto) the way joblib reads it."""
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]  # joblib's base is the Python unpickler
+        wrapper = self.stack[-1]
+        if isinstance(wrapper, numpy_pickle.NDArrayWrapper):  # joblib <= 0.9 files, if allowlisted
+            self.compat_mode = True
+            self.stack[-1] = wrapper.read(self)
+            return
+        if not isinstance(wrapper, numpy_pickle.NumpyArrayWrapper):
+            return
+        self.stack.pop()
+        in_place = (
+            not wrapper.dtype.hasobject
+            and wrapper.subclass is np.ndarray
+            and self.mmap_mode is None
+            and hasattr(self.file_handle, "readinto")
+        )
+        if in_place:
+            self.stack.append(_read_array_in_place(wrapper, self.file_handle, self.ensure_native_byte_order))
+        else:
+            self.stack.append(wrapper.read(self, self.ensure_native_byte_order))
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 @dataclass
