@@ -192,8 +192,8 @@ class _InflatingReader:
 
 
 class _MemberReader:
-    """A read-only file over one tar member's bytes as they inflate: what a loader reads is never
-    copied into an intermediate buffer, and it cannot read past the member."""
+    """A read-only file over one tar member's bytes as they inflate: reads are sliced (or, with
+    `readinto`, copied) straight from the inflated chunk, and never go past the member."""
 
     def __init__(self, source: _InflatingReader, name: str, size: int):
         self._source = source
