@@ -334,6 +334,8 @@ class _TarWalker:
                 raise UnsafeArchive(
                     "tar", f"the artifact is not a readable tar: {exc} in the header at offset {offset}"
                 ) from exc
+            if info.size < 0:  # base-256 size fields can say so; nothing may be read backwards
+                raise UnsafeArchive("tar", f"the header at offset {offset} has a negative size")
             header_bytes += BLOCK
             if info.type in (_LONG_NAME, _LONG_LINK):
                 value = tarfile.nts(self._extension_data(info, header_bytes, offset), "utf-8", "surrogateescape")

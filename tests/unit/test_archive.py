@@ -249,3 +249,14 @@ def test_a_damaged_archive_is_unpacked_or_refused_by_name_never_crashes(tmp_path
     else:
         assert result.files, "an archive that unpacks has members"
     assert list(root.iterdir()) == [dest], "nothing is written outside the destination"
+
+
+@pytest.mark.parametrize("kind", [tarfile.REGTYPE, tarfile.GNUTYPE_LONGNAME], ids=["member", "long-name"])
+def test_a_negative_base256_size_is_refused(tmp_path: Path, kind: bytes):
+    raw = bytearray(build_tar({"model.joblib": b"abc", "after.txt": b"x"}, tarfile.GNU_FORMAT))
+    raw[156:157] = kind
+    raw[124:136] = b"\xff" * 12  # base-256: -1
+    raw[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(raw[:BLOCK]))[0]
+    with pytest.raises(UnsafeArchive, match="negative size") as refused:
+        unpack(bytes(raw), tmp_path)
+    assert refused.value.check == "tar"
