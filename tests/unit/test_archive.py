@@ -260,3 +260,43 @@ def test_a_negative_base256_size_is_refused(tmp_path: Path, kind: bytes):
     with pytest.raises(UnsafeArchive, match="negative size") as refused:
         unpack(bytes(raw), tmp_path)
     assert refused.value.check == "tar"
+
+
+def header_offsets(raw: bytes) -> list[int]:
+    """Where each 512-byte header starts, extension headers included."""
+    offsets, position = [], 0
+    while position + BLOCK <= len(raw) and raw[position : position + BLOCK] != bytes(BLOCK):
+        offsets.append(position)
+        size = tarfile.TarInfo.frombuf(raw[position : position + BLOCK], "utf-8", "surrogateescape").size
+        position += BLOCK + -(-size // BLOCK) * BLOCK
+    return offsets
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.sampled_from(range(len(SEED_ARCHIVES))),
+    header=st.integers(min_value=0),
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=BLOCK - 1), st.sampled_from(b"\x00\x80\xff/.0 7xLKS")),
+        min_size=1,
+        max_size=4,
+    ),
+    fix_checksum=st.booleans(),
+)
+def test_edited_headers_are_unpacked_or_refused_by_name(tmp_path_factory, seed, header, edits, fix_checksum):
+    raw = bytearray(SEED_ARCHIVES[seed])
+    offsets = header_offsets(bytes(raw))
+    start = offsets[header % len(offsets)]
+    for position, value in edits:
+        raw[start + position] = value
+    if fix_checksum:  # an edit that keeps the checksum valid reaches the field checks
+        block = bytes(raw[start : start + BLOCK])
+        raw[start + 148 : start + 156] = b"%06o\0 " % tarfile.calc_chksums(block)[0]
+    root = tmp_path_factory.mktemp("case")
+    dest = root / "out"
+    dest.mkdir()
+    try:
+        unpack(bytes(raw), dest)
+    except UnsafeArchive as refused:
+        assert refused.check in {"tar", "gzip", "member_names", "member_types", "unpack_limits"}
+    assert list(root.iterdir()) == [dest]
