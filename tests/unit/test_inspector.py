@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
 from training_gate.dal.aws import ArtifactNotFound
 from training_gate.domain.models import CheckStatus
-from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+from training_gate.inspector.inspect import InspectConfig, inspect_artifact, smoke_prediction
 from training_gate_cli.emulated import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
@@ -213,6 +213,33 @@ def test_wrong_sample_width_is_reported_not_crashed():
     artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
     _, checks = run(artifact, InspectConfig(sample_input=[[1.0, 2.0]]))
     assert checks["smoke_prediction"].status == CheckStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    ("sample", "detail"),
+    [
+        ([[float("nan"), 1.0, 1.0, 1.0]], "NaN or infinity"),
+        ([[float("inf"), 1.0, 1.0, 1.0]], "NaN or infinity"),
+        ([[1.0, 2.0, 3.0, 4.0], [1.0]], "no usable sample input"),
+    ],
+    ids=["nan", "inf", "ragged"],
+)
+def test_an_unusable_sample_fails_the_smoke_check_by_name(sample, detail):
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    _, checks = run(artifact, InspectConfig(sample_input=sample))
+    assert checks["smoke_prediction"].status == CheckStatus.FAIL
+    assert detail in checks["smoke_prediction"].detail
+
+
+def test_a_model_without_n_features_and_no_sample_is_told_to_configure_one():
+    status, detail = smoke_prediction(_NoWidth(), InspectConfig())
+    assert status == CheckStatus.FAIL
+    assert "no sample input is configured" in detail
+
+
+class _NoWidth:
+    def predict(self, rows):
+        return [0] * len(rows)
 
 
 def test_version_skew_fails_by_default_and_can_be_a_warning(monkeypatch):

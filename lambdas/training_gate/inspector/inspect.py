@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
 
 import numpy as np
+import sklearn
 from pydantic import BaseModel, ConfigDict, Field
 
 from training_gate.archive import CHUNK, ArchiveLimits, Consumer, UnsafeArchive, safe_relative_name, unpack_stream
@@ -113,6 +114,18 @@ def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, st
         return CheckStatus.FAIL, f"{type(model).__name__} has no predict method: not an estimator"
     try:
         rows, origin = _sample_rows(model, config)
+    except ValueError as exc:
+        return CheckStatus.FAIL, f"no usable sample input: {exc}"
+    if config.sample_input is not None and not np.all(np.isfinite(rows)):
+        return CheckStatus.FAIL, "the sample input holds NaN or infinity: give finite rows"
+    # The rows are finite (checked above, or zeros made here); scikit-learn would check them again on
+    # each of the three calls, a full pass over a wide sample each time.
+    with sklearn.config_context(assume_finite=True):
+        return _smoke_calls(model, rows, origin)
+
+
+def _smoke_calls(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
+    try:
         first = np.asarray(model.predict(rows))
         second = np.asarray(model.predict(rows))
     except Exception as exc:  # noqa: BLE001 - any failure of foreign predict code is a verdict
