@@ -88,6 +88,18 @@ def write_log_stream(job_name: str, lines: list[str], host: str = "algo-1") -> s
     return stream
 
 
+def training_job_request(name: str) -> dict[str, Any]:
+    """A complete CreateTrainingJob request for an emulated job: the fields SageMaker requires."""
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": TRAINING_IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": ROLE_ARN,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
 def create_training_job(
     gate: LocalGate,
     name: str,
@@ -102,14 +114,7 @@ def create_training_job(
 ) -> dict[str, Any]:
     """Create an emulated job that reports `statuses` on successive polls, then `final_status`."""
     sagemaker = boto3.client("sagemaker")
-    sagemaker.create_training_job(
-        TrainingJobName=name,
-        AlgorithmSpecification={"TrainingImage": TRAINING_IMAGE, "TrainingInputMode": "File"},
-        RoleArn=ROLE_ARN,
-        OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 3600},
-    )
+    sagemaker.create_training_job(**training_job_request(name))
     artifact_uri = upload_artifact(name, artifact) if artifact is not None else None
     if log_lines is not None:
         write_log_stream(name, log_lines)

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from training_gate_cli import local_engine
+from training_gate_cli.emulated import training_job_request
 
 
 def test_moto_is_the_pinned_version():
@@ -67,14 +68,7 @@ def test_h2_h3_aws_sdk_service_hooks_exist():
 def test_h4_training_job_backend_shape():
     with mock_aws():
         sagemaker = boto3.client("sagemaker", region_name=local_engine.REGION)
-        sagemaker.create_training_job(
-            TrainingJobName="canary",
-            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            RoleArn="arn:aws:iam::123456789012:role/r",
-            OutputDataConfig={"S3OutputPath": "s3://b/"},
-            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 60},
-        )
+        sagemaker.create_training_job(**training_job_request("canary"))
         backend = local_engine._sagemaker_backend()
         job = backend.training_jobs["canary"]
         for attribute in ("training_job_status", "secondary_status", "final_metric_data_list", "model_artifacts"):

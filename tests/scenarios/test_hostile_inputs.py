@@ -17,6 +17,7 @@ from training_gate_cli.emulated import (
     iris_model_joblib,
     pack_model_tar_gz,
     state_change_event,
+    training_job_request,
     training_log,
 )
 from training_gate_cli.local_engine import LocalGate
@@ -146,14 +147,7 @@ def test_an_event_without_a_job_name_fails_before_any_sagemaker_call(gate: Local
 
 
 def test_a_job_in_another_region_is_not_found_with_a_clear_cause(gate: LocalGate):
-    boto3.client("sagemaker", region_name="eu-west-1").create_training_job(
-        TrainingJobName="elsewhere",
-        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-        RoleArn="arn:aws:iam::123456789012:role/r",
-        OutputDataConfig={"S3OutputPath": "s3://b/"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 60},
-    )
+    boto3.client("sagemaker", region_name="eu-west-1").create_training_job(**training_job_request("elsewhere"))
     result = gate.run({"TrainingJobName": "elsewhere"}, name="elsewhere")
     assert result.error == "GateError"
     assert "Could not find training job" in result.cause and "us-east-1" in result.cause
