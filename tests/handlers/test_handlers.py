@@ -49,6 +49,14 @@ def test_validate_input_names_every_bad_field():
     assert "TrainingJobName" in message and "dry_run" in message and "extra" in message
 
 
+@pytest.fixture
+def logs(aws):
+    """Emulated CloudWatch Logs with SageMaker's training log group, as every collection reads it."""
+    client = boto3.client("logs")
+    client.create_log_group(logGroupName=LOG_GROUP)
+    return client
+
+
 def _write_stream(logs, name: str, lines: list[str]) -> None:
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
     now = int(time.time() * 1000)
@@ -60,9 +68,14 @@ def _write_stream(logs, name: str, lines: list[str]) -> None:
         )
 
 
-def test_collect_metrics_reads_every_page_of_every_host(aws):
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
+def collect_one_host(logs, job_name: str, lines: list[str], definitions: list[dict[str, str]]) -> dict:
+    """Collect a job whose one host logged `lines`, under its own MetricDefinitions."""
+    _write_stream(logs, f"{job_name}/algo-1-1", lines)
+    job = {"TrainingJobName": job_name, "AlgorithmSpecification": {"MetricDefinitions": definitions}}
+    return collect_metrics.handler({"job": job}, CONTEXT)
+
+
+def test_collect_metrics_reads_every_page_of_every_host(logs):
     lines = [f"epoch {i} val_accuracy: 0.{i % 10}" for i in range(12_000)] + ["val_accuracy: 0.9321"]
     _write_stream(logs, "job-a/algo-1-1700000000", lines)
     _write_stream(logs, "job-a/algo-2-1700000000", ["val_accuracy: 0.5"])
@@ -77,29 +90,22 @@ def test_collect_metrics_reads_every_page_of_every_host(aws):
     assert {d["host"] for d in result["details"]} == {"algo-1", "algo-2"}
 
 
-def test_collect_metrics_pages_through_logs_api(aws):
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
+def test_collect_metrics_pages_through_logs_api(logs):
     _write_stream(logs, "job-p/algo-1-1", [f"val_loss: {i}" for i in range(25_000)])
     reader = TrainingLogs(logs)
     assert sum(len(page) for page in reader.pages(["job-p/algo-1-1"])) == 25_000
     assert reader.api_calls > 1
 
 
-def test_job_without_log_streams_is_a_clear_no_logs_result(aws):
-    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
+def test_job_without_log_streams_is_a_clear_no_logs_result(logs):
     result = collect_metrics.handler({"job": {"TrainingJobName": "quiet", "FinalMetricDataList": []}}, CONTEXT)
     assert result["log_streams"] == 0 and result["metrics"] == {}
     assert result["warnings"] == ["no logs: the job has no log streams under quiet/"]
 
 
-def test_invalid_metric_definition_is_reported_and_the_others_still_read(aws):
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
-    _write_stream(logs, "j/algo-1-1", ["f1=0.8 auc=0.9"])
+def test_invalid_metric_definition_is_reported_and_the_others_still_read(logs):
     definitions = [{"Name": "auc", "Regex": "auc=("}, {"Name": "f1", "Regex": "f1=([0-9.]+)"}]
-    job = {"TrainingJobName": "j", "AlgorithmSpecification": {"MetricDefinitions": definitions}}
-    result = collect_metrics.handler({"job": job}, CONTEXT)
+    result = collect_one_host(logs, "j", ["f1=0.8 auc=0.9"], definitions)
     assert result["metrics"]["f1"]["value"] == 0.8 and "auc" not in result["metrics"]
     assert result["warnings"][0].startswith("MetricDefinitions: metric 'auc': invalid regex")
 
@@ -133,12 +139,10 @@ def test_describe_failure_handler_returns_subject_and_message():
     assert "MaxRuntimeInSeconds" in result["message"]
 
 
-def test_collect_asks_cloudwatch_only_for_lines_that_can_match(aws):
+def test_collect_asks_cloudwatch_only_for_lines_that_can_match(logs):
     from training_gate.logic.collect import collect_job_metrics
     from training_gate_cli.local_engine import cloudwatch_filter_patterns
 
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
     noise = [f"step {i} throughput=123 samples/s" for i in range(30_000)]
     _write_stream(logs, "job-f/algo-1-1", [*noise, "[INFO] Validation accuracy: 0.93", *noise[:100]])
     job = {
@@ -154,12 +158,11 @@ def test_collect_asks_cloudwatch_only_for_lines_that_can_match(aws):
     assert reader.api_calls == 2  # one DescribeLogStreams, one FilterLogEvents page for 30,101 lines
 
 
-def test_collect_reads_evaluation_files_from_the_job_output_archive(aws):
+def test_collect_reads_evaluation_files_from_the_job_output_archive(logs):
     import json as _json
 
     from training_gate_cli.emulated import pack_model_tar_gz
 
-    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="out")
     body = pack_model_tar_gz({"eval/evaluation.json": _json.dumps({"accuracy": 0.97}).encode()})
@@ -171,10 +174,9 @@ def test_collect_reads_evaluation_files_from_the_job_output_archive(aws):
     assert accuracy["location"] == "output.tar.gz:eval/evaluation.json"
 
 
-def test_collect_reads_cloudwatch_metrics_when_enabled(aws, monkeypatch):
+def test_collect_reads_cloudwatch_metrics_when_enabled(logs, monkeypatch):
     import datetime as dt
 
-    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
     cloudwatch = boto3.client("cloudwatch")
     now = dt.datetime.now(dt.UTC)
     for minutes, value in ((3, 0.80), (1, 0.93)):
@@ -202,12 +204,8 @@ def test_collect_reads_cloudwatch_metrics_when_enabled(aws, monkeypatch):
     assert (accuracy["source"], accuracy["value"]) == ("cloudwatch_metric", 0.93)
 
 
-def test_a_metric_defined_twice_is_reported_and_the_first_definition_used(aws):
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
-    _write_stream(logs, "jd/algo-1-1", ["auc=0.9 f1=0.8"])
+def test_a_metric_defined_twice_is_reported_and_the_first_definition_used(logs):
     definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "auc", "Regex": "f1=([0-9.]+)"}]
-    job = {"TrainingJobName": "jd", "AlgorithmSpecification": {"MetricDefinitions": definitions}}
-    result = collect_metrics.handler({"job": job}, CONTEXT)
+    result = collect_one_host(logs, "jd", ["auc=0.9 f1=0.8"], definitions)
     assert result["metrics"]["auc"]["value"] == 0.9
     assert result["warnings"][0] == "MetricDefinitions: metric 'auc' is defined twice in MetricDefinitions"
