@@ -83,11 +83,11 @@ def floor(path: Path, read_size: int = 1 << 20, out_cap: int = 0) -> dict:
     return {"inflated": inflated, "inflater": _zlib.__name__}
 
 
-def materialize(path: Path) -> dict:
+def materialize(path: Path, megabytes: int) -> dict:
     """The model's bytes written once into fresh memory, as a loader must (the page faults included)."""
     import numpy as np
 
-    size = int(path.name.split("-")[1].removesuffix("mb.tar.gz")) << 20
+    size = megabytes << 20
     block = np.ones(1 << 18, dtype=np.uint8)
     model = np.empty(size, dtype=np.uint8)
     for start in range(0, size, block.size):
@@ -195,7 +195,8 @@ def main() -> None:
     model_mib = args.megabytes  # peak RSS is read in MiB too
     floors = [run(f"floor:{read},{cap}", path) for read, cap in FLOOR_SHAPES]
     results = {"floor": min(floors, key=lambda r: r["seconds"])}
-    results |= {kind: run(kind, path) for kind in ("materialize", "stream_check", "inspection")}
+    results["materialize"] = run(f"materialize:{args.megabytes}", path)
+    results |= {kind: run(kind, path) for kind in ("stream_check", "inspection")}
     results["inspection+no-thp"] = run("inspection+no-thp", path, NUMPY_MADVISE_HUGEPAGE="0")
     results["warm_inspection"] = run("warm_inspection", path)
     results["naive"] = run("naive", path)
