@@ -6,32 +6,31 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from training_gate.domain.inputs import field_problems
+from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
+from training_gate.domain.settings import InferenceConfig
 
 CONTEXT_KEY = "training-gate"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+$"
 
 
 class ConfigError(ValueError):
     """The gate's cdk.json context is invalid; the message names every offending key."""
-
-
-class InferenceConfig(BaseModel):
-    """What a registered package declares about serving it (its InferenceSpecification)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    image: Annotated[str | None, Field(min_length=1)] = Field(default=None, description="default: the training image")
-    content_types: Annotated[list[str], Field(min_length=1)] = ["text/csv"]
-    response_types: Annotated[list[str], Field(min_length=1)] = ["text/csv"]
-    realtime_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
-    transform_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
 
 
 class JobTag(BaseModel):
@@ -47,8 +46,8 @@ class GateConfig(BaseModel):
     model_package_group: Annotated[str, Field(pattern=_GROUP_NAME)]
     additional_model_package_groups: list[Annotated[str, Field(pattern=_GROUP_NAME)]] = []
     policy: Policy
-    poll_interval_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
-    max_polls: Annotated[int, Field(ge=1, le=10_000)] = 720
+    poll_interval_seconds: Annotated[StrictInt, Field(ge=0, le=POLL_INTERVAL_MAX)] = 60
+    max_polls: Annotated[StrictInt, Field(ge=1, le=MAX_POLLS_LIMIT)] = 720
     job_name_prefixes: list[Annotated[str, Field(min_length=1, max_length=63)]] = []
     notification_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
     artifact_bucket_patterns: Annotated[
@@ -64,7 +63,13 @@ class GateConfig(BaseModel):
     inference: InferenceConfig = InferenceConfig()
     required_job_tag: JobTag | None = Field(default=None, description="gate only jobs carrying this tag")
     operations_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
-    kms_key_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+$")] = None
+    kms_key_arn: Annotated[str | None, Field(pattern=_KMS_KEY_ARN)] = None
+    operations_kms_key_arn: Annotated[
+        str | None, Field(pattern=_KMS_KEY_ARN, description="the operations topic's own key; default: a stack key")
+    ] = None
+    artifact_kms_key_arns: list[Annotated[str, Field(pattern=_KMS_KEY_ARN)]] = Field(
+        default=[], description="keys of SSE-KMS artifact buckets: the inspector and the collector may decrypt"
+    )
     state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ALL"
     report_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
@@ -77,6 +82,13 @@ class GateConfig(BaseModel):
     def model_package_groups(self) -> list[str]:
         """Every group the gate may register in: IAM grants exactly these."""
         return list(dict.fromkeys([self.model_package_group, *self.additional_model_package_groups]))
+
+    @model_validator(mode="after")
+    def _polling_fits(self) -> GateConfig:
+        problems = polling_problems(self.poll_interval_seconds, self.max_polls)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("policy")
     @classmethod

@@ -19,14 +19,14 @@ class TrainingGateStack(Stack):
         self.gate = TrainingGate(self, "Gate", props=TrainingGateProps(config=config))
         Tags.of(self).add("app", "training-gate")
         # Findings that are a property of this deployment, not of the reusable construct.
-        Validations.of(self.gate.reports_bucket).acknowledge(
+        Validations.of(self.gate.storage.reports_bucket).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-S1",
                 reason="Reports bucket: server access logs would need a second bucket; CloudTrail data events "
                 "are the audit trail for report writes",
             )
         )
-        Validations.of(self.gate.dead_letter_queue).acknowledge(
+        Validations.of(self.gate.storage.failed_starts).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-SQS3",
                 reason="FailedStarts queue: it is itself the dead-letter queue of the EventBridge target",

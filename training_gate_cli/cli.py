@@ -10,16 +10,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-_READ_CHUNK = 1 << 20
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line on stderr, exit 2."""
+from training_gate_cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    UsageError,
+    exit_code,
+    iter_lines,
+    read_json,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,47 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"{what} file not found: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} file {path} is not UTF-8 text: {exc}") from exc
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{what} file {path} is not valid YAML: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    """A log file's lines, split on "\\n" only (as CloudWatch lines are), read in bounded chunks."""
-    try:
-        handle = open(path, encoding="utf-8", errors="replace", newline="")
-    except OSError as exc:
-        raise UsageError(f"cannot read log file {path}: {exc.strerror}") from exc
-    with handle:
-        rest = ""
-        while chunk := handle.read(_READ_CHUNK):
-            lines = (rest + chunk).split("\n")
-            rest = lines.pop()
-            yield from lines
-        if rest:
-            yield rest
-
-
 def run_metrics(args: argparse.Namespace) -> int:
     from training_gate.domain.metrics import MetricDefinitionError, combine
     from training_gate.logic.collect import metrics_from_streams
 
-    definitions = _read_json(args.metric_definitions, "metric definitions") if args.metric_definitions else []
+    definitions = read_json(args.metric_definitions, "metric definitions") if args.metric_definitions else []
     if not isinstance(definitions, list):
         raise UsageError('metric definitions must be a JSON list of {"Name", "Regex"}')
     for path in args.logfiles:
@@ -143,13 +109,13 @@ def run_metrics(args: argparse.Namespace) -> int:
 def run_inspect(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
+    from training_gate.dal.s3 import ArtifactNotFound, ArtifactStore
     from training_gate.domain.inputs import field_problems
     from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 
-    settings = _read_json(args.config, "config") if args.config else {}
+    settings = read_json(args.config, "config") if args.config else {}
     if args.sample_input:
-        settings["sample_input"] = _read_json(args.sample_input, "sample input")
+        settings["sample_input"] = read_json(args.sample_input, "sample input")
     try:
         config = InspectConfig.model_validate(settings)
     except ValidationError as exc:
@@ -196,14 +162,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training_gate.domain.inputs import field_problems
     from training_gate.domain.metrics import canonical_name
     from training_gate.domain.models import MetricValue
-    from training_gate.domain.policy import Champion, Outcome, Policy, decide
+    from training_gate.domain.policy import Champion, Policy, decide
     from training_gate.domain.report import decision_table
 
-    document = _read_json(args.metrics, "metrics")
+    document = read_json(args.metrics, "metrics")
     values = document.get("metrics", document) if isinstance(document, dict) else None
     if not isinstance(values, dict):
         raise UsageError('metrics must be a JSON object {"name": value} or the metrics command\'s output')
-    raw_policy = _read_json(args.policy, "policy") if args.policy else read_context()["policy"]
+    raw_policy = read_json(args.policy, "policy") if args.policy else read_context()["policy"]
     try:
         policy = Policy.model_validate(raw_policy)
     except ValidationError as exc:
@@ -217,7 +183,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     champion = None
     if args.champion:
-        values = _read_json(args.champion, "champion")
+        values = read_json(args.champion, "champion")
         if not isinstance(values, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()
         ):
@@ -233,9 +199,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"decision: {decision.outcome.value}")
         for reason in decision.reasons:
             print(f"- {reason}")
-    return {Outcome.PASS: EXIT_OK, Outcome.REJECT: EXIT_REJECTED, Outcome.INCONCLUSIVE: EXIT_INCONCLUSIVE}[
-        decision.outcome
-    ]
+    return exit_code(decision.outcome.value)
 
 
 def main(argv: list[str] | None = None) -> int:

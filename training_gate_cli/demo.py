@@ -131,18 +131,18 @@ def run_scenario(gate: LocalGate, scenario: Scenario, artifact: bytes, printer: 
 
 
 def _describe(result: ExecutionResult, notes: list[dict[str, Any]], printer: Printer) -> dict[str, Any]:
-    if result.status == "SUCCEEDED" and result.output and result.output.get("ModelPackageArn"):
-        arn = result.output["ModelPackageArn"]
+    if result.status == "SUCCEEDED" and result.output and result.output.get("model_package_arn"):
+        arn = result.output["model_package_arn"]
         package = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
         printer.line("   Validation report:")
         printer.line(_indent(result.output["table"], "     "))
         printer.line(
-            f"   Decision: {printer.mark('REGISTERED', True)} as version {result.output['ModelPackageVersion']} "
+            f"   Decision: {printer.mark('REGISTERED', True)} as version {result.output['model_package_version']} "
             f"of {package['ModelPackageGroupName']} ({package['ModelApprovalStatus']})"
         )
         printer.line(f"   Model package: {arn}")
         printer.line(f"   Report: {result.output['report_uri']}")
-        return {"model_package_arn": arn, "model_package_version": result.output["ModelPackageVersion"]}
+        return {"model_package_arn": arn, "model_package_version": result.output["model_package_version"]}
     for note in notes:
         printer.line(f"   Notification published to SNS: {note.get('Subject')}")
         printer.line(_indent(note.get("Message", ""), "     | "))

@@ -1,5 +1,7 @@
 """`training-gate validate`: the gate's checks on a real training job, from a laptop, without the
-state machine. A dry run by default; `--apply` registers (or notifies) as the gate would."""
+state machine. A dry run by default; `--apply` registers (or notifies) as the gate would.
+
+It runs the functions' own use cases through the same AWS-access layer."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from training_gate_cli.cli import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REJECTED, UsageError
+from training_gate_cli.common import EXIT_REJECTED, UsageError, exit_code, read_json
 
 LOCAL_EXECUTION = "arn:aws:states:{region}:000000000000:execution:training-gate-cli:{job}"
 
@@ -29,91 +31,85 @@ def run_validate(args: Any) -> int:
 
 
 def _validate(args: Any) -> int:
-    import boto3
     from pydantic import ValidationError
 
     from infra.config import load_config, read_context
-    from training_gate.dal.aws import ArtifactStore, ModelRegistry, TrainingJobMetrics, TrainingLogs, client
+    from training_gate.dal.cloudwatch import TrainingJobMetrics
+    from training_gate.dal.logs import TrainingLogs
+    from training_gate.dal.s3 import ArtifactStore
+    from training_gate.dal.sagemaker import ModelRegistry, TrainingJobNotFound, TrainingJobs
+    from training_gate.dal.sns import Topic
+    from training_gate.domain.contract import MetricsSummary
     from training_gate.domain.failure import classify_failure
     from training_gate.domain.inputs import GateInput, field_problems
     from training_gate.domain.policy import Outcome, Policy
-    from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
+    from training_gate.inspector.inspect import InspectConfig
+    from training_gate.logic.artifact import inspect_job
     from training_gate.logic.collect import collect_job_metrics
-    from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
-    from training_gate.logic.register import GROUP_DESCRIPTION, GROUP_TAGS
-    from training_gate_cli.cli import _read_json
+    from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate
+    from training_gate.logic.register import register_directly
 
     config = load_config(read_context())
     policy = config.policy
     if args.policy:
         try:
-            policy = Policy.model_validate(_read_json(args.policy, "policy"))
+            policy = Policy.model_validate(read_json(args.policy, "policy"))
         except ValidationError as exc:
             raise UsageError(f"invalid policy: {field_problems(exc)}") from exc
 
-    sagemaker = client("sagemaker")
+    jobs = TrainingJobs()
     try:
-        job = sagemaker.describe_training_job(TrainingJobName=args.job)
-    except sagemaker.exceptions.ClientError as exc:
-        raise UsageError(f"training job {args.job!r} not found: {exc.response['Error']['Message']}") from exc
-    job = json.loads(json.dumps(job, default=str))  # timestamps as text, as Step Functions hands them over
-    status = job["TrainingJobStatus"]
-    if status != "Completed":
-        summary = classify_failure(args.job, status, job.get("SecondaryStatus"), job.get("FailureReason"))
-        _print(args, {"outcome": "training_job_not_completed", "status": status, "advice": summary.message})
+        described = jobs.describe(args.job)
+    except TrainingJobNotFound as exc:
+        raise UsageError(str(exc)) from exc
+    job = described.job
+    if job.status != "Completed":
+        summary = classify_failure(job.training_job_name, job.status, job.secondary_status, job.failure_reason)
+        _print(args, {"outcome": "training_job_not_completed", "status": job.status, "advice": summary.message})
         return EXIT_REJECTED
 
     store = ArtifactStore()
-    uri = job["ModelArtifacts"]["S3ModelArtifacts"]
-    if job.get("OutputDataConfig", {}).get("CompressionType") == "NONE":
-        prefix = uri if uri.endswith("/") else uri + "/"
-        source: Any = PrefixSource(lambda: store.list_prefix(prefix), lambda key: store.open(prefix + key))
-    else:
-        source = TarballSource(lambda: store.open(uri))
     inspect_config = InspectConfig(
         sample_input=config.sample_input, model_file=config.model_file, holdout=config.holdout
     )
-    inspection = inspect_artifact(uri, source, inspect_config, read_holdout=store.open)
+    inspection = inspect_job(job, store, inspect_config, read_holdout=store.open)
     cloudwatch = TrainingJobMetrics() if config.read_cloudwatch_metrics else None
-    metrics = collect_job_metrics(job, TrainingLogs(), store, cloudwatch)
+    collected = collect_job_metrics(job, described.sources, TrainingLogs(), store, cloudwatch)
+
+    import boto3
 
     region = boto3.session.Session().region_name or "us-east-1"
-    settings = GateSettings(
+    gate = GateSettings(
         default_policy=policy,
         default_group=config.model_package_group,
         allowed_groups=config.model_package_groups,
         reports_bucket=args.reports_bucket or "",
-        inference=config.inference.model_dump(mode="json"),
     )
-    request = EvaluateInput(
+    request = EvaluateRequest(
         job=job,
         inspection=inspection,
-        metrics=metrics,
-        settings=GateInput(TrainingJobName=args.job, poll_interval_seconds=0, max_polls=1, dry_run=not args.apply),
+        metrics=MetricsSummary(metrics_uri=None, log_streams=collected.log_streams),
+        settings=GateInput(training_job_name=args.job, poll_interval_seconds=0, max_polls=1, dry_run=not args.apply),
         execution_arn=LOCAL_EXECUTION.format(region=region, job=args.job),
     )
     registry = ModelRegistry()
-    result = evaluate(request, settings, store, registry, lambda group: None)
+    ports = EvaluatePorts(store=store, registry=registry, jobs=jobs, load_stored=lambda group: None)
+    result = evaluate(request, collected, gate, ports)
     view: dict[str, Any] = {
         "outcome": result.outcome.value,
-        "reasons": result.decision.reasons,
+        "reasons": result.reasons,
         "table": result.table,
         "checks": [c.model_dump(mode="json") for c in inspection.checks],
         "report_uri": result.report_uri,
         "applied": bool(args.apply),
     }
-    if args.apply and result.registration is not None:
-        registry.ensure_group(result.model_package_group, GROUP_DESCRIPTION, GROUP_TAGS)
-        view["model_package_arn"] = registry.create_package(result.registration)
-    elif args.apply and args.topic_arn:
-        client("sns").publish(
-            TopicArn=args.topic_arn, Subject=result.notification.subject, Message=result.notification.message
-        )
+    if args.apply and result.outcome == Outcome.PASS and result.report_uri:
+        view["model_package_arn"] = register_directly(job, result.report_uri, registry, store, config.inference)
+    elif args.apply and args.topic_arn and result.outcome != Outcome.PASS:
+        Topic(args.topic_arn).publish(result.notification.subject, result.notification.message)
         view["notified"] = args.topic_arn
     _print(args, view)
-    return {Outcome.PASS: EXIT_OK, Outcome.REJECT: EXIT_REJECTED, Outcome.INCONCLUSIVE: EXIT_INCONCLUSIVE}[
-        result.outcome
-    ]
+    return exit_code(result.outcome.value)
 
 
 def _print(args: Any, view: dict[str, Any]) -> None:

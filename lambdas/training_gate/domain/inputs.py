@@ -1,27 +1,72 @@
-"""The execution input, validated before any AWS call."""
+"""The execution input, validated before any AWS call, and the limits it must respect."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-# SageMaker's own rule for training job names.
-TRAINING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+from training_gate.constants import TRAINING_JOB_NAME_MAX, TRAINING_JOB_NAME_PATTERN
+
+# Step Functions quotas (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
+# an execution's history holds at most 25,000 events, and the ASL sets TimeoutSeconds to 48 h.
+HISTORY_EVENTS_MAX = 25_000
+# One poll (DescribeTrainingJob task, the status Choice, the Wait and the counting Pass) writes 11
+# history events; everything else an execution does stays well under the reserve.
+HISTORY_EVENTS_PER_POLL = 11
+HISTORY_EVENTS_RESERVED = 1_000
+MAX_POLLS_LIMIT = (HISTORY_EVENTS_MAX - HISTORY_EVENTS_RESERVED) // HISTORY_EVENTS_PER_POLL
+EXECUTION_TIMEOUT_SECONDS = 48 * 3600
+# Inspection, metrics and registration must still fit after the last poll.
+POLLING_TIME_RESERVED_SECONDS = 3600
+POLL_INTERVAL_MAX = 3600
+POLICY_OVERRIDES_MAX_BYTES = 8 * 1024
+
+
+def polling_problems(poll_interval_seconds: int, max_polls: int) -> list[str]:
+    """Why a polling setting could never finish on Step Functions, or [] when it can."""
+    problems = []
+    if max_polls > MAX_POLLS_LIMIT:
+        problems.append(
+            f"max_polls {max_polls} would pass Step Functions' {HISTORY_EVENTS_MAX:,}-event execution history "
+            f"({HISTORY_EVENTS_PER_POLL} events a poll): at most {MAX_POLLS_LIMIT}"
+        )
+    budget = EXECUTION_TIMEOUT_SECONDS - POLLING_TIME_RESERVED_SECONDS
+    if poll_interval_seconds * max_polls > budget:
+        problems.append(
+            f"max_polls x poll_interval_seconds = {poll_interval_seconds * max_polls} s would pass the execution's "
+            f"48 h timeout: at most {budget} s of polling"
+        )
+    return problems
 
 
 class GateInput(BaseModel):
-    """What an EventBridge rule target or a person in the console passes to the state machine."""
+    """What an EventBridge rule target or a person in the console passes to the state machine.
 
-    model_config = ConfigDict(extra="forbid")
+    The input names the job `TrainingJobName` (the public contract); inside the gate it is
+    `training_job_name` everywhere."""
 
-    TrainingJobName: Annotated[str, Field(pattern=TRAINING_JOB_NAME_PATTERN, max_length=63)]
-    poll_interval_seconds: Annotated[int, Field(ge=0, le=3600)]
-    max_polls: Annotated[int, Field(ge=1, le=10_000)]
-    dry_run: bool = False
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    training_job_name: Annotated[
+        str, Field(alias="TrainingJobName", pattern=TRAINING_JOB_NAME_PATTERN, max_length=TRAINING_JOB_NAME_MAX)
+    ]
+    poll_interval_seconds: Annotated[StrictInt, Field(ge=0, le=POLL_INTERVAL_MAX)]
+    max_polls: Annotated[StrictInt, Field(ge=1, le=MAX_POLLS_LIMIT)]
+    dry_run: StrictBool = False
     policy_overrides: Annotated[
         dict[str, Any] | None, Field(description="merged over the effective policy for this execution only")
     ] = None
+    # Set by the EventBridge rule from the event: the account and region the job ended in.
+    source_account: Annotated[str | None, Field(pattern=r"^\d{12}$")] = None
+    source_region: Annotated[str | None, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] = None
+
+    @model_validator(mode="after")
+    def _polling_fits(self) -> GateInput:
+        problems = polling_problems(self.poll_interval_seconds, self.max_polls)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 def field_problems(exc: Exception, prefix: str | None = None) -> str:

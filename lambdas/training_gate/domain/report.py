@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from training_gate.domain.contract import Evaluation, TrainingJob
 from training_gate.domain.models import InspectionResult, MetricValue
 from training_gate.domain.policy import Decision, Outcome, RuleResult
 
@@ -127,20 +128,23 @@ def console_links(execution_arn: str, job_name: str, report_uri: str | None) -> 
     return links
 
 
-def decision_event(job: dict[str, Any], evaluation: dict[str, Any], execution_arn: str, **extra: Any) -> dict[str, Any]:
-    """The report's JSON summary, as EventBridge subscribers receive it."""
-    decision = evaluation["decision"]
+def decision_event(
+    job: TrainingJob, evaluation: Evaluation, execution_arn: str, model_package_arn: str | None = None
+) -> dict[str, Any]:
+    """What EventBridge subscribers receive about a decision (the report's summary)."""
     return {
-        "training_job_name": job["TrainingJobName"],
-        "training_job_arn": job.get("TrainingJobArn"),
+        "training_job_name": job.training_job_name,
+        "training_job_arn": job.training_job_arn,
         "execution_arn": execution_arn,
-        "outcome": decision["outcome"],
-        "reason_codes": decision["reason_codes"],
-        "reasons": decision["reasons"],
-        "policy_sha256": decision["policy_sha256"],
-        "model_package_group": evaluation["model_package_group"],
-        "report_uri": evaluation.get("report_uri"),
-        **extra,
+        "decided_by": evaluation.decided_by,
+        "outcome": evaluation.outcome.value,
+        "reason_codes": [c.value for c in evaluation.reason_codes],
+        "reasons": evaluation.reasons,
+        "policy_sha256": evaluation.policy_sha256,
+        "model_package_group": evaluation.model_package_group,
+        "report_uri": evaluation.report_uri,
+        "model_package_arn": model_package_arn,
+        "model_package_version": model_package_arn.rsplit("/", 1)[-1] if model_package_arn else None,
     }
 
 

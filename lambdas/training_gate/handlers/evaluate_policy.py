@@ -1,26 +1,21 @@
-"""Apply the policy, write the report, prepare the registration request and the notification."""
+"""Decide, write the report, and claim the decision (or find who already carries it out)."""
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training_gate.dal.aws import (
-    POLICY_PARAMETER_PREFIX,
-    ArtifactStore,
-    DecisionEvents,
-    DecisionLog,
-    ModelRegistry,
-    stored_policy,
-)
-from training_gate.domain.policy import Policy
+from training_gate.dal.dynamodb import DecisionLog
+from training_gate.dal.s3 import ArtifactStore
+from training_gate.dal.sagemaker import ModelRegistry, TrainingJobs
+from training_gate.dal.ssm import stored_policy
+from training_gate.dal.stepfunctions import Executions
+from training_gate.domain.contract import Claim
+from training_gate.handlers.environment import EvaluatePolicyEnvironment, environment
 from training_gate.handlers.observability import (
     JOB_NAME_PATH,
     logger,
@@ -29,47 +24,41 @@ from training_gate.handlers.observability import (
     trace_aws_calls,
     tracer,
 )
-from training_gate.logic.evaluate import EvaluateInput, GateSettings, evaluate
+from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate_execution
 
 trace_aws_calls()
 
 
-def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> GateSettings:
-    group = environ["MODEL_PACKAGE_GROUP"]
+def gate_settings(env: EvaluatePolicyEnvironment) -> GateSettings:
     return GateSettings(
-        default_policy=Policy.model_validate(json.loads(environ["GATE_POLICY"])),
-        default_group=group,
-        allowed_groups=[g for g in environ.get("MODEL_PACKAGE_GROUPS", group).split(",") if g],
-        reports_bucket=environ["REPORTS_BUCKET"],
-        policy_parameter_prefix=environ.get("POLICY_PARAMETER_PREFIX", POLICY_PARAMETER_PREFIX),
-        inference=json.loads(environ.get("INFERENCE_CONFIG", "{}")),
+        default_policy=env.GATE_POLICY,
+        default_group=env.MODEL_PACKAGE_GROUP,
+        allowed_groups=env.MODEL_PACKAGE_GROUPS,
+        reports_bucket=env.REPORTS_BUCKET,
+        policy_parameter_prefix=env.POLICY_PARAMETER_PREFIX,
     )
-
-
-def stored_policy_loader(environ: dict[str, str] | os._Environ[str] = os.environ) -> Callable[[str], Any]:
-    prefix = environ.get("POLICY_PARAMETER_PREFIX", POLICY_PARAMETER_PREFIX)
-    return functools.partial(stored_policy, prefix=prefix)
 
 
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse(event=event, model=EvaluateInput)
-    result = evaluate(
-        request,
-        load_settings(),
-        ArtifactStore(),
-        ModelRegistry(),
-        stored_policy_loader(),
-        DecisionLog(os.environ["DECISION_TABLE"]),
-        DecisionEvents(),
+    request = parse(event=event, model=EvaluateRequest)
+    env = environment(EvaluatePolicyEnvironment)
+    ports = EvaluatePorts(
+        store=ArtifactStore(),
+        registry=ModelRegistry(),
+        jobs=TrainingJobs(),
+        load_stored=functools.partial(stored_policy, prefix=env.POLICY_PARAMETER_PREFIX),
+        log=DecisionLog(env.DECISION_TABLE),
+        executions=Executions(),
     )
-    # One metric per outcome rather than a dimension: dimensions outlive a warm invocation's flush.
-    metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
-    for code in result.decision.reason_codes:
-        metrics.add_metric(name=f"Reason_{code.value}", unit=MetricUnit.Count, value=1)
-    if result.duplicate_of is None:  # a duplicate delivery would count the same job's values twice
-        publish_metric_values(result.model_package_group, result.decision.observed_values())
-    logger.info("decision", extra={"outcome": result.outcome.value, "reasons": result.decision.reasons})
+    result = evaluate_execution(request, gate_settings(env), ports)
+    if result.claim == Claim.OWNER and not result.resumed:
+        # Counted once per decision: a duplicate delivery or a resumed decision was counted already.
+        metrics.add_metric(name=f"Decisions_{result.outcome.value}", unit=MetricUnit.Count, value=1)
+        for code in result.reason_codes:
+            metrics.add_metric(name=f"Reason_{code.value}", unit=MetricUnit.Count, value=1)
+        publish_metric_values(result.model_package_group, result.observed_values)
+    logger.info("decision", extra={"outcome": result.outcome.value, "claim": result.claim.value})
     return result.model_dump(mode="json")

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, Json
 
-from training_gate.dal.aws import ArtifactStore
+from training_gate.dal.s3 import ArtifactStore
+from training_gate.domain.contract import TrainingJob
+from training_gate.handlers.environment import environment
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
-from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
+from training_gate.inspector.inspect import InspectConfig
+from training_gate.logic.artifact import inspect_job
 
 trace_aws_calls()
 
 
-class ArtifactJob(BaseModel):
-    TrainingJobName: str
-    ModelArtifacts: dict[str, str]
-    OutputDataConfig: dict[str, Any] = {}
+class InspectArtifactEnvironment(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    INSPECT_CONFIG: Json[InspectConfig] = Field(default_factory=InspectConfig)
 
 
 class InspectInput(BaseModel):
-    job: ArtifactJob
+    job: TrainingJob
 
 
-def load_config(environ: dict[str, str] | os._Environ[str] = os.environ) -> InspectConfig:
-    return InspectConfig.model_validate(json.loads(environ.get("INSPECT_CONFIG", "{}")))
+def load_config(environ: dict[str, str] | None = None) -> InspectConfig:
+    return environment(InspectArtifactEnvironment, environ).INSPECT_CONFIG
 
 
 @metrics.log_metrics
@@ -37,16 +38,8 @@ def load_config(environ: dict[str, str] | os._Environ[str] = os.environ) -> Insp
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = parse(event=event, model=InspectInput).job
-    uri = job.ModelArtifacts["S3ModelArtifacts"]
     store = ArtifactStore()
-    source: TarballSource | PrefixSource
-    if job.OutputDataConfig.get("CompressionType") == "NONE":
-        # Uncompressed output: S3ModelArtifacts is a prefix holding the files of /opt/ml/model.
-        prefix = uri if uri.endswith("/") else uri + "/"
-        source = PrefixSource(lambda: store.list_prefix(prefix), lambda relative: store.open(prefix + relative))
-    else:
-        source = TarballSource(lambda: store.open(uri))
-    result = inspect_artifact(uri, source, load_config(), read_holdout=store.open)
+    result = inspect_job(job, store, load_config(), read_holdout=store.open)
     for check in result.failed_checks:
         metrics.add_metric(name=f"CheckFailed_{check.name}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ArtifactsInspected", unit=MetricUnit.Count, value=1)

@@ -12,7 +12,7 @@ logger = Logger()
 tracer = Tracer(auto_patch=False)
 metrics = Metrics(namespace=NAMESPACE)
 # Every handler correlates its logs by the training job name it works on.
-JOB_NAME_PATH = "job.TrainingJobName"
+JOB_NAME_PATH = "job.training_job_name"
 
 
 def trace_aws_calls() -> None:

@@ -1,17 +1,19 @@
-"""Register the model that passed (or adopt the package the job registered itself)."""
+"""Register the model that passed exactly once (or adopt the package the job registered itself)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training_gate.dal.aws import ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
+from training_gate.dal.dynamodb import DecisionLog
+from training_gate.dal.s3 import ArtifactStore
+from training_gate.dal.sagemaker import ModelRegistry
+from training_gate.handlers.environment import RegisterModelEnvironment, environment
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
-from training_gate.logic.register import RegisterInput, register
+from training_gate.logic.register import RegisterPorts, RegisterRequest, register
 
 trace_aws_calls()
 
@@ -20,10 +22,11 @@ trace_aws_calls()
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse(event=event, model=RegisterInput)
-    result = register(
-        request, ModelRegistry(), DecisionLog(os.environ["DECISION_TABLE"]), DecisionEvents(), ArtifactStore()
-    )
-    metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)
-    logger.info("registered", extra={"model_package_arn": result.ModelPackageArn, "adopted": result.adopted})
+    request = parse(event=event, model=RegisterRequest)
+    env = environment(RegisterModelEnvironment)
+    ports = RegisterPorts(registry=ModelRegistry(), log=DecisionLog(env.DECISION_TABLE), store=ArtifactStore())
+    result = register(request, ports, env.INFERENCE_CONFIG)
+    if result.created:
+        metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)
+    logger.info("registered", extra={"model_package_arn": result.model_package_arn, "created": result.created})
     return result.model_dump(mode="json")

@@ -20,7 +20,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field
 
 from training_gate.archive import CHUNK, ArchiveLimits, Consumer, UnsafeArchive, safe_relative_name, unpack_stream
-from training_gate.dal.aws import ArtifactNotFound
+from training_gate.dal.s3 import ArtifactNotFound
 from training_gate.domain.models import (
     ArtifactInfo,
     CheckResult,

@@ -6,7 +6,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from training_gate.dal.aws import ArtifactStore, TrainingJobMetrics, TrainingLogs, host_of_stream
+from training_gate.dal.cloudwatch import TrainingJobMetrics
+from training_gate.dal.logs import TrainingLogs, host_of_stream
+from training_gate.dal.s3 import ArtifactStore
+from training_gate.dal.sagemaker import TrainingJobs
+from training_gate.domain.contract import JobMetricSources, MetricsSummary, TrainingJob, bounded_warnings
 from training_gate.domain.metrics import (
     DEFAULT_PATTERNS,
     MetricPattern,
@@ -21,6 +25,7 @@ from training_gate.domain.metrics import (
     stream_values,
 )
 from training_gate.domain.models import MetricsResult, MetricValue
+from training_gate.domain.report_document import report_prefix
 from training_gate.logic.evaluation_files import evaluation_metrics_from_output
 
 
@@ -75,14 +80,16 @@ def _timestamp(value: Any, default: datetime) -> datetime:
     return default
 
 
-def cloudwatch_metric_values(job: dict[str, Any], reader: TrainingJobMetrics) -> list[MetricValue]:
-    names = [d["Name"] for d in job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or [] if "Name" in d]
+def cloudwatch_metric_values(
+    job: TrainingJob, sources: JobMetricSources, reader: TrainingJobMetrics
+) -> list[MetricValue]:
+    names = [d.Name for d in sources.metric_definitions if d.Name]
     if not names:
         return []
     now = datetime.now(UTC)
-    start = _timestamp(job.get("TrainingStartTime") or job.get("CreationTime"), now - timedelta(days=14))
-    end = _timestamp(job.get("TrainingEndTime"), now) + timedelta(minutes=5)
-    latest = reader.latest(job["TrainingJobName"], names, start - timedelta(minutes=5), end)
+    start = _timestamp(job.training_start_time or job.creation_time, now - timedelta(days=14))
+    end = _timestamp(job.training_end_time, now) + timedelta(minutes=5)
+    latest = reader.latest(job.training_job_name, names, start - timedelta(minutes=5), end)
     return [
         MetricValue.from_raw(
             repr(float(value)), name=canonical_name(name), original_name=name, source="cloudwatch_metric"
@@ -92,25 +99,26 @@ def cloudwatch_metric_values(job: dict[str, Any], reader: TrainingJobMetrics) ->
 
 
 def collect_job_metrics(
-    job: dict[str, Any],
+    job: TrainingJob,
+    sources: JobMetricSources,
     logs: TrainingLogs,
     store: ArtifactStore | None = None,
     cloudwatch: TrainingJobMetrics | None = None,
 ) -> MetricsResult:
     """Every source the job offers: FinalMetricDataList, its log streams, evaluation files in its
     output, and (when a reader is given) its CloudWatch metrics."""
-    job_name = job["TrainingJobName"]
-    definitions = job.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
+    job_name = job.training_job_name
+    definitions = [d.model_dump() for d in sources.metric_definitions]
     # A job's broken definition is reported, not fatal: the other sources may still decide.
     usable, problems = compile_usable_definitions(definitions)
     definition_warnings = [f"MetricDefinitions: {problem}" for problem in problems]
     patterns = with_defaults(usable)
-    details = final_metric_values(job.get("FinalMetricDataList") or [])
+    details = final_metric_values([m.model_dump() for m in sources.final_metrics if m.Value is not None])
     stream_names = logs.stream_names(job_name)
     hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
     details += values_from_hosts(hosts.values(), patterns)
     if cloudwatch is not None:
-        details += cloudwatch_metric_values(job, cloudwatch)
+        details += cloudwatch_metric_values(job, sources, cloudwatch)
     warning = None
     if store is not None:
         from_files, warning = evaluation_metrics_from_output(job, store)
@@ -122,4 +130,41 @@ def collect_job_metrics(
     result.log_streams = len(stream_names)
     if not stream_names:
         result.warnings.append(f"no logs: the job has no log streams under {job_name}/")
+    result.warnings = list(dict.fromkeys(result.warnings))
     return result
+
+
+METRIC_NAMES_IN_STATE = 100
+
+
+def summarize(result: MetricsResult, metrics_uri: str | None) -> MetricsSummary:
+    """The bounded hand-off: the full result stays in S3 at `metrics_uri`."""
+    warnings, total = bounded_warnings(result.warnings)
+    names = sorted(result.metrics)
+    return MetricsSummary(
+        metrics_uri=metrics_uri,
+        metric_names=[n[:128] for n in names[:METRIC_NAMES_IN_STATE]],
+        metrics_total=len(names),
+        warnings=warnings,
+        warnings_total=total,
+        log_streams=result.log_streams,
+    )
+
+
+def collect_metrics(
+    job: TrainingJob,
+    jobs: TrainingJobs,
+    logs: TrainingLogs,
+    store: ArtifactStore,
+    reports_bucket: str | None,
+    execution_name: str,
+    cloudwatch: TrainingJobMetrics | None = None,
+) -> MetricsSummary:
+    """CollectMetrics' use case: read every source, keep the full result in S3, hand over a summary."""
+    sources = jobs.describe(job.training_job_name).sources
+    result = collect_job_metrics(job, sources, logs, store, cloudwatch)
+    metrics_uri = None
+    if reports_bucket:
+        key = f"{report_prefix(job.training_job_name, execution_name)}/metrics.json"
+        metrics_uri, _ = store.put_json(reports_bucket, key, result.model_dump(mode="json"))
+    return summarize(result, metrics_uri)

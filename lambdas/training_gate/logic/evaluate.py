@@ -1,64 +1,45 @@
-"""Resolve the effective policy, decide, write the report, prepare registration and notification."""
+"""EvaluatePolicy's use case, in three steps: decide (pure, from the job's evidence), report (write
+the execution's report once), record (claim the decision in the decision table, or find who
+already carries it out)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
+from training_gate.constants import POLICY_PARAMETER_PREFIX
+from training_gate.dal.dynamodb import DecisionLog
+from training_gate.dal.s3 import ArtifactStore, parse_s3_uri
+from training_gate.dal.sagemaker import ModelRegistry, TrainingJobs
+from training_gate.dal.stepfunctions import Executions
+from training_gate.domain.contract import (
+    NOTIFICATION_MESSAGE_MAX,
+    SUMMARY_MAX,
+    TABLE_MAX,
+    Claim,
+    Evaluation,
+    MetricsSummary,
+    Notification,
+    TrainingJob,
+    trim,
+)
+from training_gate.domain.decision_record import ClaimVerdict, DecisionItem, ItemStatus, judge_existing
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
 from training_gate.domain.metrics import combine
 from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
-from training_gate.domain.policy import Champion, Decision, Outcome, Policy, decide
-from training_gate.domain.report import (
-    client_token,
-    decision_event,
-    decision_message,
-    decision_subject,
-    decision_table,
-    model_monitor_statistics,
-    sanitize_metadata,
-)
+from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide
+from training_gate.domain.report import decision_message, decision_subject, decision_table
+from training_gate.domain.report_document import Report, execution_name, report_prefix
 
-METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
-REPORT_SCHEMA_VERSION = 1
-# The execution output must stay well under Step Functions' 256 KiB payload limit.
-MARKDOWN_IN_OUTPUT_MAX = 16_000
+CLAIM_ATTEMPTS = 3
 
 
 class PolicyError(ValueError):
     """The effective policy cannot be built; the message names the source and the field."""
-
-
-class EvaluateInput(BaseModel):
-    job: dict[str, Any]
-    inspection: InspectionResult
-    metrics: MetricsResult
-    settings: GateInput
-    execution_arn: str
-
-
-class Notification(BaseModel):
-    subject: str
-    message: str
-
-
-class Evaluation(BaseModel):
-    outcome: Outcome
-    summary: str
-    table: str
-    decision: Decision
-    notification: Notification
-    report_uri: str | None
-    report_markdown: str
-    dry_run: bool
-    model_package_group: str
-    registration: dict[str, Any] | None
-    duplicate_of: str | None = None
-    recorded: bool = False
 
 
 class GateSettings(BaseModel):
@@ -69,14 +50,52 @@ class GateSettings(BaseModel):
     allowed_groups: list[str]
     reports_bucket: str
     policy_parameter_prefix: str = POLICY_PARAMETER_PREFIX
-    inference: dict[str, Any] = {}
+
+
+class EvaluateRequest(BaseModel):
+    job: TrainingJob
+    inspection: InspectionResult
+    metrics: MetricsSummary
+    settings: GateInput
+    execution_arn: str
+
+
+@dataclass
+class EvaluatePorts:
+    store: ArtifactStore
+    registry: ModelRegistry
+    jobs: TrainingJobs
+    load_stored: Callable[[str], dict[str, Any] | None]
+    log: DecisionLog | None = None
+    executions: Executions | None = None
+
+
+@dataclass
+class Decided:
+    """The outcome of the decide step: everything the report and the record need."""
+
+    policy: Policy
+    group: str
+    decision: Decision
+    metrics: MetricsResult
+
+
+# -- decide -----------------------------------------------------------------------------------
+
+
+def check_group(group: str, allowed: Collection[str]) -> None:
+    if group not in allowed:
+        raise PolicyError(
+            f"model package group {group!r} is not one the gate may register in ({', '.join(sorted(allowed))}); "
+            "add it to additional_model_package_groups in cdk.json"
+        )
 
 
 def resolve_policy(
     settings: GateSettings,
-    job: dict[str, Any],
+    job: TrainingJob,
     overrides: dict[str, Any] | None,
-    registry: ModelRegistry,
+    jobs: TrainingJobs,
     load_stored: Callable[[str], dict[str, Any] | None],
 ) -> tuple[Policy, str, list[str]]:
     """The effective policy and group: default -> group (fixed or from a job tag) -> the group's
@@ -86,13 +105,13 @@ def resolve_policy(
     group = default.outcome.model_package_group or settings.default_group
     tag = default.outcome.group_from_tag
     if tag:
-        tagged = registry.job_tags(job["TrainingJobArn"]).get(tag)
+        tagged = jobs.tags(job.training_job_arn).get(tag)
         if tagged:
             group = tagged
             notes.append(f"model package group {group} from the job's tag {tag}")
         else:
             notes.append(f"the job has no tag {tag}: using model package group {group}")
-    _check_group(group, settings.allowed_groups)
+    check_group(group, settings.allowed_groups)
     policy = default
     stored = load_stored(group)
     if stored is not None:
@@ -108,16 +127,11 @@ def resolve_policy(
             policy = policy.with_overrides(overrides)
         except ValidationError as exc:
             raise PolicyError(describe_validation_error(exc, prefix="policy_overrides")) from exc
+        # An override may name the group too: it must be one the gate may use, like any other.
+        check_group(policy.outcome.model_package_group or group, settings.allowed_groups)
+        group = policy.outcome.model_package_group or group
         notes.append("policy_overrides from the execution input applied")
     return policy, group, notes
-
-
-def _check_group(group: str, allowed: Collection[str]) -> None:
-    if group not in allowed:
-        raise PolicyError(
-            f"model package group {group!r} is not one the gate may register in ({', '.join(sorted(allowed))}); "
-            "add it to model_package_groups in cdk.json"
-        )
 
 
 def load_champion(policy: Policy, group: str, registry: ModelRegistry) -> Champion | None:
@@ -136,171 +150,195 @@ def load_champion(policy: Policy, group: str, registry: ModelRegistry) -> Champi
     return Champion(model_package_arn=arn, metrics=metrics)
 
 
-def _trim(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 60] + "\n\n[trimmed: the whole report is in S3 at report_uri]"
+def decide_job(
+    job: TrainingJob,
+    inspection: InspectionResult,
+    collected: MetricsResult,
+    settings: GateInput,
+    gate: GateSettings,
+    ports: EvaluatePorts,
+) -> Decided:
+    policy, group, notes = resolve_policy(gate, job, settings.policy_overrides, ports.jobs, ports.load_stored)
+    metrics = combine(collected.details + inspection.metrics)
+    metrics.warnings = list(dict.fromkeys([*collected.warnings, *metrics.warnings]))
+    champion = load_champion(policy, group, ports.registry)
+    decision = decide(policy, metrics, inspection, champion, settings.policy_overrides)
+    decision.warnings = list(dict.fromkeys([*notes, *decision.warnings]))
+    return Decided(policy=policy, group=group, decision=decision, metrics=metrics)
 
 
-def _execution_name(execution_arn: str) -> str:
-    return execution_arn.rsplit(":", 1)[-1]
+# -- report -----------------------------------------------------------------------------------
 
 
-def registration_request(
-    request: EvaluateInput,
-    policy: Policy,
-    group: str,
-    statistics: tuple[str, str],
-    decision: Decision,
-    metrics: MetricsResult,
-    report_uri: str,
-    inference: dict[str, Any],
-) -> dict[str, Any]:
-    job = request.job
-    artifact = request.inspection.artifact
-    stats_uri, stats_sha = statistics
-    # Every reported metric is stored, so a later champion comparison can read it back.
-    stored_metrics = {f"metric_{name}": m.raw for name, m in sorted(metrics.metrics.items()) if m.value is not None}
-    metadata = {
-        "training_job_arn": job.get("TrainingJobArn", ""),
-        "gate_execution_arn": request.execution_arn,
-        "gate_report": report_uri,
-        "policy_sha256": decision.policy_sha256,
-        "artifact_sha256": artifact.sha256 or "",
-        **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
-    }
-    image = inference.get("image") or job.get("AlgorithmSpecification", {}).get("TrainingImage")
-    request_fields: dict[str, Any] = {
-        "ModelPackageGroupName": group,
-        "ModelPackageDescription": (
-            f"registered by training-gate: {decision.outcome.value} for training job {job['TrainingJobName']}"
-        ),
-        "ModelApprovalStatus": policy.outcome.approval_status,
-        "ClientToken": client_token(job.get("TrainingJobArn", job["TrainingJobName"]), decision.policy_sha256),
-        "CustomerMetadataProperties": sanitize_metadata(metadata),
-        "Tags": [
-            {"Key": "managed-by", "Value": "training-gate"},
-            {"Key": "training-job", "Value": job["TrainingJobName"]},
-            {"Key": "gate-decision", "Value": decision.outcome.value},
-        ],
-        "ModelMetrics": {
-            "ModelQuality": {
-                "Statistics": {
-                    "ContentType": "application/json",
-                    "S3Uri": stats_uri,
-                    "ContentDigest": f"sha256:{stats_sha}",
-                }
-            }
-        },
-    }
-    if image:
-        request_fields["InferenceSpecification"] = {
-            "Containers": [{"Image": image, "ModelDataUrl": artifact.uri}],
-            "SupportedContentTypes": inference.get("content_types", ["text/csv"]),
-            "SupportedResponseMIMETypes": inference.get("response_types", ["text/csv"]),
-            "SupportedRealtimeInferenceInstanceTypes": inference.get("realtime_instance_types", []),
-            "SupportedTransformInstanceTypes": inference.get("transform_instance_types", []),
-        }
-        spec = request_fields["InferenceSpecification"]
-        for key in ("SupportedRealtimeInferenceInstanceTypes", "SupportedTransformInstanceTypes"):
-            if not spec[key]:
-                del spec[key]  # AWS refuses an empty list here
-    return request_fields
-
-
-def evaluate(
-    request: EvaluateInput,
-    settings: GateSettings,
+def write_report(
+    decided: Decided,
+    request: EvaluateRequest,
+    reports_bucket: str,
     store: ArtifactStore,
-    registry: ModelRegistry,
-    load_stored: Callable[[str], dict[str, Any] | None],
-    log: DecisionLog | None = None,
-    events: DecisionEvents | None = None,
-) -> Evaluation:
-    """Decide and report. Unless it is a dry run, the decision is recorded once per (job, policy):
-    a repeated event or re-run finds it and ends as a duplicate."""
-    job_name = request.job["TrainingJobName"]
-    overrides = request.settings.policy_overrides
-    policy, group, notes = resolve_policy(settings, request.job, overrides, registry, load_stored)
-    metrics = combine(request.metrics.details + request.inspection.metrics)
-    metrics.warnings = [*request.metrics.warnings, *metrics.warnings]
-    champion = load_champion(policy, group, registry)
-    decision = decide(policy, metrics, request.inspection, champion, overrides)
-    decision.warnings = [*notes, *decision.warnings]
-    prefix = f"reports/{job_name}/{_execution_name(request.execution_arn)}"
-    dry_run = request.settings.dry_run
-    report = {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "dry_run": dry_run,
-        "training_job": job_name,
-        "execution_arn": request.execution_arn,
-        "model_package_group": group,
-        "decision": decision.model_dump(mode="json"),
-        "policy": policy.model_dump(mode="json"),
-        "inspection": request.inspection.model_dump(mode="json", by_alias=True),
-        "metrics": metrics.model_dump(mode="json"),
-    }
-    # Written in a dry run too: a report registers and notifies nothing, and it says it was a dry run.
-    # Without a reports bucket (the command line's dry run) the report is only returned.
+) -> tuple[str | None, str]:
+    """report.json and report.md under the execution's own prefix (a dry run's too: it says so).
+    Without a bucket (the command line's dry run) nothing is written. Returns (report URI, message)."""
+    job_name = request.job.training_job_name
+    prefix = report_prefix(job_name, execution_name(request.execution_arn))
+    report = Report(
+        dry_run=request.settings.dry_run,
+        training_job=job_name,
+        execution_arn=request.execution_arn,
+        model_package_group=decided.group,
+        decision=decided.decision,
+        policy=decided.policy,
+        inspection=request.inspection,
+        metrics=decided.metrics,
+        metrics_uri=request.metrics.metrics_uri,
+    )
     report_uri = None
-    if settings.reports_bucket:
-        report_uri, _ = store.put_json(settings.reports_bucket, f"{prefix}/report.json", report)
-    message = decision_message(job_name, decision, request.inspection, report_uri, request.execution_arn)
-    if dry_run:
+    if reports_bucket:
+        report_uri, _ = store.put_json(reports_bucket, f"{prefix}/report.json", report.document())
+    message = decision_message(job_name, decided.decision, request.inspection, report_uri, request.execution_arn)
+    if request.settings.dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
-    if settings.reports_bucket:
-        store.put_text(settings.reports_bucket, f"{prefix}/report.md", message)
-    duplicate_of = None
-    if not dry_run and log is not None:
-        existing = log.record(
-            job_name,
-            decision.policy_sha256,
-            {
-                "outcome": decision.outcome.value,
-                "reasons": "; ".join(decision.reasons) or "every check passed",
-                "reason_codes": ",".join(decision.reason_codes),
-                "execution_arn": request.execution_arn,
-                "report_uri": report_uri or "",
-                "model_package_group": group,
-                "decided_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        if existing is not None:
-            duplicate_of = existing.get("execution_arn", "an earlier execution")
-            log.add_duplicate(job_name, decision.policy_sha256, request.execution_arn)
-    own_package = request.job.get("OutputModelPackageArn")
-    if duplicate_of is None and not dry_run and decision.outcome != Outcome.PASS:
-        if own_package and decision.outcome == Outcome.REJECT:
-            registry.set_approval(own_package, "Rejected", f"training-gate: {'; '.join(decision.reasons)}")
-        if events is not None:
-            events.publish(
-                _event_detail(request, decision, group, report_uri),
-                [r for r in (request.job.get("TrainingJobArn"),) if r],
-            )
-    registration = None
-    if decision.outcome == Outcome.PASS and not dry_run and duplicate_of is None:
-        statistics = store.put_json(
-            settings.reports_bucket, f"{prefix}/statistics.json", model_monitor_statistics(metrics.metrics)
-        )
-        registration = registration_request(
-            request, policy, group, statistics, decision, metrics, report_uri, settings.inference
-        )
-    return Evaluation(
-        outcome=decision.outcome,
-        summary="; ".join(decision.reasons) or "every check passed",
-        table=decision_table(decision),
-        decision=decision,
-        notification=Notification(subject=decision_subject(job_name, decision), message=message),
-        report_uri=report_uri,
-        report_markdown=_trim(message, MARKDOWN_IN_OUTPUT_MAX),
-        dry_run=dry_run,
-        model_package_group=group,
-        registration=registration,
-        duplicate_of=duplicate_of,
-        recorded=not dry_run and log is not None and duplicate_of is None,
+    if reports_bucket:
+        store.put_text(reports_bucket, f"{prefix}/report.md", message)
+    return report_uri, message
+
+
+# -- record -----------------------------------------------------------------------------------
+
+
+def _summary(decision: Decision) -> str:
+    return trim("; ".join(decision.reasons) or "every check passed", SUMMARY_MAX, "the report")
+
+
+def new_item(
+    decided: Decided, request: EvaluateRequest, report_uri: str | None, notification: Notification
+) -> DecisionItem:
+    decision = decided.decision
+    return DecisionItem(
+        training_job=request.job.training_job_name,
+        policy_sha256=decision.policy_sha256,
+        status=ItemStatus.DECIDED,
+        owner=request.execution_arn,
+        execution_arn=request.execution_arn,
+        outcome=decision.outcome.value,
+        reasons="; ".join(decision.reasons) or "every check passed",
+        reason_codes=",".join(decision.reason_codes),
+        report_uri=report_uri or "",
+        model_package_group=decided.group,
+        decided_at=datetime.now(UTC).isoformat(),
+        notification_subject=notification.subject,
+        notification_message=notification.message,
+        decision_table=trim(decision_table(decision), TABLE_MAX, "the report"),
     )
 
 
-def _event_detail(request: EvaluateInput, decision: Decision, group: str, report_uri: str | None) -> dict[str, Any]:
-    summary = {"decision": decision.model_dump(mode="json"), "model_package_group": group, "report_uri": report_uri}
-    return decision_event(request.job, summary, request.execution_arn)
+def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resumed: bool = False) -> Evaluation:
+    """The decision as the table stores it: what a taker-over, a retry or a duplicate reports."""
+    codes = [ReasonCode(c) for c in (item.reason_codes or "").split(",") if c in ReasonCode.__members__.values()]
+    return Evaluation(
+        outcome=Outcome(item.outcome or Outcome.INCONCLUSIVE),
+        summary=trim(item.reasons or "", SUMMARY_MAX, "the report"),
+        reasons=[r[:300] for r in (item.reasons or "").split("; ")[:20] if r and item.outcome != Outcome.PASS],
+        reason_codes=codes,
+        table=trim(item.decision_table or "", TABLE_MAX, "the report"),
+        policy_sha256=item.policy_sha256,
+        model_package_group=item.model_package_group or "",
+        report_uri=item.report_uri or None,
+        notification=Notification(
+            subject=item.notification_subject or f"training-gate decision: {item.training_job}",
+            message=item.notification_message or (item.reasons or ""),
+        ),
+        dry_run=dry_run,
+        claim=claim,
+        decided_by=item.execution_arn or item.owner or "",
+        resumed=resumed,
+        owner_execution=item.owner or item.execution_arn,
+        model_package_arn=item.model_package_arn,
+        completion=item.completion,
+    )
+
+
+def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions) -> tuple[Claim, DecisionItem, bool]:
+    """Claim the decision for `item.owner`. Returns the claim, the item that now holds the decision
+    this execution carries out (or reports), and whether it was taken over from another execution."""
+    me = item.owner or ""
+    if log.create(item):
+        return Claim.OWNER, item, False
+    for _ in range(CLAIM_ATTEMPTS):
+        existing = log.get(item.training_job, item.policy_sha256)
+        if existing is None:  # deleted by hand between the two calls
+            if log.create(item):
+                return Claim.OWNER, item, False
+            continue
+        running = bool(existing.owner) and existing.owner != me and not existing.complete
+        running = running and executions.is_running(existing.owner or "")
+        verdict = judge_existing(existing, me, running)
+        if verdict is ClaimVerdict.OWN:
+            return Claim.OWNER, existing, False
+        if verdict is ClaimVerdict.COMPLETE:
+            log.add_duplicate(item.training_job, item.policy_sha256, me)
+            return Claim.DUPLICATE, existing, False
+        if verdict is ClaimVerdict.OWNER_RUNNING:
+            return Claim.IN_PROGRESS, existing, False
+        replace = None if existing.resumable else _decision_attributes(item)
+        if log.take_over(existing, me, replace):
+            resumed = existing.model_copy(update={"owner": me, **(replace or {})})
+            return Claim.OWNER, resumed, True
+    raise RuntimeError(
+        f"the decision on {item.training_job} changed {CLAIM_ATTEMPTS} times while this execution read it; re-run"
+    )
+
+
+def _decision_attributes(item: DecisionItem) -> dict[str, str]:
+    """What a taker-over of a legacy item (no stored decision) writes: its own decision."""
+    fields = (
+        "execution_arn",
+        "outcome",
+        "reasons",
+        "reason_codes",
+        "report_uri",
+        "model_package_group",
+        "decided_at",
+        "notification_subject",
+        "notification_message",
+        "decision_table",
+    )
+    values = item.model_dump()
+    return {f: str(values[f]) for f in fields if values.get(f) is not None} | {"status": ItemStatus.DECIDED.value}
+
+
+# -- the use case -----------------------------------------------------------------------------
+
+
+def evaluate(
+    request: EvaluateRequest, collected: MetricsResult, gate: GateSettings, ports: EvaluatePorts
+) -> Evaluation:
+    """Decide, report, record. A dry run, or a run without a decision table, records nothing."""
+    decided = decide_job(request.job, request.inspection, collected, request.settings, gate, ports)
+    report_uri, message = write_report(decided, request, gate.reports_bucket, ports.store)
+    notification = Notification(
+        subject=decision_subject(request.job.training_job_name, decided.decision),
+        message=trim(message, NOTIFICATION_MESSAGE_MAX, report_uri or "the report"),
+    )
+    item = new_item(decided, request, report_uri, notification)
+    if request.settings.dry_run or ports.log is None or ports.executions is None:
+        evaluation = evaluation_from_item(item, Claim.NOT_RECORDED, request.settings.dry_run)
+        evaluation.observed_values = decided.decision.observed_values()
+        return evaluation
+    claim, holding, resumed = record_decision(item, ports.log, ports.executions)
+    evaluation = evaluation_from_item(holding, claim, dry_run=False, resumed=resumed)
+    if claim == Claim.OWNER and not resumed:
+        evaluation.observed_values = decided.decision.observed_values()
+    return evaluation
+
+
+def load_collected(summary: MetricsSummary, store: ArtifactStore) -> MetricsResult:
+    """The full MetricsResult CollectMetrics left in S3."""
+    if not summary.metrics_uri:
+        return MetricsResult(metrics={}, details=[], warnings=summary.warnings, log_streams=summary.log_streams)
+    parse_s3_uri(summary.metrics_uri)
+    return MetricsResult.model_validate(store.get_json(summary.metrics_uri))
+
+
+def evaluate_execution(request: EvaluateRequest, gate: GateSettings, ports: EvaluatePorts) -> Evaluation:
+    """EvaluatePolicy's whole use case: the metrics CollectMetrics stored, then evaluate."""
+    return evaluate(request, load_collected(request.metrics, ports.store), gate, ports)

@@ -9,7 +9,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
-from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
+from training_gate.dal.s3 import ArtifactNotFound, ArtifactStore
+from training_gate.domain.contract import TrainingJob
 from training_gate.domain.metrics import EVALUATION_FILE_MAX_BYTES, EVALUATION_FILE_NAMES, evaluation_file_values
 from training_gate.domain.models import MetricValue
 
@@ -34,14 +35,13 @@ def read_evaluation_files(root: Path, files: list[str], where: str) -> list[Metr
     return values
 
 
-def output_archive_uri(job: dict[str, Any]) -> str | None:
-    base = job.get("OutputDataConfig", {}).get("S3OutputPath")
-    if not base:
+def output_archive_uri(job: TrainingJob) -> str | None:
+    if not job.output_path:
         return None
-    return f"{base.rstrip('/')}/{job['TrainingJobName']}/output/output.tar.gz"
+    return f"{job.output_path.rstrip('/')}/{job.training_job_name}/output/output.tar.gz"
 
 
-def evaluation_metrics_from_output(job: dict[str, Any], store: ArtifactStore) -> tuple[list[MetricValue], str | None]:
+def evaluation_metrics_from_output(job: TrainingJob, store: ArtifactStore) -> tuple[list[MetricValue], str | None]:
     """Metrics from the evaluation files in the job's output.tar.gz, with a warning when it is unusable."""
     uri = output_archive_uri(job)
     if uri is None:

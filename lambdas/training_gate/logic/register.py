@@ -1,67 +1,201 @@
-"""Register a passing model exactly once, record it, and announce the decision."""
+"""RegisterModel's use case: create the package exactly once, and never forget it.
+
+The request is built here, where it is sent, from the decision's report. Before it is sent, the
+request is stored in the decision item; an execution that takes the decision over sends that same
+request with the same ClientToken, so SageMaker returns the package it already made
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html, ClientToken).
+If the token no longer helps, the package is found by the decision's identity in its metadata.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from training_gate.dal.aws import ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry, parse_s3_uri
-from training_gate.domain.report import decision_event
+from training_gate.dal.clients import ClientError, error_code
+from training_gate.dal.dynamodb import DecisionLog, NotOwner
+from training_gate.dal.s3 import ArtifactStore, parse_s3_uri
+from training_gate.dal.sagemaker import ModelRegistry
+from training_gate.domain.contract import Evaluation, Registration, ReportRegistration, TrainingJob
+from training_gate.domain.report import client_token, model_monitor_statistics, sanitize_metadata
+from training_gate.domain.report_document import Report
+from training_gate.domain.settings import InferenceConfig
 
 GROUP_DESCRIPTION = "Models that passed training-gate"
+# A versioned package takes its group's tags and refuses its own (CreateModelPackage: "If you supply
+# ModelPackageGroupName, your model package belongs to the model group you specify and uses the tags
+# associated with the model group"); the gate's identity on the package is in its metadata.
 GROUP_TAGS = [{"Key": "managed-by", "Value": "training-gate"}]
+METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
+# Errors after which a retry with the same token cannot help; the package may exist all the same.
+_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
 
-class RegisterInput(BaseModel):
-    job: dict[str, Any]
-    evaluation: dict[str, Any]
+class RegisterRequest(BaseModel):
+    job: TrainingJob
+    evaluation: Evaluation
     execution_arn: str
 
 
-class Registration(BaseModel):
-    ModelPackageArn: str
-    ModelPackageVersion: str
-    adopted: bool
+@dataclass
+class RegisterPorts:
+    registry: ModelRegistry
+    log: DecisionLog
+    store: ArtifactStore
 
 
-def register(
-    request: RegisterInput,
-    registry: ModelRegistry,
-    log: DecisionLog,
-    events: DecisionEvents,
-    store: ArtifactStore | None = None,
-) -> Registration:
-    job, evaluation = request.job, request.evaluation
-    registration = evaluation["registration"]
-    policy_sha256 = evaluation["decision"]["policy_sha256"]
-    own_package = job.get("OutputModelPackageArn")
-    if own_package:
-        # The job registered its model itself: apply the gate's decision to that package, add none.
-        registry.set_approval(
-            own_package,
-            registration["ModelApprovalStatus"],
-            f"training-gate: pass under policy {policy_sha256[:12]}; report {evaluation.get('report_uri')}",
-        )
-        arn = own_package
-    else:
-        registry.ensure_group(registration["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
-        arn = registry.create_package(registration)
-    version = arn.rsplit("/", 1)[-1]
-    log.mark(job["TrainingJobName"], policy_sha256, "registered", model_package_arn=arn)
-    report_uri = evaluation.get("report_uri")
-    if store is not None and report_uri:
-        # The report was written before registration; it gains the package it led to.
-        report = store.get_json(report_uri)
-        report["registration"] = {
-            "model_package_arn": arn,
-            "model_package_version": version,
-            "adopted": bool(own_package),
+def decision_identity(job: TrainingJob, policy_sha256: str) -> dict[str, str]:
+    """The metadata that names the decision a package came from: how a lost package is found."""
+    return {"training_job_arn": job.training_job_arn, "policy_sha256": policy_sha256}
+
+
+def registration_request(
+    job: TrainingJob,
+    report: Report,
+    report_uri: str,
+    statistics: tuple[str, str],
+    inference: InferenceConfig,
+) -> dict[str, Any]:
+    """CreateModelPackage's request. Nothing in it depends on which execution sends it."""
+    decision = report.decision
+    stats_uri, stats_sha = statistics
+    # Every reported metric is stored, so a later champion comparison can read it back.
+    stored_metrics = {
+        f"metric_{name}": m.raw for name, m in sorted(report.metrics.metrics.items()) if m.value is not None
+    }
+    metadata = {
+        "managed_by": "training-gate",
+        "training_job_name": job.training_job_name,
+        **decision_identity(job, decision.policy_sha256),
+        "gate_decision": decision.outcome.value,
+        "gate_report": report_uri,
+        "artifact_sha256": report.inspection.artifact.sha256 or "",
+        **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
+    }
+    request: dict[str, Any] = {
+        "ModelPackageGroupName": report.model_package_group,
+        "ModelPackageDescription": (
+            f"registered by training-gate: {decision.outcome.value} for training job {job.training_job_name}"
+        ),
+        "ModelApprovalStatus": report.policy.outcome.approval_status,
+        "ClientToken": client_token(job.training_job_arn, decision.policy_sha256),
+        "CustomerMetadataProperties": sanitize_metadata(metadata),
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": stats_uri,
+                    "ContentDigest": f"sha256:{stats_sha}",
+                }
+            }
+        },
+    }
+    image = inference.image or job.training_image
+    if image:
+        spec: dict[str, Any] = {
+            "Containers": [{"Image": image, "ModelDataUrl": report.inspection.artifact.uri}],
+            "SupportedContentTypes": inference.content_types,
+            "SupportedResponseMIMETypes": inference.response_types,
         }
-        bucket, key = parse_s3_uri(report_uri)
-        store.put_json(bucket, key, report)
-    events.publish(
-        decision_event(job, evaluation, request.execution_arn, model_package_arn=arn, model_package_version=version),
-        [r for r in (arn, job.get("TrainingJobArn")) if r],
+        # AWS refuses an empty list here: the key is left out instead.
+        if inference.realtime_instance_types:
+            spec["SupportedRealtimeInferenceInstanceTypes"] = inference.realtime_instance_types
+        if inference.transform_instance_types:
+            spec["SupportedTransformInstanceTypes"] = inference.transform_instance_types
+        request["InferenceSpecification"] = spec
+    return request
+
+
+def build_request(
+    job: TrainingJob, report_uri: str, store: ArtifactStore, inference: InferenceConfig
+) -> tuple[Report, dict[str, Any]]:
+    """The decision's report, and the request built from it (its statistics written beside it)."""
+    report = _read_report(store, report_uri)
+    bucket, key = parse_s3_uri(report_uri)
+    statistics = store.put_json(
+        bucket, key.rsplit("/", 1)[0] + "/statistics.json", model_monitor_statistics(report.metrics.metrics)
     )
-    return Registration(ModelPackageArn=arn, ModelPackageVersion=version, adopted=bool(own_package))
+    return report, registration_request(job, report, report_uri, statistics, inference)
+
+
+def register_directly(
+    job: TrainingJob, report_uri: str, registry: ModelRegistry, store: ArtifactStore, inference: InferenceConfig
+) -> str:
+    """The command line's `validate --apply`: no decision table, the same request, the same token."""
+    _, request = build_request(job, report_uri, store, inference)
+    registry.ensure_group(request["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
+    arn, _ = _create_once(registry, request, decision_identity(job, request_policy(request)))
+    return arn
+
+
+def request_policy(request: dict[str, Any]) -> str:
+    return str(request["CustomerMetadataProperties"].get("policy_sha256", ""))
+
+
+def _read_report(store: ArtifactStore, report_uri: str) -> Report:
+    return Report.model_validate(store.get_json(report_uri))
+
+
+def _create_once(registry: ModelRegistry, request: dict[str, Any], identity: dict[str, str]) -> tuple[str, bool]:
+    """(package ARN, created by this call)."""
+    group = request["ModelPackageGroupName"]
+    try:
+        return registry.create_package(request), True
+    except ClientError as exc:
+        if error_code(exc) in _THROTTLING:
+            raise  # the state machine retries with backoff; the token keeps the retry idempotent
+        found = registry.find_package(group, identity)
+        if found is None:
+            raise
+        return found, False
+
+
+def register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:
+    job, evaluation, me = request.job, request.evaluation, request.execution_arn
+    item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
+    if item is None or item.owner != me:
+        raise NotOwner(f"execution {me} does not own the decision on {job.training_job_name}")
+    if item.model_package_arn:
+        # An earlier attempt (a retry, or the execution this one took over) created it.
+        arn = item.model_package_arn
+        return Registration(
+            model_package_arn=arn,
+            model_package_version=arn.rsplit("/", 1)[-1],
+            adopted=arn == job.output_model_package_arn,
+            created=False,
+        )
+    report_uri = evaluation.report_uri
+    if not report_uri:
+        raise ValueError(f"the decision on {job.training_job_name} has no report to register from")
+    report = _read_report(ports.store, report_uri)
+    if job.output_model_package_arn:
+        # The job registered its model itself: apply the gate's decision to that package, add none.
+        arn = job.output_model_package_arn
+        ports.registry.set_approval(
+            arn,
+            report.policy.outcome.approval_status,
+            f"training-gate: pass under policy {evaluation.policy_sha256[:12]}; report {report_uri}",
+        )
+        created = False
+    else:
+        if item.registration_request:
+            sent = json.loads(item.registration_request)
+        else:
+            _, sent = build_request(job, report_uri, ports.store, inference)
+            ports.log.store_request(job.training_job_name, evaluation.policy_sha256, me, json.dumps(sent))
+        ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
+        arn, created = _create_once(ports.registry, sent, decision_identity(job, evaluation.policy_sha256))
+    ports.log.record_package(job.training_job_name, evaluation.policy_sha256, me, arn)
+    version = arn.rsplit("/", 1)[-1]
+    registration = ReportRegistration(
+        model_package_arn=arn, model_package_version=version, adopted=bool(job.output_model_package_arn)
+    )
+    report.registration = registration
+    bucket, key = parse_s3_uri(report_uri)
+    ports.store.put_json(bucket, key, report.document())
+    return Registration(
+        model_package_arn=arn, model_package_version=version, adopted=registration.adopted, created=created
+    )

@@ -1,0 +1,456 @@
+"""The gate's functions, each with a role that may do exactly what its code does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import REPO_ROOT, GateConfig
+from infra.nag import XRAY_REASON, acknowledge_wildcard, logical_id
+from infra.storage import Storage
+from training_gate.constants import POLICY_PARAMETER_PREFIX, TRAINING_LOG_GROUP
+
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+INSPECTOR_HANDLER = "training_gate.handlers.inspect_artifact.handler"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+FUNCTION_TIMEOUT = Duration.seconds(60)
+FUNCTION_MEMORY_MB = 512
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+POWERTOOLS_ACCOUNT = "017000801446"
+# Zip functions carry the gate's code without scikit-learn and without the inspector.
+ZIP_EXCLUDES = [
+    "inspector.Dockerfile",
+    "inspector-image",
+    "training_gate/inspector",
+    "training_gate/handlers/inspect_artifact.py",
+    "training_gate/logic/artifact.py",
+    "*.egg-info",
+    "**/__pycache__",
+    "*.pyc",
+]
+
+
+@dataclass(frozen=True)
+class FunctionProps:
+    config: GateConfig
+    storage: Storage
+
+
+class GateFunctions(Construct):
+    """One function per state that needs code, plus the operations alert."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: FunctionProps) -> None:
+        super().__init__(scope, construct_id)
+        self._config = props.config
+        self._storage = props.storage
+        self.roles: dict[str, iam.Role] = {}
+        self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python{RUNTIME.name.removeprefix('python').replace('.', '')}"
+            f"-x86_64:{self._config.powertools_layer_version}",
+        )
+        self.validate_input = self._build_validate_input()
+        self.describe_training_job = self._build_describe_training_job()
+        self.inspect_artifact = self._build_inspector()
+        self.collect_metrics = self._build_collect_metrics()
+        self.evaluate_policy = self._build_evaluate_policy()
+        self.register_model = self._build_register_model()
+        self.record_outcome = self._build_record_outcome()
+        self.describe_failure = self._zip_function("DescribeFailure", "describe_failure", {})
+        self.alert_operations = self._build_alert_operations()
+
+    @property
+    def workflow_functions(self) -> dict[str, lambda_.IFunction]:
+        """The functions the ASL invokes, by the name its `${<Name>FunctionArn}` placeholders use."""
+        return {
+            "ValidateInput": self.validate_input,
+            "DescribeTrainingJob": self.describe_training_job,
+            "InspectArtifact": self.inspect_artifact,
+            "CollectMetrics": self.collect_metrics,
+            "EvaluatePolicy": self.evaluate_policy,
+            "RegisterModel": self.register_model,
+            "RecordOutcome": self.record_outcome,
+            "DescribeFailure": self.describe_failure,
+        }
+
+    @property
+    def all(self) -> dict[str, lambda_.IFunction]:
+        return {**self.workflow_functions, "AlertOperations": self.alert_operations}
+
+    # -- shared building blocks ----------------------------------------------------------------
+
+    def _function_role(self, name: str, star_reason: str = XRAY_REASON) -> tuple[iam.Role, logs.LogGroup]:
+        """A role that may write only to the function's own log group (no managed policies)."""
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+            )
+        )
+        acknowledge_wildcard(
+            role,
+            f"Resource::<{logical_id(log_group)}.Arn>:log-stream:*",
+            f"{name}: the streams of its own log group only; stream names are chosen by Lambda",
+        )
+        acknowledge_wildcard(role, "Resource::*", f"{name}: {star_reason}")
+        self.roles[name] = role
+        return role, log_group
+
+    def _zip_function(
+        self, name: str, module: str, environment: dict[str, str], star_reason: str = XRAY_REASON
+    ) -> lambda_.Function:
+        role, log_group = self._function_role(name, star_reason)
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            handler=f"training_gate.handlers.{module}.handler",
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ZIP_EXCLUDES),
+            layers=[self._powertools],
+            role=role,
+            log_group=log_group,
+            timeout=FUNCTION_TIMEOUT,
+            memory_size=FUNCTION_MEMORY_MB,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={"POWERTOOLS_SERVICE_NAME": f"training-gate-{module}", **environment},
+        )
+
+    def _reports(self, function: lambda_.Function, name: str, actions: list[str], why: str) -> None:
+        bucket = self._storage.reports_bucket
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects("reports/*")])
+        )
+        kms_actions = ["kms:GenerateDataKey"] + (["kms:Decrypt"] if "s3:GetObject" in actions else [])
+        self._storage.key.grant(function, *kms_actions)
+        acknowledge_wildcard(self.roles[name], f"Resource::<{logical_id(bucket)}.Arn>/reports/*", f"{name}: {why}")
+
+    def _decision_table(self, function: lambda_.Function, actions: list[str]) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=actions, resources=[self._storage.decision_table.table_arn])
+        )
+
+    def _training_jobs(self, function: lambda_.Function, name: str, actions: list[str], why: str) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=actions,
+                resources=[Stack.of(self).format_arn(service="sagemaker", resource="training-job", resource_name="*")],
+            )
+        )
+        acknowledge_wildcard(
+            self.roles[name],
+            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
+            why,
+        )
+
+    def _group_arns(self) -> tuple[list[str], list[str]]:
+        """ARNs of the allowed model package groups, and of the package versions inside them. SageMaker
+        lowercases the resource names in its ARNs, so IAM must match the lowercase form."""
+        stack = Stack.of(self)
+        groups = [g.lower() for g in self._config.model_package_groups]
+        return (
+            [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=g) for g in groups],
+            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
+        )
+
+    def _approval_updates(self, function: lambda_.Function, name: str) -> None:
+        """A job that registered its own package gets the gate's decision as that package's approval."""
+        _, package_arns = self._group_arns()
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:UpdateModelPackage"], resources=package_arns)
+        )
+        self._acknowledge_packages(name)
+
+    def _acknowledge_packages(self, name: str) -> None:
+        for group in dict.fromkeys(g.lower() for g in self._config.model_package_groups):
+            acknowledge_wildcard(
+                self.roles[name],
+                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
+                f"{name}: package versions <group>/<n> in the allowed groups only",
+            )
+
+    def _artifact_reads(self, function: lambda_.Function, name: str, why: str) -> None:
+        """s3:GetObject in the configured artifact buckets only (object keys are chosen by each job), and
+        kms:Decrypt with the keys of SSE-KMS artifact buckets."""
+        patterns = self._config.artifact_bucket_patterns
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in patterns]
+            )
+        )
+        for pattern in patterns:
+            acknowledge_wildcard(
+                self.roles[name],
+                f"Resource::arn:<AWS::Partition>:s3:::{pattern}/*",
+                f"{name}: {why}, only in the configured artifact_bucket_patterns",
+            )
+        if self._config.artifact_kms_key_arns:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=list(self._config.artifact_kms_key_arns))
+            )
+
+    # -- the functions ---------------------------------------------------------------------------
+
+    def _build_validate_input(self) -> lambda_.Function:
+        config = self._config
+        return self._zip_function(
+            "ValidateInput",
+            "validate_input",
+            {
+                "DEFAULT_POLL_INTERVAL_SECONDS": str(config.poll_interval_seconds),
+                "DEFAULT_MAX_POLLS": str(config.max_polls),
+                "GATE_POLICY": self._policy_json,
+                "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
+            },
+        )
+
+    def _build_describe_training_job(self) -> lambda_.Function:
+        function = self._zip_function("DescribeTrainingJob", "describe_training_job", {})
+        self._training_jobs(
+            function,
+            "DescribeTrainingJob",
+            ["sagemaker:DescribeTrainingJob"],
+            "DescribeTrainingJob: must read whichever job ended; the EventBridge rule scopes which",
+        )
+        return function
+
+    def _build_collect_metrics(self) -> lambda_.Function:
+        config = self._config
+        cloudwatch_reason = "; cloudwatch:GetMetricStatistics has no resource-level permissions"
+        collect = self._zip_function(
+            "CollectMetrics",
+            "collect_metrics",
+            {
+                "TRAINING_LOG_GROUP": TRAINING_LOG_GROUP,
+                "READ_CLOUDWATCH_METRICS": "true" if config.read_cloudwatch_metrics else "false",
+                "REPORTS_BUCKET": self._storage.reports_bucket.bucket_name,
+            },
+            star_reason=XRAY_REASON + (cloudwatch_reason if config.read_cloudwatch_metrics else ""),
+        )
+        if config.read_cloudwatch_metrics:
+            collect.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
+        collect.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["logs:DescribeLogStreams", "logs:FilterLogEvents"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{TRAINING_LOG_GROUP}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        acknowledge_wildcard(
+            self.roles["CollectMetrics"],
+            "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*",
+            "CollectMetrics: SageMaker writes one stream per host and job in this group; only reads are granted",
+        )
+        self._training_jobs(
+            collect,
+            "CollectMetrics",
+            ["sagemaker:DescribeTrainingJob"],
+            "CollectMetrics: reads the MetricDefinitions of whichever job ended",
+        )
+        self._artifact_reads(collect, "CollectMetrics", "reads evaluation files from each job's output.tar.gz")
+        self._reports(
+            collect, "CollectMetrics", ["s3:PutObject"], "writes metrics.json under reports/<job>/<execution>/"
+        )
+        return collect
+
+    def _build_evaluate_policy(self) -> lambda_.Function:
+        config = self._config
+        evaluate = self._zip_function(
+            "EvaluatePolicy",
+            "evaluate_policy",
+            {
+                "GATE_POLICY": self._policy_json,
+                "MODEL_PACKAGE_GROUP": config.model_package_group,
+                "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
+                "POLICY_PARAMETER_PREFIX": POLICY_PARAMETER_PREFIX,
+                "REPORTS_BUCKET": self._storage.reports_bucket.bucket_name,
+                "DECISION_TABLE": self._storage.decision_table.table_name,
+            },
+            star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
+        )
+        stack = Stack.of(self)
+        _, package_arns = self._group_arns()
+        evaluate.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        evaluate.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=package_arns)
+        )
+        self._acknowledge_packages("EvaluatePolicy")
+        if config.policy.outcome.group_from_tag:
+            self._training_jobs(
+                evaluate,
+                "EvaluatePolicy",
+                ["sagemaker:ListTags"],
+                "EvaluatePolicy: reads the tags of whichever job ended, to derive its model package group",
+            )
+        parameter_arn = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=f"{POLICY_PARAMETER_PREFIX.strip('/')}/*"
+        )
+        evaluate.add_to_role_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameter_arn]))
+        acknowledge_wildcard(
+            self.roles["EvaluatePolicy"],
+            f"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/"
+            f"{POLICY_PARAMETER_PREFIX.strip('/')}/*",
+            "EvaluatePolicy: reads the per-group policies stored under the gate's own parameter prefix",
+        )
+        self._decision_table(evaluate, ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+        self._reports(
+            evaluate,
+            "EvaluatePolicy",
+            ["s3:GetObject", "s3:PutObject"],
+            "reads metrics.json and writes one report per execution under reports/<job>/<execution>/",
+        )
+        return evaluate
+
+    def _build_register_model(self) -> lambda_.Function:
+        register = self._zip_function(
+            "RegisterModel",
+            "register_model",
+            {
+                "DECISION_TABLE": self._storage.decision_table.table_name,
+                "INFERENCE_CONFIG": json.dumps(self._config.inference.model_dump(mode="json")),
+            },
+            star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
+        )
+        group_arns, package_arns = self._group_arns()
+        register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:AddTags",
+                ],
+                resources=group_arns,
+            )
+        )
+        register.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[*group_arns, *package_arns])
+        )
+        # A package lost between its creation and its record is found again by its metadata.
+        register.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+        register.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=package_arns)
+        )
+        self._approval_updates(register, "RegisterModel")
+        self._decision_table(register, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        self._reports(
+            register,
+            "RegisterModel",
+            ["s3:GetObject", "s3:PutObject"],
+            "reads the decision's report, writes its statistics and adds the registration to it, under reports/",
+        )
+        return register
+
+    def _build_record_outcome(self) -> lambda_.Function:
+        record = self._zip_function(
+            "RecordOutcome", "record_outcome", {"DECISION_TABLE": self._storage.decision_table.table_name}
+        )
+        self._decision_table(record, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        record.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[Stack.of(self).format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
+        )
+        self._approval_updates(record, "RecordOutcome")
+        return record
+
+    def _build_alert_operations(self) -> lambda_.Function:
+        topic = self._storage.operations_topic
+        alert = self._zip_function("AlertOperations", "alert_operations", {"OPERATIONS_TOPIC_ARN": topic.topic_arn})
+        alert.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+        self._storage.operations_key.grant(alert, "kms:GenerateDataKey", "kms:Decrypt")
+        return alert
+
+    def grant_describe_executions(self, execution_arn_pattern: str, state_machine_id: str) -> None:
+        """EvaluatePolicy checks whether a decision's owner still runs; AlertOperations reads a failed
+        execution's error and cause. Granted once the state machine exists (its name is in the ARN)."""
+        for name in ("EvaluatePolicy", "AlertOperations"):
+            # A policy of its own, not the role's default one: the functions exist before the state
+            # machine (it invokes them), so their default policies cannot name it without a cycle.
+            policy = iam.Policy(
+                self,
+                f"{name}DescribeExecutions",
+                roles=[self.roles[name]],
+                statements=[
+                    iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[execution_arn_pattern])
+                ],
+            )
+            acknowledge_wildcard(
+                policy,
+                "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"<{state_machine_id}.Name>:*",
+                f"{name}: the executions of the gate's own state machine, whose names are chosen at start",
+            )
+
+    def _build_inspector(self) -> lambda_.DockerImageFunction:
+        """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
+        config = self._config
+        role, log_group = self._function_role("InspectArtifact")
+        inspector = lambda_.DockerImageFunction(
+            self,
+            "InspectArtifact",
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(LAMBDAS_DIR),
+                file="inspector.Dockerfile",
+                cmd=[INSPECTOR_HANDLER],
+                build_args={
+                    "SKLEARN_VERSION": config.sklearn_version,
+                    "PYTHON_VERSION": config.inspector_python_version,
+                },
+                exclude=["*.egg-info", "**/__pycache__", "*.pyc"],
+            ),
+            role=role,
+            log_group=log_group,
+            memory_size=config.inspector_memory_mb,
+            timeout=Duration.seconds(config.inspector_timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "training-gate-inspect_artifact",
+                "INSPECT_CONFIG": json.dumps(
+                    {
+                        "sample_input": config.sample_input,
+                        "model_file": config.model_file,
+                        "extra_allowed_globals": config.extra_allowed_globals,
+                        "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
+                    }
+                ),
+            },
+        )
+        self._artifact_reads(inspector, "InspectArtifact", "reads each job's model.tar.gz and nothing else")
+        # CompressionType NONE: the model is an S3 prefix, which the inspector must list.
+        inspector.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{p}" for p in config.artifact_bucket_patterns],
+            )
+        )
+        for pattern in config.artifact_bucket_patterns:
+            if "*" in pattern:
+                acknowledge_wildcard(
+                    role,
+                    f"Resource::arn:<AWS::Partition>:s3:::{pattern}",
+                    "InspectArtifact: lists uncompressed model prefixes, only in the configured artifact buckets",
+                )
+        if config.holdout and config.holdout.uri.startswith("s3://"):
+            inspector.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{config.holdout.uri[5:]}"]
+                )
+            )
+        return inspector

@@ -1,0 +1,173 @@
+"""The workflow: the ASL file (the single source of truth), its role, and the rules that start it
+and report how it ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import REPO_ROOT, GateConfig
+from infra.functions import LOG_RETENTION, GateFunctions
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcard, logical_id
+from infra.storage import DEAD_LETTER_RETENTION, Storage
+
+ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
+EVENT_DELIVERY_ATTEMPTS = 8
+# Terminal states that start the gate; InProgress/Stopping changes are not worth an execution.
+TERMINAL_STATUSES = ["Completed", "Failed", "Stopped"]
+# How an execution ended that the operations alert looks at (it ignores the designed outcomes).
+ALERT_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
+
+
+@dataclass(frozen=True)
+class WorkflowProps:
+    config: GateConfig
+    storage: Storage
+    functions: GateFunctions
+    failed_starts: sqs.Queue
+
+
+class GateWorkflow(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, props: WorkflowProps) -> None:
+        super().__init__(scope, construct_id)
+        self._config = props.config
+        self._storage = props.storage
+        self._functions = props.functions
+        self.state_machine = self._build_state_machine()
+        props.functions.grant_describe_executions(
+            Stack.of(self).format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{self.state_machine.state_machine_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            logical_id(self.state_machine),
+        )
+        self.trigger = self._build_trigger(props.failed_starts)
+        self.failed_alerts = sqs.Queue(
+            self,
+            "FailedAlerts",
+            retention_period=DEAD_LETTER_RETENTION,
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+        )
+        acknowledge(self.failed_alerts, "AwsSolutions-SQS3", "FailedAlerts: it is itself a dead-letter queue")
+        self.alert_rule = self._build_alert_rule()
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        stack = Stack.of(self)
+        functions = self._functions.workflow_functions
+        storage = self._storage
+        role = iam.Role(self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        # Unqualified ARNs only: the ASL invokes $LATEST, so no version wildcard is granted.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions.values()]
+            )
+        )
+        # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard.
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.topic.topic_arn]))
+        storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[storage.decision_table.table_arn])
+        )
+        acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
+        substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
+        substitutions["NotificationTopicArn"] = storage.topic.topic_arn
+        substitutions["DecisionTableName"] = storage.decision_table.table_name
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/training-gate-{stack.stack_name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        if self._config.state_machine_log_level != "ALL":
+            acknowledge(
+                self,
+                "AwsSolutions-SF1",
+                f"StateMachine: log level {self._config.state_machine_log_level} chosen in cdk.json "
+                "(state_machine_log_level); ALL is the default",
+            )
+        return sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
+            definition_substitutions=substitutions,
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel[self._config.state_machine_log_level],
+                include_execution_data=False,
+            ),
+        )
+
+    def _build_trigger(self, failed_starts: sqs.Queue) -> events.Rule:
+        config = self._config
+        detail: dict[str, object] = {"TrainingJobStatus": TERMINAL_STATUSES}
+        if config.job_name_prefixes:
+            detail["TrainingJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
+        if config.required_job_tag:
+            detail["Tags"] = {config.required_job_tag.key: [config.required_job_tag.value]}
+        rule = events.Rule(
+            self,
+            "TrainingJobStateChange",
+            description="Start training-gate when a SageMaker training job of this account and region ends",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Training Job State Change"],
+                # An event forwarded from another account or region names a job that is not ours.
+                account=[Aws.ACCOUNT_ID],
+                region=[Aws.REGION],
+                detail=detail,
+            ),
+        )
+        rule.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "TrainingJobName": events.EventField.from_path("$.detail.TrainingJobName"),
+                        "source_account": events.EventField.account,
+                        "source_region": events.EventField.region,
+                    }
+                ),
+                dead_letter_queue=failed_starts,
+                retry_attempts=EVENT_DELIVERY_ATTEMPTS,
+                max_event_age=Duration.hours(24),
+            )
+        )
+        return rule
+
+    def _build_alert_rule(self) -> events.Rule:
+        """Every execution that ends failed, timed out or aborted reaches the alert function, which
+        reads its error with DescribeExecution and tells operations unless it was a designed outcome.
+        This covers what no Catch can: States.DataLimitExceeded, runtime errors, timeouts, aborts."""
+        rule = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="training-gate executions that failed, timed out or were aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [self.state_machine.state_machine_arn], "status": ALERT_STATUSES},
+            ),
+        )
+        rule.add_target(
+            targets.LambdaFunction(
+                self._functions.alert_operations,
+                dead_letter_queue=self.failed_alerts,
+                retry_attempts=EVENT_DELIVERY_ATTEMPTS,
+                max_event_age=Duration.hours(24),
+            )
+        )
+        return rule

@@ -1,0 +1,19 @@
+"""Names and limits every layer shares, each defined once. No AWS access here."""
+
+from __future__ import annotations
+
+# SageMaker's own rule for training job names (CreateTrainingJob: TrainingJobName).
+TRAINING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+TRAINING_JOB_NAME_MAX = 63
+# SageMaker writes one stream per host and job here: <job>/algo-<n>-<epoch>.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# The namespace of the algorithm metrics SageMaker publishes to CloudWatch: the same string.
+TRAINING_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+POLICY_PARAMETER_PREFIX = "/training-gate/policies/"
+DECISION_EVENT_SOURCE = "training-gate"
+DECISION_EVENT_DETAIL_TYPE = "Training Gate Decision"
+# Where each execution writes its bulky data (report, metrics, statistics) in the reports bucket.
+REPORTS_PREFIX = "reports/"
+# Every state's input and output stays under this, far inside Step Functions' 256 KiB hard limit
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): bulky data goes to S3.
+STATE_PAYLOAD_BUDGET = 64 * 1024

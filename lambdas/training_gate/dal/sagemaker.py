@@ -1,0 +1,165 @@
+"""SageMaker: training jobs the gate judges, and the Model Registry it writes to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from training_gate.dal.clients import ClientError, client, error_code, error_message
+from training_gate.domain.contract import (
+    FAILURE_REASON_MAX,
+    DescribedJob,
+    FinalMetric,
+    JobMetricSources,
+    MetricDefinition,
+    TrainingJob,
+)
+
+
+class TrainingJobNotFound(Exception):
+    """DescribeTrainingJob does not know the job (a typo in a console execution, or another account)."""
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value is not None else None
+
+
+def parse_training_job(described: dict[str, Any]) -> DescribedJob:
+    """DescribeTrainingJob's response, parsed once into what the gate uses."""
+    spec = described.get("AlgorithmSpecification") or {}
+    output = described.get("OutputDataConfig") or {}
+    job = TrainingJob(
+        training_job_name=described["TrainingJobName"],
+        training_job_arn=described["TrainingJobArn"],
+        status=described["TrainingJobStatus"],
+        secondary_status=described.get("SecondaryStatus"),
+        failure_reason=(described.get("FailureReason") or None) and described["FailureReason"][:FAILURE_REASON_MAX],
+        model_artifact=(described.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+        compression_type="NONE" if output.get("CompressionType") == "NONE" else "GZIP",
+        output_path=output.get("S3OutputPath"),
+        training_image=spec.get("TrainingImage"),
+        output_model_package_arn=described.get("OutputModelPackageArn"),
+        tuning_job_arn=described.get("TuningJobArn"),
+        creation_time=_iso(described.get("CreationTime")),
+        training_start_time=_iso(described.get("TrainingStartTime")),
+        training_end_time=_iso(described.get("TrainingEndTime")),
+    )
+    sources = JobMetricSources(
+        metric_definitions=[
+            MetricDefinition(Name=d.get("Name", ""), Regex=d.get("Regex", ""))
+            for d in spec.get("MetricDefinitions") or []
+        ],
+        final_metrics=[
+            FinalMetric(MetricName=m["MetricName"], Value=m.get("Value"))
+            for m in described.get("FinalMetricDataList") or []
+            if "MetricName" in m
+        ],
+    )
+    return DescribedJob(job=job, sources=sources)
+
+
+class TrainingJobs:
+    def __init__(self, sagemaker: Any | None = None):
+        self._sagemaker = sagemaker or client("sagemaker")
+
+    def describe(self, training_job_name: str) -> DescribedJob:
+        try:
+            described = self._sagemaker.describe_training_job(TrainingJobName=training_job_name)
+        except ClientError as exc:
+            # SageMaker answers an unknown job with ValidationException "Requested resource not found".
+            if error_code(exc) in ("ValidationException", "ResourceNotFound") and "not found" in error_message(exc):
+                raise TrainingJobNotFound(f"training job {training_job_name!r} not found") from exc
+            raise
+        return parse_training_job(described)
+
+    def tags(self, training_job_arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._sagemaker.get_paginator("list_tags").paginate(ResourceArn=training_job_arn):
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags
+
+
+class ModelRegistry:
+    """The champion of a group, package creation (idempotent by ClientToken) and approval updates."""
+
+    def __init__(self, sagemaker: Any | None = None):
+        self._sagemaker = sagemaker or client("sagemaker")
+
+    def latest_approved(self, group: str) -> tuple[str, dict[str, str]] | None:
+        """ARN and CustomerMetadataProperties of the group's newest Approved package, or None."""
+        try:
+            page = self._sagemaker.list_model_packages(
+                ModelPackageGroupName=group,
+                ModelApprovalStatus="Approved",
+                SortBy="CreationTime",
+                SortOrder="Descending",
+                MaxResults=1,
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("ValidationException", "ResourceNotFound"):
+                return None  # no group yet: the first run
+            raise
+        summaries = page.get("ModelPackageSummaryList", [])
+        if not summaries:
+            return None
+        arn = summaries[0]["ModelPackageArn"]
+        described = self._sagemaker.describe_model_package(ModelPackageName=arn)
+        return arn, described.get("CustomerMetadataProperties", {})
+
+    def ensure_group(self, group: str, description: str, tags: list[dict[str, str]]) -> bool:
+        """Create the group unless it exists; True when this call created it."""
+        try:
+            self._sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+            return False
+        except ClientError as exc:
+            if error_code(exc) not in ("ValidationException", "ResourceNotFound"):
+                raise
+        try:
+            self._sagemaker.create_model_package_group(
+                ModelPackageGroupName=group, ModelPackageGroupDescription=description, Tags=tags
+            )
+        except ClientError as exc:
+            # Another execution created it between our describe and create: that is the goal reached.
+            if "already exists" not in error_message(exc):
+                raise
+            return False
+        return True
+
+    def create_package(self, request: dict[str, Any]) -> str:
+        return str(self._sagemaker.create_model_package(**request)["ModelPackageArn"])
+
+    def find_package(self, group: str, identity: dict[str, str], newest: int = 100) -> str | None:
+        """The package of `group` whose CustomerMetadataProperties hold every entry of `identity`,
+        among its newest packages; None when there is none."""
+        kwargs: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 100,
+        }
+        seen = 0
+        while seen < newest:
+            try:
+                page = self._sagemaker.list_model_packages(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in ("ValidationException", "ResourceNotFound"):
+                    return None
+                raise
+            for summary in page.get("ModelPackageSummaryList", []):
+                seen += 1
+                arn = summary["ModelPackageArn"]
+                described = self._sagemaker.describe_model_package(ModelPackageName=arn)
+                metadata = described.get("CustomerMetadataProperties", {})
+                if all(metadata.get(k) == v for k, v in identity.items()):
+                    return str(arn)
+            if not page.get("NextToken"):
+                return None
+            kwargs["NextToken"] = page["NextToken"]
+        return None
+
+    def set_approval(self, model_package_arn: str, status: str, description: str) -> None:
+        self._sagemaker.update_model_package(
+            ModelPackageArn=model_package_arn, ModelApprovalStatus=status, ApprovalDescription=description[:1024]
+        )

@@ -1,0 +1,163 @@
+"""The typed contract between the states: what each step hands the next.
+
+    ValidateInput       -> GateInput      ($.settings)
+    DescribeTrainingJob -> TrainingJob    ($.job)
+    InspectArtifact     -> InspectionResult ($.inspection)
+    CollectMetrics      -> MetricsSummary ($.metrics; the full MetricsResult is in S3)
+    EvaluatePolicy      -> Evaluation     ($.evaluation)
+    RegisterModel       -> Registration   ($.registration)
+    RecordOutcome       -> Completion     ($.completion)
+
+Each is parsed once where it enters a function and dumped where it leaves. Each stays small (the
+state payload budget in `constants`): bulky data lives in S3 and the state carries its URI.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from training_gate.domain.policy import Outcome, ReasonCode
+
+# SageMaker's FailureReason is at most 1,024 characters (DescribeTrainingJob).
+FAILURE_REASON_MAX = 1024
+WARNINGS_IN_STATE = 10
+SUMMARY_MAX = 1000
+NOTIFICATION_MESSAGE_MAX = 8000  # the whole report is one link away, in S3
+TABLE_MAX = 4000
+
+
+class MetricDefinition(BaseModel):
+    Name: str
+    Regex: str
+
+
+class FinalMetric(BaseModel):
+    MetricName: str
+    Value: float | None = None
+
+
+class TrainingJob(BaseModel):
+    """DescribeTrainingJob, parsed once, reduced to what the gate uses. The raw response can pass
+    256 KiB (100 hyperparameters of 2,500 characters), so it never enters the state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    training_job_name: str
+    training_job_arn: str
+    status: str
+    secondary_status: str | None = None
+    failure_reason: Annotated[str | None, Field(max_length=FAILURE_REASON_MAX)] = None
+    model_artifact: str | None = None
+    compression_type: Literal["GZIP", "NONE"] = "GZIP"
+    output_path: str | None = Field(default=None, description="OutputDataConfig.S3OutputPath")
+    training_image: str | None = None
+    output_model_package_arn: str | None = None
+    tuning_job_arn: str | None = None
+    creation_time: str | None = None
+    training_start_time: str | None = None
+    training_end_time: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in ("Completed", "Failed", "Stopped")
+
+
+class JobMetricSources(BaseModel):
+    """What CollectMetrics reads from the job besides its logs: kept out of the state (up to 40
+    definitions of 500-character regexes)."""
+
+    metric_definitions: list[MetricDefinition] = []
+    final_metrics: list[FinalMetric] = []
+
+
+class DescribedJob(BaseModel):
+    job: TrainingJob
+    sources: JobMetricSources
+
+
+class MetricsSummary(BaseModel):
+    """CollectMetrics' hand-off: where the full result is, and a bounded view of it."""
+
+    metrics_uri: str | None = Field(description="the full MetricsResult (per-host details, warnings) in S3")
+    metric_names: Annotated[list[str], Field(description="canonical names found, at most 100")] = []
+    metrics_total: int = 0
+    warnings: list[str] = Field(default=[], description=f"the first {WARNINGS_IN_STATE} distinct warnings")
+    warnings_total: int = 0
+    log_streams: int = 0
+
+
+class Claim(StrEnum):
+    """What the decision table said about this execution's decision."""
+
+    OWNER = "owner"  # this execution carries the decision to completion
+    DUPLICATE = "duplicate"  # an earlier execution completed it
+    IN_PROGRESS = "in_progress"  # another execution, still running, owns it
+    NOT_RECORDED = "not_recorded"  # dry run: nothing is recorded, registered or notified
+
+
+class Notification(BaseModel):
+    subject: Annotated[str, Field(max_length=100, pattern=r"^[\x20-\x7e]+$")]
+    message: Annotated[str, Field(max_length=NOTIFICATION_MESSAGE_MAX)]
+
+
+class Evaluation(BaseModel):
+    """EvaluatePolicy's hand-off: the decision, where its report is, and who carries it out."""
+
+    outcome: Outcome
+    summary: Annotated[str, Field(max_length=SUMMARY_MAX)]
+    reasons: Annotated[list[str], Field(max_length=20)] = []
+    reason_codes: list[ReasonCode]
+    table: Annotated[str, Field(max_length=TABLE_MAX)]
+    policy_sha256: str
+    model_package_group: str
+    report_uri: str | None
+    notification: Notification
+    dry_run: bool
+    claim: Claim
+    decided_by: str = Field(description="the execution that made the decision (this one unless resumed)")
+    resumed: bool = Field(default=False, description="this execution took over an unfinished decision")
+    # Set for DUPLICATE / IN_PROGRESS: what the earlier execution did or is doing.
+    owner_execution: str | None = None
+    model_package_arn: str | None = None
+    completion: str | None = None
+    observed_values: dict[str, float] = Field(default={}, description="judged metric values, for dashboards")
+
+
+class Registration(BaseModel):
+    model_package_arn: str
+    model_package_version: str
+    adopted: bool
+    created: bool = Field(description="False when an earlier attempt had already created the package")
+
+
+class Completion(BaseModel):
+    completion: Literal["registered", "event_published", "superseded"]
+    model_package_arn: str | None = None
+
+
+class ReportRegistration(BaseModel):
+    """The typed update a registration makes to report.json."""
+
+    model_package_arn: str
+    model_package_version: str
+    adopted: bool
+
+
+def bounded_warnings(warnings: list[str], limit: int = WARNINGS_IN_STATE) -> tuple[list[str], int]:
+    """Distinct warnings in first-seen order, the first `limit` of them, and how many there were."""
+    distinct = list(dict.fromkeys(warnings))
+    return [w[:500] for w in distinct[:limit]], len(distinct)
+
+
+def trim(text: str, limit: int, where: str = "the report in S3") -> str:
+    if len(text) <= limit:
+        return text
+    note = f"\n\n[trimmed: the whole text is in {where}]"
+    return text[: limit - len(note)] + note
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)

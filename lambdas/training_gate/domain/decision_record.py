@@ -1,0 +1,86 @@
+"""The decision item's lifecycle: who owns a decision and when it is done. Pure.
+
+One item per (training job, effective policy). Its owner is the execution carrying the decision
+out; its status moves `decided` -> (`registered`) -> `complete`. Every side effect (registration,
+owners' notification, decision event) happens after the item names its owner and before it is
+complete, so an execution that dies between any two of them leaves an item the next execution can
+resume. Items written before owners existed are read the same way: a legacy `decided` or `failed`
+item is unfinished; a legacy `registered` item (no owner) finished its registration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ItemStatus(StrEnum):
+    DECIDED = "decided"
+    REGISTERED = "registered"
+    COMPLETE = "complete"
+    FAILED = "failed"  # legacy: written by the workflow before owners existed
+
+
+class DecisionItem(BaseModel):
+    """The decision table's item, attribute names as they are stored (a public contract)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    training_job: str
+    policy_sha256: str
+    status: str
+    owner: str | None = None
+    execution_arn: str | None = None
+    outcome: str | None = None
+    reasons: str | None = None
+    reason_codes: str | None = None
+    report_uri: str | None = None
+    model_package_group: str | None = None
+    decided_at: str | None = None
+    registration_request: str | None = None
+    notification_subject: str | None = None
+    notification_message: str | None = None
+    decision_table: str | None = None
+    model_package_arn: str | None = None
+    completion: str | None = None
+    event_published: str | None = None
+    completed_at: str | None = None
+    duplicates: int = 0
+    duplicate_executions: list[str] = []
+    takeovers: list[str] = []
+
+    @property
+    def complete(self) -> bool:
+        if self.status == ItemStatus.COMPLETE:
+            return True
+        # Before owners existed, RegisterModel marked `registered` as its last write of the item.
+        return self.status == ItemStatus.REGISTERED and self.owner is None
+
+    @property
+    def resumable(self) -> bool:
+        """It stores the whole decision (outcome, notification, registration request): a taker-over
+        carries out exactly that decision. A legacy item does not, so the taker-over decides anew."""
+        return self.owner is not None and self.notification_subject is not None
+
+    @property
+    def current_owner(self) -> str | None:
+        return self.owner or None
+
+
+class ClaimVerdict(StrEnum):
+    OWN = "own"  # this execution already owns it (a retry, or a lost response)
+    COMPLETE = "complete"  # done by an earlier execution: a duplicate
+    OWNER_RUNNING = "owner_running"  # another execution is carrying it out right now
+    TAKE_OVER = "take_over"  # unfinished and its owner is gone: this execution resumes it
+
+
+def judge_existing(item: DecisionItem, execution_arn: str, owner_running: bool) -> ClaimVerdict:
+    """What an execution does on finding an item for its (job, policy)."""
+    if item.owner == execution_arn:
+        return ClaimVerdict.OWN
+    if item.complete:
+        return ClaimVerdict.COMPLETE
+    if item.owner and owner_running:
+        return ClaimVerdict.OWNER_RUNNING
+    return ClaimVerdict.TAKE_OVER

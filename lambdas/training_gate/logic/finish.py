@@ -1,0 +1,59 @@
+"""RecordOutcome's use case: the last side effects of a decision, then the item is complete.
+
+Runs after the registration or the owners' notification. A job's own package gets a rejection as
+its approval status; the decision event goes out; the item is marked complete. Only the owner may do
+this: a redriven execution whose decision was taken over makes no side effect at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from training_gate.dal.dynamodb import DecisionLog, NotOwner
+from training_gate.dal.events import DecisionEvents
+from training_gate.dal.sagemaker import ModelRegistry
+from training_gate.domain.contract import Completion, Evaluation, TrainingJob
+from training_gate.domain.policy import Outcome
+from training_gate.domain.report import decision_event
+
+
+class RecordOutcomeRequest(BaseModel):
+    job: TrainingJob
+    evaluation: Evaluation
+    execution_arn: str
+
+
+@dataclass
+class FinishPorts:
+    log: DecisionLog
+    events: DecisionEvents
+    registry: ModelRegistry
+
+
+def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Completion:
+    """Publish the decision event once, before the owners are told (so that a failure here never
+    leaves a notification that a re-run would repeat). A pass is complete afterwards; a rejection is
+    complete once the workflow has notified the owners."""
+    job, evaluation, me = request.job, request.evaluation, request.execution_arn
+    item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
+    if item is None or item.owner != me:
+        return Completion(completion="superseded")
+    package = item.model_package_arn
+    passed = evaluation.outcome == Outcome.PASS
+    try:
+        if not item.event_published:
+            if evaluation.outcome == Outcome.REJECT and job.output_model_package_arn:
+                ports.registry.set_approval(
+                    job.output_model_package_arn, "Rejected", f"training-gate: {evaluation.summary}"
+                )
+            ports.events.publish(
+                decision_event(job, evaluation, me, model_package_arn=package),
+                [r for r in (package, job.training_job_arn) if r],
+            )
+            ports.log.mark_event_published(job.training_job_name, evaluation.policy_sha256, me)
+        if passed and not item.complete:
+            ports.log.complete(job.training_job_name, evaluation.policy_sha256, me, "registered")
+    except NotOwner:
+        return Completion(completion="superseded", model_package_arn=package)
+    return Completion(completion="registered" if passed else "event_published", model_package_arn=package)

@@ -1,0 +1,507 @@
+"""LocalGate: the synthesized gate deployed in an emulated account, with executions to run and watch."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+
+from training_gate_cli.local_engine import moto_hooks
+from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
+from training_gate_cli.local_engine.provision import Account, provision
+from training_gate_cli.local_engine.strict import HISTORY_EVENTS_MAX, lambda_response_problem, payload_size
+from training_gate_cli.local_engine.template import resources_of, rule_matches
+
+
+@dataclass
+class InvocationContext:
+    """What Lambda hands a handler as its context, for in-process invocations."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = "local"
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Fault:
+    """A failure injected into one invocation of a function (matched by its state's name).
+
+    kind: `crash` (the invocation fails before the handler runs), `lose_response` (the handler runs
+    and its side effects happen, then the response is lost as Lambda.ServiceException), `abort` (the
+    handler runs, then the execution is stopped), `error` (the handler runs, then `error` is raised)."""
+
+    function: str
+    kind: str
+    attempt: int = 0
+    error: str = "Lambda.ServiceException"
+    calls: int = 0
+
+
+class Throttler:
+    """Seeded random throttling of SageMaker and Lambda calls, for load runs."""
+
+    def __init__(self, rate: float, seed: int):
+        self.rate = rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def maybe_throttle(self, error_code: str) -> None:
+        """Raise AWS's throttling error for this service with probability `rate`."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            hit = self._random.random() < self.rate
+            self.injected += hit
+        if hit:
+            from moto.core.exceptions import JsonRESTError
+
+            raise JsonRESTError(error_code, "Rate exceeded (injected by the local engine)")
+
+
+@dataclass
+class ScriptedJob:
+    statuses: list[str]
+    final_status: str
+    polls: int = 0
+
+
+@dataclass
+class ExecutionResult:
+    arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    states: list[str]
+    history: list[dict[str, Any]] = field(repr=False)
+    alert: dict[str, Any] | None = None
+
+    @property
+    def transitions(self) -> int:
+        """States entered, the unit Step Functions bills (retries of a task are counted separately)."""
+        return len(self.states)
+
+    @property
+    def largest_state_payload(self) -> int:
+        """The largest state input or output in this execution, in UTF-8 bytes."""
+        sizes = [0]
+        for event in self.history:
+            for key, field_name in (("stateEnteredEventDetails", "input"), ("stateExitedEventDetails", "output")):
+                text = event.get(key, {}).get(field_name)
+                if text is not None:
+                    sizes.append(len(text.encode("utf-8")))
+        return max(sizes)
+
+
+def _error_payload(error_type: str, message: str, trace: list[str] | None = None) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}).encode()
+
+
+class LocalGate:
+    """Context manager: an emulated account with the synthesized gate deployed in it."""
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        mock_config: dict[str, Any] | None = None,
+        retry_time_scale: float = 1.0,
+        throttle_rate: float = 0.0,
+        seed: int = 0,
+    ):
+        self.template = template
+        self.mock_config = (
+            mock_config if mock_config is not None else json.loads(moto_hooks.MOCK_CONFIG_FILE.read_text())
+        )
+        self.retries = moto_hooks.ScaledSleep(retry_time_scale)
+        self.throttler = Throttler(throttle_rate, seed)
+        self.account = Account()
+        self.faults: list[Fault] = []
+        self.lambda_responses: list[tuple[str, int]] = []
+        self.client_tokens: dict[str, tuple[str, str]] = {}
+        self._scripted: dict[str, ScriptedJob] = {}
+        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalGate:
+        from moto import mock_aws
+
+        stack = self._stack
+        stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENVIRONMENT))
+        # The interpreter logs every failed state at ERROR; executions report their own outcome.
+        interpreter_log = logging.getLogger("moto.stepfunctions")
+        stack.callback(interpreter_log.setLevel, interpreter_log.level)
+        interpreter_log.setLevel(logging.CRITICAL)
+        stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        stack.enter_context(moto_hooks.lambda_dispatch(self._invoke))
+        stack.enter_context(moto_hooks.aws_sdk_fidelity())
+        stack.enter_context(moto_hooks.mock_config_test_cases(self.mock_config))
+        stack.enter_context(moto_hooks.scaled_retry_sleep(self.retries))
+        stack.enter_context(moto_hooks.scripted_describe(self._before_describe))
+        stack.enter_context(moto_hooks.atomic_dynamodb_writes())
+        stack.enter_context(moto_hooks.terminal_errors_uncatchable())
+        stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
+        self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
+        self.account = provision(self.template)
+        stack.enter_context(mock.patch.dict(os.environ, self.account.environment))
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._wait_for_running_executions()
+        self._stack.close()
+
+    def reset(self) -> None:
+        """Forget what earlier tests left, keeping the deployed gate: decisions, packages, messages,
+        scripted jobs and faults. Lets a module share one emulated account."""
+        self._wait_for_running_executions()
+        dynamodb = boto3.client("dynamodb")
+        for table in self.account.table_names.values():
+            for item in dynamodb.scan(TableName=table).get("Items", []):
+                dynamodb.delete_item(
+                    TableName=table, Key={"training_job": item["training_job"], "policy_sha256": item["policy_sha256"]}
+                )
+        backend = moto_hooks.sagemaker_backend()
+        backend.model_packages.clear()
+        backend.model_package_groups.clear()
+        self.client_tokens.clear()
+        for _ in self._drain_all():
+            pass
+        self._scripted.clear()
+        self.faults.clear()
+        self.lambda_responses.clear()
+        self.retries.intervals.clear()
+
+    # -- in-process Lambda ---------------------------------------------------------------------
+
+    def _handler(self, name: str) -> Callable[[Any, Any], Any]:
+        if name not in self._handlers:
+            module, _, attribute = self.account.functions[name].handler_path.rpartition(".")
+            self._handlers[name] = getattr(importlib.import_module(module), attribute)
+        return self._handlers[name]
+
+    def _fault_for(self, name: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.function in name:
+                    fault.calls += 1
+                    if fault.calls - 1 == fault.attempt:
+                        return fault
+        return None
+
+    def _invoke(self, function_name: str, body: bytes | None, response_headers: dict[str, Any]) -> bytes | None:
+        name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
+        function = self.account.functions.get(name)
+        if function is None:
+            return None  # moto answers 404 ResourceNotFound, as Lambda would
+        self.throttler.maybe_throttle("TooManyRequestsException")
+        fault = self._fault_for(name)
+        if fault is not None and fault.kind == "crash":
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(fault.error, "injected: the invocation failed before the handler ran")
+        event = json.loads(body) if body else {}
+        context = InvocationContext(function_name=name, invoked_function_arn=function.arn)
+        try:
+            result = self._handler(name)(event, context)
+        except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:])
+        payload = json.dumps(result).encode()
+        with self._lock:
+            self.lambda_responses.append((name, len(payload)))
+        problem = lambda_response_problem(payload)
+        if problem:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload("Function.ResponseSizeTooLarge", problem)
+        if fault is not None:
+            if fault.kind == "abort":
+                self._abort_running(event)
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(fault.error, f"injected after the handler ran: {fault.kind}")
+        return payload
+
+    def _abort_running(self, event: Any) -> None:
+        """Stop the execution this invocation belongs to (StopExecution during the task)."""
+        client = boto3.client("stepfunctions")
+        wanted = event.get("execution_arn") if isinstance(event, dict) else None
+        for execution in client.list_executions(stateMachineArn=self.account.state_machine_arn, statusFilter="RUNNING")[
+            "executions"
+        ]:
+            if wanted in (None, execution["executionArn"]):
+                client.stop_execution(executionArn=execution["executionArn"], error="Aborted", cause="injected")
+
+    # -- scripted training jobs ------------------------------------------------------------------
+
+    def _before_describe(self, name: str, job: Any) -> None:
+        self.throttler.maybe_throttle("ThrottlingException")
+        scripted = self._scripted.get(name)
+        if scripted is None or job is None:
+            return
+        status = scripted.statuses[scripted.polls] if scripted.polls < len(scripted.statuses) else scripted.final_status
+        scripted.polls += 1
+        job.training_job_status = status
+        job.secondary_status = {"InProgress": "Training"}.get(status, status)
+
+    def script_training_job(
+        self,
+        name: str,
+        *,
+        statuses: list[str],
+        final_status: str,
+        metric_definitions: list[dict[str, str]] | None = None,
+        final_metrics: dict[str, float] | None = None,
+        failure_reason: str | None = None,
+        model_artifact: str | None = None,
+        output_model_package_arn: str | None = None,
+        hyperparameters: dict[str, str] | None = None,
+    ) -> None:
+        """Shape an existing emulated job: status per DescribeTrainingJob call, then `final_status`."""
+        job = moto_hooks.sagemaker_backend().training_jobs[name]
+        if output_model_package_arn is not None:
+            job.output_model_package_arn = output_model_package_arn
+        job.algorithm_specification["MetricDefinitions"] = metric_definitions or []
+        now = dt.datetime.now(dt.UTC)
+        job.final_metric_data_list = [
+            {"MetricName": k, "Value": v, "Timestamp": now} for k, v in (final_metrics or {}).items()
+        ]
+        if failure_reason is not None:
+            job.failure_reason = failure_reason
+        if model_artifact is not None:
+            job.model_artifacts = {"S3ModelArtifacts": model_artifact}
+        if hyperparameters is not None:
+            job.hyper_parameters = hyperparameters
+        self._scripted[name] = ScriptedJob(statuses=list(statuses), final_status=final_status)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _rules(self, source: str) -> list[dict[str, Any]]:
+        return [
+            r["Properties"]
+            for r in resources_of(self.template, "AWS::Events::Rule").values()
+            if r["Properties"].get("EventPattern", {}).get("source") == [source]
+        ]
+
+    def rule(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The rule that starts the gate: the one matching SageMaker's events."""
+        rules = self._rules("aws.sagemaker")
+        if len(rules) != 1:
+            raise LocalEngineError(f"expected one rule for aws.sagemaker events, found {len(rules)}")
+        return self._resolved(rules[0]["EventPattern"]), rules[0]["Targets"][0]
+
+    def _resolved(self, pattern: Any) -> Any:
+        from training_gate_cli.local_engine.provision import Resolver
+
+        resolver = Resolver(self.account)
+        if isinstance(pattern, dict) and set(pattern) <= {"Ref", "Fn::GetAtt", "Fn::Join"} and pattern:
+            return resolver.resolve(pattern)
+        if isinstance(pattern, dict):
+            return {k: self._resolved(v) for k, v in pattern.items()}
+        if isinstance(pattern, list):
+            return [self._resolved(v) for v in pattern]
+        return pattern
+
+    def route_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """What the rule would send to the state machine for this event, or None if it does not match."""
+        from training_gate_cli.local_engine.template import apply_input_transformer
+
+        pattern, target = self.rule()
+        if not rule_matches(pattern, event):
+            return None
+        if "InputTransformer" in target:
+            return apply_input_transformer(target["InputTransformer"], event)
+        return event
+
+    def _deliver_end_of_execution(self, description: dict[str, Any]) -> dict[str, Any] | None:
+        """EventBridge's "Step Functions Execution Status Change" event, sent to the rule's target
+        (moto's EventBridge cannot target Step Functions or deliver its events: the engine does)."""
+        detail = {
+            "executionArn": description["executionArn"],
+            "stateMachineArn": description["stateMachineArn"],
+            "name": description.get("name"),
+            "status": description["status"],
+            "input": description.get("input"),
+        }
+        event = {
+            "version": "0",
+            "id": "local",
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": self.account.state_machine_arn.split(":")[4],
+            "region": self.account.state_machine_arn.split(":")[3],
+            "time": dt.datetime.now(dt.UTC).isoformat(),
+            "resources": [description["executionArn"]],
+            "detail": detail,
+        }
+        for rule in self._rules("aws.states"):
+            if not rule_matches(self._resolved(rule["EventPattern"]), event):
+                continue
+            for target in rule.get("Targets", []):
+                function = self._resolved(target["Arn"])
+                response: dict[str, Any] = {}
+                payload = self._invoke(function, json.dumps(event).encode(), response)
+                result = json.loads(payload) if payload else None
+                if response.get("x-amz-function-error"):
+                    raise LocalEngineError(f"the end-of-execution alert failed: {result}")
+                return result
+        return None
+
+    # -- executions ---------------------------------------------------------------------------
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.account.state_machine_arn
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return self.account.definition
+
+    def start(self, execution_input: Any, name: str, test_case: str | None = None) -> str:
+        """Start an execution; `test_case` selects a MockConfigFile case as Step Functions Local does."""
+        arn = f"{self.state_machine_arn}#{test_case}" if test_case else self.state_machine_arn
+        return boto3.client("stepfunctions").start_execution(
+            stateMachineArn=arn, name=name, input=json.dumps(execution_input)
+        )["executionArn"]
+
+    def events(self, execution_arn: str) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions")
+        events, token = [], None
+        while True:
+            kwargs = {"executionArn": execution_arn, **({"nextToken": token} if token else {})}
+            page = client.get_execution_history(**kwargs)
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def watch(
+        self,
+        execution_arn: str,
+        on_state: Callable[[str, float], None] | None = None,
+        timeout_seconds: float = 120.0,
+    ) -> ExecutionResult:
+        """Follow an execution to its end, reporting each state as it is entered; then deliver its
+        end-of-execution event to the rules that listen for it."""
+        client = boto3.client("stepfunctions")
+        seen = 0
+        started = time.monotonic()
+        while True:
+            description = client.describe_execution(executionArn=execution_arn)
+            history = self.events(execution_arn)
+            if len(history) > HISTORY_EVENTS_MAX:
+                raise LocalEngineError(
+                    f"execution {execution_arn} wrote {len(history)} history events: AWS fails an execution at "
+                    f"{HISTORY_EVENTS_MAX}"
+                )
+            entered = [e for e in history if e["type"].endswith("StateEntered")]
+            for event in entered[seen:]:
+                if on_state:
+                    on_state(event["stateEnteredEventDetails"]["name"], time.monotonic() - started)
+            seen = len(entered)
+            if description["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_seconds:
+                raise LocalEngineError(f"execution {execution_arn} still RUNNING after {timeout_seconds} s")
+            time.sleep(POLL_SECONDS)
+        output = description.get("output")
+        if output is not None and payload_size(output) > 256 * 1024:
+            raise LocalEngineError(f"execution {execution_arn} output passes 256 KiB")
+        return ExecutionResult(
+            arn=execution_arn,
+            status=description["status"],
+            output=json.loads(output) if output else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            states=[e["stateEnteredEventDetails"]["name"] for e in entered],
+            history=history,
+            alert=self._deliver_end_of_execution(description),
+        )
+
+    def run(
+        self,
+        execution_input: Any,
+        name: str,
+        on_state: Callable[[str, float], None] | None = None,
+        test_case: str | None = None,
+    ) -> ExecutionResult:
+        return self.watch(self.start(execution_input, name, test_case), on_state)
+
+    def _wait_for_running_executions(self) -> None:
+        if not self.account.state_machine_arn:
+            return
+        client = boto3.client("stepfunctions")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            running = client.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+            if not running["executions"]:
+                return
+            time.sleep(POLL_SECONDS)
+
+    # -- reading results ----------------------------------------------------------------------
+
+    @staticmethod
+    def _drain(queue_url: str) -> Iterator[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                yield json.loads(message["Body"])
+
+    def _drain_all(self) -> Iterator[dict[str, Any]]:
+        for url in self.account.queue_urls.values():
+            yield from self._drain(url)
+
+    def notifications(self) -> Iterator[dict[str, Any]]:
+        """Messages the model's owners received so far (each once)."""
+        return self._drain(self.account.queue_urls["owners"])
+
+    def operations_notifications(self) -> Iterator[dict[str, Any]]:
+        """Messages operations received so far (each once)."""
+        return self._drain(self.account.queue_urls["operations"])
+
+    def decision_events(self) -> Iterator[dict[str, Any]]:
+        """Training Gate Decision events published on the default bus so far (each once)."""
+        return self._drain(self.account.queue_urls["decision_events"])
+
+    @property
+    def decision_table(self) -> str:
+        if len(self.account.table_names) != 1:
+            raise LocalEngineError("expected one decision table")
+        return next(iter(self.account.table_names.values()))
+
+    @property
+    def reports_bucket(self) -> str:
+        if len(self.account.bucket_names) != 1:
+            raise LocalEngineError("expected one reports bucket")
+        return next(iter(self.account.bucket_names.values()))
+
+    @property
+    def largest_lambda_response(self) -> int:
+        return max((size for _, size in self.lambda_responses), default=0)

@@ -1,0 +1,333 @@
+"""Every private moto hook the local engine uses, in one place.
+
+Each hook names its canary in tests/engine/test_moto_canaries.py; if a moto upgrade moves a hook,
+that canary fails with a message naming it. Fix the hook here before trusting any scenario test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from botocore.exceptions import ClientError
+
+from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, LocalEngineError
+from training_gate_cli.local_engine.strict import aws_sdk_error_name
+
+# -- Lambda invoke (canary: test_h1_lambda_simple_backend_invoke_signature,
+#    test_h1_function_error_header_reaches_the_caller) ---------------------------------------------
+
+Invoke = Callable[[str, Any, Any], bytes | None]
+
+
+@contextlib.contextmanager
+def lambda_dispatch(invoke: Callable[[str, bytes | None, dict[str, Any]], bytes | None]) -> Iterator[None]:
+    """LambdaSimpleBackend.invoke(function_name, qualifier, body, headers, response_headers) is replaced
+    by `invoke(function_name, body, response_headers)`; it runs the handler in this process."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def patched(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
+        return invoke(function_name, body, response_headers)
+
+    with mock.patch.object(LambdaSimpleBackend, "invoke", patched):
+        yield
+
+
+# -- aws-sdk integrations (canary: test_h2_h3_aws_sdk_service_hooks_exist) ------------------------
+
+
+def _iso_datetimes(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _iso_datetimes(item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index] = _iso_datetimes(item)
+    return value
+
+
+def aws_sdk_service_class() -> type:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as module,
+    )
+
+    return module.StateTaskServiceAwsSdk
+
+
+@contextlib.contextmanager
+def aws_sdk_fidelity() -> Iterator[None]:
+    """aws-sdk task results carry ISO timestamps (AWS's JSON), and errors are named as AWS names them
+    (`SageMaker.ResourceNotFoundException`), not `sagemaker.sagemakerException`."""
+    service = aws_sdk_service_class()
+
+    def normalise_response(self: Any, response: Any, *args: Any, **kwargs: Any) -> None:
+        _iso_datetimes(response)
+
+    def exception_name(norm_service_name: str, ex: Exception) -> str:
+        code = ex.response.get("Error", {}).get("Code", "") if isinstance(ex, ClientError) else type(ex).__name__
+        return aws_sdk_error_name(norm_service_name, code)
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(service, "_normalise_response", normalise_response))
+        stack.enter_context(
+            mock.patch.object(service, "_normalise_service_error_name", staticmethod(lambda name: name))
+        )
+        stack.enter_context(mock.patch.object(service, "_normalise_exception_name", staticmethod(exception_name)))
+        yield
+
+
+# -- SageMaker training jobs (canary: test_h4_training_job_backend_shape) -------------------------
+
+
+def sagemaker_backend() -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT_ID][REGION]
+
+
+@contextlib.contextmanager
+def scripted_describe(before_describe: Callable[[str, Any], None]) -> Iterator[None]:
+    """Each DescribeTrainingJob first calls `before_describe(name, fake_job)`, which may change the
+    job's status (moto's jobs are Completed the moment they are created)."""
+    backend = sagemaker_backend()
+    original = backend.describe_training_job
+
+    def describe_training_job(training_job_name: str) -> dict[str, Any]:
+        job = backend.training_jobs.get(training_job_name)
+        before_describe(training_job_name, job)
+        return original(training_job_name)
+
+    with mock.patch.object(backend, "describe_training_job", describe_training_job):
+        yield
+
+
+# -- CreateModelPackage's ClientToken (canary: test_h12_create_model_package_is_the_backend_method) --
+
+
+@contextlib.contextmanager
+def model_package_client_tokens() -> Iterator[dict[str, tuple[str, str]]]:
+    """SageMaker makes CreateModelPackage idempotent by ClientToken: the same token with the same
+    request returns the package already made; with a different request it fails. moto ignores the
+    token. Yields the token table: token -> (request fingerprint, package ARN)."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    backend = sagemaker_backend()
+    original = backend.create_model_package
+    tokens: dict[str, tuple[str, str]] = {}
+    lock = threading.Lock()
+
+    def create_model_package(*args: Any, **kwargs: Any) -> str:
+        token = kwargs.get("client_token")
+        if not token:
+            return original(*args, **kwargs)
+        fingerprint = json.dumps({k: v for k, v in kwargs.items() if k != "client_token"}, sort_keys=True, default=str)
+        with lock:
+            if token in tokens:
+                seen, arn = tokens[token]
+                if seen != fingerprint:
+                    raise ValidationError(
+                        message=f"ClientToken {token} was already used with a different CreateModelPackage request"
+                    )
+                return arn
+            arn = original(*args, **kwargs)
+            tokens[token] = (fingerprint, arn)
+            return arn
+
+    with mock.patch.object(backend, "create_model_package", create_model_package):
+        yield tokens
+
+
+# -- CloudWatch Logs filter patterns (canary: test_h6_log_stream_filtering_goes_through_event_message_filter)
+
+_FILTER_TERM = re.compile(r'(?P<op>[?-]?)(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>\S+))')
+
+
+class CloudWatchTermFilter:
+    """The unstructured-log subset of CloudWatch filter pattern syntax: case-sensitive terms
+    (`?"a" ?"b"` any of, `"a" b` all of, `-"c"` none of); moto knows a single term only."""
+
+    def __init__(self, pattern: str | None):
+        self.any_of: list[str] = []
+        self.all_of: list[str] = []
+        self.none_of: list[str] = []
+        for match in _FILTER_TERM.finditer(pattern or ""):
+            term = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
+            term = re.sub(r"\\(.)", r"\1", term)
+            {"?": self.any_of, "-": self.none_of}.get(match.group("op"), self.all_of).append(term)
+
+    def matches(self, message: str) -> bool:
+        if any(term in message for term in self.none_of):
+            return False
+        if not all(term in message for term in self.all_of):
+            return False
+        return not self.any_of or any(term in message for term in self.any_of)
+
+
+@contextlib.contextmanager
+def cloudwatch_filter_patterns() -> Iterator[None]:
+    import moto.logs.models
+
+    with mock.patch.object(moto.logs.models, "EventMessageFilter", CloudWatchTermFilter):
+        yield
+
+
+# -- Step Functions Local's MockConfigFile.json (canaries: test_h7_execution_start_and_worker_hooks,
+#    test_h8_mocked_mode_is_decided_by_environment_is_mocked_mode) ---------------------------------
+
+MOCK_CONFIG_FILE = Path(__file__).resolve().parents[2] / "statemachine" / "test" / "MockConfigFile.json"
+
+
+def load_test_case(config: dict[str, Any], state_machine_name: str, case_name: str) -> Any:
+    """A test case of a MockConfigFile, as moto's interpreter runs it."""
+    from moto.stepfunctions.parser.mocking import mock_config as mocks
+
+    machine = config.get("StateMachines", {}).get(state_machine_name)
+    if machine is None or case_name not in machine.get("TestCases", {}):
+        raise LocalEngineError(f"no test case {case_name!r} for state machine {state_machine_name!r}")
+    states = []
+    for state_name, response_name in machine["TestCases"][case_name].items():
+        ranges = config.get("MockedResponses", {}).get(response_name)
+        if not ranges:
+            raise LocalEngineError(f"test case {case_name!r}: no mocked response {response_name!r}")
+        responses = []
+        for attempts, response in ranges.items():
+            start, end = mocks._parse_mocked_response_range(attempts)
+            if "Return" in response:
+                responses.append(mocks.MockedResponseReturn(start, end, response["Return"]))
+            else:
+                throw = response["Throw"]
+                responses.append(mocks.MockedResponseThrow(start, end, throw["Error"], throw.get("Cause", "")))
+        states.append(mocks.StateMockedResponses(state_name, response_name, responses))
+    return mocks.MockTestCase(state_machine_name, case_name, states)
+
+
+def _is_mocked_mode(self: Any) -> bool:
+    """An attempt past a state's listed responses calls the real service (Step Functions Local would
+    fail instead), so "fail once, then work" runs the real handler on the retry."""
+    if self.mock_test_case is None:
+        return False
+    responses = self.mock_test_case.state_mocked_responses.get(self.next_state_name)
+    if responses is None:
+        return False
+    attempt = self.states.context_object.context_object_data["State"]["RetryCount"]
+    return attempt < len(responses.mocked_responses)
+
+
+@contextlib.contextmanager
+def mock_config_test_cases(mock_config: dict[str, Any]) -> Iterator[None]:
+    """`stateMachineArn#CaseName` selects a test case at StartExecution, as Step Functions Local does."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    pending: dict[str, Any] = {}
+    original_start = StepFunctionsParserBackend.start_execution
+    original_worker = Execution._get_start_execution_worker
+
+    def start_execution(
+        backend: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+    ) -> Any:
+        arn, _, case = state_machine_arn.partition("#")
+        if case:
+            pending[name] = load_test_case(mock_config, arn.rsplit(":", 1)[-1], case)
+        return original_start(backend, arn, name, execution_input, trace_header)
+
+    def start_worker(execution: Any) -> Any:
+        worker = original_worker(execution)
+        case = pending.pop(execution.name, None)
+        if case is not None:
+            worker._mock_test_case = case
+        return worker
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution))
+        stack.enter_context(mock.patch.object(Execution, "_get_start_execution_worker", start_worker))
+        stack.enter_context(mock.patch.object(Environment, "is_mocked_mode", _is_mocked_mode))
+        yield
+
+
+# -- retry intervals (canary: test_h9_retries_sleep_through_the_retrier_modules_time) ---------------
+
+
+class ScaledSleep:
+    """Stands in for the retrier's `time`: records every retry interval, sleeps a fraction of it."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self.intervals: list[float] = []
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.intervals.append(seconds)
+        time.sleep(seconds * self.scale)
+
+
+@contextlib.contextmanager
+def scaled_retry_sleep(sleeper: ScaledSleep) -> Iterator[None]:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    with mock.patch.object(retrier_decl, "time", sleeper):
+        yield
+
+
+# -- DynamoDB conditional writes (canary: test_h10_dynamodb_writes_go_through_the_backends_put_and_update_item)
+
+
+@contextlib.contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """moto's writes are not serialised: under concurrent executions two conditional puts could both
+    succeed. DynamoDB makes each conditional write atomic; so does this lock."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    tables = dynamodb_backends[ACCOUNT_ID][REGION]
+    write_lock = threading.Lock()
+    with contextlib.ExitStack() as stack:
+        for method in ("put_item", "update_item"):
+            original = getattr(tables, method)
+
+            def atomic(*args: Any, _write: Any = original, **kwargs: Any) -> Any:
+                with write_lock:
+                    return _write(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(tables, method, atomic))
+        yield
+
+
+# -- errors no Catch sees (canary: test_h11_states_all_is_decided_in_error_equals_decl) ------------
+
+
+@contextlib.contextmanager
+def terminal_errors_uncatchable() -> Iterator[None]:
+    """On AWS, `States.ALL` in a Retry or Catch does not match States.DataLimitExceeded or
+    States.Runtime: they end the execution (https://docs.aws.amazon.com/step-functions/latest/dg/
+    concepts-error-handling.html, "States.ALL"). moto matches them; this makes it match them not."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    terminal = {StatesErrorNameType.StatesStatesDataLimitExceeded, StatesErrorNameType.StatesRuntime}
+    original = ErrorEqualsDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1] if env.stack else None
+        if isinstance(error_name, StatesErrorName) and error_name.typ in terminal:
+            env.stack.pop()
+            env.stack.append(error_name in self.error_names)  # only an explicit name matches
+            return
+        original(self, env)
+
+    with mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body):
+        yield

@@ -1,0 +1,196 @@
+"""The template's resources, created in the emulated account."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import boto3
+
+from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP, LocalEngineError
+from training_gate_cli.local_engine.template import resources_of, substitute
+
+# Variables every function sets to its own value; harmless to share in one process.
+_PER_FUNCTION_VARIABLES = {"POWERTOOLS_SERVICE_NAME"}
+DECISION_EVENTS_RULE = "local-decision-events"
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    handler_path: str
+    arn: str
+
+
+@dataclass
+class Account:
+    """What provisioning created: names and ARNs by logical ID, and the queues the engine reads."""
+
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    topic_arns: dict[str, str] = field(default_factory=dict)
+    bucket_names: dict[str, str] = field(default_factory=dict)
+    table_names: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict)
+    state_machine_arn: str = ""
+    state_machine_logical_id: str = ""
+    owners_topic_arn: str = ""
+    operations_topic_arn: str = ""
+
+
+class Resolver:
+    """The intrinsic functions the synthesized template uses for the gate's own resources."""
+
+    PSEUDO: ClassVar[dict[str, str]] = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def __init__(self, account: Account):
+        self.account = account
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and len(value) == 1:
+            ((kind, arg),) = value.items()
+            if kind == "Ref":
+                return self.ref(arg)
+            if kind == "Fn::GetAtt":
+                return self.get_att(*arg)
+            if kind == "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(self.resolve(p)) for p in parts)
+        raise LocalEngineError(f"the local engine cannot resolve {json.dumps(value)[:200]}")
+
+    def ref(self, name: str) -> str:
+        account = self.account
+        if name in self.PSEUDO:
+            return self.PSEUDO[name]
+        for table in (account.bucket_names, account.table_names, account.topic_arns):
+            if name in table:
+                return table[name]
+        if name in account.functions:
+            return name
+        if name and name == account.state_machine_logical_id:
+            return account.state_machine_arn
+        raise LocalEngineError(f"the local engine cannot resolve Ref {name}")
+
+    def get_att(self, name: str, attribute: str) -> str:
+        account = self.account
+        if attribute == "Arn" and name in account.functions:
+            return account.functions[name].arn
+        if attribute == "Arn" and name in account.bucket_names:
+            return f"arn:aws:s3:::{account.bucket_names[name]}"
+        if attribute == "Arn" and name in account.table_names:
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{account.table_names[name]}"
+        raise LocalEngineError(f"the local engine cannot resolve Fn::GetAtt {name}.{attribute}")
+
+
+def _queue_for(sqs: Any, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _topic_ref(properties: dict[str, Any], key: str) -> str | None:
+    ref = properties.get(key)
+    return ref.get("Ref") if isinstance(ref, dict) else None
+
+
+def provision(template: dict[str, Any]) -> Account:
+    account = Account()
+    resolver = Resolver(account)
+    iam = boto3.client("iam")
+    role_arn = iam.create_role(RoleName="local-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+    sns = boto3.client("sns")
+    for logical_id in resources_of(template, "AWS::SNS::Topic"):
+        account.topic_arns[logical_id] = sns.create_topic(Name=logical_id)["TopicArn"]
+    machines = resources_of(template, "AWS::StepFunctions::StateMachine")
+    if len(machines) != 1:
+        raise LocalEngineError(f"expected one state machine in the template, found {len(machines)}")
+    account.state_machine_logical_id, machine_resource = next(iter(machines.items()))
+    machine = machine_resource["Properties"]
+    owners = _topic_ref(machine.get("DefinitionSubstitutions", {}), "NotificationTopicArn")
+    if owners not in account.topic_arns:
+        raise LocalEngineError("the state machine's NotificationTopicArn is not a topic of the template")
+    account.owners_topic_arn = account.topic_arns[owners]
+    operations = [arn for logical_id, arn in account.topic_arns.items() if logical_id != owners]
+    account.operations_topic_arn = operations[0] if len(operations) == 1 else ""
+
+    # What people receive, read through a queue subscribed to each topic.
+    sqs = boto3.client("sqs")
+    for kind, topic_arn in (("owners", account.owners_topic_arn), ("operations", account.operations_topic_arn)):
+        if topic_arn:
+            url, queue_arn = _queue_for(sqs, f"local-{kind}")
+            account.queue_urls[kind] = url
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    # Decision events: a rule on the default bus delivers them to a queue the engine reads.
+    url, queue_arn = _queue_for(sqs, "local-decision-events")
+    account.queue_urls["decision_events"] = url
+    events = boto3.client("events")
+    events.put_rule(Name=DECISION_EVENTS_RULE, EventPattern=json.dumps({"source": ["training-gate"]}))
+    events.put_targets(Rule=DECISION_EVENTS_RULE, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    s3 = boto3.client("s3")
+    for logical_id in resources_of(template, "AWS::S3::Bucket"):
+        name = logical_id.lower()
+        s3.create_bucket(Bucket=name)
+        account.bucket_names[logical_id] = name
+
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, resource in resources_of(template, "AWS::DynamoDB::Table").items():
+        properties = resource["Properties"]
+        dynamodb.create_table(
+            TableName=logical_id,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        account.table_names[logical_id] = logical_id
+
+    lambda_client = boto3.client("lambda")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("placeholder.py", "# the local engine runs the real handler in-process\n")
+    for logical_id, resource in resources_of(template, "AWS::Lambda::Function").items():
+        properties = resource["Properties"]
+        handler = properties.get("Handler") or properties.get("ImageConfig", {}).get("Command", [None])[0]
+        if not handler:
+            raise LocalEngineError(f"function {logical_id} has neither Handler nor ImageConfig.Command")
+        arn = lambda_client.create_function(
+            FunctionName=logical_id,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler="placeholder.handler",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+        account.functions[logical_id] = LocalFunction(logical_id, handler, arn)
+    for resource in resources_of(template, "AWS::Lambda::Function").values():
+        for key, raw in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
+            value = str(resolver.resolve(raw))
+            known = account.environment.get(key)
+            if known is not None and known != value and key not in _PER_FUNCTION_VARIABLES:
+                raise LocalEngineError(f"functions disagree on {key}; in-process handlers share one environment")
+            account.environment[key] = value
+
+    definition = resolver.resolve(machine["DefinitionString"])
+    values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
+    account.definition = json.loads(substitute(definition, values))
+    account.state_machine_arn = boto3.client("stepfunctions").create_state_machine(
+        name="training-gate", definition=json.dumps(account.definition), roleArn=role_arn
+    )["stateMachineArn"]
+    boto3.client("logs").create_log_group(logGroupName=TRAINING_LOG_GROUP)
+    return account
+
+
+def shared_environment(account: Account) -> dict[str, str]:
+    return {**os.environ, **account.environment}
