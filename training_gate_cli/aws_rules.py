@@ -406,14 +406,16 @@ def _check_string(shape: Shape, value: Any, path: str, problems: list[_Problem])
         problems.append(_Problem(path, f"expected a string, got {_type_name(value)}", client_side=True))
         return
     _check_size(shape, _length(value), "length", path, problems)
+    # A sensitive member (a password, a message) is not echoed into errors and logs, as AWS does not.
+    shown = "the value" if shape.metadata.get("sensitive") else _preview(value)
     enum = shape.enum
     if enum and value not in enum:
-        problems.append(_Problem(path, f"{_preview(value)} is not one of {', '.join(enum)}"))
+        problems.append(_Problem(path, f"{shown} is not one of {', '.join(enum)}"))
     pattern = shape.metadata.get("pattern")
     if pattern is not None:
         compiled = compiled_pattern(pattern)
         if compiled is not None and compiled.fullmatch(value) is None:
-            problems.append(_Problem(path, f"{_preview(value)} does not match pattern {pattern}"))
+            problems.append(_Problem(path, f"{shown} does not match pattern {pattern}"))
 
 
 def _check_number(shape: Shape, value: Any, path: str, problems: list[_Problem]) -> None:
