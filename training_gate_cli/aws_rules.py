@@ -35,6 +35,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 __all__ = [
     "DYNAMODB_ITEM_MAX",
+    "EVENTBRIDGE_ENTRIES_BYTES_MAX",
     "EVENTBRIDGE_ENTRIES_MAX",
     "HISTORY_EVENTS_MAX",
     "LAMBDA_ASYNC_PAYLOAD_MAX",
@@ -68,11 +69,13 @@ __all__ = [
 # as a UTF-8 encoded string"; "Maximum execution history size: 25,000 events".
 STATE_PAYLOAD_MAX = 262_144
 HISTORY_EVENTS_MAX = 25_000
-# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html. SNS_MESSAGE_MAX is a topic's default
+# MaximumMessageSize; a topic can raise it to 1 MiB, which a stateless check cannot see.
 SNS_SUBJECT_MAX = 100
 SNS_MESSAGE_MAX = 262_144
-# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
-EVENTBRIDGE_ENTRY_BYTES_MAX = 262_144
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html: "the total entry size
+# must be less than 1MB" (256 KB until January 2026; botocore's documentation carries the new limit).
+EVENTBRIDGE_ENTRIES_BYTES_MAX = 1_048_576
 EVENTBRIDGE_ENTRIES_MAX = 10
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html ("Item size"): 400 KB,
 # and DynamoDB counts 1 KB as 1,024 bytes.
@@ -506,13 +509,28 @@ def _has_line_break_or_control(text: str) -> bool:
     return any(char in "\n\r\u2028\u2029" or unicodedata.category(char) == "Cc" for char in text)
 
 
+def _sns_attributes_size(attributes: Any) -> int:
+    if not isinstance(attributes, Mapping):
+        return 0
+    size = 0
+    for name, attribute in attributes.items():
+        size += _utf8(name)
+        if isinstance(attribute, Mapping):
+            size += _utf8(attribute.get("DataType")) + _utf8(attribute.get("StringValue"))
+            binary = attribute.get("BinaryValue")
+            size += len(binary) if isinstance(binary, (bytes, bytearray)) else _utf8(binary)
+    return size
+
+
 @_rule("sns", "Publish")
 def _sns_subject_and_message(params: Mapping[str, Any]) -> list[_Problem]:
-    """Subject: no line breaks or control characters, at most 100 characters; Message: at most 256 KiB.
+    """Subject: no line breaks or control characters, at most 100 characters; Message with its
+    attributes: at most 256 KiB in UTF-8 (a topic's default MaximumMessageSize).
 
     https://docs.aws.amazon.com/sns/latest/api/API_Publish.html: "Constraints: Subjects must be UTF-8 text
-    with no line breaks or control characters, and less than 100 characters long." and "messages must be
-    UTF-8 encoded strings and at most 256 KB in size (262,144 bytes, not 262,144 characters)".
+    with no line breaks or control characters, and less than 100 characters long." and "By default, a
+    message can be at most 256 KiB in size (262,144 bytes, not 262,144 characters) [...] Amazon SNS
+    validates the combined size of the message body and message attributes".
     SNS itself accepts exactly 100 characters and refuses 101 ("Invalid parameter: Subject"), as
     https://github.com/getmoto/moto/issues/1503 measured; the rule follows SNS, not the word "less".
     """
@@ -523,9 +541,11 @@ def _sns_subject_and_message(params: Mapping[str, Any]) -> list[_Problem]:
             problems.append(_Problem("Publish.Subject", f"length {len(subject)} > max {SNS_SUBJECT_MAX}"))
         if _has_line_break_or_control(subject):
             problems.append(_Problem("Publish.Subject", "contains a line break or a control character"))
-    size = _utf8(params.get("Message"))
+    size = _utf8(params.get("Message")) + _sns_attributes_size(params.get("MessageAttributes"))
     if size > SNS_MESSAGE_MAX:
-        problems.append(_Problem("Publish.Message", f"{size} bytes (UTF-8) > max {SNS_MESSAGE_MAX}"))
+        problems.append(
+            _Problem("Publish.Message", f"{size} bytes (UTF-8, with message attributes) > max {SNS_MESSAGE_MAX}")
+        )
     return problems
 
 
@@ -542,12 +562,13 @@ def eventbridge_entry_size(entry: Mapping[str, Any]) -> int:
 
 @_rule("events", "PutEvents")
 def _put_events_size(params: Mapping[str, Any]) -> list[_Problem]:
-    """At most 10 entries, and the entries' total size under 256 KB.
+    """At most 10 entries, and the entries' total size at most 1 MiB.
 
-    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html: "You can batch
-    multiple event entries into one request for efficiency. The total entry size must be less than
-    256KB." The 10-entry cap is also in botocore's model (Entries max 10); repeated here so the rule
-    holds with any model version.
+    https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html: "You can batch
+    multiple event entries into one request for efficiency. However, the total entry size must be less
+    than 1MB." The limit is on the request (all entries together); an entry of exactly 1,048,576 bytes
+    is accepted. The 10-entry cap is also in botocore's model (Entries max 10); repeated here so the
+    rule holds with any model version.
     """
     entries = params.get("Entries")
     if not isinstance(entries, list):
@@ -556,11 +577,11 @@ def _put_events_size(params: Mapping[str, Any]) -> list[_Problem]:
     if len(entries) > EVENTBRIDGE_ENTRIES_MAX:
         problems.append(_Problem("PutEvents.Entries", f"{len(entries)} entries > max {EVENTBRIDGE_ENTRIES_MAX}"))
     total = sum(eventbridge_entry_size(entry) for entry in entries if isinstance(entry, Mapping))
-    if total > EVENTBRIDGE_ENTRY_BYTES_MAX:
+    if total > EVENTBRIDGE_ENTRIES_BYTES_MAX:
         problems.append(
             _Problem(
                 "PutEvents.Entries",
-                f"total entry size {total} bytes > max {EVENTBRIDGE_ENTRY_BYTES_MAX} "
+                f"total entry size {total} bytes > max {EVENTBRIDGE_ENTRIES_BYTES_MAX} "
                 "(Total size of the entries in the request is over the limit)",
             )
         )
@@ -720,7 +741,8 @@ def _lambda_request_payload(params: Mapping[str, Any]) -> list[_Problem]:
         return [
             _Problem(
                 "Invoke.Payload",
-                f"{size} bytes > max {limit} (Request must be smaller than {limit} bytes for the Invoke operation)",
+                f"{size} bytes > max {limit} (Request must be smaller than {limit} bytes for the InvokeFunction "
+                "operation)",
                 code="RequestEntityTooLargeException",
             )
         ]

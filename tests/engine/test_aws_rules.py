@@ -186,12 +186,15 @@ def test_sns_subject_without_line_breaks():
     ]
 
 
-def test_sns_message_is_measured_in_utf8_bytes():
+def test_sns_message_is_measured_in_utf8_bytes_with_its_attributes():
     assert problems("sns", "Publish", {"TopicArn": TOPIC, "Message": "a" * 262_144}) == []
     # 131,073 characters, 262,146 bytes: over the limit although the characters are not.
     assert problems("sns", "Publish", {"TopicArn": TOPIC, "Message": "é" * 131_073}) == [
-        "Publish.Message: 262146 bytes (UTF-8) > max 262144"
+        "Publish.Message: 262146 bytes (UTF-8, with message attributes) > max 262144"
     ]
+    attributes = {"outcome": {"DataType": "String", "StringValue": "PASS"}}
+    found = problems("sns", "Publish", {"TopicArn": TOPIC, "Message": "a" * 262_130, "MessageAttributes": attributes})
+    assert found == ["Publish.Message: 262147 bytes (UTF-8, with message attributes) > max 262144"]
 
 
 def entry(detail="{}"):
@@ -206,9 +209,12 @@ def test_put_events_at_most_10_entries():
 
 def test_put_events_total_entry_size():
     fixed = len("training-gate") + len("Training Gate Decision")
-    assert problems("events", "PutEvents", {"Entries": [entry("x" * (262_144 - fixed))]}) == []
-    (found,) = problems("events", "PutEvents", {"Entries": [entry("x" * 200_000), entry("x" * 62_200)]})
-    assert found.startswith("PutEvents.Entries: total entry size 262270 bytes > max 262144")
+    # 1 MiB since January 2026 (256 KB before): a 300 KB decision event is accepted.
+    assert problems("events", "PutEvents", {"Entries": [entry("x" * 300_000)]}) == []
+    assert problems("events", "PutEvents", {"Entries": [entry("x" * (1_048_576 - fixed))]}) == []
+    timed = {**entry("x" * (600_000 - fixed - 14)), "Time": "2026-12-01T00:00:00Z", "Resources": ["r" * 10]}
+    (found,) = problems("events", "PutEvents", {"Entries": [timed, entry("x" * (448_567 - fixed))]})
+    assert found.startswith("PutEvents.Entries: total entry size 1048577 bytes > max 1048576")
 
 
 def test_dynamodb_item_at_most_400_kb():
