@@ -140,6 +140,14 @@ class GateFunctions(Construct):
             iam.PolicyStatement(actions=actions, resources=[self._storage.decision_table.table_arn])
         )
 
+    def _decision_events(self, function: lambda_.Function) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[Stack.of(self).format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
+        )
+
     def _training_jobs(self, function: lambda_.Function, name: str, actions: list[str], why: str) -> None:
         function.add_to_role_policy(
             iam.PolicyStatement(
@@ -348,6 +356,7 @@ class GateFunctions(Construct):
         )
         self._approval_updates(register, "RegisterModel")
         self._decision_table(register, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        self._decision_events(register)
         self._reports(
             register,
             "RegisterModel",
@@ -361,12 +370,7 @@ class GateFunctions(Construct):
             "RecordOutcome", "record_outcome", {"DECISION_TABLE": self._storage.decision_table.table_name}
         )
         self._decision_table(record, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
-        record.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutEvents"],
-                resources=[Stack.of(self).format_arn(service="events", resource="event-bus", resource_name="default")],
-            )
-        )
+        self._decision_events(record)
         self._approval_updates(record, "RecordOutcome")
         return record
 

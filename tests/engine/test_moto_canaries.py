@@ -1,6 +1,7 @@
-"""Canaries for every private moto hook the local engine uses (H1-H5 in local_engine.py).
+"""Canaries for every private moto hook the local engine uses (training_gate_cli/local_engine/moto_hooks.py,
+where each hook names its canary here).
 
-If one fails after a moto upgrade, the message says which hook moved; fix local_engine.py before
+If one fails after a moto upgrade, the message says which hook moved; fix moto_hooks.py before
 trusting any scenario test.
 """
 
@@ -16,6 +17,7 @@ from moto import mock_aws
 
 from training_gate_cli import local_engine
 from training_gate_cli.emulated import training_job_request
+from training_gate_cli.local_engine import moto_hooks
 
 
 def test_moto_is_the_pinned_version():
@@ -59,7 +61,7 @@ def test_h1_function_error_header_reaches_the_caller():
 
 
 def test_h2_h3_aws_sdk_service_hooks_exist():
-    service = local_engine._aws_sdk_service_class()
+    service = moto_hooks.aws_sdk_service_class()
     for name in ("_normalise_response", "_normalise_service_error_name", "_normalise_exception_name"):
         assert hasattr(service, name), f"H2/H3 moved: StateTaskServiceAwsSdk.{name} is gone"
     assert list(inspect.signature(service._normalise_exception_name).parameters) == ["norm_service_name", "ex"]
@@ -69,7 +71,7 @@ def test_h4_training_job_backend_shape():
     with mock_aws():
         sagemaker = boto3.client("sagemaker", region_name=local_engine.REGION)
         sagemaker.create_training_job(**training_job_request("canary"))
-        backend = local_engine._sagemaker_backend()
+        backend = moto_hooks.sagemaker_backend()
         job = backend.training_jobs["canary"]
         for attribute in ("training_job_status", "secondary_status", "final_metric_data_list", "model_artifacts"):
             assert hasattr(job, attribute), f"H4 moved: FakeTrainingJob.{attribute} is gone"
@@ -111,7 +113,7 @@ def test_h6_log_stream_filtering_goes_through_event_message_filter():
     ],
 )
 def test_engine_filter_patterns_follow_cloudwatch_term_semantics(pattern: str, message: str, matches: bool):
-    assert local_engine.CloudWatchTermFilter(pattern).matches(message) is matches
+    assert moto_hooks.CloudWatchTermFilter(pattern).matches(message) is matches
 
 
 def test_h7_execution_start_and_worker_hooks():
@@ -155,3 +157,34 @@ def test_injected_throttling_uses_motos_rest_error_with_an_aws_error_code():
 
     error = JsonRESTError("ThrottlingException", "Rate exceeded")
     assert error.error_type == "ThrottlingException", "moto.core.exceptions.JsonRESTError changed"
+
+
+def test_h11_states_all_is_decided_in_error_equals_decl():
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    source = inspect.getsource(ErrorEqualsDecl._eval_body)
+    assert "env.stack.pop()" in source and "_STATE_ALL_ERROR" in source, "H11 moved: ErrorEqualsDecl._eval_body"
+    for name in ("StatesStatesDataLimitExceeded", "StatesRuntime"):
+        assert hasattr(StatesErrorNameType, name), f"H11 moved: StatesErrorNameType.{name}"
+
+
+def test_h12_create_model_package_is_the_backend_method():
+    with mock_aws():
+        backend = moto_hooks.sagemaker_backend()
+        params = inspect.signature(backend.create_model_package).parameters
+        assert "client_token" in params, "H12 moved: SageMakerModelBackend.create_model_package(client_token=...)"
+        for attribute in ("model_packages", "model_package_groups"):
+            assert isinstance(getattr(backend, attribute), dict), f"H12 moved: backend.{attribute} (reset)"
+
+
+def test_h13_environment_set_error_and_set_stop():
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    for method in ("set_error", "set_stop"):
+        assert callable(getattr(Environment, method, None)), f"H13 moved: Environment.{method}"
+    assert "self._program_state = ProgramError" in inspect.getsource(Environment.set_error), "H13 moved: set_error"
+    assert "ProgramStopped(" in inspect.getsource(Environment.set_stop) and ProgramStopped, "H13 moved: set_stop"

@@ -1,8 +1,10 @@
-"""Handlers called as Lambda calls them, against emulated AWS (moto) where they touch it."""
+"""Handlers called as Lambda calls them, against emulated AWS (moto) where they touch it. What the
+use cases decide is tested below them, in tests/logic and tests/unit."""
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 
@@ -10,12 +12,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from training_gate.dal.aws import TrainingLogs
-from training_gate.handlers import collect_metrics, describe_failure, inspect_artifact, validate_input
-from training_gate_cli.local_engine import LambdaContext
+from tests.support.context import CONTEXT, LambdaContext
+from training_gate.handlers import (
+    collect_metrics,
+    describe_failure,
+    describe_training_job,
+    inspect_artifact,
+    validate_input,
+)
+from training_gate_cli.emulated import ARTIFACT_BUCKET, training_job_request
 
-CONTEXT = LambdaContext(function_name="test", invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:t")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+POLICY = json.dumps({"rules": [{"metric": "accuracy", "operator": ">", "threshold": 0.9}]})
 
 
 @pytest.fixture
@@ -24,34 +32,84 @@ def aws() -> Iterator[None]:
         yield
 
 
-def test_validate_input_fills_defaults_from_the_function_settings(monkeypatch):
+@pytest.fixture
+def validate_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_POLL_INTERVAL_SECONDS", "30")
     monkeypatch.setenv("DEFAULT_MAX_POLLS", "5")
+    monkeypatch.setenv("GATE_POLICY", POLICY)
+    monkeypatch.setenv("MODEL_PACKAGE_GROUPS", "models,other-models")
+
+
+def test_validate_input_fills_defaults_and_names_the_job_once(validate_env):
     assert validate_input.handler({"TrainingJobName": "job-1"}, CONTEXT) == {
-        "TrainingJobName": "job-1",
+        "training_job_name": "job-1",
         "poll_interval_seconds": 30,
         "max_polls": 5,
         "dry_run": False,
         "policy_overrides": None,
+        "source_account": None,
+        "source_region": None,
     }
 
 
 @pytest.mark.parametrize("event", [[], "job", 42, None])
-def test_validate_input_refuses_non_object_input(event):
+def test_validate_input_refuses_non_object_input(validate_env, event):
     with pytest.raises(validate_input.InvalidInput, match="expected a JSON object"):
-        validate_input.validate(event)
+        validate_input.handler(event, CONTEXT)
 
 
-def test_validate_input_names_every_bad_field():
+def test_validate_input_names_every_bad_field(validate_env):
     with pytest.raises(validate_input.InvalidInput) as refused:
-        validate_input.validate({"TrainingJobName": "x" * 70, "dry_run": "maybe", "extra": 1})
+        validate_input.handler({"TrainingJobName": "x" * 70, "dry_run": "maybe", "extra": 1}, CONTEXT)
     message = str(refused.value)
     assert "TrainingJobName" in message and "dry_run" in message and "extra" in message
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"max_polls": True}, "max_polls"),
+        ({"poll_interval_seconds": False}, "poll_interval_seconds"),
+        ({"max_polls": 3000}, "max_polls"),
+        ({"max_polls": 2000, "poll_interval_seconds": 3600}, "48 h timeout"),
+        ({"max_polls": "5"}, "max_polls"),
+    ],
+)
+def test_validate_input_refuses_polling_aws_could_never_finish(validate_env, change, named):
+    with pytest.raises(validate_input.InvalidInput, match=named):
+        validate_input.handler({"TrainingJobName": "job-1", **change}, CONTEXT)
+
+
+def test_validate_input_refuses_an_event_from_another_account_or_region(validate_env):
+    own = {"TrainingJobName": "job-1", "source_account": "123456789012", "source_region": "us-east-1"}
+    assert validate_input.handler(own, CONTEXT)["source_account"] == "123456789012"
+    with pytest.raises(validate_input.InvalidInput, match="source_account 210987654321"):
+        validate_input.handler({**own, "source_account": "210987654321"}, CONTEXT)
+    with pytest.raises(validate_input.InvalidInput, match="source_region eu-west-1"):
+        validate_input.handler({**own, "source_region": "eu-west-1"}, CONTEXT)
+    elsewhere = LambdaContext(invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:t")
+    with pytest.raises(validate_input.InvalidInput, match="us-east-1 is not the gate's own"):
+        validate_input.handler(own, elsewhere)
+
+
+def test_validate_input_refuses_an_override_naming_a_group_the_gate_may_not_use(validate_env):
+    allowed = {"TrainingJobName": "j", "policy_overrides": {"outcome": {"model_package_group": "other-models"}}}
+    assert validate_input.handler(allowed, CONTEXT)["policy_overrides"] == allowed["policy_overrides"]
+    with pytest.raises(validate_input.InvalidInput, match="'someone-elses' is not one the gate may register in"):
+        validate_input.handler(
+            {"TrainingJobName": "j", "policy_overrides": {"outcome": {"model_package_group": "someone-elses"}}},
+            CONTEXT,
+        )
+
+
+def test_validate_input_refuses_oversized_overrides(validate_env):
+    huge = {"rules": [{"metric": f"m{i}", "operator": ">", "threshold": 0.5} for i in range(300)]}
+    with pytest.raises(validate_input.InvalidInput, match=r"policy_overrides is \d+ bytes"):
+        validate_input.handler({"TrainingJobName": "j", "policy_overrides": huge}, CONTEXT)
+
+
 @pytest.fixture
 def logs(aws):
-    """Emulated CloudWatch Logs with SageMaker's training log group, as every collection reads it."""
     client = boto3.client("logs")
     client.create_log_group(logGroupName=LOG_GROUP)
     return client
@@ -60,61 +118,57 @@ def logs(aws):
 def _write_stream(logs, name: str, lines: list[str]) -> None:
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
     now = int(time.time() * 1000)
-    for start in range(0, len(lines), 5000):
-        logs.put_log_events(
-            logGroupName=LOG_GROUP,
-            logStreamName=name,
-            logEvents=[{"timestamp": now + start + i, "message": m} for i, m in enumerate(lines[start : start + 5000])],
-        )
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName=name,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
 
 
-def collect_one_host(logs, job_name: str, lines: list[str], definitions: list[dict[str, str]]) -> dict:
-    """Collect a job whose one host logged `lines`, under its own MetricDefinitions."""
-    _write_stream(logs, f"{job_name}/algo-1-1", lines)
-    job = {"TrainingJobName": job_name, "AlgorithmSpecification": {"MetricDefinitions": definitions}}
-    return collect_metrics.handler({"job": job}, CONTEXT)
+def _create_job(name: str, **request: object) -> dict:
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_training_job(**{**training_job_request(name), **request})
+    return sagemaker.describe_training_job(TrainingJobName=name)
 
 
-def test_collect_metrics_reads_every_page_of_every_host(logs):
-    lines = [f"epoch {i} val_accuracy: 0.{i % 10}" for i in range(12_000)] + ["val_accuracy: 0.9321"]
+def test_describe_training_job_returns_only_what_the_gate_uses_however_large_the_job(aws):
+    hyperparameters = {f"h{i:03d}".ljust(256, "k"): "x" * 2500 for i in range(100)}  # SageMaker's maximum
+    _create_job("big", HyperParameters=hyperparameters)
+    raw = boto3.client("sagemaker").describe_training_job(TrainingJobName="big")
+    assert len(json.dumps(raw, default=str)) > 256 * 1024  # the raw response could not enter a state
+
+    job = describe_training_job.handler({"training_job_name": "big"}, CONTEXT)
+
+    assert job["training_job_name"] == "big" and job["status"] == "Completed"
+    assert job["training_job_arn"].endswith(":training-job/big")
+    assert len(json.dumps(job)) < 2048
+
+
+def test_collect_metrics_handler_keeps_the_full_result_in_s3_and_returns_a_summary(logs, monkeypatch):
+    boto3.client("s3").create_bucket(Bucket="reports")
+    monkeypatch.setenv("REPORTS_BUCKET", "reports")
+    _create_job("job-a")
+    lines = [f"epoch {i} val_accuracy: 0.{i % 10}" for i in range(2_000)] + ["val_accuracy: 0.9321"]
     _write_stream(logs, "job-a/algo-1-1700000000", lines)
     _write_stream(logs, "job-a/algo-2-1700000000", ["val_accuracy: 0.5"])
-    _write_stream(logs, "job-b/algo-1-1700000000", ["val_accuracy: 0.1"])  # another job: never read
-    job = {"TrainingJobName": "job-a", "AlgorithmSpecification": {"MetricDefinitions": []}}
+    job = describe_training_job.handler({"training_job_name": "job-a"}, CONTEXT)
 
-    result = collect_metrics.handler({"job": job}, CONTEXT)
+    summary = collect_metrics.handler({"job": job, "execution_name": "exec-1"}, CONTEXT)
 
-    assert result["log_streams"] == 2
-    assert result["metrics"]["accuracy"]["raw"] == "0.9321"
-    assert result["metrics"]["accuracy"]["host"] == "algo-1"
-    assert {d["host"] for d in result["details"]} == {"algo-1", "algo-2"}
-
-
-def test_collect_metrics_pages_through_logs_api(logs):
-    _write_stream(logs, "job-p/algo-1-1", [f"val_loss: {i}" for i in range(25_000)])
-    reader = TrainingLogs(logs)
-    assert sum(len(page) for page in reader.pages(["job-p/algo-1-1"])) == 25_000
-    assert reader.api_calls > 1
-
-
-def test_job_without_log_streams_is_a_clear_no_logs_result(logs):
-    result = collect_metrics.handler({"job": {"TrainingJobName": "quiet", "FinalMetricDataList": []}}, CONTEXT)
-    assert result["log_streams"] == 0 and result["metrics"] == {}
-    assert result["warnings"] == ["no logs: the job has no log streams under quiet/"]
-
-
-def test_invalid_metric_definition_is_reported_and_the_others_still_read(logs):
-    definitions = [{"Name": "auc", "Regex": "auc=("}, {"Name": "f1", "Regex": "f1=([0-9.]+)"}]
-    result = collect_one_host(logs, "j", ["f1=0.8 auc=0.9"], definitions)
-    assert result["metrics"]["f1"]["value"] == 0.8 and "auc" not in result["metrics"]
-    assert result["warnings"][0].startswith("MetricDefinitions: metric 'auc': invalid regex")
+    assert summary["log_streams"] == 2 and "accuracy" in summary["metric_names"]
+    assert summary["metrics_uri"] == "s3://reports/reports/job-a/exec-1/metrics.json"
+    stored = json.loads(
+        boto3.client("s3").get_object(Bucket="reports", Key="reports/job-a/exec-1/metrics.json")["Body"].read()
+    )
+    assert stored["metrics"]["accuracy"]["raw"] == "0.9321"
+    assert {d["host"] for d in stored["details"] if d["source"] == "log"} == {"algo-1", "algo-2"}
 
 
 def test_inspect_handler_reports_a_missing_object_by_uri(aws):
-    boto3.client("s3").create_bucket(Bucket="sagemaker-us-east-1-123456789012")
-    uri = "s3://sagemaker-us-east-1-123456789012/job/output/model.tar.gz"
-    event = {"job": {"TrainingJobName": "job", "ModelArtifacts": {"S3ModelArtifacts": uri}}}
-    result = inspect_artifact.handler(event, CONTEXT)
+    boto3.client("s3").create_bucket(Bucket=ARTIFACT_BUCKET)
+    uri = f"s3://{ARTIFACT_BUCKET}/job/output/model.tar.gz"
+    job = {"training_job_name": "job", "training_job_arn": "arn:x", "status": "Completed", "model_artifact": uri}
+    result = inspect_artifact.handler({"job": job}, CONTEXT)
     assert result["verdict"] == "reject"
     assert result["checks"][0] == {"name": "locate", "status": "fail", "detail": f"artifact not found at {uri}"}
 
@@ -126,86 +180,24 @@ def test_inspect_handler_streams_the_object_from_s3(aws, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="artifacts")
     s3.upload_fileobj(io.BytesIO(pack_model_tar_gz({"model.joblib": iris_model_joblib()})), "artifacts", "m.tar.gz")
-    event = {"job": {"TrainingJobName": "job", "ModelArtifacts": {"S3ModelArtifacts": "s3://artifacts/m.tar.gz"}}}
-    result = inspect_artifact.handler(event, CONTEXT)
+    job = {
+        "training_job_name": "job",
+        "training_job_arn": "arn:x",
+        "status": "Completed",
+        "model_artifact": "s3://artifacts/m.tar.gz",
+    }
+    result = inspect_artifact.handler({"job": job}, CONTEXT)
     assert result["verdict"] == "pass"
     assert result["model"] == {"class": "Pipeline", "sklearn_version": __import__("sklearn").__version__}
 
 
 def test_describe_failure_handler_returns_subject_and_message():
-    event = {"job": {"TrainingJobName": "j", "TrainingJobStatus": "Stopped", "SecondaryStatus": "MaxRuntimeExceeded"}}
-    result = describe_failure.handler(event, CONTEXT)
+    job = {
+        "training_job_name": "j",
+        "training_job_arn": "arn:x",
+        "status": "Stopped",
+        "secondary_status": "MaxRuntimeExceeded",
+    }
+    result = describe_failure.handler({"job": job}, CONTEXT)
     assert result["action"] == "fix-code"
     assert "MaxRuntimeInSeconds" in result["message"]
-
-
-def test_collect_asks_cloudwatch_only_for_lines_that_can_match(logs):
-    from training_gate.logic.collect import collect_job_metrics
-    from training_gate_cli.local_engine import cloudwatch_filter_patterns
-
-    noise = [f"step {i} throughput=123 samples/s" for i in range(30_000)]
-    _write_stream(logs, "job-f/algo-1-1", [*noise, "[INFO] Validation accuracy: 0.93", *noise[:100]])
-    job = {
-        "TrainingJobName": "job-f",
-        "AlgorithmSpecification": {
-            "MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "Validation accuracy: ([0-9.]+)"}]
-        },
-    }
-    with cloudwatch_filter_patterns():
-        reader = TrainingLogs(logs)
-        result = collect_job_metrics(job, reader)
-    assert result.metrics["accuracy"].raw == "0.93"
-    assert reader.api_calls == 2  # one DescribeLogStreams, one FilterLogEvents page for 30,101 lines
-
-
-def test_collect_reads_evaluation_files_from_the_job_output_archive(logs):
-    import json as _json
-
-    from training_gate_cli.emulated import pack_model_tar_gz
-
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="out")
-    body = pack_model_tar_gz({"eval/evaluation.json": _json.dumps({"accuracy": 0.97}).encode()})
-    s3.put_object(Bucket="out", Key="prefix/job-e/output/output.tar.gz", Body=body)
-    job = {"TrainingJobName": "job-e", "OutputDataConfig": {"S3OutputPath": "s3://out/prefix/"}}
-    result = collect_metrics.handler({"job": job}, CONTEXT)
-    accuracy = result["metrics"]["accuracy"]
-    assert (accuracy["value"], accuracy["source"]) == (0.97, "evaluation_file")
-    assert accuracy["location"] == "output.tar.gz:eval/evaluation.json"
-
-
-def test_collect_reads_cloudwatch_metrics_when_enabled(logs, monkeypatch):
-    import datetime as dt
-
-    cloudwatch = boto3.client("cloudwatch")
-    now = dt.datetime.now(dt.UTC)
-    for minutes, value in ((3, 0.80), (1, 0.93)):
-        cloudwatch.put_metric_data(
-            Namespace="/aws/sagemaker/TrainingJobs",
-            MetricData=[
-                {
-                    "MetricName": "validation:accuracy",
-                    "Dimensions": [{"Name": "TrainingJobName", "Value": "job-cw"}],
-                    "Timestamp": now - dt.timedelta(minutes=minutes),
-                    "Value": value,
-                }
-            ],
-        )
-    job = {
-        "TrainingJobName": "job-cw",
-        "AlgorithmSpecification": {"MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "acc=(.*)"}]},
-        "TrainingStartTime": (now - dt.timedelta(minutes=30)).isoformat(),
-        "TrainingEndTime": now.isoformat(),
-    }
-    monkeypatch.setenv("READ_CLOUDWATCH_METRICS", "false")
-    assert collect_metrics.handler({"job": job}, CONTEXT)["metrics"] == {}
-    monkeypatch.setenv("READ_CLOUDWATCH_METRICS", "true")
-    accuracy = collect_metrics.handler({"job": job}, CONTEXT)["metrics"]["accuracy"]
-    assert (accuracy["source"], accuracy["value"]) == ("cloudwatch_metric", 0.93)
-
-
-def test_a_metric_defined_twice_is_reported_and_the_first_definition_used(logs):
-    definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "auc", "Regex": "f1=([0-9.]+)"}]
-    result = collect_one_host(logs, "jd", ["auc=0.9 f1=0.8"], definitions)
-    assert result["metrics"]["auc"]["value"] == 0.9
-    assert result["warnings"][0] == "MetricDefinitions: metric 'auc' is defined twice in MetricDefinitions"

@@ -13,10 +13,18 @@ def iris_artifact() -> bytes:
     return pack_model_tar_gz({"model.joblib": iris_model_joblib()})
 
 
-@pytest.fixture
-def gate(template: dict) -> Iterator[LocalGate]:
-    with LocalGate(template) as local:
+@pytest.fixture(scope="module")
+def account(template: dict) -> Iterator[LocalGate]:
+    """One emulated account per module: setting it up costs more than most scenarios."""
+    with LocalGate(template, retry_time_scale=0.001) as local:
         yield local
+
+
+@pytest.fixture
+def gate(account: LocalGate) -> Iterator[LocalGate]:
+    """The module's account, with what earlier tests left (decisions, packages, messages) removed."""
+    account.reset()
+    yield account
 
 
 @pytest.fixture(autouse=True)

@@ -13,5 +13,9 @@ REGISTERED_PATH = [
     "RegisterModel",
     "Registered",
 ]
+# The tail of a rejection or an inconclusive decision: the event first, then the owners, then complete.
+NOTIFIED_TAIL = ["Decision", "RecordOutcome", "AfterRecord", "NotifyOwners", "CompleteNotified", "NotifiedOutcome"]
+# Every gate failure ends so; the end-of-execution event tells operations.
+GATE_ERROR_TAIL = ["DescribeGateError", "GateError"]
 # One more poll of a job still InProgress.
 POLL = ["DescribeTrainingJob", "TrainingJobStatus", "WaitForTrainingJob", "CountPoll"]

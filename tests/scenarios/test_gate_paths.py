@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import boto3
 import pytest
 
-from tests.scenarios.paths import POLL, REGISTERED_PATH
+from tests.scenarios.paths import GATE_ERROR_TAIL, NOTIFIED_TAIL, POLL, REGISTERED_PATH
 from training_gate_cli.emulated import (
     create_training_job,
     pack_model_tar_gz,
     state_change_event,
     training_log,
 )
-from training_gate_cli.local_engine import LocalGate
+from training_gate_cli.local_engine import ACCOUNT_ID, REGION, LocalGate
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 
@@ -22,9 +23,14 @@ GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 def run_job(gate: LocalGate, name: str, **job_kwargs):
     job = create_training_job(gate, name, **job_kwargs)
     execution_input = gate.route_event(state_change_event(job, job_kwargs.get("final_status", "Completed")))
-    assert execution_input == {"TrainingJobName": name}
+    assert execution_input == {"TrainingJobName": name, "source_account": ACCOUNT_ID, "source_region": REGION}
     result = gate.run(execution_input, name=f"{name}-run")
     return result, list(gate.notifications())
+
+
+def s3_json(uri: str) -> dict:
+    bucket, key = uri[5:].split("/", 1)
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iris_artifact: bytes):
@@ -33,40 +39,46 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     # Two InProgress polls, then the path of a completed job.
     assert result.states == [*REGISTERED_PATH[:2], *POLL, *POLL, *REGISTERED_PATH[2:]]
-    assert notes == []
-    arn = result.output["ModelPackageArn"]
-    assert arn.endswith("model-package/training-gate-models/1") and result.output["ModelPackageVersion"] == "1"
+    assert notes == [] and list(gate.operations_notifications()) == []
+    arn = result.output["model_package_arn"]
+    assert arn.endswith("model-package/training-gate-models/1") and result.output["model_package_version"] == "1"
     package = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
-    assert package["CustomerMetadataProperties"]["metric_accuracy"] == "0.905"
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["metric_accuracy"] == "0.905"
+    assert (metadata["managed_by"], metadata["training_job_name"], metadata["gate_decision"]) == (
+        "training-gate",
+        "iris-good",
+        "pass",
+    )
     stats = package["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert stats["ContentDigest"].startswith("sha256:")
-    bucket, key = stats["S3Uri"][5:].split("/", 1)
-    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert json.loads(body)["multiclass_classification_metrics"]["accuracy"]["value"] == 0.905
+    assert s3_json(stats["S3Uri"])["multiclass_classification_metrics"]["accuracy"]["value"] == 0.905
     assert "| accuracy (validation:accuracy) | 0.905 | > 0.9 | - | log | PASS |" in result.output["table"]
-    assert result.output["report_markdown"].startswith("Training job: iris-good\nDecision: pass")
-    assert package["CustomerMetadataProperties"]["gate_report"] == result.output["report_uri"]
+    assert metadata["gate_report"] == result.output["report_uri"]
     spec = package["InferenceSpecification"]
     assert spec["Containers"][0]["ModelDataUrl"].endswith("iris-good/output/model.tar.gz")
     assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
-    bucket, key = result.output["report_uri"][5:].split("/", 1)
-    report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (1, False, "pass")
-    assert report["decision"]["policy_sha256"] == package["CustomerMetadataProperties"]["policy_sha256"]
+    report = s3_json(result.output["report_uri"])
+    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (2, False, "pass")
+    assert report["decision"]["policy_sha256"] == metadata["policy_sha256"]
     assert report["registration"] == {"model_package_arn": arn, "model_package_version": "1", "adopted": False}
-    # (moto cannot list a versioned package's tags: read what the gate asked SageMaker for)
-    outputs = [
-        json.loads(e["taskSucceededEventDetails"]["output"]) for e in result.history if e["type"] == "TaskSucceeded"
-    ]
-    (request,) = [o["Payload"]["registration"] for o in outputs if (o.get("Payload") or {}).get("registration")]
-    assert {"Key": "training-job", "Value": "iris-good"} in request["Tags"]
+    assert report["metrics_uri"].endswith("/metrics.json")
+    (event,) = gate.decision_events()
+    assert (event["detail"]["outcome"], event["detail"]["model_package_arn"]) == ("pass", arn)
+    (item,) = boto3.client("dynamodb").scan(TableName=gate.decision_table)["Items"]
+    assert (item["status"]["S"], item["completion"]["S"], item["model_package_arn"]["S"]) == (
+        "complete",
+        "registered",
+        arn,
+    )
+    assert item["owner"]["S"] == result.arn and "Tags" not in json.loads(item["registration_request"]["S"])
 
 
 def test_second_good_job_becomes_version_two_of_the_existing_group(gate: LocalGate, iris_artifact: bytes):
     first, _ = run_job(gate, "iris-one", log_lines=GOOD_LOG, artifact=iris_artifact)
     second, _ = run_job(gate, "iris-two", log_lines=GOOD_LOG, artifact=iris_artifact)
-    assert first.output["ModelPackageVersion"] == "1" and second.output["ModelPackageVersion"] == "2"
+    assert first.output["model_package_version"] == "1" and second.output["model_package_version"] == "2"
     group = boto3.client("sagemaker").describe_model_package_group(ModelPackageGroupName="training-gate-models")
     assert group["ModelPackageGroupDescription"] == "Models that passed training-gate"
 
@@ -78,7 +90,7 @@ def test_weak_job_is_rejected_and_the_retrain_notification_names_the_failing_met
         gate, "iris-weak", log_lines=training_log(0.75, 0.71, 0.86, 0.86, 0.86), artifact=iris_artifact
     )
     assert (result.status, result.error) == ("FAILED", "ModelRejected")
-    assert result.states[-3:] == ["Decision", "NotifyRejected", "ModelRejected"]
+    assert result.states[-7:] == [*NOTIFIED_TAIL, "ModelRejected"]
     assert "accuracy 0.710 not > 0.9" in result.cause
     (note,) = notes
     assert note["Subject"] == "Model rejected: iris-weak - accuracy 0.710 not > 0.9"
@@ -91,6 +103,10 @@ def test_weak_job_is_rejected_and_the_retrain_notification_names_the_failing_met
         ]
         == []
     )
+    assert result.alert == {"alerted": False, "error": "ModelRejected", "message_id": None}
+    assert list(gate.operations_notifications()) == []
+    (item,) = boto3.client("dynamodb").scan(TableName=gate.decision_table)["Items"]
+    assert (item["status"]["S"], item["completion"]["S"]) == ("complete", "notified")
 
 
 def test_failed_training_job_notifies_with_its_reason(gate: LocalGate):
@@ -106,6 +122,7 @@ def test_failed_training_job_notifies_with_its_reason(gate: LocalGate):
     (note,) = notes
     assert note["Subject"].startswith("Training job failed: iris-crashed - fix-code")
     assert "AlgorithmError: ExecuteUserScriptError: exit code 1" in note["Message"]
+    assert list(gate.operations_notifications()) == []
 
 
 def test_hostile_artifact_is_rejected_through_the_whole_gate(gate: LocalGate, tmp_path):
@@ -140,19 +157,22 @@ def test_job_without_metrics_is_inconclusive_and_not_registered(gate: LocalGate,
 def test_missing_artifact_is_rejected_naming_the_uri(gate: LocalGate):
     result, notes = run_job(gate, "iris-noartifact", log_lines=GOOD_LOG, artifact=None)
     assert result.error == "ModelRejected"
-    assert "artifact not found at s3://" in notes[0]["Message"]
+    assert "the job reports no model artifact" in notes[0]["Message"] or "artifact not found" in notes[0]["Message"]
 
 
-def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
+def test_job_that_never_finishes_ends_in_a_bounded_timeout_that_operations_hear_of(gate: LocalGate):
     create_training_job(
         gate, "iris-stuck", log_lines=GOOD_LOG, statuses=("InProgress",) * 100, final_status="InProgress"
     )
     result = gate.run({"TrainingJobName": "iris-stuck", "max_polls": 3}, name="stuck")
     assert (result.status, result.error) == ("FAILED", "GateError")
     assert result.states.count("WaitForTrainingJob") == 3
-    assert "PollingTimedOut" in result.states
-    (note,) = gate.notifications()
+    assert result.states[-3:] == ["PollingTimedOut", *GATE_ERROR_TAIL]
+    assert list(gate.notifications()) == []  # a gate problem is not the owners' to fix
+    (note,) = gate.operations_notifications()
     assert "still InProgress after 3 polls" in note["Message"]
+    assert note["Subject"] == "training-gate failed: GateError - iris-stuck"
+    assert '"TrainingJobName": "iris-stuck"' in note["Message"]  # the input to re-run it
 
 
 @pytest.mark.parametrize(
@@ -166,23 +186,25 @@ def test_job_that_never_finishes_ends_in_a_bounded_timeout(gate: LocalGate):
         ({"TrainingJobName": "a" * 64}, "TrainingJobName"),
         ({"TrainingJobName": "ok", "colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"TrainingJobName": "ok", "max_polls": "many"}, "max_polls"),
+        ({"TrainingJobName": "ok", "max_polls": True}, "max_polls"),
     ],
 )
 def test_bad_execution_input_fails_before_any_sagemaker_call(gate: LocalGate, execution_input, field):
-    result = gate.run(execution_input, name="bad-input")
+    result = gate.run(execution_input, name=f"bad-input-{uuid.uuid4().hex[:8]}")
     assert (result.status, result.error) == ("FAILED", "GateError")
-    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "DecisionRecorded", "GateError"]
-    assert field in result.cause
-    (note,) = gate.notifications()
+    assert result.states == ["ReceiveInput", "ValidateInput", *GATE_ERROR_TAIL]
+    assert field in result.cause and result.cause.startswith("InvalidInput: ")
+    (note,) = gate.operations_notifications()
     assert "InvalidInput" in note["Message"]
+    assert list(gate.notifications()) == []
 
 
-def test_unknown_job_is_a_gate_error_with_the_sagemaker_error_name(gate: LocalGate):
+def test_unknown_job_is_a_gate_error_naming_the_job(gate: LocalGate):
     result = gate.run({"TrainingJobName": "does-not-exist"}, name="unknown-job")
     assert result.error == "GateError"
-    assert "Could not find training job" in result.cause
-    (note,) = gate.notifications()
-    assert "SageMaker.ValidationException" in note["Message"]
+    assert "TrainingJobNotFound" in result.cause and "does-not-exist" in result.cause
+    (note,) = gate.operations_notifications()
+    assert "training job 'does-not-exist' not found" in note["Message"]
 
 
 def test_dry_run_decides_but_registers_and_notifies_nothing(gate: LocalGate, iris_artifact: bytes):
@@ -190,18 +212,19 @@ def test_dry_run_decides_but_registers_and_notifies_nothing(gate: LocalGate, iri
     result = gate.run({"TrainingJobName": "iris-dry", "dry_run": True}, name="dry")
     assert result.status == "SUCCEEDED"
     assert result.output["dry_run"] is True and result.output["outcome"] == "pass"
-    assert result.output["report_markdown"].startswith("DRY RUN: nothing was registered or notified.")
-    bucket, key = result.output["report_uri"][5:].split("/", 1)
-    assert json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["dry_run"] is True
+    assert s3_json(result.output["report_uri"])["dry_run"] is True
     assert "RegisterModel" not in result.states
-    assert list(gate.notifications()) == []
+    assert list(gate.notifications()) == [] and list(gate.decision_events()) == []
+    assert boto3.client("dynamodb").scan(TableName=gate.decision_table)["Items"] == []
 
 
 def test_rule_ignores_events_the_gate_does_not_handle(gate: LocalGate):
-    job = {"TrainingJobName": "j", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/j"}
+    job = {"TrainingJobName": "j", "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:training-job/j"}
     assert gate.route_event(state_change_event(job, "InProgress")) is None
-    other_source = {**state_change_event(job, "Completed"), "source": "my.app"}
-    assert gate.route_event(other_source) is None
+    assert gate.route_event({**state_change_event(job, "Completed"), "source": "my.app"}) is None
+    # A job of another account or region, forwarded to this bus, is not this gate's to judge.
+    assert gate.route_event({**state_change_event(job, "Completed"), "account": "210987654321"}) is None
+    assert gate.route_event({**state_change_event(job, "Completed"), "region": "eu-west-1"}) is None
 
 
 def test_metrics_from_an_evaluation_file_in_the_model_artifact_can_pass_the_gate(gate: LocalGate):
@@ -247,9 +270,10 @@ def _approved_champion(accuracy: str) -> str:
 @pytest.mark.parametrize(("champion_accuracy", "registered"), [("0.89", True), ("0.93", False)])
 def test_champion_comparison_through_the_gate(gate: LocalGate, iris_artifact: bytes, champion_accuracy, registered):
     champion_arn = _approved_champion(champion_accuracy)
-    create_training_job(gate, "iris-challenger", log_lines=GOOD_LOG, artifact=iris_artifact)
+    create_training_job(gate, f"iris-challenger-{registered}", log_lines=GOOD_LOG, artifact=iris_artifact)
     result = gate.run(
-        {"TrainingJobName": "iris-challenger", "policy_overrides": {"champion": {"enabled": True}}}, name="challenge"
+        {"TrainingJobName": f"iris-challenger-{registered}", "policy_overrides": {"champion": {"enabled": True}}},
+        name=f"challenge-{registered}",
     )
     if registered:
         assert result.status == "SUCCEEDED", result.cause
@@ -265,7 +289,7 @@ def test_champion_comparison_through_the_gate(gate: LocalGate, iris_artifact: by
 def test_bad_policy_override_fails_before_any_sagemaker_call_naming_the_field(gate: LocalGate):
     overrides = {"rules": [{"metric": "accuracy", "operator": ">", "threshold": "high"}]}
     result = gate.run({"TrainingJobName": "anything", "policy_overrides": overrides}, name="bad-override")
-    assert result.states == ["ReceiveInput", "ValidateInput", "NotifyGateError", "DecisionRecorded", "GateError"]
+    assert result.states == ["ReceiveInput", "ValidateInput", *GATE_ERROR_TAIL]
     assert "policy_overrides.rules.0.threshold" in result.cause
 
 

@@ -6,16 +6,20 @@ import json
 
 import boto3
 
-from training_gate.dal.aws import DecisionLog
+from training_gate.dal.dynamodb import DecisionLog
 from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import LocalGate
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
+WEAK_LOG = training_log(0.7, 0.7, 0.7, 0.7, 0.7)
 GROUP = "training-gate-models"
 
 
 def packages() -> list[dict]:
-    return boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    try:
+        return boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    except boto3.client("sagemaker").exceptions.ClientError:
+        return []
 
 
 def test_the_same_event_three_times_at_once_registers_one_package(gate: LocalGate, iris_artifact: bytes):
@@ -26,15 +30,33 @@ def test_the_same_event_three_times_at_once_registers_one_package(gate: LocalGat
 
     assert [r.status for r in results] == ["SUCCEEDED"] * 3, [(r.error, r.cause, r.states) for r in results]
     registered = [r for r in results if r.states[-1] == "Registered"]
-    duplicates = [r for r in results if r.states[-1] == "DuplicateDecision"]
+    duplicates = [r for r in results if r.states[-1] in ("DuplicateDecision", "DuplicateInProgress")]
     assert (len(registered), len(duplicates)) == (1, 2)
-    assert {d.output["original_execution"] for d in duplicates} == {registered[0].arn}
+    for duplicate in duplicates:
+        named = duplicate.output.get("original_execution") or duplicate.output.get("owner_execution")
+        assert named == registered[0].arn
     assert len(packages()) == 1
     (item,) = DecisionLog(gate.decision_table).history("iris-dup")
-    assert (item["status"], item["outcome"], item["duplicates"]) == ("registered", "pass", "2")
-    assert set(item["duplicate_executions"]) == {d.arn for d in duplicates}
-    assert item["model_package_arn"] == registered[0].output["ModelPackageArn"]
+    assert (item["status"], item["outcome"]) == ("complete", "pass")
+    assert item["model_package_arn"] == registered[0].output["model_package_arn"]
     assert [e["detail"]["outcome"] for e in gate.decision_events()] == ["pass"]
+
+
+def test_a_duplicate_after_completion_names_the_execution_and_its_package(gate: LocalGate, iris_artifact: bytes):
+    create_training_job(gate, "iris-again", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
+    first = gate.run({"TrainingJobName": "iris-again"}, name="again-1")
+    again = gate.run({"TrainingJobName": "iris-again"}, name="again-2")
+    assert again.states[-1] == "DuplicateDecision"
+    assert again.output == {
+        "duplicate": True,
+        "training_job_name": "iris-again",
+        "original_execution": first.arn,
+        "outcome": "pass",
+        "completion": "registered",
+        "model_package_arn": first.output["model_package_arn"],
+    }
+    (item,) = DecisionLog(gate.decision_table).history("iris-again")
+    assert (item["duplicates"], item["duplicate_executions"]) == (1, [again.arn])
 
 
 def test_a_different_policy_is_a_new_decision(gate: LocalGate, iris_artifact: bytes):
@@ -61,7 +83,7 @@ def test_a_job_that_registered_itself_gets_no_second_package(gate: LocalGate, ir
     result = gate.run(
         {"TrainingJobName": "iris-own", "policy_overrides": {"outcome": {"approval_status": "Approved"}}}, name="own"
     )
-    assert result.output["ModelPackageArn"] == own["ModelPackageArn"] and result.output["adopted"] is True
+    assert result.output["model_package_arn"] == own["ModelPackageArn"] and result.output["adopted"] is True
     assert len(packages()) == 1
     described = sagemaker.describe_model_package(ModelPackageName=own["ModelPackageArn"])
     assert described["ModelApprovalStatus"] == "Approved"
@@ -74,7 +96,7 @@ def test_a_rejected_job_that_registered_itself_gets_its_package_rejected(gate: L
     create_training_job(
         gate,
         "iris-own-weak",
-        log_lines=training_log(0.7, 0.7, 0.7, 0.7, 0.7),
+        log_lines=WEAK_LOG,
         artifact=iris_artifact,
         output_model_package_arn=own["ModelPackageArn"],
     )
@@ -103,33 +125,32 @@ def test_rejection_notification_can_be_triaged_and_filtered(gate: LocalGate, iri
     assert event["detail"]["outcome"] == "reject" and event["detail"]["reason_codes"] == ["THRESHOLD_NOT_MET"]
 
 
-def test_a_failed_notification_still_ends_with_the_decision_and_keeps_the_record(gate: LocalGate, iris_artifact: bytes):
-    create_training_job(gate, "iris-nosns", log_lines=training_log(0.7, 0.7, 0.7, 0.7, 0.7), artifact=iris_artifact)
-    boto3.client("sns").delete_topic(TopicArn=gate.topic_arn)
-    result = gate.run({"TrainingJobName": "iris-nosns"}, name="nosns")
-    assert result.error == "ModelRejected"
-    assert result.states[-2:] == ["NotifyRejected", "ModelRejected"]
+def test_owners_that_cannot_be_told_end_as_notification_failed_and_operations_hear_of_it(
+    gate: LocalGate, iris_artifact: bytes
+):
+    create_training_job(gate, "iris-nosns", log_lines=WEAK_LOG, artifact=iris_artifact)
+    sns = boto3.client("sns")
+    sns.delete_topic(TopicArn=gate.account.owners_topic_arn)  # as a disabled key would make publishing fail
+    try:
+        result = gate.run({"TrainingJobName": "iris-nosns"}, name="nosns")
+    finally:
+        sns.create_topic(Name=gate.account.owners_topic_arn.rsplit(":", 1)[-1])
+        queue_arn = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=gate.account.queue_urls["owners"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=gate.account.owners_topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    assert (result.status, result.error) == ("FAILED", "NotificationFailed")
+    assert result.states[-2:] == ["NotifyOwners", "NotificationFailed"]
+    (alert,) = gate.operations_notifications()
+    assert alert["Subject"] == "training-gate failed: NotificationFailed - iris-nosns"
     (item,) = DecisionLog(gate.decision_table).history("iris-nosns")
-    assert item["outcome"] == "reject"
-
-
-def test_a_gate_error_after_the_decision_frees_it_for_a_rerun(gate: LocalGate, iris_artifact: bytes, monkeypatch):
-    from training_gate.dal import aws
-
-    create_training_job(gate, "iris-retry", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
-
-    def refuse(self, request):
-        raise RuntimeError("registry unavailable")
-
-    monkeypatch.setattr(aws.ModelRegistry, "create_package", refuse)
-    failed = gate.run({"TrainingJobName": "iris-retry"}, name="retry-1")
-    assert failed.error == "GateError" and "MarkDecisionFailed" in failed.states
-    (item,) = DecisionLog(gate.decision_table).history("iris-retry")
-    assert item["status"] == "failed"
-    monkeypatch.undo()
-    rerun = gate.run({"TrainingJobName": "iris-retry"}, name="retry-2")
-    assert rerun.states[-1] == "Registered"
-    assert len(packages()) == 1
+    assert (item["outcome"], item["status"]) == ("reject", "decided")  # unfinished: a re-run tells the owners
+    rerun = gate.run({"TrainingJobName": "iris-nosns"}, name="nosns-rerun")
+    assert rerun.error == "ModelRejected"
+    assert len(list(gate.notifications())) == 1
+    (item,) = DecisionLog(gate.decision_table).history("iris-nosns")
+    assert (item["status"], item["owner"], item["takeovers"]) == ("complete", rerun.arn, [rerun.arn])
+    assert [e["detail"]["outcome"] for e in gate.decision_events()] == ["reject"]  # published once, before
 
 
 def emitted_metric_values(stdout: str) -> list[dict]:

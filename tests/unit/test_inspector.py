@@ -18,7 +18,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
-from training_gate.dal.aws import ArtifactNotFound
+from training_gate.dal.s3 import ArtifactNotFound
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact, smoke_prediction
 from training_gate_cli.emulated import pack_model_tar_gz

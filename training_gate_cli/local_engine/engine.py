@@ -22,7 +22,12 @@ import boto3
 from training_gate_cli.local_engine import moto_hooks
 from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
 from training_gate_cli.local_engine.provision import Account, provision
-from training_gate_cli.local_engine.strict import HISTORY_EVENTS_MAX, lambda_response_problem, payload_size
+from training_gate_cli.local_engine.strict import (
+    HISTORY_EVENTS_MAX,
+    STATE_PAYLOAD_MAX,
+    check_lambda_response,
+    strict_requests,
+)
 from training_gate_cli.local_engine.template import resources_of, rule_matches
 
 
@@ -128,8 +133,10 @@ class LocalGate:
         retry_time_scale: float = 1.0,
         throttle_rate: float = 0.0,
         seed: int = 0,
+        strict: bool = True,
     ):
         self.template = template
+        self.strict = strict
         self.mock_config = (
             mock_config if mock_config is not None else json.loads(moto_hooks.MOCK_CONFIG_FILE.read_text())
         )
@@ -165,9 +172,13 @@ class LocalGate:
         stack.enter_context(moto_hooks.scripted_describe(self._before_describe))
         stack.enter_context(moto_hooks.atomic_dynamodb_writes())
         stack.enter_context(moto_hooks.terminal_errors_uncatchable())
+        stack.enter_context(moto_hooks.stopped_stays_aborted())
         stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
         self.account = provision(self.template)
+        if self.strict:
+            # After provisioning: the engine's own set-up calls are not the gate's.
+            stack.enter_context(strict_requests())
         stack.enter_context(mock.patch.dict(os.environ, self.account.environment))
         return self
 
@@ -185,6 +196,10 @@ class LocalGate:
                 dynamodb.delete_item(
                     TableName=table, Key={"training_job": item["training_job"], "policy_sha256": item["policy_sha256"]}
                 )
+        ssm = boto3.client("ssm")
+        stored = ssm.get_parameters_by_path(Path="/", Recursive=True).get("Parameters", [])
+        for parameter in stored:
+            ssm.delete_parameter(Name=parameter["Name"])
         backend = moto_hooks.sagemaker_backend()
         backend.model_packages.clear()
         backend.model_package_groups.clear()
@@ -233,7 +248,7 @@ class LocalGate:
         payload = json.dumps(result).encode()
         with self._lock:
             self.lambda_responses.append((name, len(payload)))
-        problem = lambda_response_problem(payload)
+        problem = check_lambda_response(payload)
         if problem:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("Function.ResponseSizeTooLarge", problem)
@@ -427,7 +442,7 @@ class LocalGate:
                 raise LocalEngineError(f"execution {execution_arn} still RUNNING after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
         output = description.get("output")
-        if output is not None and payload_size(output) > 256 * 1024:
+        if output is not None and len(output.encode("utf-8")) > STATE_PAYLOAD_MAX:
             raise LocalEngineError(f"execution {execution_arn} output passes 256 KiB")
         return ExecutionResult(
             arn=execution_arn,

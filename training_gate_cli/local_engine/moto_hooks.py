@@ -331,3 +331,24 @@ def terminal_errors_uncatchable() -> Iterator[None]:
 
     with mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body):
         yield
+
+
+# -- a stopped execution stays stopped (canary: test_h13_environment_set_error_and_set_stop) -------
+
+
+@contextlib.contextmanager
+def stopped_stays_aborted() -> Iterator[None]:
+    """StopExecution ends an execution as ABORTED at once; a task still running in it cannot turn that
+    into FAILED when it later fails. moto lets the task's error overwrite the stop."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    with mock.patch.object(Environment, "set_error", set_error):
+        yield

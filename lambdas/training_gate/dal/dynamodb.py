@@ -77,13 +77,11 @@ class DecisionLog:
         `replace` rewrites the decision's attributes (a legacy item, decided anew)."""
         sets = {"owner": new_owner, **(replace or {})}
         names = {f"#{k}": k for k in sets} | {"#status": "status", "#owner": "owner"}
-        values = {f":{k}": {"S": v} for k, v in sets.items()} | {
-            ":complete": {"S": ItemStatus.COMPLETE.value},
-            ":taker": {"SS": [new_owner]},
-        }
+        values = {f":{k}": {"S": v} for k, v in sets.items()} | {":taker": {"SS": [new_owner]}}
         if item.owner:
             condition = "#owner = :previous AND #status <> :complete"
             values[":previous"] = {"S": item.owner}
+            values[":complete"] = {"S": ItemStatus.COMPLETE.value}
         else:
             condition = "attribute_not_exists(#owner) AND #status = :seen_status"
             values[":seen_status"] = {"S": item.status}

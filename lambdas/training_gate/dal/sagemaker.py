@@ -68,8 +68,11 @@ class TrainingJobs:
         try:
             described = self._sagemaker.describe_training_job(TrainingJobName=training_job_name)
         except ClientError as exc:
-            # SageMaker answers an unknown job with ValidationException "Requested resource not found".
-            if error_code(exc) in ("ValidationException", "ResourceNotFound") and "not found" in error_message(exc):
+            # SageMaker answers an unknown job with ValidationException ("Requested resource not found.").
+            message = error_message(exc).lower()
+            if error_code(exc) in ("ValidationException", "ResourceNotFound") and (
+                "not found" in message or "could not find" in message
+            ):
                 raise TrainingJobNotFound(f"training job {training_job_name!r} not found") from exc
             raise
         return parse_training_job(described)

@@ -159,7 +159,8 @@ def sanitize_metadata(properties: Mapping[str, str]) -> dict[str, str]:
     for key, value in list(properties.items())[:50]:
         safe_key = _METADATA_FORBIDDEN.sub("_", key)[:METADATA_KEY_MAX] or "_"
         safe_value = _METADATA_FORBIDDEN.sub("_", str(value))[:METADATA_VALUE_MAX]
-        clean[safe_key] = safe_value
+        if safe_value:  # AWS refuses an empty value (1 to 256 characters)
+            clean[safe_key] = safe_value
     return clean
 
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from training_gate.dal.dynamodb import DecisionLog
+from training_gate.dal.events import DecisionEvents
 from training_gate.dal.s3 import ArtifactStore
 from training_gate.dal.sagemaker import ModelRegistry
 from training_gate.handlers.environment import RegisterModelEnvironment, environment
@@ -24,9 +25,11 @@ trace_aws_calls()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=RegisterRequest)
     env = environment(RegisterModelEnvironment)
-    ports = RegisterPorts(registry=ModelRegistry(), log=DecisionLog(env.DECISION_TABLE), store=ArtifactStore())
+    ports = RegisterPorts(
+        registry=ModelRegistry(), log=DecisionLog(env.DECISION_TABLE), store=ArtifactStore(), events=DecisionEvents()
+    )
     result = register(request, ports, env.INFERENCE_CONFIG)
     if result.created:
         metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)
-    logger.info("registered", extra={"model_package_arn": result.model_package_arn, "created": result.created})
+    logger.info("registered", extra={"model_package_arn": result.model_package_arn, "package_created": result.created})
     return result.model_dump(mode="json")

@@ -17,12 +17,14 @@ from pydantic import BaseModel
 
 from training_gate.dal.clients import ClientError, error_code
 from training_gate.dal.dynamodb import DecisionLog, NotOwner
+from training_gate.dal.events import DecisionEvents
 from training_gate.dal.s3 import ArtifactStore, parse_s3_uri
 from training_gate.dal.sagemaker import ModelRegistry
 from training_gate.domain.contract import Evaluation, Registration, ReportRegistration, TrainingJob
 from training_gate.domain.report import client_token, model_monitor_statistics, sanitize_metadata
 from training_gate.domain.report_document import Report
 from training_gate.domain.settings import InferenceConfig
+from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, record_outcome
 
 GROUP_DESCRIPTION = "Models that passed training-gate"
 # A versioned package takes its group's tags and refuses its own (CreateModelPackage: "If you supply
@@ -45,6 +47,7 @@ class RegisterPorts:
     registry: ModelRegistry
     log: DecisionLog
     store: ArtifactStore
+    events: DecisionEvents
 
 
 def decision_identity(job: TrainingJob, policy_sha256: str) -> dict[str, str]:
@@ -154,6 +157,18 @@ def _create_once(registry: ModelRegistry, request: dict[str, Any], identity: dic
 
 
 def register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:
+    """Create (or adopt) the package, record it, then the decision event: the decision is complete."""
+    registration = _register(request, ports, inference)
+    completion = record_outcome(
+        RecordOutcomeRequest(job=request.job, evaluation=request.evaluation, execution_arn=request.execution_arn),
+        FinishPorts(log=ports.log, events=ports.events, registry=ports.registry),
+    )
+    if completion.completion == "superseded":
+        raise NotOwner(f"execution {request.execution_arn} lost the decision on {request.job.training_job_name}")
+    return registration
+
+
+def _register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:
     job, evaluation, me = request.job, request.evaluation, request.execution_arn
     item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
     if item is None or item.owner != me:
@@ -181,13 +196,21 @@ def register(request: RegisterRequest, ports: RegisterPorts, inference: Inferenc
         )
         created = False
     else:
+        identity = decision_identity(job, evaluation.policy_sha256)
+        found = None
         if item.registration_request:
+            # An earlier attempt stored, and may have sent, this request: the package may exist even
+            # if the ClientToken no longer remembers it, so look before sending it again.
             sent = json.loads(item.registration_request)
+            found = ports.registry.find_package(sent["ModelPackageGroupName"], identity)
         else:
             _, sent = build_request(job, report_uri, ports.store, inference)
             ports.log.store_request(job.training_job_name, evaluation.policy_sha256, me, json.dumps(sent))
-        ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
-        arn, created = _create_once(ports.registry, sent, decision_identity(job, evaluation.policy_sha256))
+        if found is not None:
+            arn, created = found, False
+        else:
+            ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
+            arn, created = _create_once(ports.registry, sent, identity)
     ports.log.record_package(job.training_job_name, evaluation.policy_sha256, me, arn)
     version = arn.rsplit("/", 1)[-1]
     registration = ReportRegistration(

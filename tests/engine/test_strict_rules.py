@@ -14,8 +14,8 @@ import regex
 from botocore.exceptions import ClientError, ParamValidationError
 from moto import mock_aws
 
-from training_gate_cli import aws_rules
-from training_gate_cli.aws_rules import (
+from training_gate_cli.local_engine import strict as aws_rules
+from training_gate_cli.local_engine.strict import (
     HISTORY_EVENTS_MAX,
     SKIPPED_PATTERNS,
     STATE_PAYLOAD_MAX,
