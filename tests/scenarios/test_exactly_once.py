@@ -125,7 +125,7 @@ def test_an_execution_stopped_between_creating_the_package_and_recording_it_neve
     original = ModelRegistry.create_package
 
     def create_then_die(self, request):
-        arn = original(self, request)
+        original(self, request)
         client = boto3.client("stepfunctions")
         (running,) = client.list_executions(stateMachineArn=gate.state_machine_arn, statusFilter="RUNNING")[
             "executions"
