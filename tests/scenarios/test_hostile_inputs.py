@@ -144,23 +144,42 @@ def test_an_event_without_a_job_name_fails_before_any_sagemaker_call(gate: Local
     result = gate.run(execution_input, name="no-name")
     assert result.states[:2] == ["ReceiveInput", "ValidateInput"] and "DescribeTrainingJob" not in result.states
     assert result.error == "GateError" and "TrainingJobName" in result.cause
+    (alert,) = gate.operations_notifications()
+    assert alert["Subject"] == "training-gate failed: GateError - no job name"
 
 
 def test_a_job_in_another_region_is_not_found_with_a_clear_cause(gate: LocalGate):
     boto3.client("sagemaker", region_name="eu-west-1").create_training_job(**training_job_request("elsewhere"))
     result = gate.run({"TrainingJobName": "elsewhere"}, name="elsewhere")
     assert result.error == "GateError"
-    assert "Could not find training job" in result.cause and "us-east-1" in result.cause
+    assert "training job 'elsewhere' not found" in result.cause
 
 
-def test_access_denied_on_the_artifact_is_a_clear_cause_not_a_stack_trace():
-    from botocore.exceptions import ClientError
+class DeniedS3:
+    """An S3 client answering as S3 does when a bucket policy, IAM or the object's KMS key says no."""
 
-    from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
+    def __init__(self, code: str):
+        self.code = code
 
-    class DeniedS3:
-        def get_object(self, **kwargs):
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+    def get_object(self, **kwargs):
+        from botocore.exceptions import ClientError
 
-    with pytest.raises(ArtifactNotFound, match=r"access denied reading s3://other/m\.tar\.gz: the gate may not read"):
-        ArtifactStore(DeniedS3()).open("s3://other/m.tar.gz")
+        raise ClientError({"Error": {"Code": self.code, "Message": "Access Denied"}}, "GetObject")
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "KMS.AccessDeniedException"])
+def test_an_artifact_the_gate_may_not_read_is_a_gate_error_for_operations_never_a_rejection(
+    gate: LocalGate, iris_artifact: bytes, monkeypatch, code: str
+):
+    from training_gate.dal.s3 import ArtifactStore
+
+    job = f"denied-{code.split('.')[0].lower()}"
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
+    real_open = ArtifactStore.open
+    monkeypatch.setattr(ArtifactStore, "open", lambda self, uri: real_open(ArtifactStore(DeniedS3(code)), uri))
+    result = gate.run({"TrainingJobName": job}, name=job)
+    assert result.error == "GateError" and "ArtifactAccessDenied" in result.cause
+    assert list(gate.notifications()) == []  # not a "retrain" mail to the owners
+    (alert,) = gate.operations_notifications()
+    assert "artifact_bucket_patterns" in alert["Message"] and "artifact_kms_key_arns" in alert["Message"]
+    assert nothing_registered()
