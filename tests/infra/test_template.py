@@ -20,6 +20,11 @@ def cfn(template: dict) -> Template:
     return Template.from_json(template)
 
 
+def role(name: str) -> str:
+    """The logical ID prefix of a function's role."""
+    return f"GateFunctions{name}Role"
+
+
 def _statements(template: dict, role_prefix: str) -> list[dict]:
     policies = resources_of(template, "AWS::IAM::Policy")
     found = []
@@ -47,9 +52,10 @@ def test_the_state_machine_runs_the_asl_file_and_nothing_else(template: dict):
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
 
 
-def test_every_aws_task_retries_throttling_with_jitter_and_catches_into_a_notification():
+def test_every_aws_task_retries_throttling_with_jitter_and_catches_every_failure_into_a_named_end():
     definition = json.loads(ASL_PATH.read_text())
-    for name, state in definition["States"].items():
+    states = definition["States"]
+    for name, state in states.items():
         if state["Type"] != "Task":
             continue
         assert any(r.get("JitterStrategy") == "FULL" and r["BackoffRate"] > 1 for r in state["Retry"]), name
@@ -57,12 +63,23 @@ def test_every_aws_task_retries_throttling_with_jitter_and_catches_into_a_notifi
         assert catch_all, f"{name} has no catch-all"
         target = catch_all[0]["Next"]
         if state["Resource"].endswith(":sns:publish"):
-            # A notification that cannot be sent still ends the execution with the decision's error.
-            assert definition["States"][target]["Type"] in ("Fail", "Choice"), name
-        elif name == "MarkDecisionFailed":
-            assert target == "GateError"
+            # The owners could not be told: a failure of its own, which operations hear of.
+            assert target == "NotificationFailed", name
         else:
-            assert target == "NotifyGateError", name
+            assert (target, states[target]["Next"]) == ("DescribeGateError", "GateError"), name
+    # Every Fail state is an outcome the alert function knows, or one operations are told of.
+    from training_gate.domain.alerts import DESIGNED_OUTCOMES
+
+    fails = {s["Error"] for s in states.values() if s["Type"] == "Fail"}
+    assert fails == DESIGNED_OUTCOMES | {"GateError", "NotificationFailed"}
+
+
+def test_no_aws_sdk_task_receives_a_raw_response_that_could_pass_the_state_limit():
+    # DescribeTrainingJob can answer with more than 256 KiB (100 hyperparameters of 2,500 characters),
+    # and the limit applies before any ResultSelector: a function reads it and returns what is used.
+    definition = json.loads(ASL_PATH.read_text())
+    resources = {s.get("Resource", "") for s in definition["States"].values()}
+    assert not [r for r in resources if ":aws-sdk:" in r]
 
 
 def test_every_transition_target_exists():
@@ -78,21 +95,28 @@ def test_every_transition_target_exists():
     assert set(states) <= targets, f"unreachable: {set(states) - targets}"
 
 
-def test_rule_matches_terminal_training_job_states_and_sends_only_the_job_name(cfn: Template):
+def test_rule_matches_this_accounts_terminal_training_job_states_and_sends_the_name_and_origin(cfn: Template):
     cfn.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
                 "source": ["aws.sagemaker"],
                 "detail-type": ["SageMaker Training Job State Change"],
+                "account": [{"Ref": "AWS::AccountId"}],
+                "region": [{"Ref": "AWS::Region"}],
                 "detail": {"TrainingJobStatus": ["Completed", "Failed", "Stopped"]},
             },
             "Targets": [
                 Match.object_like(
                     {
                         "InputTransformer": {
-                            "InputPathsMap": {"detail-TrainingJobName": "$.detail.TrainingJobName"},
-                            "InputTemplate": '{"TrainingJobName":<detail-TrainingJobName>}',
+                            "InputPathsMap": {
+                                "detail-TrainingJobName": "$.detail.TrainingJobName",
+                                "account": "$.account",
+                                "region": "$.region",
+                            },
+                            "InputTemplate": '{"TrainingJobName":<detail-TrainingJobName>,'
+                            '"source_account":<account>,"source_region":<region>}',
                         },
                         "DeadLetterConfig": Match.any_value(),
                         "RetryPolicy": Match.any_value(),
@@ -108,7 +132,7 @@ def test_functions_use_the_newest_python_and_the_inspector_is_an_image(template:
     zips = [f for f in functions.values() if "Handler" in f["Properties"]]
     images = [f for f in functions.values() if f["Properties"].get("PackageType") == "Image"]
     assert {f["Properties"]["Runtime"] for f in zips} == {"python3.14"}
-    assert len(zips) == 5 and len(images) == 1
+    assert len(zips) == 8 and len(images) == 1
     assert images[0]["Properties"]["ImageConfig"]["Command"] == ["training_gate.handlers.inspect_artifact.handler"]
     assert all(f["Properties"]["TracingConfig"]["Mode"] == "Active" for f in functions.values())
 
@@ -122,7 +146,7 @@ def test_no_managed_policies_and_no_action_wildcards(template: dict):
 
 
 def test_only_the_inspector_and_the_collector_read_artifacts(template: dict):
-    inspector = _actions(_statements(template, "GateInspectArtifactRole"))
+    inspector = _actions(_statements(template, role("InspectArtifact")))
     assert inspector == {
         "s3:GetObject",
         "s3:ListBucket",
@@ -131,14 +155,17 @@ def test_only_the_inspector_and_the_collector_read_artifacts(template: dict):
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
-    assert "s3:GetObject" in _actions(_statements(template, "GateCollectMetricsRole"))  # output.tar.gz
+    assert "s3:GetObject" in _actions(_statements(template, role("CollectMetrics")))  # output.tar.gz
     for other in (
-        "GateEvaluatePolicyRole",
-        "GateValidateInputRole",
-        "GateDescribeFailureRole",
-        "GateRegisterModelRole",
+        "EvaluatePolicy",
+        "ValidateInput",
+        "DescribeFailure",
+        "RegisterModel",
+        "RecordOutcome",
+        "DescribeTrainingJob",
+        "AlertOperations",
     ):
-        reads = [st for st in _statements(template, other) if "s3:GetObject" in _actions([st])]
+        reads = [st for st in _statements(template, role(other)) if "s3:GetObject" in _actions([st])]
         assert all("sagemaker-" not in json.dumps(st["Resource"]) for st in reads), other
 
 
@@ -164,10 +191,14 @@ _INTEGRATION_ACTIONS = {"lambda:invoke": "lambda:InvokeFunction"}
 
 
 def actions_the_asl_calls(definition: dict) -> set[str]:
-    """arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob -> sagemaker:DescribeTrainingJob, etc."""
+    """arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob -> sagemaker:DescribeTrainingJob, etc.;
+    a function ARN (`${NameFunctionArn}`) as the resource is lambda:InvokeFunction."""
     needed = set()
     for state in definition["States"].values():
         resource = state.get("Resource", "")
+        if resource.startswith("${") and resource.endswith("FunctionArn}"):
+            needed.add("lambda:InvokeFunction")
+            continue
         if not resource.startswith("arn:aws:states:::"):
             continue
         service, api = resource.removeprefix("arn:aws:states:::").removeprefix("aws-sdk:").split(":")[:2]
@@ -178,13 +209,8 @@ def actions_the_asl_calls(definition: dict) -> set[str]:
 
 def test_state_machine_role_grants_exactly_what_the_asl_tasks_call(template: dict):
     needed = actions_the_asl_calls(json.loads(ASL_PATH.read_text()))
-    assert needed == {
-        "lambda:InvokeFunction",
-        "sagemaker:DescribeTrainingJob",
-        "sns:Publish",
-        "dynamodb:UpdateItem",
-    }
-    granted = _actions(_statements(template, "GateStateMachineRole"))
+    assert needed == {"lambda:InvokeFunction", "sns:Publish", "dynamodb:UpdateItem"}
+    granted = _actions(_statements(template, "GateWorkflowStateMachineRole"))
     assert granted - STATE_MACHINE_PLUMBING == needed, (
         f"missing {needed - granted}, extra {granted - STATE_MACHINE_PLUMBING - needed}"
     )
@@ -254,24 +280,25 @@ def test_shipped_configuration_is_valid_and_carries_the_seed_thresholds():
 def test_reading_cloudwatch_metrics_is_granted_only_when_enabled(template: dict, tmp_path):
     from training_gate_cli.synth import synthesize
 
-    assert "cloudwatch:GetMetricStatistics" not in _actions(_statements(template, "GateCollectMetricsRole"))
+    assert "cloudwatch:GetMetricStatistics" not in _actions(_statements(template, role("CollectMetrics")))
     enabled = json.loads(synthesize(tmp_path, overrides={"read_cloudwatch_metrics": True}).read_text())
-    assert "cloudwatch:GetMetricStatistics" in _actions(_statements(enabled, "GateCollectMetricsRole"))
+    assert "cloudwatch:GetMetricStatistics" in _actions(_statements(enabled, role("CollectMetrics")))
 
 
 def test_every_function_gets_the_environment_its_handler_reads(template: dict):
     # In-process, the local engine gives handlers one shared environment; this keeps each deployed
     # function's own environment honest.
-    import re
+    import importlib
 
-    handlers = Path(__file__).resolve().parents[2] / "lambdas" / "training_gate" / "handlers"
     for logical_id, function in resources_of(template, "AWS::Lambda::Function").items():
         properties = function["Properties"]
         handler = properties.get("Handler") or properties["ImageConfig"]["Command"][0]
-        source = (handlers / f"{handler.split('.')[-2]}.py").read_text()
-        needed = set(re.findall(r"environ(?:\.get\(|\[)\"([A-Z_]+)\"", source))
+        module = importlib.import_module(handler.rsplit(".", 1)[0])
+        models = [v for v in vars(module).values() if isinstance(v, type) and v.__name__.endswith("Environment")]
+        needed = {name for model in models for name, field in model.model_fields.items() if field.is_required()}
         given = set(properties.get("Environment", {}).get("Variables", {}))
         assert needed <= given, f"{logical_id} lacks {needed - given}"
+        assert models or "environment(" not in Path(module.__file__).read_text(), logical_id
 
 
 ASL_VALIDATOR = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "asl-validator"
@@ -343,25 +370,62 @@ def test_state_machine_logs_to_vended_logs_without_execution_data_and_traces(cfn
     )
 
 
-def test_every_alarm_goes_to_the_operations_topic(template: dict):
+def test_every_alarm_goes_to_the_operations_topic_whose_policy_and_key_admit_cloudwatch(template: dict):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     names = {a["Properties"]["AlarmDescription"].split(":")[1].split(">")[0].strip() for a in alarms.values()}
-    assert {"GateErrors", "ExecutionsTimedOut", "FailedEventDeliveries", "DeadLetters"} <= names
-    assert {f"{fn}Errors" for fn in ("ValidateInput", "InspectArtifact", "EvaluatePolicy")} <= names
+    assert {"ExecutionsTimedOut", "FailedEventDeliveries", "DeadLetters", "UndeliveredAlerts"} <= names
+    assert {"OwnerNotificationsFailed", "OperationsNotificationsFailed"} <= names
+    assert {f"{fn}Errors" for fn in ("ValidateInput", "InspectArtifact", "EvaluatePolicy", "AlertOperations")} <= names
     assert {f"{fn}Throttles" for fn in ("CollectMetrics", "RegisterModel")} <= names
     topics = resources_of(template, "AWS::SNS::Topic")
     (operations,) = [k for k in topics if k.startswith("GateOperations")]
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": operations}]
+    # The topic's policy admits CloudWatch (this account's alarms only) ...
+    (policy,) = [
+        p["Properties"]
+        for p in resources_of(template, "AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": operations}]
+    ]
+    (statement,) = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert statement["Action"] == "sns:Publish" and set(statement["Condition"]) == {"StringEquals", "ArnLike"}
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+    # ... and so does its key, which is not the owners' key.
+    key_ref = topics[operations]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    owners_key = next(t for k, t in topics.items() if k != operations)["Properties"]["KmsMasterKeyId"]
+    assert key_ref != owners_key["Fn::GetAtt"][0]
+    key_statements = resources_of(template, "AWS::KMS::Key")[key_ref]["Properties"]["KeyPolicy"]["Statement"]
+    admitted = [s for s in key_statements if "cloudwatch.amazonaws.com" in json.dumps(s.get("Principal"))]
+    assert admitted and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(admitted[0]["Action"])
 
 
-def test_gate_errors_are_told_apart_from_rejections(template: dict):
+def test_every_execution_that_ends_failed_timed_out_or_aborted_reaches_the_alert_function(template: dict):
     rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
-    (broken,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.states"]]
-    alternatives = broken["EventPattern"]["detail"]["$or"]
-    assert {"status": ["FAILED"], "error": ["GateError"]} in alternatives
-    assert all("ModelRejected" not in json.dumps(a) for a in alternatives)
+    (ended,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.states"]]
+    # Error names are read with DescribeExecution: the documented event does not carry them.
+    assert ended["EventPattern"]["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    assert "error" not in ended["EventPattern"]["detail"]
+    (target,) = ended["Targets"]
+    assert target["Arn"]["Fn::GetAtt"][0].startswith("GateFunctionsAlertOperations")
+    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    assert "states:DescribeExecution" in _actions(_statements(template, role("AlertOperations")))
+    assert "sns:Publish" in _actions(_statements(template, role("AlertOperations")))
     assert resources_of(template, "AWS::CloudWatch::Dashboard")
+
+
+def test_the_dashboard_graphs_every_outcome_and_reason_code_the_domain_knows(template: dict):
+    from training_gate.domain.policy import Outcome, ReasonCode
+
+    (dashboard,) = resources_of(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for code in ReasonCode:
+        assert f"Reason_{code.value}" in body, code
+    for outcome in Outcome:
+        assert f"Decisions_{outcome.value}" in body, outcome
 
 
 def test_dashboard_graphs_the_judged_metric_values_the_policy_function_publishes(template: dict):
@@ -370,7 +434,7 @@ def test_dashboard_graphs_the_judged_metric_values_the_policy_function_publishes
     assert "SEARCH('{TrainingGate,Metric,ModelPackageGroup,service} MetricName=" in body
     assert "Judged metric values by model package group" in body
     functions = resources_of(template, "AWS::Lambda::Function")
-    (evaluate,) = [f for k, f in functions.items() if k.startswith("GateEvaluatePolicy")]
+    (evaluate,) = [f for k, f in functions.items() if k.startswith("GateFunctionsEvaluatePolicy")]
     assert evaluate["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == (
         "training-gate-evaluate_policy"
     )
@@ -397,6 +461,10 @@ def test_a_user_supplied_key_replaces_the_stack_key(tmp_path):
     from training_gate_cli.synth import synthesize
 
     arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    configured = json.loads(synthesize(tmp_path, overrides={"kms_key_arn": arn}).read_text())
+    operations = "arn:aws:kms:us-east-1:123456789012:key/99999999-12ab-34cd-56ef-1234567890ab"
+    configured = json.loads(
+        synthesize(tmp_path, overrides={"kms_key_arn": arn, "operations_kms_key_arn": operations}).read_text()
+    )
     assert not resources_of(configured, "AWS::KMS::Key")
-    assert {t["Properties"]["KmsMasterKeyId"] for t in resources_of(configured, "AWS::SNS::Topic").values()} == {arn}
+    keys = {k: t["Properties"]["KmsMasterKeyId"] for k, t in resources_of(configured, "AWS::SNS::Topic").items()}
+    assert {k.startswith("GateOperations"): v for k, v in keys.items()} == {True: operations, False: arn}
