@@ -52,7 +52,7 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
     bucket, key = result.output["report_uri"][5:].split("/", 1)
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (1, False, "pass")
+    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (2, False, "pass")
     assert report["decision"]["policy_sha256"] == package["CustomerMetadataProperties"]["policy_sha256"]
     assert report["registration"] == {"model_package_arn": arn, "model_package_version": "1", "adopted": False}
     # (moto cannot list a versioned package's tags: read what the gate asked SageMaker for)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from training_gate.dal.aws import POLICY_PARAMETER_PREFIX, ArtifactStore, DecisionEvents, DecisionLog, ModelRegistry
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
-from training_gate.domain.metrics import combine
+from training_gate.domain.metrics import recombine
 from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, decide
 from training_gate.domain.report import (
@@ -24,7 +24,8 @@ from training_gate.domain.report import (
 )
 
 METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
-REPORT_SCHEMA_VERSION = 1
+# 2: metric sources gain log-default; metrics gain ambiguous and unavailable; reason METRIC_AMBIGUOUS.
+REPORT_SCHEMA_VERSION = 2
 # The execution output must stay well under Step Functions' 256 KiB payload limit.
 MARKDOWN_IN_OUTPUT_MAX = 16_000
 
@@ -222,8 +223,7 @@ def evaluate(
     job_name = request.job["TrainingJobName"]
     overrides = request.settings.policy_overrides
     policy, group, notes = resolve_policy(settings, request.job, overrides, registry, load_stored)
-    metrics = combine(request.metrics.details + request.inspection.metrics)
-    metrics.warnings = [*request.metrics.warnings, *metrics.warnings]
+    metrics = recombine(request.metrics, request.inspection.metrics)
     champion = load_champion(policy, group, registry)
     decision = decide(policy, metrics, request.inspection, champion, overrides)
     decision.warnings = [*notes, *decision.warnings]
