@@ -651,7 +651,7 @@ def fidelity_report(scan: LogScan, result: MetricsResult) -> dict[str, Any]:
         if key not in readings:
             entry = metrics.setdefault(canonical, {"chosen": None, "readings": []})
             readings[key] = {"original_name": original, "definition": definition, "regex": regex, "source": source}
-            readings[key]["hosts"] = {}
+            readings[key].update(applied=True, hosts={})
             entry["readings"].append(readings[key])
         return readings[key]
 
