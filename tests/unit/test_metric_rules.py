@@ -16,6 +16,7 @@ from training_gate.domain.metrics import (
 )
 from training_gate.domain.models import MetricValue
 from training_gate.domain.policy import Champion, Outcome, Policy, ReasonCode, decide
+from training_gate.domain.report import decision_table
 
 HF_DICT = "{'eval_loss': 0.61, 'eval_accuracy': 0.9181768259198243, 'epoch': 1.0}"
 HF_SUMMARY = ["eval_loss: 0.61", "eval_accuracy: 0.9181768259198243"]
@@ -182,6 +183,7 @@ def test_two_names_of_the_same_rank_with_different_values_are_ambiguous():
     assert (decision.outcome, decision.reason_codes) == (Outcome.INCONCLUSIVE, [ReasonCode.METRIC_AMBIGUOUS])
     assert "eval_loss=0.3" in decision.reasons[0] and "validation:loss=0.6" in decision.reasons[0]
     assert decision.observed_values() == {}  # an ambiguous value is never published as the metric
+    assert "| loss (eval_loss / validation:loss) | ambiguous | < 0.5 |" in decision_table(decision)
     # A rule that names the exact original metric decides.
     exact = judge(result, rule("validation:loss", "<", 0.5, exact=True))
     assert (exact.outcome, exact.rules[0].value, exact.rules[0].original_name) == (
