@@ -32,3 +32,10 @@ def test_the_example_policies_keep_their_hash(path: str):
 def test_the_hash_survives_a_round_trip_through_the_report():
     policy = Policy.model_validate(read_context()["policy"])
     assert Policy.model_validate(policy.model_dump(mode="json")).sha256() == SHIPPED_DEFAULT_SHA256
+
+
+def test_the_shipped_policy_dumps_the_keys_it_always_had():
+    # The dump is what the functions' environment, the report and the hash are made of.
+    dumped = Policy.model_validate(read_context()["policy"]).model_dump(mode="json")
+    assert set(dumped) == {"version", "rules", "champion", "artifact_checks", "outcome"}
+    assert all(set(rule) == {"metric", "operator", "threshold", "required", "source"} for rule in dumped["rules"])

@@ -18,7 +18,15 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from training_gate.domain.metrics import DEFAULT_SOURCE, ambiguous_names, canonical_name, is_numeric, rank_candidates
 from training_gate.domain.models import CheckStatus, InspectionResult, MetricsResult, MetricValue
@@ -94,6 +102,10 @@ class Rule(BaseModel):
             data = {**data, "metric": canonical_name(data["metric"])}
         return data
 
+    @model_serializer(mode="wrap")
+    def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_defaults(handler(self), _ADDED_RULE_FIELDS)
+
     @field_validator("threshold")
     @classmethod
     def _finite_threshold(cls, value: float) -> float:
@@ -146,15 +158,15 @@ class Policy(BaseModel):
         default="accept", description="refuse: values only the gate's default patterns found (log-default) never count"
     )
 
+    @model_serializer(mode="wrap")
+    def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_defaults(handler(self), _ADDED_POLICY_FIELDS)
+
     def sha256(self) -> str:
-        """Hash of the policy. Decision keys and stored champion values depend on it, so a field
-        added later is left out while it holds its default: a policy that does not use it keeps the
-        hash it always had (tests/unit/test_policy_hash.py pins the shipped ones)."""
-        document = self.model_dump(mode="json")
-        _drop_defaults(document, _ADDED_POLICY_FIELDS)
-        for rule in document["rules"]:
-            _drop_defaults(rule, _ADDED_RULE_FIELDS)
-        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        """Hash of the dumped policy. Decision keys and stored champion values depend on it, so a
+        field added later is dumped only when it differs from its default: a policy that does not use
+        it keeps the hash (and the report and function environment) it always had."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> Policy:
@@ -164,15 +176,16 @@ class Policy(BaseModel):
         return Policy.model_validate(_deep_merge(self.model_dump(mode="json"), overrides))
 
 
-# Fields added after hashes were first stored, with the default that leaves them out of the hash.
+# Fields added after policy hashes were first stored, with the default at which they are not dumped.
 _ADDED_POLICY_FIELDS: dict[str, Any] = {"log_defaults": "accept"}
 _ADDED_RULE_FIELDS: dict[str, Any] = {"exact": False}
 
 
-def _drop_defaults(document: dict[str, Any], added: Mapping[str, Any]) -> None:
+def _drop_defaults(document: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
     for key, default in added.items():
         if key in document and document[key] == default:
             del document[key]
+    return document
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
