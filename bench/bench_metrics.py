@@ -46,7 +46,7 @@ def scan(lines_per_host: dict[str, list[str]], patterns) -> dict[str, dict[str, 
         stream = StreamMetrics(host=host)
         for start in range(0, len(lines), PAGE):
             stream.scan("\n".join(lines[start : start + PAGE]), patterns)
-        out[host] = {k: (v.raw, v.matches) for k, v in stream.values.items()}
+        out[host] = {k: (v.raw, v.matches) for k, v in {**stream.values, **stream.defaults}.items()}
     return out
 
 

@@ -70,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    from training_gate.domain.metrics import MetricDefinitionError, combine
-    from training_gate.logic.collect import metrics_from_streams
+    from training_gate.domain.metrics import metrics_document, scan_streams
 
     definitions = read_json(args.metric_definitions, "metric definitions") if args.metric_definitions else []
     if not isinstance(definitions, list):
@@ -79,24 +78,10 @@ def run_metrics(args: argparse.Namespace) -> int:
     for path in args.logfiles:
         if not path.is_file():
             raise UsageError(f"log file not found: {path}")
-    try:
-        details = metrics_from_streams(((p.stem, iter_lines(p)) for p in args.logfiles), definitions)
-    except MetricDefinitionError as exc:
-        raise UsageError(str(exc)) from exc
-    result = combine(details)
+    scan = scan_streams(((p.stem, iter_lines(p)) for p in args.logfiles), definitions)
+    result = scan.result()
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "metrics": {name: m.value for name, m in result.metrics.items()},
-                    "details": [
-                        {k: d.model_dump()[k] for k in ("name", "original_name", "value", "source", "host", "matches")}
-                        for d in result.details
-                    ],
-                    "warnings": result.warnings,
-                }
-            )
-        )
+        print(json.dumps(metrics_document(scan, result)))
         return EXIT_OK
     print(f"{'metric':<28} {'value':>14}  {'from':<28} {'host':<8} matches")
     for name, metric in result.metrics.items():

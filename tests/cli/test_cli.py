@@ -82,7 +82,6 @@ def test_metrics_splits_lines_on_newline_only(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("definitions", "message"),
     [
-        ('[{"Name": "auc", "Regex": "("}]', "metric 'auc': invalid regex"),
         ('{"Name": "auc"}', "must be a JSON list"),
         ("not json", "not valid JSON"),
     ],
@@ -93,6 +92,17 @@ def test_metrics_bad_definitions_exit_2_naming_the_problem(tmp_path, capsys, def
     code = cli.main(["metrics", str(tmp_path / "algo-1.txt"), "--metric-definitions", str(tmp_path / "defs.json")])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("regex", ["(", "<><><><><><>"])
+def test_metrics_definitions_sagemaker_accepts_are_a_warning_not_an_error(tmp_path, capsys, regex):
+    # SageMaker accepts any 1-500 character regex; one the gate cannot apply just records no data.
+    (tmp_path / "defs.json").write_text(json.dumps([{"Name": "auc", "Regex": regex}]))
+    (tmp_path / "algo-1.txt").write_text("auc: 0.9\nval_auc: 0.8\n")
+    code = cli.main(["metrics", str(tmp_path / "algo-1.txt"), "--metric-definitions", str(tmp_path / "defs.json")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "warning: MetricDefinitions: metric 'auc'" in out and "0.8" not in out
 
 
 def test_metrics_missing_log_file_exits_2(tmp_path, capsys):

@@ -161,7 +161,7 @@ def test_collect_metrics_handler_keeps_the_full_result_in_s3_and_returns_a_summa
         boto3.client("s3").get_object(Bucket="reports", Key="reports/job-a/exec-1/metrics.json")["Body"].read()
     )
     assert stored["metrics"]["accuracy"]["raw"] == "0.9321"
-    assert {d["host"] for d in stored["details"] if d["source"] == "log"} == {"algo-1", "algo-2"}
+    assert {d["host"] for d in stored["details"] if d["source"] == "log-default"} == {"algo-1", "algo-2"}
 
 
 def test_inspect_handler_reports_a_missing_object_by_uri(aws):

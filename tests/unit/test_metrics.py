@@ -111,7 +111,7 @@ def test_default_patterns_read_the_common_print_styles():
     found = {
         name: entry.raw
         for line in lines
-        for name, entry in parse_stream("algo-1", [line], DEFAULT_PATTERNS).values.items()
+        for name, entry in parse_stream("algo-1", [line], DEFAULT_PATTERNS).defaults.items()
     }
     assert found["Validation accuracy"] == "0.905"
     assert found["val_accuracy"] == "0.9050"
@@ -119,19 +119,16 @@ def test_default_patterns_read_the_common_print_styles():
     assert found["validation-auc"] == "0.91"
 
 
-def test_invalid_regex_names_the_metric():
+def test_strict_compilation_names_the_metric_of_an_unusable_definition():
     with pytest.raises(MetricDefinitionError, match="'validation:auc'"):
         compile_definitions([{"Name": "validation:auc", "Regex": "auc: ([0-9"}])
-
-
-def test_regex_without_a_capture_group_is_refused():
     with pytest.raises(MetricDefinitionError, match="no capture group"):
         compile_definitions([{"Name": "loss", "Regex": "loss: [0-9.]+"}])
 
 
 def test_long_lines_are_searched_without_crashing():
     line = "x" * 5000 + " val_accuracy: 0.5"
-    assert parse_stream("algo-1", [line], DEFAULT_PATTERNS).values["val_accuracy"].raw == "0.5"
+    assert parse_stream("algo-1", [line], DEFAULT_PATTERNS).defaults["val_accuracy"].raw == "0.5"
 
 
 def test_sources_disagreeing_is_a_warning_and_final_metric_wins():
@@ -162,13 +159,23 @@ def naive_final_values(lines: list[str], patterns) -> dict[str, tuple[str, int]]
     return found
 
 
+def scanned(lines: list[str], definitions: list, defaults=DEFAULT_PATTERNS) -> tuple[dict, dict]:
+    """The scanner's job values and default values, as (raw, matches) by name."""
+    stream = parse_stream("h", lines, [*definitions, *defaults])
+    return (
+        {k: (v.raw, v.matches) for k, v in stream.values.items()},
+        {k: (v.raw, v.matches) for k, v in stream.defaults.items()},
+    )
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_literal_prefiltered_scan_equals_the_naive_loop_on_real_logs(case: str):
     folder = CORPUS / case
-    patterns = [*compile_definitions(json.loads((folder / "metric_definitions.json").read_text())), *DEFAULT_PATTERNS]
+    definitions = compile_definitions(json.loads((folder / "metric_definitions.json").read_text()))
     lines = _lines(folder / "log.txt")
-    fast = {k: (v.raw, v.matches) for k, v in parse_stream("algo-1", lines, patterns).values.items()}
-    assert fast == naive_final_values(lines, patterns)
+    own, defaults = scanned(lines, definitions)
+    assert own == naive_final_values(lines, definitions)
+    assert defaults == naive_final_values(lines, DEFAULT_PATTERNS)
 
 
 @pytest.mark.parametrize(
@@ -193,9 +200,10 @@ def test_required_literal_is_a_substring_every_match_must_contain(regex: str, li
     regex=st.sampled_from([r".*a: ([0-9.]+)", r"val_(\w+)", r"(?:ab|ba)=(\d+)", r"\[(\w*)\]", r"^a(.)"]),
 )
 def test_scan_equals_the_naive_loop_for_any_lines(lines: list[str], regex: str):
-    patterns = [*compile_definitions([{"Name": "m", "Regex": regex}]), *DEFAULT_PATTERNS]
-    fast = {k: (v.raw, v.matches) for k, v in parse_stream("h", lines, patterns).values.items()}
-    assert fast == naive_final_values(lines, patterns)
+    definitions = compile_definitions([{"Name": "m", "Regex": regex}, {"Name": "val_a", "Regex": r"val_a: (\S*)"}])
+    own, defaults = scanned(lines, definitions)
+    assert own == naive_final_values(lines, definitions)
+    assert defaults == naive_final_values(lines, DEFAULT_PATTERNS)
 
 
 def test_a_metric_defined_twice_is_refused():

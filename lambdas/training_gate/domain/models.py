@@ -48,7 +48,10 @@ class MetricValue(BaseModel):
     original_name: str
     value: Annotated[float | None, Field(description="None when the capture is not a finite number")]
     raw: str
-    source: Literal["final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout"]
+    source: Annotated[
+        Literal["final_metric", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"],
+        Field(description="log-default: read by the gate's default patterns, not by the job's definitions"),
+    ]
     host: str | None = None
     location: Annotated[str | None, Field(description="file the value was read from")] = None
     matches: int = 1
@@ -96,3 +99,9 @@ class MetricsResult(BaseModel):
     warnings: list[str] = []
     disagreements: list[str] = Field(default=[], description="metrics whose sources disagree")
     log_streams: int = 0
+    ambiguous: dict[str, list[str]] = Field(
+        default={}, description="canonical name -> original names of the same rank that give different values"
+    )
+    unavailable: dict[str, str] = Field(
+        default={}, description="canonical name -> why the job's definition of it can record no data"
+    )

@@ -18,9 +18,17 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from training_gate.domain.metrics import PRIMARY_HOST, canonical_name
+from training_gate.domain.metrics import DEFAULT_SOURCE, ambiguous_names, canonical_name, is_numeric, rank_candidates
 from training_gate.domain.models import CheckStatus, InspectionResult, MetricsResult, MetricValue
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -31,7 +39,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 # Metrics where lower is better, when no rule's operator says otherwise (matched on the name's end).
 LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "mape", "error", "logloss", "log_loss", "cross_entropy")
-Source = Literal["final_metric", "log", "cloudwatch_metric", "evaluation_file", "holdout"]
+Source = Literal["final_metric", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"]
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 # Float noise allowance for "improves by at least": (0.99 - 0.90) / 0.90 is 0.0999...98, not 0.1.
 _EPSILON = 1e-12
@@ -52,6 +60,7 @@ class ReasonCode(StrEnum):
     ARTIFACT_CHECK_FAILED = "ARTIFACT_CHECK_FAILED"
     VERSION_SKEW = "VERSION_SKEW"
     SOURCE_DISAGREEMENT = "SOURCE_DISAGREEMENT"
+    METRIC_AMBIGUOUS = "METRIC_AMBIGUOUS"
 
 
 # Codes that mean "this model is not good enough" (reject); the others mean "cannot tell" (a human looks).
@@ -80,11 +89,22 @@ class Rule(BaseModel):
     threshold: float
     required: bool = True
     source: Source | None = Field(default=None, description="preferred source; others are the fallback")
+    exact: bool = Field(
+        default=False,
+        strict=True,
+        description="metric is an original name (eval_loss), read as given, never canonicalised",
+    )
 
-    @field_validator("metric")
+    @model_validator(mode="before")
     @classmethod
-    def _canonical(cls, value: str) -> str:
-        return canonical_name(value)
+    def _canonical(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("metric"), str) and data.get("exact") is not True:
+            data = {**data, "metric": canonical_name(data["metric"])}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_defaults(handler(self), _ADDED_RULE_FIELDS)
 
     @field_validator("threshold")
     @classmethod
@@ -134,8 +154,18 @@ class Policy(BaseModel):
     champion: ChampionPolicy = ChampionPolicy()
     artifact_checks: ArtifactCheckPolicy = ArtifactCheckPolicy()
     outcome: OutcomePolicy = OutcomePolicy()
+    log_defaults: Literal["accept", "refuse"] = Field(
+        default="accept", description="refuse: values only the gate's default patterns found (log-default) never count"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_defaults(handler(self), _ADDED_POLICY_FIELDS)
 
     def sha256(self) -> str:
+        """Hash of the dumped policy. Decision keys and stored champion values depend on it, so a
+        field added later is dumped only when it differs from its default: a policy that does not use
+        it keeps the hash (and the report and function environment) it always had."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -144,6 +174,18 @@ class Policy(BaseModel):
         if not overrides:
             return self
         return Policy.model_validate(_deep_merge(self.model_dump(mode="json"), overrides))
+
+
+# Fields added after policy hashes were first stored, with the default at which they are not dumped.
+_ADDED_POLICY_FIELDS: dict[str, Any] = {"log_defaults": "accept"}
+_ADDED_RULE_FIELDS: dict[str, Any] = {"exact": False}
+
+
+def _drop_defaults(document: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    for key, default in added.items():
+        if key in document and document[key] == default:
+            del document[key]
+    return document
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,16 +255,81 @@ def lower_is_better(metric: str, policy: Policy) -> bool:
     return metric.split(":")[-1].endswith(LOWER_IS_BETTER)
 
 
-def select_metric(rule: Rule, metrics: MetricsResult) -> MetricValue | None:
-    """The rule's preferred source when that source has the metric, else the reported value."""
+def _candidates(rule: Rule, metrics: MetricsResult, log_defaults: str) -> list[MetricValue]:
+    """The values a rule may judge, best first: its exact original name or its canonical name,
+    defaults left out when the policy refuses them, its preferred source when that source has one."""
+    if rule.exact:
+        pool = [d for d in metrics.details if d.original_name == rule.metric]
+    else:
+        pool = [d for d in metrics.details if d.name == rule.metric]
+    if log_defaults == "refuse":
+        pool = [d for d in pool if d.source != DEFAULT_SOURCE]
     if rule.source is not None:
-        preferred = [d for d in metrics.details if d.name == rule.metric and d.source == rule.source]
-        if preferred:
-            return sorted(preferred, key=lambda d: (d.host != PRIMARY_HOST, d.host or ""))[0]
-    return metrics.metrics.get(rule.metric)
+        preferred = [d for d in pool if d.source == rule.source]
+        pool = preferred or pool
+    return rank_candidates(pool)
 
 
-def evaluate_rule(rule: Rule, metric: MetricValue | None) -> RuleResult:
+def select_metric(
+    rule: Rule, metrics: MetricsResult, log_defaults: str = "accept"
+) -> tuple[MetricValue | None, list[str]]:
+    """The value a rule judges, and the original names it is ambiguous between (empty: clear).
+
+    A plain rule takes the reported value, so the gate judges what it reports; an exact rule, a
+    preferred source or refused defaults choose again among the details with the same order."""
+    if not rule.exact and rule.source is None and log_defaults == "accept":
+        return metrics.metrics.get(rule.metric), list(metrics.ambiguous.get(rule.metric, []))
+    ranked = _candidates(rule, metrics, log_defaults)
+    if not ranked:
+        return None, []
+    # An exact rule names one original name, so there is nothing left to be ambiguous about.
+    return ranked[0], [] if rule.exact else ambiguous_names(ranked)
+
+
+def _missing_detail(rule: Rule, metrics: MetricsResult, log_defaults: str) -> str:
+    canonical = canonical_name(rule.metric) if rule.exact else rule.metric
+    if canonical in metrics.unavailable:
+        return f"{rule.metric} was not found in any source: {metrics.unavailable[canonical]}"
+    if log_defaults == "refuse" and any(
+        d.source == DEFAULT_SOURCE and (d.original_name if rule.exact else d.name) == rule.metric
+        for d in metrics.details
+    ):
+        return f"{rule.metric} was found only by a default pattern (log-default), which the policy refuses"
+    return f"{rule.metric} was not found in any source"
+
+
+def judge_rule(rule: Rule, metrics: MetricsResult, log_defaults: str = "accept") -> RuleResult:
+    """A rule against everything collected: missing (with why), ambiguous, or evaluated."""
+    metric, ambiguous = select_metric(rule, metrics, log_defaults)
+    if metric is None:
+        return evaluate_rule(rule, None, missing=_missing_detail(rule, metrics, log_defaults))
+    if ambiguous:
+        same_place = {
+            d.original_name: d.raw
+            for d in metrics.details
+            if d.original_name in ambiguous and d.source == metric.source and d.host == metric.host
+        }
+        named = ", ".join(f"{name}={same_place.get(name, '?')}" for name in ambiguous)
+        return RuleResult(
+            metric=rule.metric,
+            operator=rule.operator,
+            threshold=rule.threshold,
+            required=rule.required,
+            original_name=" / ".join(ambiguous),
+            value=None,
+            raw=None,
+            source=metric.source,
+            passed=False,
+            reason=ReasonCode.METRIC_AMBIGUOUS,
+            detail=(
+                f"{rule.metric} is ambiguous: {named} in {metric.source} give different values; "
+                f'name one with {{"metric": "{ambiguous[0]}", "exact": true}}'
+            ),
+        )
+    return evaluate_rule(rule, metric)
+
+
+def evaluate_rule(rule: Rule, metric: MetricValue | None, missing: str | None = None) -> RuleResult:
     common = {
         "metric": rule.metric,
         "operator": rule.operator,
@@ -238,7 +345,7 @@ def evaluate_rule(rule: Rule, metric: MetricValue | None) -> RuleResult:
             source=None,
             passed=False,
             reason=ReasonCode.METRIC_MISSING,
-            detail=f"{rule.metric} was not found in any source",
+            detail=missing or f"{rule.metric} was not found in any source",
         )
     found = {
         "original_name": metric.original_name,
@@ -247,12 +354,13 @@ def evaluate_rule(rule: Rule, metric: MetricValue | None) -> RuleResult:
         "source": metric.source,
     }
     if metric.value is None:
+        what = "not a finite number" if is_numeric(metric.raw) else "not a number"
         return RuleResult(
             **common,
             **found,
             passed=False,
             reason=ReasonCode.METRIC_NOT_FINITE,
-            detail=f"{rule.metric} is {metric.raw!r}, not a finite number",
+            detail=f"{rule.metric} is {metric.raw!r}, {what}",
         )
     passed = OPERATORS[rule.operator](metric.value, rule.threshold)
     return RuleResult(
@@ -289,6 +397,8 @@ def compare_with_champion(
         reference = champion.metrics.get(name)
         if name in by_metric:
             by_metric[name].champion = reference
+            if by_metric[name].reason == ReasonCode.METRIC_AMBIGUOUS:
+                continue  # already inconclusive: which value to compare is the open question
         candidate = by_metric[name].value if name in by_metric else getattr(metrics.metrics.get(name), "value", None)
         if reference is None:
             warnings.append(f"champion has no stored value for {name}: not compared")
@@ -346,13 +456,14 @@ def decide(
     inconclusive (a person must look)."""
     if not isinstance(metrics, MetricsResult):
         metrics = MetricsResult(metrics=dict(metrics), details=list(metrics.values()))
-    results = [evaluate_rule(rule, select_metric(rule, metrics)) for rule in policy.rules]
+    results = [judge_rule(rule, metrics, policy.log_defaults) for rule in policy.rules]
 
     findings, warnings = artifact_check_findings(policy, inspection)
     findings += [(r.reason, r.detail) for r in results if not r.passed and r.required and r.reason]
     champion_failures, champion_warnings = compare_with_champion(policy, metrics, champion, results)
     findings += champion_failures
     warnings += champion_warnings + list(metrics.warnings)
+    warnings = list(dict.fromkeys(warnings))  # each warning once, whichever step first said it
 
     disagreeing = sorted(set(metrics.disagreements) & {r.metric for r in results})
     if disagreeing and policy.artifact_checks.source_disagreement == "fail":

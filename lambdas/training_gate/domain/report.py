@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from training_gate.domain.contract import Evaluation, TrainingJob
 from training_gate.domain.models import InspectionResult, MetricValue
-from training_gate.domain.policy import Decision, Outcome, RuleResult
+from training_gate.domain.policy import Decision, Outcome, ReasonCode, RuleResult
 
 SNS_SUBJECT_MAX = 100
 METADATA_KEY_MAX = 128
@@ -23,6 +23,8 @@ CLIENT_TOKEN_NAMESPACE = uuid.UUID("5d0c3f57-7b5e-4a47-9a3c-61a1c3bd3c11")
 
 
 def _value_text(result: RuleResult) -> str:
+    if result.reason == ReasonCode.METRIC_AMBIGUOUS:
+        return "ambiguous"
     if result.raw is None:
         return "missing"
     return result.raw if result.value is None else f"{result.value:.4g}"

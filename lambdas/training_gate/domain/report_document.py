@@ -1,7 +1,8 @@
 """report.json: the whole record of one execution's decision, written once, then updated typed.
 
 The document is a public contract read by people and tools: changes are additive only and raise
-`schema_version` (1: the first release; 2: `metrics_uri`, `claim`, `resumed_from` added)."""
+`schema_version` (1: the first release; 2: `metrics_uri` added, metric sources gain `log-default`,
+metrics gain `ambiguous` and `unavailable`, reason code METRIC_AMBIGUOUS)."""
 
 from __future__ import annotations
 

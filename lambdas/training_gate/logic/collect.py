@@ -12,36 +12,21 @@ from training_gate.dal.s3 import ArtifactStore
 from training_gate.dal.sagemaker import TrainingJobs
 from training_gate.domain.contract import JobMetricSources, MetricsSummary, TrainingJob, bounded_warnings
 from training_gate.domain.metrics import (
-    DEFAULT_PATTERNS,
+    LogScan,
     MetricPattern,
     StreamMetrics,
     build_filter_pattern,
     canonical_name,
+    check_definitions,
     combine,
-    compile_definitions,
-    compile_usable_definitions,
     final_metric_values,
-    parse_stream,
-    stream_values,
+    log_patterns,
+    scan_streams,
+    unavailable_metrics,
 )
 from training_gate.domain.models import MetricsResult, MetricValue
 from training_gate.domain.report_document import report_prefix
 from training_gate.logic.evaluation_files import evaluation_metrics_from_output
-
-
-def with_defaults(patterns: list[MetricPattern], use_default_patterns: bool = True) -> list[MetricPattern]:
-    return [*patterns, *DEFAULT_PATTERNS] if use_default_patterns else patterns
-
-
-def values_from_hosts(hosts: Iterable[StreamMetrics], patterns: list[MetricPattern]) -> list[MetricValue]:
-    """Per-host values; a default pattern only fills a metric the job's own definitions do not give."""
-    defined_names = {p.name for p in patterns if p.name is not None}
-    values: list[MetricValue] = []
-    for host in hosts:
-        found = stream_values(host)
-        by_definition = {v.name for v in found if v.original_name in defined_names}
-        values += [v for v in found if v.original_name in defined_names or v.name not in by_definition]
-    return values
 
 
 def metrics_from_streams(
@@ -50,8 +35,7 @@ def metrics_from_streams(
     use_default_patterns: bool = True,
 ) -> list[MetricValue]:
     """Parse local streams (one per host, as lines) exactly as CloudWatch streams are parsed."""
-    patterns = with_defaults(compile_definitions(definitions), use_default_patterns)
-    return values_from_hosts((parse_stream(host, lines, patterns) for host, lines in streams), patterns)
+    return scan_streams(streams, definitions, use_default_patterns).values()
 
 
 def scan_pages(pages: Iterable[list[tuple[str, str]]], patterns: list[MetricPattern]) -> dict[str, StreamMetrics]:
@@ -109,14 +93,13 @@ def collect_job_metrics(
     output, and (when a reader is given) its CloudWatch metrics."""
     job_name = job.training_job_name
     definitions = [d.model_dump() for d in sources.metric_definitions]
-    # A job's broken definition is reported, not fatal: the other sources may still decide.
-    usable, problems = compile_usable_definitions(definitions)
-    definition_warnings = [f"MetricDefinitions: {problem}" for problem in problems]
-    patterns = with_defaults(usable)
+    # A definition the gate cannot apply is a warning and records no data, as in SageMaker.
+    checks = check_definitions(definitions)
+    patterns = log_patterns(checks)
     details = final_metric_values([m.model_dump() for m in sources.final_metrics if m.Value is not None])
     stream_names = logs.stream_names(job_name)
-    hosts = scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns)
-    details += values_from_hosts(hosts.values(), patterns)
+    scan = LogScan(checks=checks, hosts=scan_pages(logs.pages(stream_names, build_filter_pattern(patterns)), patterns))
+    details += scan.values()
     if cloudwatch is not None:
         details += cloudwatch_metric_values(job, sources, cloudwatch)
     warning = None
@@ -124,7 +107,8 @@ def collect_job_metrics(
         from_files, warning = evaluation_metrics_from_output(job, store)
         details += from_files
     result = combine(details)
-    result.warnings[:0] = definition_warnings
+    result.warnings[:0] = scan.warnings()
+    result.unavailable = unavailable_metrics(checks)
     if warning:
         result.warnings.append(warning)
     result.log_streams = len(stream_names)

@@ -29,7 +29,7 @@ from training_gate.domain.contract import (
 )
 from training_gate.domain.decision_record import ClaimVerdict, DecisionItem, ItemStatus, judge_existing
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
-from training_gate.domain.metrics import combine
+from training_gate.domain.metrics import recombine
 from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide
 from training_gate.domain.report import decision_message, decision_subject, decision_table
@@ -159,8 +159,7 @@ def decide_job(
     ports: EvaluatePorts,
 ) -> Decided:
     policy, group, notes = resolve_policy(gate, job, settings.policy_overrides, ports.jobs, ports.load_stored)
-    metrics = combine(collected.details + inspection.metrics)
-    metrics.warnings = list(dict.fromkeys([*collected.warnings, *metrics.warnings]))
+    metrics = recombine(collected, inspection.metrics)
     champion = load_champion(policy, group, ports.registry)
     decision = decide(policy, metrics, inspection, champion, settings.policy_overrides)
     decision.warnings = list(dict.fromkeys([*notes, *decision.warnings]))
