@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -57,18 +56,29 @@ def requirements(lock: Path) -> list[str]:
     return [f"{n}=={v}" for n, v in pins_of(lock).items()] + [f"{tool}=={dev[tool]}" for tool in TEST_TOOLS]
 
 
-def ensure_env(name: str, wanted: list[str]) -> Path:
+def python_version_of(python: str) -> str:
+    command = [python, "-c", "import platform; print(platform.python_version())"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
     env = ENVS / name
     stamp = env / ".requirements.sha256"
-    digest = hashlib.sha256(f"{sys.version}\n{chr(10).join(wanted)}".encode()).hexdigest()
+    digest = hashlib.sha256("\n".join([python, *wanted]).encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return env
     shutil.rmtree(env, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    subprocess.run([python, "-m", "venv", str(env)], check=True)
     requirements_file = env / "requirements.txt"
     requirements_file.write_text("\n".join(wanted) + "\n")
     command = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*command, "--only-binary=:all:", "-r", str(requirements_file)], check=True, env=pip_environment())
+    try:
+        subprocess.run(
+            [*command, "--only-binary=:all:", "-r", str(requirements_file)], check=True, env=pip_environment()
+        )
+    except subprocess.CalledProcessError:
+        shutil.rmtree(env, ignore_errors=True)
+        raise
     stamp.write_text(digest)
     return env
 
@@ -76,6 +86,7 @@ def ensure_env(name: str, wanted: list[str]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
     args = parser.parse_args(argv)
     in_ci = os.environ.get("CI", "").lower() == "true"
@@ -85,21 +96,29 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
     pair = image_pair(args.sklearn or default_sklearn_version())
-    started = time.monotonic()
-    env = ensure_env(f"py{platform.python_version()}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
-    prepared = time.monotonic() - started
     locked = pins_of(pair.lock_path)
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    version = python_version_of(args.python)
     print(
         f"inspector tests on {pair.lock_path.name}: "
         + ", ".join(f"{name} {locked[name]}" for name in SHOWN)
-        + f"; Python {platform.python_version()} (environment ready in {prepared:.1f} s)"
+        + f"; Python {version}"
     )
-    if here != pair.python_version:
+    if not version.startswith(f"{pair.python_version}."):
         print(
-            f"NOTE: this Python is {here}, the image's is {pair.python_version}: the library versions are the "
-            f"image's, the interpreter is not"
+            f"NOTE: this Python is {version}, the image's is {pair.python_version}: the library versions are the "
+            f"image's, the interpreter is not (--python picks another)"
         )
+    started = time.monotonic()
+    try:
+        env = ensure_env(args.python, f"py{version}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
+    except subprocess.CalledProcessError:
+        print(
+            f"FAIL: pip could not install {pair.lock_path.name}'s versions on Python {version} (above: the first "
+            f"missing wheel); run with --python python{pair.python_version}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"environment ready in {time.monotonic() - started:.1f} s")
     files = sorted({str(p.relative_to(REPO)) for pattern in INSPECTOR_TESTS for p in REPO.glob(pattern)})
     # The project is used from the source tree, not installed: nothing but the lock enters the environment.
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lambdas"), str(REPO)])}
