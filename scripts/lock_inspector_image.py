@@ -34,10 +34,10 @@ from infra.inspector_image import BUILD_CONTEXT, LOCK_DIR, SUPPORTED_PAIRS, Imag
 STAMP = REPO / ".venv" / ".inspector-locks-checked"
 # The project's own pins (requirements.txt) that the image shares; a pair's constraints may override one.
 SHARED = ("aws-lambda-powertools", "pydantic", "boto3", "joblib", "skops", "isal")
-# Unpinned in requirements.txt for the image (pyarrow's newest wheels need glibc 2.28): the resolver picks
-# the newest release that has a wheel for the pair's base, and the lock fixes it.
+# Left to the resolver within each pair's bounds (the project's pyarrow pin needs glibc 2.28, newer than
+# Amazon Linux 2): it picks the newest release with a wheel for the pair's base, and the lock fixes it.
 RESOLVED = ("numpy", "scipy", "pyarrow")
-# What the image runs but pip must still be told, with the extra the inspector's tracer needs.
+# The extra the inspector's tracer needs (aws-xray-sdk).
 EXTRAS = {"aws-lambda-powertools": "[tracer]"}
 
 
