@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint format synth bench docs clean
+.PHONY: demo test lint format synth bench docs clean inspector-locks
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,8 @@ test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	node_modules/.bin/asl-validator --json-path statemachine/training_gate.asl.json
+	$(BIN)/python scripts/lock_inspector_image.py --check
+	$(BIN)/python scripts/inspector_lock_tests.py
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,6 +40,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Rewrites lambdas/inspector-image/*.txt, one hashed lock per pair in infra/inspector_image.py.
+inspector-locks: $(STAMP)
+	$(BIN)/python scripts/lock_inspector_image.py
 
 synth: $(STAMP) $(NODE_STAMP)
 	npx cdk synth --quiet

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from infra.inspector_image import image_pair
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
@@ -73,7 +74,11 @@ class GateConfig(BaseModel):
     state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ALL"
     report_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
     sklearn_version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "1.4.2"
-    inspector_python_version: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
+    inspector_python_version: Annotated[str | None, Field(pattern=r"^3\.\d+$")] = Field(
+        default=None,
+        validate_default=True,
+        description="follows sklearn_version (infra/inspector_image.py); if set, it must be that Python",
+    )
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
     inspector_timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 300
     powertools_layer_version: Annotated[int, Field(ge=1)] = 27
@@ -89,6 +94,21 @@ class GateConfig(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("sklearn_version")
+    @classmethod
+    def _sklearn_version_has_an_image(cls, version: str) -> str:
+        image_pair(version)
+        return version
+
+    @field_validator("inspector_python_version")
+    @classmethod
+    def _python_follows_sklearn(cls, python: str | None, info: ValidationInfo) -> str | None:
+        # Not a free choice: each scikit-learn release has wheels for some Pythons only.
+        sklearn_version = info.data.get("sklearn_version")
+        if sklearn_version is None:
+            return python  # sklearn_version itself failed and says why
+        return image_pair(sklearn_version, python).python_version
 
     @field_validator("policy")
     @classmethod

@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
+from infra.inspector_image import inspector_image_code
 from infra.nag import XRAY_REASON, acknowledge_wildcard, logical_id
 from infra.storage import Storage
 from training_gate.constants import POLICY_PARAMETER_PREFIX, TRAINING_LOG_GROUP
@@ -409,16 +410,7 @@ class GateFunctions(Construct):
         inspector = lambda_.DockerImageFunction(
             self,
             "InspectArtifact",
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(LAMBDAS_DIR),
-                file="inspector.Dockerfile",
-                cmd=[INSPECTOR_HANDLER],
-                build_args={
-                    "SKLEARN_VERSION": config.sklearn_version,
-                    "PYTHON_VERSION": config.inspector_python_version,
-                },
-                exclude=["*.egg-info", "**/__pycache__", "*.pyc"],
-            ),
+            code=inspector_image_code(config, cmd=[INSPECTOR_HANDLER]),
             role=role,
             log_group=log_group,
             memory_size=config.inspector_memory_mb,

@@ -1,0 +1,160 @@
+"""The inspector's container image: which (Python, scikit-learn) pairs it can be built for, the hashed lock
+each pair installs, the base image and the platform.
+
+Kept free of aws_cdk at import time: `infra.config` validates `sklearn_version` against this table, and the
+command line validates configurations without loading the CDK.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.config import GateConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The Docker build context: the image copies training_gate/ and its lock from here.
+BUILD_CONTEXT = REPO_ROOT / "lambdas"
+DOCKERFILE = "inspector.Dockerfile"
+LOCK_DIR = "inspector-image"
+# The function is x86_64 (Lambda's default). Without an explicit platform, Docker builds for the build
+# machine, and an arm64 image built on Apple Silicon fails in an x86_64 function with "exec format error".
+PLATFORM = "linux/amd64"
+ARCHITECTURE = "x86_64"
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    python_version: str
+    image: str
+    os_name: str
+    glibc: tuple[int, int]
+
+    def platform_tags(self) -> list[str]:
+        """Every wheel platform tag the base's glibc can load, newest first.
+
+        pip's --platform takes each tag literally (it does not expand manylinux_2_26 to the older ones), so
+        listing them all is what lets pip pick a manylinux2014 wheel for an image whose glibc is 2.26."""
+        major, minor = self.glibc
+        tags = [f"manylinux_{major}_{m}_{ARCHITECTURE}" for m in range(minor, 4, -1)]
+        # Legacy aliases: older wheels carry only these names (2014 = 2.17, 2010 = 2.12, 1 = 2.5).
+        return [*tags, f"manylinux2014_{ARCHITECTURE}", f"manylinux2010_{ARCHITECTURE}", f"manylinux1_{ARCHITECTURE}"]
+
+
+# Lambda's Python 3.11 image is Amazon Linux 2 (glibc 2.26); 3.12 and later are Amazon Linux 2023 (glibc 2.34).
+BASE_IMAGES: dict[str, BaseImage] = {
+    "3.11": BaseImage("3.11", "public.ecr.aws/lambda/python:3.11", "Amazon Linux 2", (2, 26)),
+    "3.12": BaseImage("3.12", "public.ecr.aws/lambda/python:3.12", "Amazon Linux 2023", (2, 34)),
+}
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One supported image: a scikit-learn release and the Python it is installed on."""
+
+    sklearn_version: str
+    python_version: str
+    sagemaker_framework_version: str | None
+    # Extra bounds for the resolver, each with its reason in SUPPORTED_PAIRS' comments.
+    constraints: tuple[str, ...] = ()
+
+    @property
+    def base(self) -> BaseImage:
+        return BASE_IMAGES[self.python_version]
+
+    @property
+    def lock_name(self) -> str:
+        return f"requirements-{self.python_version}-sklearn-{self.sklearn_version}.txt"
+
+    @property
+    def lock_path(self) -> Path:
+        return BUILD_CONTEXT / LOCK_DIR / self.lock_name
+
+    def describe(self) -> str:
+        sagemaker = f"SageMaker {self.sagemaker_framework_version}, " if self.sagemaker_framework_version else ""
+        return f"{self.sklearn_version} ({sagemaker}Python {self.python_version}, {self.base.os_name})"
+
+
+# Each bound keeps numpy and scipy near what SageMaker's scikit-learn container of that version ships (its
+# requirements.txt), so that a model loads with the numpy it was pickled with or a close one, and an old
+# scikit-learn never meets a scipy that removed what it calls.
+SUPPORTED_PAIRS: tuple[ImagePair, ...] = (
+    # SageMaker 1.2-1 ships numpy 1.24.1 and scipy 1.9.3. scikit-learn 1.2 has no Python 3.12 wheels and is built
+    # against numpy 1.x; numpy 1.26 (which loads 1.24 pickles) is what the project's skops pin needs.
+    ImagePair("1.2.1", "3.11", "1.2-1", constraints=("numpy<2", "scipy<1.12")),
+    # SageMaker 1.4-2: numpy 2.1.0. On Amazon Linux 2 numpy stays at most 2.2.6, the last with manylinux2014
+    # wheels for Python 3.11.
+    ImagePair("1.4.2", "3.11", "1.4-2", constraints=("numpy<2.2", "scipy<1.15")),
+    ImagePair("1.5.2", "3.12", "1.5-2", constraints=("numpy<2.2", "scipy<1.15")),
+    # SageMaker's current container: scikit-learn 1.9.0, numpy 2.5.1, scipy 1.18.0.
+    ImagePair("1.9.0", "3.12", None),
+    # The version the project's own tests run (requirements.txt).
+    ImagePair("1.9.1", "3.12", None),
+)
+SUPPORTED_BY_SKLEARN: dict[str, ImagePair] = {p.sklearn_version: p for p in SUPPORTED_PAIRS}
+
+
+def supported_versions() -> str:
+    """The supported sklearn_version values, for error messages."""
+    return "; ".join(pair.describe() for pair in SUPPORTED_PAIRS)
+
+
+def image_pair(sklearn_version: str, python_version: str | None = None) -> ImagePair:
+    """The pair for a configured sklearn_version (and optionally a Python, which must be the pair's).
+
+    Raises ValueError naming the supported versions."""
+    pair = SUPPORTED_BY_SKLEARN.get(sklearn_version)
+    if pair is None:
+        raise ValueError(
+            f"no inspector image for scikit-learn {sklearn_version}; supported sklearn_version values: "
+            f"{supported_versions()}"
+        )
+    if python_version is not None and python_version != pair.python_version:
+        raise ValueError(
+            f"scikit-learn {sklearn_version} runs on Python {pair.python_version} in the inspector image, "
+            f"not {python_version}; leave inspector_python_version out (it follows sklearn_version)"
+        )
+    return pair
+
+
+def pip_environment() -> dict[str, str]:
+    """The environment for pip when it resolves or installs a lock's packages: the machine's, without local
+    wheel directories, extra indexes or config files. The hashes must be those of the files the image's own
+    pip downloads from the package index, and a local copy may be a different build of the same version."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX")}
+    env.pop("PIP_CONSTRAINT", None)
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
+def build_args(pair: ImagePair) -> dict[str, str]:
+    """The inspector.Dockerfile build arguments for a pair (they also key the CDK asset hash)."""
+    return {
+        "BASE_IMAGE": pair.base.image,
+        "LOCK_FILE": f"{LOCK_DIR}/{pair.lock_name}",
+        "SKLEARN_VERSION": pair.sklearn_version,
+        "PYTHON_VERSION": pair.python_version,
+    }
+
+
+def inspector_image_code(config: GateConfig, cmd: Sequence[str]) -> lambda_.DockerImageCode:
+    """The inspector function's code: the image for the configured sklearn_version, built for linux/amd64."""
+    from aws_cdk import aws_ecr_assets as ecr_assets
+    from aws_cdk import aws_lambda as lambda_
+
+    pair = image_pair(config.sklearn_version, config.inspector_python_version)
+    return lambda_.DockerImageCode.from_image_asset(
+        str(BUILD_CONTEXT),
+        file=DOCKERFILE,
+        cmd=list(cmd),
+        build_args=build_args(pair),
+        platform=ecr_assets.Platform.LINUX_AMD64,
+        # Only this pair's lock enters the build context, so relocking another pair does not rebuild this image.
+        exclude=["*.egg-info", "**/__pycache__", "*.pyc", f"{LOCK_DIR}/*", f"!{LOCK_DIR}/{pair.lock_name}"],
+    )

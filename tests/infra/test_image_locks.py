@@ -1,0 +1,152 @@
+"""The inspector image's locks, read offline. That each lock really resolves for its image is proven outside
+pytest (it needs the package index): `scripts/lock_inspector_image.py --check`, a step of `make test`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
+
+from infra.config import ConfigError, load_config, read_context
+from infra.inspector_image import (
+    BASE_IMAGES,
+    BUILD_CONTEXT,
+    DOCKERFILE,
+    LOCK_DIR,
+    SUPPORTED_PAIRS,
+    build_args,
+    image_pair,
+    inspector_image_code,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRY = re.compile(
+    r"^(?P<name>[a-z0-9-]+)==(?P<version>\S+) \\\n    --hash=sha256:[0-9a-f]{64}\n    # (?P<wheel>\S+)$", re.M
+)
+PAIR_IDS = [f"py{p.python_version}-sklearn-{p.sklearn_version}" for p in SUPPORTED_PAIRS]
+
+
+def _entries(lock: Path) -> dict[str, tuple[str, str]]:
+    return {m["name"]: (m["version"], m["wheel"]) for m in ENTRY.finditer(lock.read_text())}
+
+
+def _glibc_of(tag: str) -> tuple[int, int] | None:
+    legacy = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+    if match := re.fullmatch(r"manylinux_(\d+)_(\d+)_x86_64", tag):
+        return int(match[1]), int(match[2])
+    return legacy.get(tag.removesuffix("_x86_64")) if tag.endswith("_x86_64") else None
+
+
+@pytest.mark.parametrize("pair", SUPPORTED_PAIRS, ids=PAIR_IDS)
+def test_every_requirement_of_a_lock_is_pinned_with_a_hash(pair):
+    text = pair.lock_path.read_text()
+    requirement_lines = [line for line in text.splitlines() if line and not line.startswith((" ", "#"))]
+    entries = _entries(pair.lock_path)
+    assert len(entries) == len(requirement_lines) > 10, "every requirement: name==version, one sha256, its wheel"
+    assert entries["scikit-learn"][0] == pair.sklearn_version
+
+
+@pytest.mark.parametrize("pair", SUPPORTED_PAIRS, ids=PAIR_IDS)
+def test_every_locked_wheel_loads_on_the_base_image(pair):
+    """Each wheel's tags admit the image's CPython and glibc: nothing can fall back to a source build."""
+    cp = f"cp{pair.python_version.replace('.', '')}"
+    for name, (_, wheel) in _entries(pair.lock_path).items():
+        assert wheel.endswith(".whl"), name
+        python, abi, platforms = wheel.removesuffix(".whl").split("-")[-3:]
+        pythons = python.split(".")
+        assert cp in pythons or any(t.startswith("py3") for t in pythons) or abi == "abi3", wheel
+        if platforms == "any":
+            continue
+        glibcs = [_glibc_of(tag) for tag in platforms.split(".")]
+        assert any(g is not None and g <= pair.base.glibc for g in glibcs), f"{wheel} needs a newer glibc"
+
+
+def test_amazon_linux_2_locks_keep_numpy_at_most_2_2_6_and_have_manylinux2014_wheels():
+    al2 = [p for p in SUPPORTED_PAIRS if p.base.os_name == "Amazon Linux 2"]
+    assert {p.sklearn_version for p in al2} >= {"1.2.1", "1.4.2"}
+    for pair in al2:
+        entries = _entries(pair.lock_path)
+        numpy = tuple(int(part) for part in entries["numpy"][0].split("."))
+        assert numpy <= (2, 2, 6), pair.lock_name
+        for name in ("numpy", "scipy", "pyarrow", "scikit-learn"):
+            assert "manylinux2014_x86_64" in entries[name][1] or "manylinux_2_17_x86_64" in entries[name][1]
+
+
+def test_platform_tags_list_every_manylinux_up_to_the_base_glibc():
+    al2, al2023 = BASE_IMAGES["3.11"].platform_tags(), BASE_IMAGES["3.12"].platform_tags()
+    assert {f"manylinux_2_{m}_x86_64" for m in range(17, 27)} <= set(al2)
+    assert "manylinux_2_27_x86_64" not in al2 and "manylinux_2_28_x86_64" not in al2
+    assert "manylinux2014_x86_64" in al2
+    assert {f"manylinux_2_{m}_x86_64" for m in range(17, 35)} <= set(al2023)
+    assert "manylinux_2_35_x86_64" not in al2023
+
+
+def test_the_image_shares_the_projects_pins():
+    project = dict(re.findall(r"^([a-z0-9-]+)(?:\[[^\]]*\])?==(\S+)", (REPO / "requirements.txt").read_text(), re.M))
+    for pair in SUPPORTED_PAIRS:
+        entries = _entries(pair.lock_path)
+        for name in ("aws-lambda-powertools", "pydantic", "boto3", "joblib", "isal"):
+            assert entries[name][0] == project[name], (pair.lock_name, name)
+
+
+def test_no_lock_without_a_pair():
+    assert {p.name for p in (BUILD_CONTEXT / LOCK_DIR).glob("*.txt")} == {p.lock_name for p in SUPPORTED_PAIRS}
+
+
+def test_the_python_follows_the_sklearn_version():
+    # scikit-learn 1.2 has no Python 3.12 wheels: older versions stay on Amazon Linux 2 / Python 3.11.
+    assert image_pair("1.2.1").python_version == "3.11"
+    assert image_pair("1.4.2").python_version == "3.11"
+    assert all(p.python_version >= "3.12" for p in SUPPORTED_PAIRS if p.sklearn_version >= "1.5")
+    assert {p.sagemaker_framework_version for p in SUPPORTED_PAIRS} >= {"1.2-1", "1.4-2"}
+
+
+def test_shipped_configuration_keeps_its_sklearn_version():
+    config = load_config(read_context())
+    assert (config.sklearn_version, config.inspector_python_version) == (read_context()["sklearn_version"], "3.11")
+
+
+def test_an_unsupported_sklearn_version_fails_naming_the_supported_ones():
+    with pytest.raises(ConfigError, match=r"training-gate\.sklearn_version") as failure:
+        load_config({**read_context(), "sklearn_version": "1.3.2"})
+    for pair in SUPPORTED_PAIRS:
+        assert pair.sklearn_version in str(failure.value)
+
+
+def test_a_python_that_is_not_the_pairs_fails_naming_the_key():
+    with pytest.raises(ConfigError, match=r"training-gate\.inspector_python_version: .*Python 3\.12 .*not 3\.11"):
+        load_config({**read_context(), "sklearn_version": "1.9.1", "inspector_python_version": "3.11"})
+    assert load_config({**read_context(), "sklearn_version": "1.9.1"}).inspector_python_version == "3.12"
+
+
+def test_the_dockerfile_installs_the_lock_binary_only_with_hashes_and_defaults_to_the_shipped_pair():
+    dockerfile = (BUILD_CONTEXT / DOCKERFILE).read_text()
+    assert re.search(r"pip install .*--require-hashes --only-binary=:all: -r", dockerfile)
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    assert defaults == build_args(image_pair(read_context()["sklearn_version"]))
+
+
+def test_the_image_asset_is_built_for_linux_amd64_from_its_pairs_lock(tmp_path: Path):
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "ImageOnly")
+    config = load_config({**read_context(), "sklearn_version": "1.2.1"})
+    lambda_.DockerImageFunction(stack, "Inspector", code=inspector_image_code(config, cmd=["handler.handler"]))
+    app.synth()
+    (image,) = json.loads((tmp_path / "ImageOnly.assets.json").read_text())["dockerImages"].values()
+    source = image["source"]
+    assert source["platform"] == "linux/amd64"
+    assert source["dockerFile"] == DOCKERFILE
+    assert source["dockerBuildArgs"] == {
+        "BASE_IMAGE": "public.ecr.aws/lambda/python:3.11",
+        "LOCK_FILE": "inspector-image/requirements-3.11-sklearn-1.2.1.txt",
+        "SKLEARN_VERSION": "1.2.1",
+        "PYTHON_VERSION": "3.11",
+    }
+    staged = tmp_path / source["directory"]
+    # Only this pair's lock is in the build context: relocking another pair leaves this image's hash alone.
+    assert [p.name for p in (staged / LOCK_DIR).iterdir()] == ["requirements-3.11-sklearn-1.2.1.txt"]
+    assert (staged / "training_gate" / "inspector" / "loader.py").exists()
