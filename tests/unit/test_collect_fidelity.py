@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from tests.support.builders import sources, training_job
 from training_gate.domain.metrics import DEFAULT_SOURCE, recombine
 from training_gate.domain.models import MetricValue
 from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
-from tests.support.builders import sources, training_job
 from training_gate.logic.collect import collect_job_metrics
 
 HF_ALGO_1 = [
