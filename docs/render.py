@@ -62,7 +62,7 @@ def _condition(rule: dict[str, Any]) -> str:
 def _task_label(name: str, state: dict[str, Any]) -> str:
     resource = state.get("Resource", "")
     service = resource.removeprefix("arn:aws:states:::").removeprefix("aws-sdk:")
-    if service.startswith("lambda:invoke"):
+    if service.startswith("lambda:invoke") or (resource.startswith("${") and resource.endswith("FunctionArn}")):
         service = "Lambda"
     return f"{name}\\n({service})" if service else name
 
@@ -100,24 +100,54 @@ ARCHITECTURE_DOT = """digraph architecture {
   node [fontname="Helvetica" fontsize=10 shape=box style="rounded,filled" fillcolor="#dbe9f6"];
   edge [fontname="Helvetica" fontsize=9];
   sagemaker [label="SageMaker\\ntraining job" fillcolor="#fce5cd"];
-  rule [label="EventBridge rule\\n(Training Job State Change)"];
+  rule [label="EventBridge rule\\n(this account's Training Job State Change)"];
   sfn [label="Step Functions\\ntraining_gate.asl.json" fillcolor="#d9d2e9"];
   subgraph cluster_functions { label="Lambda functions"; fontname="Helvetica"; fontsize=10; style=dashed;
-    validate [label="ValidateInput"]; inspect [label="InspectArtifact\\n(container, scikit-learn)"];
+    validate [label="ValidateInput"]; describe [label="DescribeTrainingJob"];
+    inspect [label="InspectArtifact\\n(container, scikit-learn)"];
     collect [label="CollectMetrics"]; evaluate [label="EvaluatePolicy"]; register [label="RegisterModel"];
-    failure [label="DescribeFailure"]; }
-  s3 [label="S3: model.tar.gz,\\nreports" fillcolor="#fff2cc"];
+    record [label="RecordOutcome"]; failure [label="DescribeFailure"]; }
+  alert [label="AlertOperations"];
+  s3 [label="S3: model.tar.gz,\\nreports, metrics" fillcolor="#fff2cc"];
   logs [label="CloudWatch Logs\\n/aws/sagemaker/TrainingJobs" fillcolor="#fff2cc"];
-  ddb [label="DynamoDB\\ndecision table" fillcolor="#fff2cc"];
+  ddb [label="DynamoDB\\ndecision table (owner, lifecycle)" fillcolor="#fff2cc"];
   registry [label="Model Registry" fillcolor="#d9ead3"];
-  sns [label="SNS notifications" fillcolor="#f4cccc"];
+  owners [label="SNS: owners\\n(stack key)" fillcolor="#f4cccc"];
+  ops [label="SNS: operations\\n(its own key)" fillcolor="#f4cccc"];
   bus [label="EventBridge\\nTraining Gate Decision" fillcolor="#d9ead3"];
+  ended [label="EventBridge rule\\n(execution FAILED / TIMED_OUT / ABORTED)"];
   sagemaker -> rule [label="Completed / Failed / Stopped"];
-  rule -> sfn [label="{TrainingJobName}"];
-  sfn -> sagemaker [label="DescribeTrainingJob" style=dashed];
-  sfn -> validate; sfn -> inspect; sfn -> collect; sfn -> evaluate; sfn -> register; sfn -> failure;
+  rule -> sfn [label="{TrainingJobName, account, region}"];
+  sfn -> validate; sfn -> describe; sfn -> inspect; sfn -> collect; sfn -> evaluate; sfn -> register;
+  sfn -> record; sfn -> failure; describe -> sagemaker [style=dashed];
   inspect -> s3; collect -> logs; collect -> s3; evaluate -> s3; evaluate -> ddb; register -> ddb;
-  register -> registry; evaluate -> bus; register -> bus; sfn -> sns [label="reject / inconclusive / error"];
+  register -> registry; register -> bus; record -> bus; record -> ddb;
+  sfn -> owners [label="reject / inconclusive / training failed"]; sfn -> ddb [label="complete"];
+  sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alarms [label="CloudWatch alarms"]; alarms -> ops;
+}
+"""
+
+LAYERS_DOT = """digraph layers {
+  graph [rankdir=LR fontname="Helvetica" fontsize=11 nodesep=0.3 ranksep=0.45 dpi=110 compound=true];
+  node [fontname="Helvetica" fontsize=10 shape=box style="rounded,filled" fillcolor="#dbe9f6"];
+  edge [fontname="Helvetica" fontsize=9];
+  subgraph cluster_code { label="lambdas/training_gate: who may import whom"; fontname="Helvetica"; style=dashed;
+    handlers [label="handlers/\\nparse the event, read the environment,\\ncall one use case, dump a model"];
+    logic [label="logic/\\none use case per function"];
+    domain [label="domain/\\npure: policy, metrics, report,\\ndecision record, the contract" fillcolor="#d9ead3"];
+    dal [label="dal/\\none module per AWS service\\n(the only boto3 code)" fillcolor="#fff2cc"];
+    inspector [label="inspector/\\nscikit-learn (InspectArtifact only)" fillcolor="#fce5cd"];
+    handlers -> logic; logic -> domain; logic -> dal; dal -> domain; logic -> inspector; inspector -> domain;
+    inspector -> dal [label="its errors"]; }
+  subgraph cluster_contract { label="the contract between the states (domain/contract.py)"; fontname="Helvetica";
+    style=dashed; node [shape=box style="filled" fillcolor="#ffffff"];
+    v [label="ValidateInput\\n-> GateInput ($.settings)"]; d [label="DescribeTrainingJob\\n-> TrainingJob ($.job)"];
+    i [label="InspectArtifact\\n-> InspectionResult ($.inspection)"];
+    c [label="CollectMetrics\\n-> MetricsSummary ($.metrics)\\nfull MetricsResult in S3"];
+    e [label="EvaluatePolicy\\n-> Evaluation ($.evaluation)\\nreport.json in S3"];
+    r [label="RegisterModel\\n-> Registration ($.registration)"];
+    o [label="RecordOutcome\\n-> Completion ($.completion)"];
+    v -> d -> i -> c -> e; e -> r; e -> o; }
 }
 """
 
@@ -132,8 +162,9 @@ def render(dot_source: str, target: Path) -> None:
 def main() -> int:
     render(state_machine_dot(json.loads(ASL.read_text())), DOCS / "state-machine.png")
     render(ARCHITECTURE_DOT, DOCS / "architecture.png")
+    render(LAYERS_DOT, DOCS / "layers.png")
     (DOCS / "state-machine.sha256").write_text(asl_digest() + "\n")
-    print(f"wrote {DOCS / 'state-machine.png'} and {DOCS / 'architecture.png'}")
+    print(f"wrote {DOCS / 'state-machine.png'}, {DOCS / 'architecture.png'} and {DOCS / 'layers.png'}")
     return 0
 
 
