@@ -101,8 +101,9 @@ def test_hostile_artifacts_are_rejected_through_the_whole_gate(gate: LocalGate, 
     ids=["nan-accuracy", "no-log-streams"],
 )
 def test_odd_logs_end_rejected_or_inconclusive_with_the_reason(gate: LocalGate, iris_artifact, log, error, reason):
-    create_training_job(gate, f"odd-{error.lower()}", log_lines=log, artifact=iris_artifact, statuses=())
-    result = gate.run({"TrainingJobName": f"odd-{error.lower()}"}, name=f"odd-{error.lower()}")
+    name = f"odd-{'nan' if log else 'nolog'}"
+    create_training_job(gate, name, log_lines=log, artifact=iris_artifact, statuses=())
+    result = gate.run({"TrainingJobName": name}, name=name)
     assert result.error == error and reason in result.cause
     assert nothing_registered()
 
