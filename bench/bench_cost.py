@@ -21,10 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 HANDLERS = (
     "validate_input",
+    "describe_training_job",
     "collect_metrics",
     "evaluate_policy",
     "register_model",
     "describe_failure",
+    "record_outcome",
+    "alert_operations",
     "inspect_artifact",
 )
 RUNS = 7
@@ -44,7 +47,11 @@ def registered_path() -> None:
         invocations = sum(
             1
             for e in result.history
-            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"] == "invoke"
+            if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled")
+            and (
+                e.get("taskScheduledEventDetails", {}).get("resource") == "invoke"
+                or "lambdaFunctionScheduledEventDetails" in e
+            )
         )
     print(
         f"registered path of a completed job: {result.transitions} state transitions, {invocations} Lambda "

@@ -23,7 +23,7 @@ def main() -> None:
 
     import boto3
 
-    from training_gate.dal.aws import DecisionLog
+    from training_gate.dal.dynamodb import DecisionLog
     from training_gate_cli.emulated import create_training_job, iris_model_joblib, pack_model_tar_gz, training_log
     from training_gate_cli.local_engine import LocalGate, load_template
     from training_gate_cli.synth import synthesize
@@ -52,20 +52,21 @@ def main() -> None:
         decisions = 0
         for job in jobs:
             history = log.history(job)
-            live = [h for h in history if h["status"] != "failed"]
+            live = [h for h in history if h["status"] == "complete"]
             decisions += len(live)
             if len(live) != 1:
                 problems.append(f"{job}: {len(live)} live decisions ({history})")
         packages = boto3.client("sagemaker").list_model_packages(
             ModelPackageGroupName="training-gate-models", MaxResults=100
         )["ModelPackageSummaryList"]
-        registered_jobs = [h for job in jobs for h in log.history(job) if h["status"] == "registered"]
+        registered_jobs = [h for job in jobs for h in log.history(job) if h.get("completion") == "registered"]
         if len(packages) != len(registered_jobs):
             problems.append(f"{len(packages)} packages for {len(registered_jobs)} registered decisions")
         silent = [
             r.arn
             for r in results
-            if r.states[-1] not in ("Registered", "DuplicateDecision", "ModelRejected", "GateError")
+            if r.states[-1] not in ("Registered", "DuplicateDecision", "DuplicateInProgress", "ModelRejected")
+            and not (r.alert or {}).get("alerted")
         ]
         problems += [f"ended silently: {arn}" for arn in silent]
         duplicates = sum(int(h.get("duplicates", 0) or 0) for job in jobs for h in log.history(job))
@@ -78,7 +79,7 @@ def main() -> None:
     )
     if problems:
         raise SystemExit("FAILED:\n" + "\n".join(problems))
-    print("every job has exactly one decision; no package twice; no execution ended silently")
+    print("every job has exactly one complete decision; no package twice; no execution ended silently")
 
 
 if __name__ == "__main__":

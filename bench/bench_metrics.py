@@ -87,7 +87,9 @@ def api_call_bench(total: int, metric_share: float) -> None:
     import boto3
     from moto import mock_aws
 
-    from training_gate.dal.aws import TRAINING_LOG_GROUP, TrainingLogs
+    from tests.support.builders import sources, training_job
+    from training_gate.constants import TRAINING_LOG_GROUP
+    from training_gate.dal.logs import TrainingLogs
     from training_gate.logic.collect import collect_job_metrics
     from training_gate_cli.local_engine import LOCAL_ENVIRONMENT, cloudwatch_filter_patterns
 
@@ -108,9 +110,8 @@ def api_call_bench(total: int, metric_share: float) -> None:
                     logEvents=[{"timestamp": now + start + i, "message": m} for i, m in enumerate(batch)],
                 )
         reader = TrainingLogs(logs)
-        job = {"TrainingJobName": "bench-job", "AlgorithmSpecification": {"MetricDefinitions": DEFINITIONS}}
         started = time.perf_counter()
-        result = collect_job_metrics(job, reader)
+        result = collect_job_metrics(training_job("bench-job"), sources(DEFINITIONS), reader)
         elapsed = time.perf_counter() - started
     print(
         f"emulated CloudWatch, {total:,} lines, {metric_share:.0%} metric lines: {reader.api_calls} Logs API calls "

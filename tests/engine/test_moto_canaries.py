@@ -188,3 +188,13 @@ def test_h13_environment_set_error_and_set_stop():
         assert callable(getattr(Environment, method, None)), f"H13 moved: Environment.{method}"
     assert "self._program_state = ProgramError" in inspect.getsource(Environment.set_error), "H13 moved: set_error"
     assert "ProgramStopped(" in inspect.getsource(Environment.set_stop) and ProgramStopped, "H13 moved: set_stop"
+
+
+def test_h14_lambda_task_errors_are_named_in_from_error():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+
+    source = inspect.getsource(StateTaskLambda._from_error)
+    assert 'error = "Exception"' in source and "lambdaFunctionFailedEventDetails" in source, (
+        "H14 moved: StateTaskLambda._from_error"
+    )
+    assert list(inspect.signature(StateTaskLambda._from_error).parameters) == ["self", "env", "ex"]

@@ -150,7 +150,8 @@ def test_a_register_task_timing_out_before_it_ran_is_registered_once_by_the_reru
     gate: LocalGate, iris_artifact: bytes
 ):
     create_training_job(gate, "register-timeout", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
-    gate.faults.append(Fault(function="RegisterModel", kind="crash", error="Sandbox.Timedout"))
+    # A function that times out is Lambda.Unknown to Step Functions.
+    gate.faults.append(Fault(function="RegisterModel", kind="crash", error="Lambda.Unknown"))
     first = gate.run({"TrainingJobName": "register-timeout"}, name="timeout-1")
     assert first.error == "GateError" and packages() == []
     rerun = gate.run({"TrainingJobName": "register-timeout"}, name="timeout-2")

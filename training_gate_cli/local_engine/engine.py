@@ -173,6 +173,7 @@ class LocalGate:
         stack.enter_context(moto_hooks.atomic_dynamodb_writes())
         stack.enter_context(moto_hooks.terminal_errors_uncatchable())
         stack.enter_context(moto_hooks.stopped_stays_aborted())
+        stack.enter_context(moto_hooks.lambda_service_error_names())
         stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
         self.account = provision(self.template)
@@ -376,12 +377,20 @@ class LocalGate:
                 continue
             for target in rule.get("Targets", []):
                 function = self._resolved(target["Arn"])
-                response: dict[str, Any] = {}
-                payload = self._invoke(function, json.dumps(event).encode(), response)
-                result = json.loads(payload) if payload else None
-                if response.get("x-amz-function-error"):
-                    raise LocalEngineError(f"the end-of-execution alert failed: {result}")
-                return result
+                # EventBridge retries a throttled delivery, up to the target's RetryPolicy.
+                attempts = 1 + int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
+                for attempt in range(attempts):
+                    response: dict[str, Any] = {}
+                    try:
+                        payload = self._invoke(function, json.dumps(event).encode(), response)
+                    except Exception as exc:  # the injected throttling is moto's REST error
+                        if attempt + 1 == attempts:
+                            raise LocalEngineError(f"the end-of-execution alert was never delivered: {exc}") from exc
+                        continue
+                    result = json.loads(payload) if payload else None
+                    if response.get("x-amz-function-error"):
+                        raise LocalEngineError(f"the end-of-execution alert failed: {result}")
+                    return result
         return None
 
     # -- executions ---------------------------------------------------------------------------

@@ -352,3 +352,35 @@ def stopped_stays_aborted() -> Iterator[None]:
 
     with mock.patch.object(Environment, "set_error", set_error):
         yield
+
+
+# -- Lambda service errors (canary: test_h14_lambda_task_errors_are_named_in_from_error) -------------
+
+
+@contextlib.contextmanager
+def lambda_service_error_names() -> Iterator[None]:
+    """A Lambda task whose invocation the Lambda service refuses (throttled, a service error) fails
+    with `Lambda.<ExceptionName>`, which Retry names match
+    (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html); moto
+    names every such failure `Exception`."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTaskLambda._from_error
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        failure = original(self, env, ex)
+        if not isinstance(ex, ClientError):
+            return failure
+        code = str(ex.response.get("Error", {}).get("Code", "")) or "ServiceException"
+        name = f"Lambda.{code}"
+        details = failure.event_details["lambdaFunctionFailedEventDetails"]
+        failure.error_name = CustomErrorName(name)
+        failure.event_details = EventDetails(
+            lambdaFunctionFailedEventDetails={**details, "error": name}  # type: ignore[typeddict-item]
+        )
+        return failure
+
+    with mock.patch.object(StateTaskLambda, "_from_error", from_error):
+        yield
