@@ -161,9 +161,10 @@ def test_pax_path_and_global_headers_are_applied(tmp_path: Path):
         ({"path": "../../escape.joblib"}, "member_names", "escapes"),
         ({"path": "/abs.joblib"}, "member_names", "absolute"),
         ({"GNU.sparse.map": "0,3"}, "member_types", "sparse"),
-        ({"size": "not-a-number"}, "tar", "not a number"),
+        ({"size": "not-a-number"}, "tar", "not plain digits"),
+        ({"size": "+3"}, "tar", "not plain digits"),
     ],
-    ids=["pax-traversal", "pax-absolute", "pax-sparse", "pax-bad-size"],
+    ids=["pax-traversal", "pax-absolute", "pax-sparse", "pax-bad-size", "pax-signed-size"],
 )
 def test_pax_records_cannot_smuggle_a_member_past_the_checks(tmp_path: Path, records, check, detail):
     with pytest.raises(UnsafeArchive, match=detail) as refused:
