@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
 from training_gate.dal.aws import ArtifactNotFound
 from training_gate.domain.models import CheckStatus
-from training_gate.inspector.inspect import InspectConfig, inspect_artifact, smoke_prediction
+from training_gate.inspector.child import smoke_prediction
+from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate_cli.emulated import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
@@ -243,13 +244,12 @@ class _NoWidth:
 
 
 def test_version_skew_fails_by_default_and_can_be_a_warning(monkeypatch):
-    import sklearn
     import sklearn.base
 
-    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
-    # GIVEN a runtime that reports another scikit-learn version than the one that pickled the model
-    monkeypatch.setattr(sklearn, "__version__", "99.0.0")
+    # GIVEN a model pickled by another scikit-learn version than the one the gate's child runs
     monkeypatch.setattr(sklearn.base, "__version__", "99.0.0")
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+    monkeypatch.undo()
     _, checks = run(artifact)
     assert checks["version_skew"].status == CheckStatus.FAIL
     assert "99.0.0" in checks["version_skew"].detail

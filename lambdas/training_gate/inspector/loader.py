@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import sklearn
@@ -78,6 +78,13 @@ _FIXED_GLOBALS = frozenset(
         "collections.OrderedDict",
     }
 )
+
+
+class LoadCaps(Protocol):
+    """The caps a load honours (InspectConfig has them)."""
+
+    max_member_bytes: int
+    max_ratio: int
 
 
 class RefusedGlobal(pickle.UnpicklingError):
@@ -197,7 +204,9 @@ def _load_skops(data: bytes, allowed: frozenset[str]) -> Any:
     return skops.io.loads(data, trusted=sorted(types))
 
 
-def load_model_stream(handle: BinaryIO, name: str, extra_allowed: Iterable[str] = ()) -> LoadedModel:
+def load_model_stream(
+    handle: BinaryIO, name: str, extra_allowed: Iterable[str] = (), caps: LoadCaps | None = None
+) -> LoadedModel:
     """Load a model from a sequential stream (a tar member as it inflates: no copy on disk).
     joblib (compressed or not) and plain pickle go through the allowlist; skops through its
     trusted-type check."""
@@ -215,9 +224,9 @@ def load_model_stream(handle: BinaryIO, name: str, extra_allowed: Iterable[str] 
     return _loaded(model, caught)
 
 
-def load_model(path: Path, extra_allowed: Iterable[str] = ()) -> LoadedModel:
+def load_model(path: Path, extra_allowed: Iterable[str] = (), caps: LoadCaps | None = None) -> LoadedModel:
     with open(path, "rb") as handle:
-        return load_model_stream(handle, path.name, extra_allowed)
+        return load_model_stream(handle, path.name, extra_allowed, caps)
 
 
 def _loaded(model: Any, caught: list[warnings.WarningMessage]) -> LoadedModel:
