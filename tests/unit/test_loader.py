@@ -10,7 +10,7 @@ import joblib
 import numpy as np
 import pytest
 
-from training_gate.inspector.loader import load_model_stream
+from training_gate.inspector.loader import CapExceeded, load_model_stream
 
 RNG = np.random.default_rng(3)
 ARRAYS = {
@@ -53,7 +53,27 @@ def test_arrays_load_exactly_as_joblib_loads_them(compress: int):
             assert np.array_equal(got, array), name
 
 
+def test_an_array_cut_short_is_refused_from_its_header_before_allocating():
+    data = joblib_bytes({"w": np.arange(1000.0)}, 0)
+    with pytest.raises(CapExceeded, match=r"claims 8000 bytes .* more than the \d+ left") as refused:
+        load_model_stream(io.BytesIO(data[:3000]), "model.joblib")
+    assert refused.value.cap == "max_member_bytes"
+
+
+class _SizelessStream(io.RawIOBase):
+    """A stream that cannot say how much is left (no size, no fileno): only the read can tell."""
+
+    def __init__(self, data: bytes):
+        self._inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._inner.readinto(buffer)
+
+
 def test_an_array_cut_short_is_an_error_not_a_short_array():
     data = joblib_bytes({"w": np.arange(1000.0)}, 0)
     with pytest.raises(pickle.UnpicklingError, match="EOF: array data ends after"):
-        load_model_stream(io.BytesIO(data[:3000]), "model.joblib")
+        load_model_stream(io.BufferedReader(_SizelessStream(data[:3000])), "model.joblib")

@@ -338,6 +338,7 @@ class _Run:
 
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:
     """Entry point inside the child; the sandbox turns what escapes into a named failure."""
+    _HOOK_TARGET[0] = str(request.get("uri", ""))
     try:
         _Run(request, emit).run(data)
     except EnvironmentFailure as exc:
@@ -347,13 +348,16 @@ def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> Non
 
 
 # -- test-only hooks -------------------------------------------------------------------------------
-# The sandbox sets these from the zygote's environment, which only a test gives it: they stand in
-# for a model whose code hangs or crashes in a step no real hostile artifact reaches yet.
+# The sandbox sets these from the zygote's environment, which only a test gives it (Sandbox(test_hooks=
+# {uri: "phase:action"})): they stand in for model code that hangs, crashes or eats memory in a step.
 HOOKS: dict[str, str] = {}
+_HOOK_TARGET = [""]
 
 
 def hook(phase: str) -> None:
-    action = HOOKS.get(phase)
+    wanted_phase, _, action = HOOKS.get(_HOOK_TARGET[0], "").partition(":")
+    if wanted_phase != phase:
+        return
     if action == "sleep":
         import time
 

@@ -263,15 +263,14 @@ class Sandbox:
         if data is not None:
             os.close(data_r)
         outcome = ChildOutcome(vm_after_imports_kib=self.vm_after_imports_kib)
+        exchange = _Exchange(session, result_r, data_w, data, outcome, limits)
         try:
             session.sendall(json.dumps({"request": request, "limits": limits.as_dict()}).encode() + b"\n")
-            _Exchange(session, result_r, data_w if data is not None else -1, data, outcome, limits).run()
+            exchange.run()
         finally:
             session.close()  # the supervisor kills the child when this closes early
             os.close(result_r)
-            if data is not None:
-                with contextlib.suppress(OSError):
-                    os.close(data_w)
+            exchange.close_data()  # once: a second close could hit another thread's descriptor
         return outcome
 
 
@@ -327,7 +326,7 @@ class _Exchange:
         if not self.pending:
             piece = next(self.data, b"") if self.data is not None else b""
             if not piece:
-                self._close_data()
+                self.close_data()
                 return
             self.pending = memoryview(piece)
         try:
@@ -335,11 +334,11 @@ class _Exchange:
         except BlockingIOError:
             return
         except BrokenPipeError:  # the child stopped reading (a refusal, or it died): stop feeding
-            self._close_data()
+            self.close_data()
             return
         self.pending = self.pending[written:]
 
-    def _close_data(self) -> None:
+    def close_data(self) -> None:
         if self.data_fd >= 0:
             os.close(self.data_fd)
             self.data_fd = -1
