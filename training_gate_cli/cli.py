@@ -145,6 +145,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     from training_gate.dal.aws import ArtifactNotFound, ArtifactStore
     from training_gate.domain.inputs import field_problems
+    from training_gate.inspector.errors import InspectorEnvironmentError
     from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 
     settings = _read_json(args.config, "config") if args.config else {}
@@ -170,7 +171,14 @@ def run_inspect(args: argparse.Namespace) -> int:
                 raise ArtifactNotFound(f"artifact not found at {path}")
             return open(path, "rb")
 
-    result = inspect_artifact(uri, opener, config)
+    try:
+        result = inspect_artifact(uri, opener, config)
+    except InspectorEnvironmentError as exc:  # the gate could not inspect: no verdict on the model
+        if args.json:
+            print(json.dumps({"verdict": None, "error": {"type": type(exc).__name__, "message": str(exc)}}))
+        else:
+            print(f"training-gate inspect: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     if args.json:
         print(
             json.dumps(

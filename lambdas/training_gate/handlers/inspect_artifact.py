@@ -1,4 +1,8 @@
-"""Inspect the model artifact: the only handler that imports scikit-learn (via the inspector)."""
+"""Inspect the model artifact: the only handler that imports scikit-learn (in the inspector's sandbox).
+
+A verdict (pass or reject) is returned; a failure of the gate's own environment (access or KMS
+denied, throttling, a full disk, the sandbox not starting) raises InspectorEnvironmentError (or its
+subclass ArtifactAccessDenied), which the state machine's Catch routes to operations."""
 
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ from pydantic import BaseModel
 from training_gate.dal.aws import ArtifactStore
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
 from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
+from training_gate.inspector.sandbox import default_sandbox
 
 trace_aws_calls()
+# Start the zygote (and its scikit-learn imports) during the function's init phase, not the first call.
+default_sandbox().start()
 
 
 class ArtifactJob(BaseModel):
@@ -32,6 +39,15 @@ def load_config(environ: dict[str, str] | os._Environ[str] = os.environ) -> Insp
     return InspectConfig.model_validate(json.loads(environ.get("INSPECT_CONFIG", "{}")))
 
 
+def _remaining_s(context: LambdaContext) -> float | None:
+    """The function's remaining time, so the child's deadline falls inside it (None when unknown)."""
+    try:
+        millis = context.get_remaining_time_in_millis()
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    return millis / 1000 if isinstance(millis, (int, float)) and millis > 0 else None
+
+
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
@@ -46,7 +62,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         source = PrefixSource(lambda: store.list_prefix(prefix), lambda relative: store.open(prefix + relative))
     else:
         source = TarballSource(lambda: store.open(uri))
-    result = inspect_artifact(uri, source, load_config(), read_holdout=store.open)
+    result = inspect_artifact(
+        uri,
+        source,
+        load_config(),
+        read_holdout=store.open,
+        remaining_time_s=_remaining_s(context),
+    )
     for check in result.failed_checks:
         metrics.add_metric(name=f"CheckFailed_{check.name}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ArtifactsInspected", unit=MetricUnit.Count, value=1)

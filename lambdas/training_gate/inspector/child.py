@@ -262,7 +262,6 @@ class _Run:
         if data is None:  # the parent copied the files (an uncompressed artifact under a prefix)
             return list(self.request["files"])
         self.phase("unpack")
-        hook("unpack")
 
         def claim(name: str) -> Callable[[BinaryIO], None] | None:
             if not is_model_candidate(name, self.config.model_file):
@@ -285,6 +284,7 @@ class _Run:
         if self.request.get("max_written_bytes") is not None:
             limits = limits.with_written(int(self.request["max_written_bytes"]))
         try:
+            hook("unpack")
             unpacked = unpack_stream(data, self.workdir, limits, claim, digest=False)
         except UnsafeArchive as exc:
             self.check("unpack", CheckStatus.FAIL, f"{exc.check}: {exc.detail}")
@@ -366,6 +366,12 @@ def hook(phase: str) -> None:
         import ctypes
 
         ctypes.string_at(0)
+    elif action == "no-validation":
+        from training_gate.inspector.structures import disable_for_tests
+
+        disable_for_tests()
+    elif action == "enospc":
+        raise OSError(errno.ENOSPC, "No space left on device")
     elif action == "allocate":
         blocks = []
         while True:

@@ -377,4 +377,8 @@ def _collect(
         checks.add(missing[0], CheckStatus.FAIL, f"{missing[0]}: the inspection child did not report it")
         checks.skip_rest(missing[0])
     checks.results.sort(key=lambda c: CHECK_ORDER.index(c.name))
+    if limits.memory_watch == "rss":
+        for check in checks.results:
+            if check.name == "load" and check.status == CheckStatus.PASS:
+                check.detail += " (memory limit watched as resident size: RLIMIT_AS is not enforced here)"
     return model_info, metrics
