@@ -450,6 +450,16 @@ NO_INDEXED_STATE: dict[str, str] = {
             ("_generator", "Generator"),
         )
     },
+    **{
+        name: "a Python core type rebuilt from scalars (its call rule checks them): no array state"
+        for name in (
+            "builtins.complex",
+            "builtins.slice",
+            "builtins.bytes",
+            "__builtin__.bytes",
+            "collections.OrderedDict",
+        )
+    },
 }
 
 # -- the walk ----------------------------------------------------------------------------------------------
