@@ -114,17 +114,20 @@ def _smoke_calls(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus
     detail = f"predict on {len(rows)} row(s) ({origin}) -> {first.tolist()[:5]}"
     if has_method(model, "predict_proba"):
         try:
-            proba = np.asarray(model.predict_proba(rows), dtype=float)
+            raw = model.predict_proba(rows)
+            # Multi-output classifiers return one probability array per output.
+            parts = [np.asarray(p, dtype=float) for p in (raw if isinstance(raw, list) else [raw])]
         except Exception as exc:  # noqa: BLE001
             return CheckStatus.FAIL, f"predict_proba raised {failure(exc)}"
-        if proba.ndim != 2 or proba.shape[0] != len(rows) or not np.all(np.isfinite(proba)):
-            return CheckStatus.FAIL, "predict_proba returned non-finite values or the wrong shape"
-        if proba.min() < 0 or proba.max() > 1:
-            return CheckStatus.FAIL, f"predict_proba outside [0, 1]: min {proba.min():g}, max {proba.max():g}"
-        sums = proba.sum(axis=1)
-        if not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
-            return CheckStatus.FAIL, f"predict_proba rows do not sum to 1: {sums.tolist()[:5]}"
-        detail += f"; predict_proba rows sum to 1 (max {proba.max():.3f})"
+        for proba in parts:
+            if proba.ndim != 2 or proba.shape[0] != len(rows) or not np.all(np.isfinite(proba)):
+                return CheckStatus.FAIL, "predict_proba returned non-finite values or the wrong shape"
+            if proba.min() < 0 or proba.max() > 1:
+                return CheckStatus.FAIL, f"predict_proba outside [0, 1]: min {proba.min():g}, max {proba.max():g}"
+            sums = proba.sum(axis=1)
+            if not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
+                return CheckStatus.FAIL, f"predict_proba rows do not sum to 1: {sums.tolist()[:5]}"
+        detail += f"; predict_proba rows sum to 1 (max {max(p.max() for p in parts):.3f})"
     return CheckStatus.PASS, detail
 
 
@@ -194,6 +197,7 @@ class _Run:
         self.emit = emit
         self.config = InspectConfig.model_validate(request["config"])
         self.workdir = Path(request["workdir"])
+        self.metrics: list[Any] = []
 
     def phase(self, name: str) -> None:
         self.emit({"phase": name})
@@ -210,11 +214,7 @@ class _Run:
         files = self._unpack(data, streamed)
         if files is None:
             return
-        try:
-            metrics = read_evaluation_files(self.workdir, files, "model artifact")
-        except (OSError, RecursionError, ValueError, TypeError):
-            metrics = []  # an evaluation file the gate cannot read yields no metrics, as before
-        self.emit({"metrics": [m.model_dump(mode="json") for m in metrics]})
+        self.emit({"metrics": [m.model_dump(mode="json") for m in self.metrics]})
 
         self.phase("find_model")
         model_file, detail = find_model_file(files, self.config.model_file)
@@ -260,7 +260,10 @@ class _Run:
 
     def _unpack(self, data: BinaryIO | None, streamed: dict[str, LoadedModel | Exception]) -> list[str] | None:
         if data is None:  # the parent copied the files (an uncompressed artifact under a prefix)
-            return list(self.request["files"])
+            files = list(self.request["files"])
+            if not self._evaluation_files(files):
+                return None
+            return files
         self.phase("unpack")
 
         def claim(name: str) -> Callable[[BinaryIO], None] | None:
@@ -301,12 +304,25 @@ class _Run:
                 self.stop("unpack")
                 return None
             raise
+        if not self._evaluation_files(unpacked.files):
+            return None
         self.check(
             "unpack",
             CheckStatus.PASS,
             f"{len(unpacked.files)} file(s), {unpacked.unpacked_bytes} bytes unpacked",
         )
         return unpacked.files
+
+    def _evaluation_files(self, files: list[str]) -> bool:
+        """Metrics from the evaluation files; one the parser chokes on (nesting deep enough for a
+        RecursionError) fails the unpack check like any other unusable content."""
+        try:
+            self.metrics = read_evaluation_files(self.workdir, files, "model artifact")
+        except Exception as exc:  # noqa: BLE001 - content of the artifact: a verdict, fail closed
+            self.check("unpack", CheckStatus.FAIL, f"an evaluation file is unreadable: {failure(exc)}")
+            self.stop("unpack")
+            return False
+        return True
 
     def _version(self, loaded: LoadedModel) -> None:
         if loaded.version_skew:

@@ -353,8 +353,12 @@ def _collect(
     for message in outcome.messages:
         if "check" in message:
             check = CheckResult.model_validate(message["check"])
-            if check.name in CHECK_ORDER and check.name not in checks.names():
+            if check.name not in CHECK_ORDER:
+                continue
+            if check.name not in checks.names():
                 checks.results.append(check)
+            elif check.status == CheckStatus.FAIL:  # the child failed a step the parent had passed (unpack)
+                checks.results = [check if c.name == check.name else c for c in checks.results]
         elif "metrics" in message:
             metrics = metrics + [MetricValue.model_validate(m) for m in message["metrics"]]
         elif "model" in message:
