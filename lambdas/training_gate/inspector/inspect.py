@@ -225,11 +225,13 @@ def inspect_artifact(
     sandbox: Sandbox | None = None,
     remaining_time_s: float | None = None,
     work_root: Path | None = None,
+    on_child: Callable[[ChildOutcome, ChildLimits], None] | None = None,
 ) -> InspectionResult:
     """Run every check on the artifact at `uri`. A plain callable is a tarball opener.
 
     Raises InspectorEnvironmentError (ArtifactAccessDenied for denials) when the gate itself
-    cannot inspect; every problem of the artifact is a check in the result."""
+    cannot inspect; every problem of the artifact is a check in the result. `on_child` sees how
+    the child ended (its peak RSS, its limits): the benchmark reads it."""
     if not isinstance(source, (TarballSource, PrefixSource)):
         source = TarballSource(source)
     limits = child_limits(config, remaining_time_s)
@@ -298,6 +300,8 @@ def inspect_artifact(
         request["holdout"] = _prepare_holdout(config, read_holdout, root)
 
         outcome = (sandbox or default_sandbox()).run(request, limits, data)
+        if on_child is not None:
+            on_child(outcome, limits)
         model_info, metrics = _collect(outcome, checks, limits, metrics)
         if data is not None and digest.complete and _passed(checks, "unpack"):
             artifact.sha256, artifact.bytes = digest.sha256.hexdigest(), digest.bytes
