@@ -17,12 +17,16 @@ from pydantic import BaseModel
 
 from training_gate.dal.aws import ArtifactStore
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
+from training_gate.inspector.errors import InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
 from training_gate.inspector.sandbox import default_sandbox
 
 trace_aws_calls()
 # Start the zygote (and its scikit-learn imports) during the function's init phase, not the first call.
-default_sandbox().start()
+try:
+    default_sandbox().start()
+except InspectorEnvironmentError:  # retried by the first inspection, which then fails by name
+    logger.exception("the inspection sandbox did not start at init")
 
 
 class ArtifactJob(BaseModel):

@@ -40,7 +40,8 @@ class InspectConfig(BaseModel):
     memory_watch: Literal["auto", "rlimit", "rss"] = Field(
         default="auto", description="rlimit: RLIMIT_AS; rss: watch the resident size (where RLIMIT_AS is not enforced)"
     )
-    max_sample_features: Annotated[int, Field(gt=0)] = 1_000_000
+    # A derived sample row is n_features_in_ zeros: 2**24 of them is 128 MiB, more is refused by name.
+    max_sample_features: Annotated[int, Field(gt=0)] = 1 << 24
 
     def limits(self) -> ArchiveLimits:
         return ArchiveLimits(

@@ -274,6 +274,8 @@ def inspect_artifact(
             try:
                 materialized = source.materialize(workdir, config.limits())
             except ArtifactNotFound as exc:
+                if _client_error_code(exc) in _ACCESS_CODES:
+                    raise ArtifactAccessDenied(f"access denied listing or reading {uri}: {exc}") from exc
                 checks.add("locate", CheckStatus.FAIL, str(exc))
                 checks.skip_rest("locate")
                 return result()
@@ -380,6 +382,9 @@ def _collect(
             if pending:
                 checks.add(phase, CheckStatus.FAIL, f"{phase}: {failure}")
         checks.skip_rest(phase)
+        for name in CHECK_ORDER[: CHECK_ORDER.index(phase)]:
+            if name not in checks.names():  # the model loads while the tar is still being unpacked
+                checks.add(name, CheckStatus.FAIL, f"{name}: not finished: the child {failure} during {phase}")
     missing = [n for n in CHECK_ORDER if n not in checks.names()]
     if missing:  # fail closed: a step the child never reported is not a pass
         checks.add(missing[0], CheckStatus.FAIL, f"{missing[0]}: the inspection child did not report it")

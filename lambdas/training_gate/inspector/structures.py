@@ -72,9 +72,14 @@ def _check_tree_links(obj: Any, left: np.ndarray, right: np.ndarray, leaf: np.nd
     np.add.at(parents, right[inner].astype(np.int64), 1)
     if (count and parents[0] != 0) or (parents[1:] != 1).any():
         raise _fail(obj, f"{prefix}children", "do not form a tree: a node has no parent or two")
+    # Level by level from the root: a proper tree (checked above), so each node is reached once.
     depth = np.zeros(count, dtype=np.int64)
-    for node in np.flatnonzero(inner):  # parents come first, so one pass in order is enough
-        depth[left[node]] = depth[right[node]] = depth[node] + 1
+    frontier, level = np.zeros(1, dtype=np.int64), 0
+    while frontier.size:
+        depth[frontier] = level
+        split = frontier[inner[frontier]]
+        frontier = np.concatenate([left[split], right[split]]).astype(np.int64)
+        level += 1
     return depth
 
 
