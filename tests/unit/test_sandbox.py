@@ -97,6 +97,8 @@ def test_memory_past_the_limit_is_named_with_its_key(tmp_path: Path, hooked: San
     assert_rejected_cleanly(result, checks, tmp_path, "smoke_prediction", "memory limit 300 MiB exceeded")
     assert "memory_limit_mib" in checks["smoke_prediction"].detail
     assert ("RLIMIT_AS is not enforced" in checks["smoke_prediction"].detail) == (watch == "rss")
+    # the output says how memory was bounded even where nothing breached it
+    assert ("watched as resident size" in checks["load"].detail) == (watch == "rss")
 
 
 def test_a_memory_error_from_the_models_own_allocation_fails_its_check(tmp_path: Path):
