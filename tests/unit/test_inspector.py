@@ -418,12 +418,14 @@ def test_a_gzip_cut_short_after_the_tar_end_is_still_caught(cut: int):
 # -- benign models that must pass, and every failure a verdict or a gate error -----------------------------
 
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.gaussian_process import GaussianProcessClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.multioutput import MultiOutputClassifier  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler  # noqa: E402
 
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError  # noqa: E402
 
@@ -435,6 +437,10 @@ BENIGN_MODELS = {
     "calibrated": lambda: CalibratedClassifierCV(LogisticRegression(max_iter=300), cv=2),
     "gaussian-process": lambda: GaussianProcessClassifier(random_state=0),
     "multi-output": lambda: MultiOutputClassifier(LogisticRegression(max_iter=300)),
+    "column-transformer": lambda: make_pipeline(
+        ColumnTransformer([("scaled", StandardScaler(), [0, 1]), ("imputed", SimpleImputer(), [2, 3])]),
+        LogisticRegression(max_iter=300),
+    ),
 }
 
 

@@ -178,6 +178,8 @@ _FIXED_GLOBALS = frozenset(
         "sklearn.neighbors._ball_tree.newObj",
         "builtins.slice",
         "builtins.complex",
+        "__builtin__.slice",  # protocol 2 spellings
+        "__builtin__.complex",
         "collections.OrderedDict",
         "_codecs.encode",
         "__builtin__.bytes",  # protocol 2 names builtins so (Python 2 spelling)
@@ -395,6 +397,8 @@ CALL_RULES: dict[str, Callable[[tuple], str | None]] = {
     "sklearn.neighbors._ball_tree.newObj": _rule_new_object,
     "builtins.slice": _rule_slice,
     "builtins.complex": _rule_complex,
+    "__builtin__.slice": _rule_slice,
+    "__builtin__.complex": _rule_complex,
     "collections.OrderedDict": _rule_ordered_dict,
     "_codecs.encode": _rule_codecs_encode,
     "__builtin__.bytes": _rule_empty_bytes,

@@ -462,6 +462,8 @@ NO_INDEXED_STATE: dict[str, str] = {
             "builtins.slice",
             "builtins.bytes",
             "__builtin__.bytes",
+            "__builtin__.slice",
+            "__builtin__.complex",
             "collections.OrderedDict",
         )
     },
