@@ -226,3 +226,13 @@ class _Predictor:
     def predict(self, rows):
         LogisticRegression.predict = None  # type: ignore[assignment]  # only ever in the child
         return np.zeros(len(rows))
+
+
+def test_work_directories_left_by_a_killed_function_are_swept(tmp_path: Path):
+    from training_gate.inspector.inspect import sweep_stale_workdirs
+
+    (tmp_path / "training-gate-abc123" / "artifact").mkdir(parents=True)
+    (tmp_path / "training-gate-abc123" / "artifact" / "model.joblib").write_bytes(b"x")
+    (tmp_path / "unrelated").mkdir()
+    assert sweep_stale_workdirs(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["unrelated"]

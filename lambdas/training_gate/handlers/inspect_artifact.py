@@ -18,10 +18,20 @@ from pydantic import BaseModel
 from training_gate.dal.aws import ArtifactStore
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
 from training_gate.inspector.errors import InspectorEnvironmentError
-from training_gate.inspector.inspect import InspectConfig, PrefixSource, TarballSource, inspect_artifact
+from training_gate.inspector.inspect import (
+    InspectConfig,
+    PrefixSource,
+    TarballSource,
+    inspect_artifact,
+    sweep_stale_workdirs,
+)
 from training_gate.inspector.sandbox import default_sandbox
 
 trace_aws_calls()
+# In a real function environment /tmp is this function's alone and nothing runs yet: clear what a
+# timed-out invocation left there. (The local engine shares /tmp with other processes: not there.)
+if "AWS_LAMBDA_RUNTIME_API" in os.environ and "LAMBDA_TASK_ROOT" in os.environ:
+    sweep_stale_workdirs()
 # Start the zygote (and its scikit-learn imports) during the function's init phase, not the first call.
 try:
     default_sandbox().start()

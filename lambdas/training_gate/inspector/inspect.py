@@ -321,6 +321,18 @@ def inspect_artifact(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def sweep_stale_workdirs(root: Path | None = None) -> int:
+    """Remove work directories a killed function left behind (a timeout ends the parent too, so its
+    `finally` never ran). Only for a function's own /tmp, before any inspection starts there: on a
+    shared machine another process's inspection may own them."""
+    removed = 0
+    for path in Path(root or tempfile.gettempdir()).glob("training-gate-*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def _passed(checks: _Checks, name: str) -> bool:
     return any(c.name == name and c.status == CheckStatus.PASS for c in checks.results)
 
