@@ -559,3 +559,18 @@ def test_inspect_json_prints_exactly_one_json_object_on_stdout(tmp_path: Path, c
     assert main(["inspect", str(path), "--json"]) == 3
     out, _err = capfd.readouterr()
     assert json.loads(out)["error"]["type"] == "InspectorEnvironmentError"
+
+
+def test_a_source_too_slow_for_the_time_limit_is_a_gate_error_not_a_rejection():
+    import time as clock
+
+    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
+
+    class Slow(io.BytesIO):
+        def read(self, size=-1):
+            clock.sleep(0.5)  # a throttled network read: the child waits, idle, for each piece
+            return super().read(100)
+
+    config = InspectConfig(sample_input=SAMPLE.sample_input, time_limit_s=1.0)
+    with pytest.raises(InspectorEnvironmentError, match="did not arrive within the 1 s time limit"):
+        inspect_artifact("s3://b/model.tar.gz", lambda: Slow(artifact), config)

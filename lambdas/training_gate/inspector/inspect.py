@@ -306,6 +306,11 @@ def inspect_artifact(
         outcome = (sandbox or default_sandbox()).run(request, limits, data)
         if on_child is not None:
             on_child(outcome, limits)
+        if outcome.starved:
+            raise InspectorEnvironmentError(
+                f"the artifact's bytes did not arrive within the {limits.time_s:g} s time limit "
+                f"({digest.bytes} bytes read): the source is too slow, the model was not judged"
+            )
         model_info, metrics = _collect(outcome, checks, limits, metrics)
         if data is not None and digest.complete and _passed(checks, "unpack"):
             artifact.sha256, artifact.bytes = digest.sha256.hexdigest(), digest.bytes

@@ -90,6 +90,14 @@ class ChildOutcome:
     elapsed_s: float = 0.0
     peak_rss_kib: int = 0
     vm_after_imports_kib: int = 0
+    cpu_s: float = 0.0
+    fed_everything: bool = True
+
+    @property
+    def starved(self) -> bool:
+        """Killed at the time limit while still waiting for the artifact's bytes, mostly idle: the
+        source (S3) was too slow, which is the gate's problem, not the model's."""
+        return self.killed_for_time and not self.fed_everything and self.cpu_s < 0.5 * self.elapsed_s
 
     @property
     def phase(self) -> str | None:
@@ -298,6 +306,7 @@ class _Exchange:
         self.report = bytearray()
         self.result_open = True
         self.report_done = False
+        self.fed_everything = False
 
     def run(self) -> None:
         if self.data_fd >= 0:
@@ -326,6 +335,7 @@ class _Exchange:
         if not self.pending:
             piece = next(self.data, b"") if self.data is not None else b""
             if not piece:
+                self.fed_everything = True
                 self.close_data()
                 return
             self.pending = memoryview(piece)
@@ -375,6 +385,8 @@ class _Exchange:
         self.outcome.killed_for_time = bool(report.get("killed_for_time"))
         self.outcome.elapsed_s = float(report.get("elapsed_s", 0.0))
         self.outcome.peak_rss_kib = int(report.get("peak_rss_kib", 0))
+        self.outcome.cpu_s = float(report.get("cpu_s", 0.0))
+        self.outcome.fed_everything = self.data is None or self.fed_everything
 
 
 # -- inside the zygote -------------------------------------------------------------------------------
@@ -506,6 +518,7 @@ def _supervise(fds: list[int]) -> None:
     _kill_group(pid)  # anything the child started is ended with it
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "killed_for_time": killed_for_time,
