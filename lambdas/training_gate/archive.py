@@ -346,7 +346,9 @@ class _TarWalker:
 
     def _extension_data(self, info: tarfile.TarInfo, header_bytes: int, offset: int) -> bytes:
         if header_bytes + info.size > self._limits.max_header_bytes:
-            raise UnsafeArchive("unpack_limits", "a member header exceeds the header size cap")
+            raise UnsafeArchive(
+                "unpack_limits", f"a member header exceeds the header size cap of {self._limits.max_header_bytes} bytes"
+            )
         data = self._source.read_exact(info.size)
         padding = -info.size % BLOCK
         if len(data) < info.size or self._source.skip(padding) != padding:

@@ -110,15 +110,19 @@ class PrefixSource:
         if not objects:
             raise ArtifactNotFound("no objects under the artifact prefix")
         if len(objects) > limits.max_members:
-            raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} objects under the prefix")
+            raise UnsafeArchive(
+                "unpack_limits", f"more than {limits.max_members} objects under the prefix (max_members)"
+            )
         total = sum(size for _, size in objects)
         if total > limits.max_total_bytes:
-            raise UnsafeArchive("unpack_limits", f"{total} bytes under the prefix, over the cap")
+            raise UnsafeArchive("unpack_limits", f"{total} bytes under the prefix, over the cap (max_total_bytes)")
         manifest = hashlib.sha256()
         files = []
         for relative, size in sorted(objects):
             if size > limits.max_member_bytes:
-                raise UnsafeArchive("unpack_limits", f"object {relative!r} is {size} bytes, over the cap")
+                raise UnsafeArchive(
+                    "unpack_limits", f"object {relative!r} is {size} bytes, over the cap (max_member_bytes)"
+                )
             path = safe_relative_name(relative)
             target = workdir.joinpath(*path.parts)
             try:
@@ -134,7 +138,9 @@ class PrefixSource:
                 while chunk := source.read(CHUNK):
                     written += len(chunk)
                     if written > limits.max_member_bytes:
-                        raise UnsafeArchive("unpack_limits", f"object {relative!r} grew past the cap while read")
+                        raise UnsafeArchive(
+                            "unpack_limits", f"object {relative!r} grew past the cap while read (max_member_bytes)"
+                        )
                     digest.update(chunk)
                     sink.write(chunk)
             manifest.update(f"{digest.hexdigest()}  {path.as_posix()}\n".encode())
