@@ -2,7 +2,8 @@
 
 The inspection runs in the sandbox's child (forked from the zygote, artifact bytes over a pipe); the
 bench process is the parent, so its peak RSS is the parent's, and the child's peak is reported next
-to its memory limit. `in_process` runs the same child code without the fork and pipe, and `tiny`
+to its memory limit. `in_process` runs the same child code (and the parent's sha256) without the fork
+and pipe, and `tiny`
 times a 4 KB artifact both ways: the difference is the fork+pipe cost.
 
 Each variant runs in a fresh process, three times (the median is reported):
@@ -141,10 +142,21 @@ def in_process(path: Path) -> dict:
     from training_gate.inspector.child import run_child
     from training_gate.inspector.inspect import InspectConfig
 
+    class Hashing:
+        """The parent's sha256 of the compressed bytes, here in the same process."""
+
+        def __init__(self, handle) -> None:
+            self.handle, self.digest = handle, hashlib.sha256()
+
+        def read(self, size: int = -1) -> bytes:
+            data = self.handle.read(size)
+            self.digest.update(data)
+            return data
+
     messages: list = []
     with tempfile.TemporaryDirectory() as workdir, open(path, "rb") as handle:
         request = {"workdir": workdir, "config": InspectConfig(**CONFIG).model_dump(mode="json"), "uri": str(path)}
-        run_child(request, handle, messages.append)
+        run_child(request, Hashing(handle), messages.append)
     failed = [m["check"] for m in messages if "check" in m and m["check"]["status"] == "fail"]
     return {"verdict": "reject" if failed else "pass"}
 
