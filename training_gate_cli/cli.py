@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from training_gate_cli.common import (
+    EXIT_INCONCLUSIVE,
     EXIT_OK,
     EXIT_REJECTED,
     EXIT_USAGE,
@@ -96,6 +97,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     from training_gate.dal.s3 import ArtifactNotFound, ArtifactStore
     from training_gate.domain.inputs import field_problems
+    from training_gate.inspector.errors import InspectorEnvironmentError
     from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 
     settings = read_json(args.config, "config") if args.config else {}
@@ -121,7 +123,14 @@ def run_inspect(args: argparse.Namespace) -> int:
                 raise ArtifactNotFound(f"artifact not found at {path}")
             return open(path, "rb")
 
-    result = inspect_artifact(uri, opener, config)
+    try:
+        result = inspect_artifact(uri, opener, config)
+    except InspectorEnvironmentError as exc:  # the gate could not inspect: no verdict on the model
+        if args.json:
+            print(json.dumps({"verdict": None, "error": {"type": type(exc).__name__, "message": str(exc)}}))
+        else:
+            print(f"training-gate inspect: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     if args.json:
         print(
             json.dumps(

@@ -9,6 +9,7 @@ directly. A header that does not parse is refused wherever it is, not taken for 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tarfile
@@ -35,6 +36,7 @@ _LONG_NAME, _LONG_LINK = tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
 _PAX_GLOBAL = tarfile.XGLTYPE
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+_RENAMING_KEYS = {"path", "linkpath", "size"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,18 @@ class ArchiveLimits:
     max_member_bytes: int = 2 << 30  # 2 GiB
     max_total_bytes: int = 4 << 30  # 4 GiB unpacked, tar headers included
     max_header_bytes: int = 1 << 20  # a pax/GNU long-name header larger than this is an attack
+    # Inflated/compressed ratio, judged once RATIO_FLOOR bytes are out: deflate alone tops out near
+    # 1032:1, so a higher ratio is a nested or hand-made bomb.
+    max_ratio: int = 1_100
+    # Bytes written to disk (members not claimed by a loader). None: no cap beyond max_total_bytes.
+    # The inspector sets it from the free space of its work directory, so the cap, not the disk, stops it.
+    max_written_bytes: int | None = None
+
+    def with_written(self, max_written_bytes: int) -> ArchiveLimits:
+        return dataclasses.replace(self, max_written_bytes=max_written_bytes)
+
+
+RATIO_FLOOR = 64 << 20
 
 
 class UnsafeArchive(Exception):
@@ -65,14 +79,16 @@ class ArchiveResult:
 class _DigestingReader:
     """Reads the compressed object once, hashing and counting every byte that passes."""
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: BinaryIO, digest: bool = True):
         self._raw = raw
         self.digest = hashlib.sha256()
+        self._hash = digest
         self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size if size is not None and size >= 0 else CHUNK)
-        self.digest.update(data)
+        if self._hash:
+            self.digest.update(data)
         self.count += len(data)
         return data
 
@@ -87,8 +103,9 @@ class _InflatingReader:
     Inflated bytes are handed out by slicing the current output chunk: no growing buffer is shifted,
     and a read that fits in the chunk costs one copy."""
 
-    def __init__(self, source: _DigestingReader, cap: int):
+    def __init__(self, source: _DigestingReader, cap: int, max_ratio: int = ArchiveLimits.max_ratio):
         self._source = source
+        self._max_ratio = max_ratio
         self._inflater = _zlib.decompressobj(_zlib.MAX_WBITS | 16)
         self._chunk = b""
         self._position = 0
@@ -115,10 +132,15 @@ class _InflatingReader:
             self.produced += len(out)
             if self.produced > self._cap:
                 raise UnsafeArchive(
-                    "unpack_limits", f"unpacked size exceeds the cap of {self._cap} bytes (possible bomb)"
+                    "unpack_limits",
+                    f"unpacked size exceeds the cap of {self._cap} bytes (possible bomb; max_total_bytes)",
+                )
+            if self.produced > RATIO_FLOOR and self.produced > self._max_ratio * max(self._source.count, 1):
+                raise UnsafeArchive(
+                    "unpack_limits",
+                    f"the gzip stream inflates more than {self._max_ratio}:1 (possible bomb; max_ratio)",
                 )
             if self._inflater.eof:
-                # Bytes after the first gzip member are still hashed (by the drain), not walked.
                 self._eof = True
             if out:
                 return out
@@ -184,11 +206,24 @@ class _InflatingReader:
             skipped += len(part)
         return skipped
 
-    def drain(self) -> None:
+    def drain_zeros(self) -> None:
         """Inflate to the end of the gzip member, so a truncated or corrupt tail (after the tar's
-        end-of-archive blocks) is detected and its CRC checked."""
+        end-of-archive blocks) is detected and its CRC checked. What follows the end-of-archive
+        blocks must be zeros (record padding): `tar -i` and other readers would read anything else."""
         while self._available():
+            rest = self._chunk[self._position :]
+            if rest.count(0) != len(rest):
+                raise UnsafeArchive("tar", "non-zero bytes after the tar's end-of-archive blocks")
             self._position = len(self._chunk)
+
+    def check_single_member(self) -> None:
+        """tarfile and GNU tar both read on into a second gzip member; the gate reads one, so a
+        second member (or any byte after the first) is refused rather than left unread."""
+        trailing = self._inflater.unused_data or self._inflater.unconsumed_tail or self._source.read(CHUNK)
+        if trailing:
+            if trailing[:2] == b"\x1f\x8b":
+                raise UnsafeArchive("gzip", "more than one gzip member: the gate inspects one, extractors read all")
+            raise UnsafeArchive("gzip", "data after the end of the gzip stream")
 
 
 class _MemberReader:
@@ -247,6 +282,11 @@ class _MemberReader:
             raise self._short()
 
 
+def is_archive_root(name: str) -> bool:
+    """`.`, `./` (and `.//`): the directory `tar -C dir .` writes first."""
+    return name.rstrip("/") == "."
+
+
 def safe_relative_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
     if name.startswith("/") or path.is_absolute():
@@ -267,10 +307,9 @@ def _pax_records(data: bytes, where: str) -> dict[str, str]:
     position = 0
     while position < len(data) and data[position] != 0:
         space = data.find(b" ", position)
-        try:
-            length = int(data[position:space]) if space > position else 0
-        except ValueError:
-            length = 0
+        # Plain ASCII digits only: int() also takes "+12", " 12" and "1_2", where tar readers differ.
+        digits = data[position:space] if space > position else b""
+        length = int(digits) if digits.isdigit() else 0
         record = data[position : position + length]
         if length <= space - position + 1 or len(record) < length or not record.endswith(b"\n"):
             raise UnsafeArchive("tar", f"malformed pax header {where}")
@@ -307,7 +346,9 @@ class _TarWalker:
 
     def _extension_data(self, info: tarfile.TarInfo, header_bytes: int, offset: int) -> bytes:
         if header_bytes + info.size > self._limits.max_header_bytes:
-            raise UnsafeArchive("unpack_limits", "a member header exceeds the header size cap")
+            raise UnsafeArchive(
+                "unpack_limits", f"a member header exceeds the header size cap of {self._limits.max_header_bytes} bytes"
+            )
         data = self._source.read_exact(info.size)
         padding = -info.size % BLOCK
         if len(data) < info.size or self._source.skip(padding) != padding:
@@ -322,11 +363,16 @@ class _TarWalker:
         while True:
             offset = self._source.consumed
             block = self._source.read_exact(BLOCK)
+            if not block and offset == 0:
+                raise UnsafeArchive("tar", "the artifact is an empty tar")
             if not block:
-                return None  # no end-of-archive blocks: accepted, as tar readers do
+                # tarfile accepts a tar without its end blocks, GNU tar warns: a cut-off archive is refused.
+                raise UnsafeArchive("tar", "the tar has no end-of-archive blocks: it may be cut short")
             if block == _END_OF_ARCHIVE:
                 if long_name is not None or long_link is not None or pax:
                     raise UnsafeArchive("tar", "the tar ends after an extension header, before its member")
+                if self._source.read_exact(BLOCK) != _END_OF_ARCHIVE:
+                    raise UnsafeArchive("tar", f"a lone zero block at offset {offset}: the end of the tar is damaged")
                 return None
             try:
                 info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
@@ -350,6 +396,9 @@ class _TarWalker:
                 header_bytes += info.size
                 if any(key.startswith("GNU.sparse.") for key in records):
                     raise UnsafeArchive("member_types", f"sparse file refused (pax header at offset {offset})")
+                if info.type == _PAX_GLOBAL and _RENAMING_KEYS & records.keys():
+                    # tarfile applies a global path/size to the members after it; other readers do not.
+                    raise UnsafeArchive("tar", f"a global pax header renames or resizes members (offset {offset})")
                 (self._global if info.type == _PAX_GLOBAL else pax).update(records)
                 continue
             return self._member(info, {**self._global, **pax}, long_name, long_link)
@@ -357,6 +406,9 @@ class _TarWalker:
     def _member(
         self, info: tarfile.TarInfo, pax: dict[str, str], long_name: str | None, long_link: str | None
     ) -> tarfile.TarInfo:
+        # Readers disagree on which wins when both a GNU long name and a pax path name one member.
+        if (long_name is not None and "path" in pax) or (long_link is not None and "linkpath" in pax):
+            raise UnsafeArchive("tar", f"member {info.name!r} has both a GNU long name and a pax path")
         if long_name is not None:
             info.name = long_name
         if long_link is not None:
@@ -364,12 +416,11 @@ class _TarWalker:
         info.name = pax.get("path", info.name)
         info.linkname = pax.get("linkpath", info.linkname)
         if "size" in pax:
-            try:
-                info.size = int(pax["size"])
-            except ValueError as exc:
-                raise UnsafeArchive("tar", f"member {info.name!r} has a pax size that is not a number") from exc
+            if not pax["size"].isascii() or not pax["size"].isdigit():
+                raise UnsafeArchive("tar", f"member {info.name!r} has a pax size that is not plain digits")
+            info.size = int(pax["size"])
         if info.isdir():
-            info.name = info.name.rstrip("/")
+            info.name = info.name.rstrip("/") or "."
         if info.type == tarfile.GNUTYPE_SPARSE:
             raise UnsafeArchive("member_types", f"sparse file refused: {info.name!r}")
         if info.type not in tarfile.SUPPORTED_TYPES:
@@ -395,7 +446,8 @@ def _check_member(member: tarfile.TarInfo, limits: ArchiveLimits, dest: Path) ->
     if member.size > limits.max_member_bytes:
         raise UnsafeArchive(
             "unpack_limits",
-            f"member {member.name!r} is {member.size} bytes, over the cap of {limits.max_member_bytes}",
+            f"member {member.name!r} is {member.size} bytes, over the cap of {limits.max_member_bytes} "
+            "(max_member_bytes)",
         )
     try:
         tarfile.data_filter(member, str(dest))
@@ -416,30 +468,39 @@ def unpack_stream(
     dest: Path,
     limits: ArchiveLimits = ArchiveLimits(),
     claim: Callable[[str], Consumer | None] | None = None,
+    digest: bool = True,
 ) -> ArchiveResult:
     """Walk and unpack a gzip'd tar from `raw` into `dest` (a fresh directory), enforcing limits.
 
     `claim(name)` may return a consumer for a regular member: it reads the member as it inflates
-    and the member is not written (the model file is loaded this way, in the same single pass)."""
-    digesting = _DigestingReader(raw)
-    inflating = _InflatingReader(digesting, limits.max_total_bytes)
+    and the member is not written (the model file is loaded this way, in the same single pass).
+    `digest=False` skips the sha256 when the caller hashes the same bytes itself."""
+    digesting = _DigestingReader(raw, digest)
+    inflating = _InflatingReader(digesting, limits.max_total_bytes, limits.max_ratio)
     walker = _TarWalker(inflating, limits)
     result_files: list[str] = []
     seen: set[str] = set()
     members = 0
+    written = 0
     while (member := walker.next()) is not None:
         members += 1
         if members > limits.max_members:
-            raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} members (possible bomb)")
-        relative = _check_member(member, limits, dest)
+            raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} members (possible bomb; max_members)")
+        if member.isdir() and is_archive_root(member.name):
+            name = "."
+        else:
+            relative = _check_member(member, limits, dest)
+            name = relative.as_posix()
+        # Any name twice, directories included: extractors differ on which copy (or mode) wins.
+        if name in seen:
+            raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}")
+        seen.add(name)
+        if name == ".":
+            continue
         target = dest.joinpath(*relative.parts)
         if member.isdir():
             _make_directory(target, member.name)
             continue
-        name = relative.as_posix()
-        if name in seen:
-            raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}")
-        seen.add(name)
         source = walker.data(member)
         consumer = claim(name) if claim else None
         if consumer is not None:
@@ -453,13 +514,22 @@ def unpack_stream(
             raise UnsafeArchive("member_names", f"duplicate member refused: {member.name!r}") from exc
         except OSError as exc:
             raise UnsafeArchive("member_names", f"member {member.name!r} cannot be unpacked: {exc.strerror}") from exc
+        if limits.max_written_bytes is not None and written + member.size > limits.max_written_bytes:
+            os.close(fd)
+            raise UnsafeArchive(
+                "unpack_limits",
+                f"member {member.name!r} would take the files written to {written + member.size} bytes, over the "
+                f"{limits.max_written_bytes} bytes of free work space (raise the function's ephemeral storage)",
+            )
+        written += member.size
         with os.fdopen(fd, "wb") as sink:
             while chunk := source.read_some():
                 sink.write(chunk)
         result_files.append(name)
-    if members == 0:
+    if members == 0 or seen == {"."}:
         raise UnsafeArchive("tar", "the artifact is an empty tar")
-    inflating.drain()
+    inflating.drain_zeros()
+    inflating.check_single_member()
     digesting.drain()
     return ArchiveResult(
         sha256=digesting.digest.hexdigest(),

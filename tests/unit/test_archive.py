@@ -6,6 +6,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -161,9 +164,10 @@ def test_pax_path_and_global_headers_are_applied(tmp_path: Path):
         ({"path": "../../escape.joblib"}, "member_names", "escapes"),
         ({"path": "/abs.joblib"}, "member_names", "absolute"),
         ({"GNU.sparse.map": "0,3"}, "member_types", "sparse"),
-        ({"size": "not-a-number"}, "tar", "not a number"),
+        ({"size": "not-a-number"}, "tar", "not plain digits"),
+        ({"size": "+3"}, "tar", "not plain digits"),
     ],
-    ids=["pax-traversal", "pax-absolute", "pax-sparse", "pax-bad-size"],
+    ids=["pax-traversal", "pax-absolute", "pax-sparse", "pax-bad-size", "pax-signed-size"],
 )
 def test_pax_records_cannot_smuggle_a_member_past_the_checks(tmp_path: Path, records, check, detail):
     with pytest.raises(UnsafeArchive, match=detail) as refused:
@@ -300,3 +304,165 @@ def test_edited_headers_are_unpacked_or_refused_by_name(tmp_path_factory, seed, 
     except UnsafeArchive as refused:
         assert refused.check in {"tar", "gzip", "member_names", "member_types", "unpack_limits"}
     assert list(root.iterdir()) == [dest]
+
+
+# -- parity with the extractors that deploy the model -----------------------------------------------------
+
+
+def header(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
+def padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % BLOCK)
+
+
+def pax_record(key: str, value: str, length_text: str | None = None) -> bytes:
+    body = f" {key}={value}\n"
+    length = len(body) + len(str(len(body) + 2))
+    return ((length_text or str(length)) + body).encode()
+
+
+END = bytes(2 * BLOCK)
+MEMBER = header("model.joblib", size=3) + padded(b"abc")
+
+
+@pytest.mark.parametrize(
+    ("raw_tar", "detail"),
+    [
+        (MEMBER, "no end-of-archive blocks"),
+        (MEMBER + bytes(BLOCK), "a lone zero block"),
+        (MEMBER + bytes(BLOCK) + padded(b"\x01"), "a lone zero block"),
+        (MEMBER + END + b"\x00" * 100 + b"\x01", "non-zero bytes after the tar's end-of-archive blocks"),
+        (
+            header("x", tarfile.XHDTYPE, len(pax_record("comment", "hello", "+18")))
+            + padded(pax_record("comment", "hello", "+18"))
+            + MEMBER
+            + END,
+            "malformed pax header",
+        ),
+        (
+            header("././@LongLink", tarfile.GNUTYPE_LONGNAME, 8)
+            + padded(b"long.txt")
+            + header("x", tarfile.XHDTYPE, len(pax_record("path", "other.txt")))
+            + padded(pax_record("path", "other.txt"))
+            + MEMBER
+            + END,
+            "both a GNU long name and a pax path",
+        ),
+        (
+            header("g", tarfile.XGLTYPE, len(pax_record("path", "renamed.txt")))
+            + padded(pax_record("path", "renamed.txt"))
+            + MEMBER
+            + END,
+            "a global pax header renames",
+        ),
+        (MEMBER + MEMBER + END, "duplicate member refused: 'model.joblib'"),
+        (MEMBER + header("./model.joblib", size=3) + padded(b"abc") + END, "duplicate member refused"),
+        (header("d/", tarfile.DIRTYPE) + header("d", tarfile.DIRTYPE) + MEMBER + END, "duplicate member refused: 'd'"),
+        (header("./", tarfile.DIRTYPE) + header(".", tarfile.DIRTYPE) + MEMBER + END, "duplicate member refused"),
+    ],
+    ids=[
+        "no-end",
+        "lone-zero-block-then-eof",
+        "lone-zero-block-then-data",
+        "non-zero-after-end",
+        "signed-pax-length",
+        "gnu-long-name-and-pax-path",
+        "global-pax-path",
+        "duplicate-file",
+        "duplicate-dot-slash",
+        "duplicate-directory",
+        "duplicate-root",
+    ],
+)
+def test_where_extractors_could_differ_the_gate_refuses(tmp_path: Path, raw_tar: bytes, detail: str):
+    with pytest.raises(UnsafeArchive, match=re.escape(detail)):
+        unpack(raw_tar, tmp_path)
+
+
+def test_zero_padding_to_the_record_size_is_normal(tmp_path: Path):
+    raw = MEMBER + END + bytes(tarfile.RECORDSIZE)
+    assert unpack(raw, tmp_path).files == ["model.joblib"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "detail"),
+    [(gzip.compress(END), "more than one gzip member"), (b"trailing", "data after the end of the gzip stream")],
+    ids=["second-member", "garbage"],
+)
+def test_only_one_gzip_member_and_nothing_after_it(tmp_path: Path, tail: bytes, detail: str):
+    artifact = gzip.compress(MEMBER + END) + tail
+    with pytest.raises(UnsafeArchive, match=detail) as refused:
+        unpack_stream(io.BytesIO(artifact), tmp_path)
+    assert refused.value.check == "gzip"
+
+
+def test_the_archive_root_written_by_tar_c_dot_is_accepted(tmp_path: Path):
+    source = tmp_path / "model_dir"
+    (source / "code").mkdir(parents=True)
+    (source / "model.joblib").write_bytes(b"model")
+    (source / "code" / "inference.py").write_bytes(b"print()")
+    artifact = tmp_path / "model.tar.gz"
+    if shutil.which("tar"):
+        subprocess.run(["tar", "-czf", str(artifact), "-C", str(source), "."], check=True)
+    else:  # pragma: no cover - every CI image here has GNU tar
+        with tarfile.open(artifact, "w:gz") as archive:
+            archive.add(source, arcname=".")
+    with tarfile.open(artifact) as archive:
+        assert "./" in [m.name for m in archive.getmembers()] or "." in [m.name for m in archive.getmembers()]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with open(artifact, "rb") as raw:
+        result = unpack_stream(raw, dest)
+    assert sorted(result.files) == ["code/inference.py", "model.joblib"]
+    assert unpacked_files(dest) == {"model.joblib": b"model", "code/inference.py": b"print()"}
+
+
+PARITY_NAMES = st.lists(st.sampled_from(["a", "b", "dir", "é", "n" * 120]), min_size=1, max_size=3).map("/".join)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.dictionaries(PARITY_NAMES, st.binary(max_size=2 * BLOCK), min_size=1, max_size=4),
+    dot_slash=st.booleans(),
+    tar_format=st.sampled_from(list(FORMATS.values())),
+    damage=st.one_of(
+        st.none(),
+        st.tuples(st.just("flip"), st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
+        st.tuples(st.just("cut"), st.integers(min_value=0), st.just(0)),
+        st.tuples(st.sampled_from(["zeros", "junk", "member"]), st.integers(min_value=1, max_value=3000), st.just(0)),
+    ),
+)
+def test_the_gates_view_equals_tarfiles_or_the_gate_refuses(tmp_path_factory, files, dot_slash, tar_format, damage):
+    names = sorted(files)
+    if any(b.startswith(a + "/") for a in names for b in names):
+        return
+    if tar_format == tarfile.USTAR_FORMAT and any(len(n.encode()) > 100 for n in names):
+        return
+    raw = build_tar({("./" + k if dot_slash else k): v for k, v in files.items()}, tar_format)
+    if damage is not None and damage[0] in ("zeros", "junk"):
+        raw += bytes(damage[1]) if damage[0] == "zeros" else b"\x01" * damage[1]
+    artifact = bytearray(gzip.compress(raw))
+    if damage is not None and damage[0] == "flip":
+        artifact[damage[1] % len(artifact)] = damage[2]
+    elif damage is not None and damage[0] == "cut":
+        artifact = artifact[: damage[1] % (len(artifact) + 1)]
+    elif damage is not None and damage[0] == "member":
+        artifact += gzip.compress(build_tar({"extra.txt": b"x" * damage[1]}))
+    root = tmp_path_factory.mktemp("parity")
+    gate, reference = root / "gate", root / "tarfile"
+    gate.mkdir()
+    reference.mkdir()
+    try:
+        unpack_stream(io.BytesIO(bytes(artifact)), gate)
+    except UnsafeArchive as refused:
+        assert refused.detail
+        return
+    # The gate passed: tarfile, the extractor that deploys the model, must write exactly the same.
+    with tarfile.open(fileobj=io.BytesIO(bytes(artifact)), mode="r:gz") as archive:
+        archive.extractall(reference, filter="data")
+    assert unpacked_files(gate) == unpacked_files(reference)

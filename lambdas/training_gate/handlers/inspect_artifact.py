@@ -1,7 +1,12 @@
-"""Inspect the model artifact: the only handler that imports scikit-learn (via the inspector)."""
+"""Inspect the model artifact: the only handler that imports scikit-learn (in the inspector's sandbox).
+
+A verdict (pass or reject) is returned; a failure of the gate's own environment (access or KMS
+denied, throttling, a full disk, the sandbox not starting) raises InspectorEnvironmentError (or its
+subclass ArtifactAccessDenied), which the state machine's Catch routes to operations."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,10 +18,21 @@ from training_gate.dal.s3 import ArtifactStore
 from training_gate.domain.contract import TrainingJob
 from training_gate.handlers.environment import environment
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
-from training_gate.inspector.inspect import InspectConfig
+from training_gate.inspector.errors import InspectorEnvironmentError
+from training_gate.inspector.inspect import InspectConfig, sweep_stale_workdirs
+from training_gate.inspector.sandbox import default_sandbox
 from training_gate.logic.artifact import inspect_job
 
 trace_aws_calls()
+# In a real function environment /tmp is this function's alone and nothing runs yet: clear what a
+# timed-out invocation left there. (The local engine shares /tmp with other processes: not there.)
+if "AWS_LAMBDA_RUNTIME_API" in os.environ and "LAMBDA_TASK_ROOT" in os.environ:
+    sweep_stale_workdirs()
+# Start the zygote (and its scikit-learn imports) during the function's init phase, not the first call.
+try:
+    default_sandbox().start()
+except InspectorEnvironmentError:  # retried by the first inspection, which then fails by name
+    logger.exception("the inspection sandbox did not start at init")
 
 
 class InspectArtifactEnvironment(BaseModel):
@@ -33,13 +49,22 @@ def load_config(environ: dict[str, str] | None = None) -> InspectConfig:
     return environment(InspectArtifactEnvironment, environ).INSPECT_CONFIG
 
 
+def _remaining_s(context: LambdaContext) -> float | None:
+    """The function's remaining time, so the child's deadline falls inside it (None when unknown)."""
+    try:
+        millis = context.get_remaining_time_in_millis()
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    return millis / 1000 if isinstance(millis, (int, float)) and millis > 0 else None
+
+
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=JOB_NAME_PATH)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = parse(event=event, model=InspectInput).job
     store = ArtifactStore()
-    result = inspect_job(job, store, load_config(), read_holdout=store.open)
+    result = inspect_job(job, store, load_config(), read_holdout=store.open, remaining_time_s=_remaining_s(context))
     for check in result.failed_checks:
         metrics.add_metric(name=f"CheckFailed_{check.name}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ArtifactsInspected", unit=MetricUnit.Count, value=1)

@@ -2,39 +2,44 @@
 
 Each step reports a named check; the first failing step stops the ones that depend on it (they are
 reported as skipped), so a reader sees exactly where the artifact fell short.
+
+This module is the parent's half and never unpickles anything: it reads the artifact (it holds the
+credentials), hashes the bytes it reads, and pumps them into a disposable child (`sandbox`) that
+unpacks, loads and predicts under memory, time and file-size limits (`child`). The child's verdicts
+come back as JSON; a child that crashes, hangs or runs out of memory is a named failure of the step
+it was in. Failures of the gate's own environment raise `InspectorEnvironmentError` instead.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import contextlib
+import errno
 import hashlib
-import json
+import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-import numpy as np
-import sklearn
-from pydantic import BaseModel, ConfigDict, Field
-
-from training_gate.archive import CHUNK, ArchiveLimits, Consumer, UnsafeArchive, safe_relative_name, unpack_stream
+from training_gate.archive import CHUNK, ArchiveLimits, UnsafeArchive, safe_relative_name
+from training_gate.dal.s3 import ArtifactAccessDenied as StoreAccessDenied
 from training_gate.dal.s3 import ArtifactNotFound
 from training_gate.domain.models import (
     ArtifactInfo,
     CheckResult,
     CheckStatus,
-    HoldoutConfig,
     InspectionResult,
     MetricValue,
     ModelInfo,
 )
-from training_gate.inspector.holdout import holdout_check
-from training_gate.inspector.loader import LoadedModel, RefusedGlobal, UntrustedTypes, load_model, load_model_stream
-from training_gate.logic.evaluation_files import read_evaluation_files
+from training_gate.inspector.config import InspectConfig
+from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
+from training_gate.inspector.sandbox import ChildLimits, ChildOutcome, Sandbox, default_sandbox
 
-MODEL_SUFFIXES = ("*.joblib", "*.pkl", "*.pickle", "*.skops")
+__all__ = ["CHECK_ORDER", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
+
 CHECK_ORDER = (
     "locate",
     "unpack",
@@ -45,31 +50,14 @@ CHECK_ORDER = (
     "reference_predictions",
     "holdout",
 )
-# A training script may ship what its model predicted on a few rows: {"inputs": [[...]],
-# "predictions": [...], "probabilities": [[...]] (optional)}. The gate compares.
-REFERENCE_FILE = "reference_predictions.json"
-PROBA_SUM_TOLERANCE = 1e-6
-
-
-class InspectConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
-    model_file: str | None = Field(default=None, description="file name or glob of the model file")
-    version_skew: Literal["fail", "warn"] = "fail"
-    reference_tolerance: Annotated[float, Field(ge=0)] = 1e-6
-    holdout: HoldoutConfig | None = None
-    extra_allowed_globals: list[str] = []
-    max_members: int = ArchiveLimits.max_members
-    max_member_bytes: int = ArchiveLimits.max_member_bytes
-    max_total_bytes: int = ArchiveLimits.max_total_bytes
-
-    def limits(self) -> ArchiveLimits:
-        return ArchiveLimits(
-            max_members=self.max_members,
-            max_member_bytes=self.max_member_bytes,
-            max_total_bytes=self.max_total_bytes,
-        )
+# Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
+DISK_RESERVE_BYTES = 32 << 20
+# The parent reads the artifact in 1 MiB pieces, the size of the pipe: fewer switches to the child.
+READ_SIZE = 1 << 20
+# The child must end this long before the function does, so the verdict can still be returned.
+FUNCTION_TIMEOUT_MARGIN_S = 30.0
+# Denials and throttling are the gate's problem, never the model's (S3 and KMS error codes).
+_ACCESS_CODES = frozenset({"AccessDenied", "403", "AllAccessDisabled", "InvalidObjectState"})
 
 
 class _Checks:
@@ -79,117 +67,17 @@ class _Checks:
     def add(self, name: str, status: CheckStatus, detail: str) -> None:
         self.results.append(CheckResult(name=name, status=status, detail=detail))
 
+    def names(self) -> set[str]:
+        return {c.name for c in self.results}
+
     def skip_rest(self, after: str) -> None:
+        done = self.names()
         for name in CHECK_ORDER[CHECK_ORDER.index(after) + 1 :]:
-            self.add(name, CheckStatus.SKIPPED, f"not run: {after} failed")
-
-
-def is_model_candidate(name: str, pattern: str | None) -> bool:
-    patterns = (pattern,) if pattern else MODEL_SUFFIXES
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).name, p) for p in patterns)
-
-
-def find_model_file(files: list[str], pattern: str | None) -> tuple[str | None, str]:
-    """The one model file, or None with a sentence listing what was found."""
-    candidates = sorted(f for f in files if is_model_candidate(f, pattern))
-    if len(candidates) == 1:
-        return candidates[0], f"model file {candidates[0]}"
-    wanted = pattern or " / ".join(MODEL_SUFFIXES)
-    if not candidates:
-        return None, f"no model file matching {wanted}; the artifact holds: {', '.join(files) or 'nothing'}"
-    return None, f"ambiguous: {len(candidates)} files match {wanted}: {', '.join(candidates)}; set model_file"
-
-
-def _sample_rows(model: Any, config: InspectConfig) -> tuple[np.ndarray, str]:
-    if config.sample_input is not None:
-        return np.asarray(config.sample_input, dtype=float), "configured sample input"
-    n_features = getattr(model, "n_features_in_", None)
-    if not isinstance(n_features, int) or n_features <= 0:
-        raise ValueError("no sample input is configured and the model does not declare n_features_in_")
-    return np.zeros((1, n_features)), f"derived sample: one row of {n_features} zeros (no sample configured)"
-
-
-def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, str]:
-    if not callable(getattr(model, "predict", None)):
-        return CheckStatus.FAIL, f"{type(model).__name__} has no predict method: not an estimator"
-    try:
-        rows, origin = _sample_rows(model, config)
-    except ValueError as exc:
-        return CheckStatus.FAIL, f"no usable sample input: {exc}"
-    if config.sample_input is not None and not np.all(np.isfinite(rows)):
-        return CheckStatus.FAIL, "the sample input holds NaN or infinity: give finite rows"
-    # The rows are finite (checked above, or zeros made here); scikit-learn would check them again on
-    # each of the three calls, a full pass over a wide sample each time.
-    with sklearn.config_context(assume_finite=True):
-        return _smoke_calls(model, rows, origin)
-
-
-def _smoke_calls(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
-    try:
-        first = np.asarray(model.predict(rows))
-        second = np.asarray(model.predict(rows))
-    except Exception as exc:  # noqa: BLE001 - any failure of foreign predict code is a verdict
-        return CheckStatus.FAIL, f"predict raised {type(exc).__name__}: {exc}"
-    if len(first) != len(rows):
-        return CheckStatus.FAIL, f"predict returned {len(first)} outputs for {len(rows)} rows"
-    if not np.array_equal(first, second):
-        return CheckStatus.FAIL, "predict is not deterministic: two calls on the same rows differ"
-    detail = f"predict on {len(rows)} row(s) ({origin}) -> {first.tolist()[:5]}"
-    if callable(getattr(model, "predict_proba", None)):
-        try:
-            proba = np.asarray(model.predict_proba(rows), dtype=float)
-        except Exception as exc:  # noqa: BLE001
-            return CheckStatus.FAIL, f"predict_proba raised {type(exc).__name__}: {exc}"
-        if proba.shape[0] != len(rows) or not np.all(np.isfinite(proba)):
-            return CheckStatus.FAIL, "predict_proba returned non-finite values or the wrong number of rows"
-        if proba.min() < 0 or proba.max() > 1:
-            return CheckStatus.FAIL, f"predict_proba outside [0, 1]: min {proba.min():g}, max {proba.max():g}"
-        sums = proba.sum(axis=1)
-        if not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
-            return CheckStatus.FAIL, f"predict_proba rows do not sum to 1: {sums.tolist()[:5]}"
-        detail += f"; predict_proba rows sum to 1 (max {proba.max():.3f})"
-    return CheckStatus.PASS, detail
-
-
-def reference_check(model: Any, files_root: Path, files: list[str], tolerance: float) -> tuple[CheckStatus, str]:
-    if REFERENCE_FILE not in files:
-        return CheckStatus.SKIPPED, f"no {REFERENCE_FILE} in the artifact"
-    try:
-        reference = json.loads((files_root / REFERENCE_FILE).read_text(encoding="utf-8"))
-        rows = np.asarray(reference["inputs"], dtype=float)
-        expected = np.asarray(reference["predictions"])
-    except (ValueError, KeyError, TypeError) as exc:
-        return CheckStatus.FAIL, f"{REFERENCE_FILE} is unreadable: {type(exc).__name__}: {exc}"
-    try:
-        predicted = np.asarray(model.predict(rows))
-    except Exception as exc:  # noqa: BLE001
-        return CheckStatus.FAIL, f"predict on the reference inputs raised {type(exc).__name__}: {exc}"
-    if predicted.shape != expected.shape:
-        return CheckStatus.FAIL, f"predict gave shape {predicted.shape}, the reference has {expected.shape}"
-    numeric = np.issubdtype(predicted.dtype, np.number) and np.issubdtype(expected.dtype, np.number)
-    same = np.allclose(predicted, expected, atol=tolerance) if numeric else np.array_equal(predicted, expected)
-    if not same:
-        differing = (
-            int(np.sum(predicted != expected))
-            if not numeric
-            else int(np.sum(~np.isclose(predicted, expected, atol=tolerance)))
-        )
-        return CheckStatus.FAIL, (
-            f"{differing} of {len(expected)} reference predictions differ: the model does not predict what "
-            "training saw (often a scikit-learn version skew)"
-        )
-    if "probabilities" in reference and callable(getattr(model, "predict_proba", None)):
-        proba = np.asarray(model.predict_proba(rows), dtype=float)
-        wanted = np.asarray(reference["probabilities"], dtype=float)
-        if proba.shape != wanted.shape or not np.allclose(proba, wanted, atol=tolerance):
-            return CheckStatus.FAIL, f"predict_proba differs from the reference beyond {tolerance:g}"
-    return CheckStatus.PASS, f"{len(expected)} reference predictions reproduced (tolerance {tolerance:g})"
+            if name not in done:
+                self.add(name, CheckStatus.SKIPPED, f"not run: {after} failed")
 
 
 # -- artifact sources ------------------------------------------------------------------------------
-
-
-Claim = Callable[[str], Consumer | None]
 
 
 @dataclass
@@ -201,24 +89,13 @@ class Materialized:
 
 
 class TarballSource:
-    """model.tar.gz (CompressionType GZIP): one stream, digested and unpacked in a single pass."""
+    """model.tar.gz (CompressionType GZIP): one stream, hashed here and unpacked by the child."""
 
     def __init__(self, open_stream: Callable[[], BinaryIO]):
         self._open = open_stream
 
-    def materialize(self, workdir: Path, limits: ArchiveLimits, claim: Claim | None = None) -> Materialized:
-        stream = self._open()
-        with stream:
-            unpacked = unpack_stream(stream, workdir, limits, claim)
-        return Materialized(
-            files=unpacked.files,
-            sha256=unpacked.sha256,
-            bytes=unpacked.compressed_bytes,
-            detail=(
-                f"{len(unpacked.files)} file(s), {unpacked.unpacked_bytes} bytes unpacked, "
-                f"sha256 {unpacked.sha256[:12]}"
-            ),
-        )
+    def open(self) -> BinaryIO:
+        return self._open()
 
 
 class PrefixSource:
@@ -228,31 +105,43 @@ class PrefixSource:
         self._list = list_objects
         self._open = open_object
 
-    def materialize(self, workdir: Path, limits: ArchiveLimits, claim: Claim | None = None) -> Materialized:
-        """Objects are copied to `workdir`; `claim` is not used (the model is loaded from its copy)."""
+    def materialize(self, workdir: Path, limits: ArchiveLimits) -> Materialized:
+        """Objects are copied to `workdir` by the parent (it holds the credentials); the child loads them."""
         objects = self._list()
         if not objects:
             raise ArtifactNotFound("no objects under the artifact prefix")
         if len(objects) > limits.max_members:
-            raise UnsafeArchive("unpack_limits", f"more than {limits.max_members} objects under the prefix")
+            raise UnsafeArchive(
+                "unpack_limits", f"more than {limits.max_members} objects under the prefix (max_members)"
+            )
         total = sum(size for _, size in objects)
         if total > limits.max_total_bytes:
-            raise UnsafeArchive("unpack_limits", f"{total} bytes under the prefix, over the cap")
+            raise UnsafeArchive("unpack_limits", f"{total} bytes under the prefix, over the cap (max_total_bytes)")
         manifest = hashlib.sha256()
         files = []
         for relative, size in sorted(objects):
             if size > limits.max_member_bytes:
-                raise UnsafeArchive("unpack_limits", f"object {relative!r} is {size} bytes, over the cap")
+                raise UnsafeArchive(
+                    "unpack_limits", f"object {relative!r} is {size} bytes, over the cap (max_member_bytes)"
+                )
             path = safe_relative_name(relative)
             target = workdir.joinpath(*path.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                sink = open(target, "xb")
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise UnsafeArchive("member_names", f"object {relative!r} cannot be copied: {exc.strerror}") from exc
             digest = hashlib.sha256()
             written = 0
-            with self._open(relative) as source, open(target, "xb") as sink:
+            with self._open(relative) as source, sink:
                 while chunk := source.read(CHUNK):
                     written += len(chunk)
                     if written > limits.max_member_bytes:
-                        raise UnsafeArchive("unpack_limits", f"object {relative!r} grew past the cap while read")
+                        raise UnsafeArchive(
+                            "unpack_limits", f"object {relative!r} grew past the cap while read (max_member_bytes)"
+                        )
                     digest.update(chunk)
                     sink.write(chunk)
             manifest.update(f"{digest.hexdigest()}  {path.as_posix()}\n".encode())
@@ -263,15 +152,100 @@ class PrefixSource:
         )
 
 
+class _Digest:
+    """sha256 and length of the compressed bytes as the parent reads them: the digest that gets
+    registered is computed outside the child, which runs the artifact's code."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+        self.complete = False
+
+    def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = stream.read(READ_SIZE)
+            except Exception as exc:
+                raise environment_error(exc, "reading the artifact") from exc
+            if not chunk:
+                self.complete = True
+                return
+            self.sha256.update(chunk)
+            self.bytes += len(chunk)
+            yield chunk
+
+
+def environment_error(exc: BaseException, doing: str) -> InspectorEnvironmentError:
+    """A failure of the gate's access to its inputs, named for operations."""
+    if isinstance(exc, InspectorEnvironmentError):
+        return exc
+    if isinstance(exc, StoreAccessDenied):  # its message names the configuration keys that fix it
+        return ArtifactAccessDenied(str(exc))
+    code = _client_error_code(exc)
+    if code in _ACCESS_CODES or (code or "").startswith("KMS") or isinstance(exc, PermissionError):
+        return ArtifactAccessDenied(f"access denied {doing}: {code or exc}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InspectorEnvironmentError(f"ENOSPC: no space left {doing}: {exc}")
+    return InspectorEnvironmentError(f"{doing} failed: {type(exc).__name__}: {exc}")
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    for candidate in (exc, exc.__cause__):
+        response = getattr(candidate, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+def _open_source(source: TarballSource, uri: str) -> BinaryIO:
+    try:
+        return source.open()
+    except ArtifactNotFound as exc:
+        if _client_error_code(exc) in _ACCESS_CODES:  # the store reports a denial as not found
+            raise ArtifactAccessDenied(f"access denied reading {uri}: {exc}") from exc
+        raise
+    except (FileNotFoundError, IsADirectoryError):
+        raise ArtifactNotFound(f"artifact not found at {uri}") from None
+    except Exception as exc:
+        raise environment_error(exc, f"opening {uri}") from exc
+
+
+def child_limits(config: InspectConfig, remaining_time_s: float | None = None) -> ChildLimits:
+    """The child's limits: the configured ones, the wall clock clamped inside the function's timeout."""
+    time_s, time_key = config.resolved_time_s(), "time_limit_s"
+    if remaining_time_s is not None and remaining_time_s - FUNCTION_TIMEOUT_MARGIN_S < time_s:
+        time_s, time_key = max(1.0, remaining_time_s - FUNCTION_TIMEOUT_MARGIN_S), "the function's timeout"
+    watch = config.memory_watch
+    if watch == "auto":  # macOS accepts RLIMIT_AS and does not enforce it
+        watch = "rss" if sys.platform == "darwin" else "rlimit"
+    return ChildLimits(
+        memory_mib=config.resolved_memory_mib(),
+        time_s=time_s,
+        file_bytes=config.max_member_bytes + (1 << 20),
+        memory_watch=watch,
+        time_key=time_key,
+    )
+
+
 def inspect_artifact(
     uri: str,
     source: TarballSource | PrefixSource | Callable[[], BinaryIO],
     config: InspectConfig,
     read_holdout: Callable[[str], BinaryIO] | None = None,
+    *,
+    sandbox: Sandbox | None = None,
+    remaining_time_s: float | None = None,
+    work_root: Path | None = None,
+    on_child: Callable[[ChildOutcome, ChildLimits], None] | None = None,
 ) -> InspectionResult:
-    """Run every check on the artifact at `uri`. A plain callable is a tarball opener."""
+    """Run every check on the artifact at `uri`. A plain callable is a tarball opener.
+
+    Raises InspectorEnvironmentError (ArtifactAccessDenied for denials) when the gate itself
+    cannot inspect; every problem of the artifact is a check in the result. `on_child` sees how
+    the child ended (its peak RSS, its limits): the benchmark reads it."""
     if not isinstance(source, (TarballSource, PrefixSource)):
         source = TarballSource(source)
+    limits = child_limits(config, remaining_time_s)
     checks = _Checks()
     artifact = ArtifactInfo(uri=uri)
     model_info = ModelInfo()
@@ -287,87 +261,165 @@ def inspect_artifact(
             metrics=metrics,
         )
 
-    # Model candidates in a tarball are loaded while they inflate: one pass, never written to disk.
-    streamed: dict[str, LoadedModel | Exception] = {}
-
-    def claim(name: str) -> Consumer | None:
-        if not is_model_candidate(name, config.model_file):
-            return None
-
-        def consume(stream: BinaryIO) -> None:
+    try:
+        root = Path(tempfile.mkdtemp(prefix="training-gate-", dir=work_root))
+    except OSError as exc:
+        raise environment_error(exc, "creating the work directory") from exc
+    stream: BinaryIO | None = None
+    try:
+        workdir, tmpdir = root / "artifact", root / "tmp"
+        workdir.mkdir()
+        tmpdir.mkdir()
+        sent = config.model_copy(update={"memory_limit_mib": limits.memory_mib, "time_limit_s": limits.time_s})
+        request: dict[str, Any] = {
+            "uri": uri,
+            "workdir": str(workdir),
+            "tmpdir": str(tmpdir),
+            "config": sent.model_dump(mode="json"),
+            "limits": limits.as_dict(),
+            "max_written_bytes": max(0, shutil.disk_usage(root).free - DISK_RESERVE_BYTES),
+        }
+        digest = _Digest()
+        data: Iterator[bytes] | None = None
+        if isinstance(source, PrefixSource):
             try:
-                streamed[name] = load_model_stream(stream, name, config.extra_allowed_globals)
-            except UnsafeArchive:
-                raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
-            except Exception as exc:  # noqa: BLE001 - a refused or corrupt model is a verdict
-                streamed[name] = exc
-
-        return consume
-
-    with tempfile.TemporaryDirectory(prefix="training-gate-") as name:
-        workdir = Path(name)
-        try:
-            materialized = source.materialize(workdir, config.limits(), claim)
-        except ArtifactNotFound as exc:
-            checks.add("locate", CheckStatus.FAIL, str(exc))
-            checks.skip_rest("locate")
-            return result()
-        except UnsafeArchive as exc:
+                materialized = source.materialize(workdir, config.limits())
+            except ArtifactNotFound as exc:
+                if _client_error_code(exc) in _ACCESS_CODES:
+                    raise ArtifactAccessDenied(f"access denied listing or reading {uri}: {exc}") from exc
+                checks.add("locate", CheckStatus.FAIL, str(exc))
+                checks.skip_rest("locate")
+                return result()
+            except UnsafeArchive as exc:
+                checks.add("locate", CheckStatus.PASS, f"found {uri}")
+                checks.add("unpack", CheckStatus.FAIL, f"{exc.check}: {exc.detail}")
+                checks.skip_rest("unpack")
+                return result()
+            except Exception as exc:
+                raise environment_error(exc, f"copying {uri}") from exc
             checks.add("locate", CheckStatus.PASS, f"found {uri}")
-            checks.add("unpack", CheckStatus.FAIL, f"{exc.check}: {exc.detail}")
-            checks.skip_rest("unpack")
-            return result()
-        checks.add("locate", CheckStatus.PASS, f"found {uri}")
-        artifact.sha256 = materialized.sha256
-        artifact.bytes = materialized.bytes
-        checks.add("unpack", CheckStatus.PASS, materialized.detail)
-
-        metrics += read_evaluation_files(workdir, materialized.files, "model artifact")
-        model_file, detail = find_model_file(materialized.files, config.model_file)
-        if model_file is None:
-            checks.add("find_model", CheckStatus.FAIL, detail)
-            checks.skip_rest("find_model")
-            return result()
-        checks.add("find_model", CheckStatus.PASS, detail)
-
-        try:
-            outcome = streamed.get(model_file)
-            if isinstance(outcome, Exception):
-                raise outcome
-            loaded = outcome or load_model(workdir / model_file, config.extra_allowed_globals)
-        except (RefusedGlobal, UntrustedTypes) as exc:
-            checks.add("load", CheckStatus.FAIL, str(exc))
-            checks.skip_rest("load")
-            return result()
-        except Exception as exc:  # noqa: BLE001 - a corrupt file is a verdict, not a crash
-            checks.add("load", CheckStatus.FAIL, f"could not load {model_file}: {type(exc).__name__}: {exc}")
-            checks.skip_rest("load")
-            return result()
-
-        model_info = ModelInfo(class_name=type(loaded.model).__name__, sklearn_version=loaded.sklearn_version)
-        checks.add("load", CheckStatus.PASS, f"loaded {type(loaded.model).__name__} through the allowlist")
-
-        if loaded.version_skew:
-            status = CheckStatus.FAIL if config.version_skew == "fail" else CheckStatus.WARN
-            checks.add(
-                "version_skew",
-                status,
-                f"model pickled with scikit-learn {loaded.sklearn_version}, gate runs "
-                f"{loaded.runtime_sklearn_version}: set sklearn_version in the gate config to "
-                f"{loaded.sklearn_version} or retrain with {loaded.runtime_sklearn_version}",
-            )
+            checks.add("unpack", CheckStatus.PASS, materialized.detail)
+            artifact.sha256, artifact.bytes = materialized.sha256, materialized.bytes
+            request["files"] = materialized.files
         else:
-            checks.add("version_skew", CheckStatus.PASS, f"scikit-learn {loaded.sklearn_version} on both sides")
+            try:
+                stream = _open_source(source, uri)
+            except ArtifactNotFound as exc:
+                checks.add("locate", CheckStatus.FAIL, str(exc))
+                checks.skip_rest("locate")
+                return result()
+            checks.add("locate", CheckStatus.PASS, f"found {uri}")
+            data = digest.chunks(stream)
+        request["holdout"] = _prepare_holdout(config, read_holdout, root)
 
-        status, detail = smoke_prediction(loaded.model, config)
-        checks.add("smoke_prediction", status, detail)
-        status, detail = reference_check(loaded.model, workdir, materialized.files, config.reference_tolerance)
-        checks.add("reference_predictions", status, detail)
+        outcome = (sandbox or default_sandbox()).run(request, limits, data)
+        if on_child is not None:
+            on_child(outcome, limits)
+        if outcome.starved:
+            raise InspectorEnvironmentError(
+                f"the artifact's bytes did not arrive within the {limits.time_s:g} s time limit "
+                f"({digest.bytes} bytes read): the source is too slow, the model was not judged"
+            )
+        model_info, metrics = _collect(outcome, checks, limits, metrics)
+        if data is not None and digest.complete and _passed(checks, "unpack"):
+            artifact.sha256, artifact.bytes = digest.sha256.hexdigest(), digest.bytes
+            unpack = next(c for c in checks.results if c.name == "unpack")
+            unpack.detail += f", sha256 {artifact.sha256[:12]}"
+        return result()
+    finally:
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        # The child is dead by now (the sandbox waits for its supervisor's report, which comes after
+        # the child and its process group are gone), so nothing writes here any more.
+        shutil.rmtree(root, ignore_errors=True)
 
-    if config.holdout is None:
-        checks.add("holdout", CheckStatus.SKIPPED, "no holdout set configured")
-    else:
-        status, detail, scored = holdout_check(loaded.model, config.holdout, read_holdout)
-        checks.add("holdout", status, detail)
-        metrics += scored
-    return result()
+
+def sweep_stale_workdirs(root: Path | None = None) -> int:
+    """Remove work directories a killed function left behind (a timeout ends the parent too, so its
+    `finally` never ran). Only for a function's own /tmp, before any inspection starts there: on a
+    shared machine another process's inspection may own them."""
+    removed = 0
+    for path in Path(root or tempfile.gettempdir()).glob("training-gate-*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _passed(checks: _Checks, name: str) -> bool:
+    return any(c.name == name and c.status == CheckStatus.PASS for c in checks.results)
+
+
+def _prepare_holdout(
+    config: InspectConfig, read: Callable[[str], BinaryIO] | None, root: Path
+) -> dict[str, str] | None:
+    """The holdout set is read here (with the parent's credentials) into the work directory; the
+    child only opens the copy. A missing set is the model's verdict, a denied one the gate's error."""
+    holdout = config.holdout
+    if holdout is None:
+        return None
+    if read is None:
+        return {"error": "a holdout set is configured but the gate cannot read it here"}
+    path = root / "holdout.bin"
+    try:
+        with read(holdout.uri) as handle, open(path, "xb") as sink:
+            copied = 0
+            while chunk := handle.read(CHUNK):
+                copied += len(chunk)
+                if copied > holdout.max_bytes:
+                    return {"error": f"holdout set {holdout.uri} is larger than max_bytes={holdout.max_bytes}"}
+                sink.write(chunk)
+    except ArtifactNotFound as exc:
+        if _client_error_code(exc) in _ACCESS_CODES:
+            raise ArtifactAccessDenied(f"access denied reading the holdout set {holdout.uri}") from exc
+        return {"error": f"holdout set not found: {exc}"}
+    except Exception as exc:
+        raise environment_error(exc, f"reading the holdout set {holdout.uri}") from exc
+    return {"path": str(path)}
+
+
+def _collect(
+    outcome: ChildOutcome, checks: _Checks, limits: ChildLimits, metrics: list[MetricValue]
+) -> tuple[ModelInfo, list[MetricValue]]:
+    """The child's messages as checks; its end, if it did not finish, as the failure of its step."""
+    model_info = ModelInfo()
+    for message in outcome.messages:
+        if "check" in message:
+            check = CheckResult.model_validate(message["check"])
+            if check.name not in CHECK_ORDER:
+                continue
+            if check.name not in checks.names():
+                checks.results.append(check)
+            elif check.status == CheckStatus.FAIL:  # the child failed a step the parent had passed (unpack)
+                checks.results = [check if c.name == check.name else c for c in checks.results]
+        elif "metrics" in message:
+            metrics = metrics + [MetricValue.model_validate(m) for m in message["metrics"]]
+        elif "model" in message:
+            model_info = ModelInfo.model_validate(message["model"])
+        elif "environment_error" in message:
+            raise InspectorEnvironmentError(str(message["environment_error"]))
+    failure = outcome.failure(limits)
+    if failure is not None:
+        phase = outcome.phase or "unpack"
+        if phase not in checks.names():
+            checks.add(phase, CheckStatus.FAIL, f"{phase}: {failure}")
+        else:  # the step had reported and the child died after it: the next step is where it died
+            pending = [n for n in CHECK_ORDER if n not in checks.names()]
+            phase = pending[0] if pending else phase
+            if pending:
+                checks.add(phase, CheckStatus.FAIL, f"{phase}: {failure}")
+        checks.skip_rest(phase)
+        for name in CHECK_ORDER[: CHECK_ORDER.index(phase)]:
+            if name not in checks.names():  # the model loads while the tar is still being unpacked
+                checks.add(name, CheckStatus.FAIL, f"{name}: not finished: the child {failure} during {phase}")
+    missing = [n for n in CHECK_ORDER if n not in checks.names()]
+    if missing:  # fail closed: a step the child never reported is not a pass
+        checks.add(missing[0], CheckStatus.FAIL, f"{missing[0]}: the inspection child did not report it")
+        checks.skip_rest(missing[0])
+    checks.results.sort(key=lambda c: CHECK_ORDER.index(c.name))
+    if limits.memory_watch == "rss":
+        for check in checks.results:
+            if check.name == "load" and check.status == CheckStatus.PASS:
+                check.detail += " (memory limit watched as resident size: RLIMIT_AS is not enforced here)"
+    return model_info, metrics

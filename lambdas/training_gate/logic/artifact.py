@@ -22,7 +22,11 @@ def artifact_source(job: TrainingJob, store: ArtifactStore) -> TarballSource | P
 
 
 def inspect_job(
-    job: TrainingJob, store: ArtifactStore, config: InspectConfig, read_holdout: Callable[[str], BinaryIO] | None = None
+    job: TrainingJob,
+    store: ArtifactStore,
+    config: InspectConfig,
+    read_holdout: Callable[[str], BinaryIO] | None = None,
+    remaining_time_s: float | None = None,
 ) -> InspectionResult:
     if not job.model_artifact:
         # A completed job with no ModelArtifacts wrote no model: the owners must look.
@@ -31,7 +35,13 @@ def inspect_job(
             checks=[CheckResult(name="locate", status=CheckStatus.FAIL, detail="the job reports no model artifact")],
             artifact=ArtifactInfo(uri=""),
         )
-    return inspect_artifact(job.model_artifact, artifact_source(job, store), config, read_holdout=read_holdout)
+    return inspect_artifact(
+        job.model_artifact,
+        artifact_source(job, store),
+        config,
+        read_holdout=read_holdout,
+        remaining_time_s=remaining_time_s,
+    )
 
 
 __all__ = ["ArtifactNotFound", "artifact_source", "inspect_job"]
