@@ -24,7 +24,8 @@ def main() -> None:
     import boto3
 
     from training_gate.dal.dynamodb import DecisionLog
-    from training_gate_cli.emulated import create_training_job, iris_model_joblib, pack_model_tar_gz, training_log
+    from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
+    from training_gate_cli.emulated import create_training_job, training_log
     from training_gate_cli.local_engine import LocalGate, load_template
     from training_gate_cli.synth import synthesize
 

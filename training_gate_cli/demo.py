@@ -11,13 +11,8 @@ from typing import Any, TextIO
 
 import boto3
 
-from training_gate_cli.emulated import (
-    create_training_job,
-    iris_model_joblib,
-    pack_model_tar_gz,
-    state_change_event,
-    training_log,
-)
+from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
+from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import ExecutionResult, LocalGate, load_template
 from training_gate_cli.synth import synthesize
 

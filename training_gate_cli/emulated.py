@@ -3,8 +3,6 @@ the job itself, its CloudWatch log stream, and the EventBridge event it emits.""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from typing import Any
 
@@ -36,33 +34,6 @@ def training_log(train_accuracy: float, accuracy: float, precision: float, recal
         f"[INFO] Validation f1: {f1:.3f}",
         "[INFO] Saving model to /opt/ml/model/model.joblib",
     ]
-
-
-def iris_model_joblib() -> bytes:
-    """A small classifier trained on the iris data scikit-learn ships, saved with joblib."""
-    import joblib
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    features, labels = load_iris(return_X_y=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels)
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    return buffer.getvalue()
-
-
-def pack_model_tar_gz(files: dict[str, bytes]) -> bytes:
-    """model.tar.gz as SageMaker packs /opt/ml/model: the files at the archive root."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def upload_artifact(job_name: str, data: bytes) -> str:

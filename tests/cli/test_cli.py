@@ -111,7 +111,7 @@ def test_metrics_missing_log_file_exits_2(tmp_path, capsys):
 
 
 def test_inspect_passes_a_good_artifact_and_prints_the_documented_json(tmp_path, capsys):
-    from training_gate_cli.emulated import iris_model_joblib, pack_model_tar_gz
+    from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
 
     artifact = tmp_path / "model.tar.gz"
     artifact.write_bytes(pack_model_tar_gz({"model.joblib": iris_model_joblib()}))
@@ -128,7 +128,7 @@ def test_inspect_rejects_a_hostile_artifact_with_exit_1(tmp_path, capsys):
 
     import joblib
 
-    from training_gate_cli.emulated import pack_model_tar_gz
+    from training_gate_cli.artifacts import pack_model_tar_gz
 
     class Payload:
         def __reduce__(self):

@@ -174,7 +174,7 @@ def test_inspect_handler_reports_a_missing_object_by_uri(aws):
 
 
 def test_inspect_handler_streams_the_object_from_s3(aws, monkeypatch):
-    from training_gate_cli.emulated import iris_model_joblib, pack_model_tar_gz
+    from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
 
     monkeypatch.setenv("INSPECT_CONFIG", '{"sample_input": [[5.1, 3.5, 1.4, 0.2]]}')
     s3 = boto3.client("s3")

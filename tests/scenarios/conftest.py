@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from training_gate_cli.emulated import iris_model_joblib, pack_model_tar_gz
+from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
 from training_gate_cli.local_engine import LocalGate
 
 

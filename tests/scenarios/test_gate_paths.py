@@ -9,12 +9,8 @@ import boto3
 import pytest
 
 from tests.scenarios.paths import GATE_ERROR_TAIL, NOTIFIED_TAIL, POLL, REGISTERED_PATH
-from training_gate_cli.emulated import (
-    create_training_job,
-    pack_model_tar_gz,
-    state_change_event,
-    training_log,
-)
+from training_gate_cli.artifacts import pack_model_tar_gz
+from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import ACCOUNT_ID, REGION, LocalGate
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
@@ -229,7 +225,7 @@ def test_rule_ignores_events_the_gate_does_not_handle(gate: LocalGate):
 
 
 def test_metrics_from_an_evaluation_file_in_the_model_artifact_can_pass_the_gate(gate: LocalGate):
-    from training_gate_cli.emulated import iris_model_joblib
+    from training_gate_cli.artifacts import iris_model_joblib
 
     evaluation = {
         "multiclass_classification_metrics": {m: {"value": 0.95} for m in ("accuracy", "precision", "recall", "f1")}

@@ -22,7 +22,7 @@ from training_gate.dal.s3 import ArtifactNotFound
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.child import smoke_prediction
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
-from training_gate_cli.emulated import pack_model_tar_gz
+from training_gate_cli.artifacts import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
 SAMPLE = InspectConfig(sample_input=[[5.1, 3.5, 1.4, 0.2]])

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate.inspector.sandbox import Sandbox, _clean_environment, default_sandbox
-from training_gate_cli.emulated import pack_model_tar_gz
+from training_gate_cli.artifacts import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
 SAMPLE = [[5.1, 3.5, 1.4, 0.2]]

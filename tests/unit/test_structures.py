@@ -34,7 +34,7 @@ from training_gate.inspector.loader import (
 )
 from training_gate.inspector.sandbox import Sandbox
 from training_gate.inspector.structures import NO_INDEXED_STATE, VALIDATORS, InvalidStructure
-from training_gate_cli.emulated import pack_model_tar_gz
+from training_gate_cli.artifacts import pack_model_tar_gz
 
 X, Y = load_iris(return_X_y=True)
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes defined in Python; C and Cython types lack it

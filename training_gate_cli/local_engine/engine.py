@@ -150,6 +150,7 @@ class LocalGate:
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
+        self._stepfunctions: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -406,12 +407,17 @@ class LocalGate:
     def start(self, execution_input: Any, name: str, test_case: str | None = None) -> str:
         """Start an execution; `test_case` selects a MockConfigFile case as Step Functions Local does."""
         arn = f"{self.state_machine_arn}#{test_case}" if test_case else self.state_machine_arn
-        return boto3.client("stepfunctions").start_execution(
+        return self._sfn().start_execution(
             stateMachineArn=arn, name=name, input=json.dumps(execution_input)
         )["executionArn"]
 
+    def _sfn(self) -> Any:
+        if self._stepfunctions is None:
+            self._stepfunctions = boto3.client("stepfunctions")
+        return self._stepfunctions
+
     def events(self, execution_arn: str) -> list[dict[str, Any]]:
-        client = boto3.client("stepfunctions")
+        client = self._sfn()
         events, token = [], None
         while True:
             kwargs = {"executionArn": execution_arn, **({"nextToken": token} if token else {})}
@@ -429,23 +435,27 @@ class LocalGate:
     ) -> ExecutionResult:
         """Follow an execution to its end, reporting each state as it is entered; then deliver its
         end-of-execution event to the rules that listen for it."""
-        client = boto3.client("stepfunctions")
+        client = self._sfn()
         seen = 0
         started = time.monotonic()
         while True:
             description = client.describe_execution(executionArn=execution_arn)
-            history = self.events(execution_arn)
-            if len(history) > HISTORY_EVENTS_MAX:
-                raise LocalEngineError(
-                    f"execution {execution_arn} wrote {len(history)} history events: AWS fails an execution at "
-                    f"{HISTORY_EVENTS_MAX}"
-                )
-            entered = [e for e in history if e["type"].endswith("StateEntered")]
-            for event in entered[seen:]:
-                if on_state:
-                    on_state(event["stateEnteredEventDetails"]["name"], time.monotonic() - started)
-            seen = len(entered)
-            if description["status"] != "RUNNING":
+            ended = description["status"] != "RUNNING"
+            # The history is read only when someone follows the states, and once at the end: reading
+            # it competes with the execution's own thread for the interpreter.
+            if on_state is not None or ended:
+                history = self.events(execution_arn)
+                if len(history) > HISTORY_EVENTS_MAX:
+                    raise LocalEngineError(
+                        f"execution {execution_arn} wrote {len(history)} history events: AWS fails an execution at "
+                        f"{HISTORY_EVENTS_MAX}"
+                    )
+                entered = [e for e in history if e["type"].endswith("StateEntered")]
+                for event in entered[seen:]:
+                    if on_state:
+                        on_state(event["stateEnteredEventDetails"]["name"], time.monotonic() - started)
+                seen = len(entered)
+            if ended:
                 break
             if time.monotonic() - started > timeout_seconds:
                 raise LocalEngineError(f"execution {execution_arn} still RUNNING after {timeout_seconds} s")
