@@ -31,7 +31,7 @@ test: $(STAMP) $(NODE_STAMP)
 	node_modules/.bin/asl-validator --json-path statemachine/training_gate.asl.json
 	$(BIN)/python scripts/lock_inspector_image.py --check
 	$(BIN)/python scripts/inspector_lock_tests.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,25 +12,27 @@ from training_gate_cli import cli, demo
 def test_demo_runs_three_jobs_and_exits_zero_when_all_end_as_designed(
     synthesized: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ):
+    # What each path does is proved by tests/scenarios; this is the demo's own contract.
     monkeypatch.setattr(demo, "synthesize", lambda: synthesized)
     assert cli.main(["demo", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    outcomes = [(job["status"], job["error"]) for job in report["jobs"]]
-    assert outcomes == [("SUCCEEDED", None), ("FAILED", "ModelRejected"), ("FAILED", "TrainingJobFailed")]
-    assert report["jobs"][0]["model_package_version"] == "1"
-    assert report["jobs"][1]["notifications"][0]["subject"].startswith("Model rejected:")
-    assert "Input contains NaN" in report["jobs"][2]["notifications"][0]["message"]
+    assert report["ok"] is True and [job["as_designed"] for job in report["jobs"]] == [True] * 3
+    assert [(job["status"], job["error"]) for job in report["jobs"]] == [
+        ("SUCCEEDED", None),
+        ("FAILED", "ModelRejected"),
+        ("FAILED", "TrainingJobFailed"),
+    ]
 
 
 def test_demo_exits_non_zero_when_a_job_does_not_end_as_designed(synthesized: Path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "synthesize", lambda: synthesized)
     original = demo.scenarios
 
-    def wrong_expectation(stamp: str):
-        first, *rest = original(stamp)
-        return [demo.Scenario(**{**first.__dict__, "expected_status": "FAILED"}), *rest]
+    def one_wrong_expectation(stamp: str):
+        first = original(stamp)[0]
+        return [demo.Scenario(**{**first.__dict__, "expected_status": "FAILED"})]
 
-    monkeypatch.setattr(demo, "scenarios", wrong_expectation)
+    monkeypatch.setattr(demo, "scenarios", one_wrong_expectation)
     assert cli.main(["demo", "--no-color"]) == 1
     assert "NOT as designed" in capsys.readouterr().out
 

@@ -407,9 +407,9 @@ class LocalGate:
     def start(self, execution_input: Any, name: str, test_case: str | None = None) -> str:
         """Start an execution; `test_case` selects a MockConfigFile case as Step Functions Local does."""
         arn = f"{self.state_machine_arn}#{test_case}" if test_case else self.state_machine_arn
-        return self._sfn().start_execution(
-            stateMachineArn=arn, name=name, input=json.dumps(execution_input)
-        )["executionArn"]
+        return self._sfn().start_execution(stateMachineArn=arn, name=name, input=json.dumps(execution_input))[
+            "executionArn"
+        ]
 
     def _sfn(self) -> Any:
         if self._stepfunctions is None:
