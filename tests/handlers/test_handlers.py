@@ -162,6 +162,12 @@ def test_collect_metrics_handler_keeps_the_full_result_in_s3_and_returns_a_summa
     )
     assert stored["metrics"]["accuracy"]["raw"] == "0.9321"
     assert {d["host"] for d in stored["details"] if d["source"] == "log-default"} == {"algo-1", "algo-2"}
+    fidelity = json.loads(
+        boto3.client("s3").get_object(Bucket="reports", Key="reports/job-a/exec-1/fidelity.json")["Body"].read()
+    )
+    (reading,) = fidelity["metrics"]["accuracy"]["readings"]
+    assert reading["definition"] == "default" and set(reading["hosts"]) == {"algo-1", "algo-2"}
+    assert reading["hosts"]["algo-1"]["raw"] == "0.9321" and reading["hosts"]["algo-1"]["matches"] == 2001
 
 
 def test_inspect_handler_reports_a_missing_object_by_uri(aws):

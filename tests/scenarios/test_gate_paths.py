@@ -59,7 +59,8 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (2, False, "pass")
     assert report["decision"]["policy_sha256"] == metadata["policy_sha256"]
     assert report["registration"] == {"model_package_arn": arn, "model_package_version": "1", "adopted": False}
-    assert report["metrics_uri"].endswith("/metrics.json")
+    assert report["metrics_uri"].endswith("/metrics.json") and report["fidelity_uri"].endswith("/fidelity.json")
+    assert s3_json(report["fidelity_uri"])["metrics"]["accuracy"]["chosen"]["original_name"] == "validation:accuracy"
     (event,) = gate.decision_events()
     assert (event["detail"]["outcome"], event["detail"]["model_package_arn"]) == ("pass", arn)
     (item,) = boto3.client("dynamodb").scan(TableName=gate.decision_table)["Items"]

@@ -82,6 +82,7 @@ class MetricsSummary(BaseModel):
     """CollectMetrics' hand-off: where the full result is, and a bounded view of it."""
 
     metrics_uri: str | None = Field(description="the full MetricsResult (per-host details, warnings) in S3")
+    fidelity_uri: str | None = Field(default=None, description="how each metric was read, host by host, in S3")
     metric_names: Annotated[list[str], Field(description="canonical names found, at most 100")] = []
     metrics_total: int = 0
     warnings: list[str] = Field(default=[], description=f"the first {WARNINGS_IN_STATE} distinct warnings")

@@ -1,7 +1,7 @@
 """report.json: the whole record of one execution's decision, written once, then updated typed.
 
 The document is a public contract read by people and tools: changes are additive only and raise
-`schema_version` (1: the first release; 2: `metrics_uri` added, metric sources gain `log-default`,
+`schema_version` (1: the first release; 2: `metrics_uri` and `fidelity_uri` added, metric sources gain `log-default`,
 metrics gain `ambiguous` and `unavailable`, reason code METRIC_AMBIGUOUS)."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Report(BaseModel):
     inspection: InspectionResult
     metrics: MetricsResult
     metrics_uri: str | None = None
+    fidelity_uri: str | None = None
     registration: ReportRegistration | None = None
 
     def document(self) -> dict[str, Any]:

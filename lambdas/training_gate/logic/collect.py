@@ -19,6 +19,7 @@ from training_gate.domain.metrics import (
     canonical_name,
     check_definitions,
     combine,
+    fidelity_report,
     final_metric_values,
     log_patterns,
     scan_streams,
@@ -91,6 +92,17 @@ def collect_job_metrics(
 ) -> MetricsResult:
     """Every source the job offers: FinalMetricDataList, its log streams, evaluation files in its
     output, and (when a reader is given) its CloudWatch metrics."""
+    return scan_job_metrics(job, sources, logs, store, cloudwatch)[0]
+
+
+def scan_job_metrics(
+    job: TrainingJob,
+    sources: JobMetricSources,
+    logs: TrainingLogs,
+    store: ArtifactStore | None = None,
+    cloudwatch: TrainingJobMetrics | None = None,
+) -> tuple[MetricsResult, LogScan]:
+    """The metrics, and the log scan that says how each was read (the fidelity report's input)."""
     job_name = job.training_job_name
     definitions = [d.model_dump() for d in sources.metric_definitions]
     # A definition the gate cannot apply is a warning and records no data, as in SageMaker.
@@ -115,18 +127,19 @@ def collect_job_metrics(
     if not stream_names:
         result.warnings.append(f"no logs: the job has no log streams under {job_name}/")
     result.warnings = list(dict.fromkeys(result.warnings))
-    return result
+    return result, scan
 
 
 METRIC_NAMES_IN_STATE = 100
 
 
-def summarize(result: MetricsResult, metrics_uri: str | None) -> MetricsSummary:
+def summarize(result: MetricsResult, metrics_uri: str | None, fidelity_uri: str | None = None) -> MetricsSummary:
     """The bounded hand-off: the full result stays in S3 at `metrics_uri`."""
     warnings, total = bounded_warnings(result.warnings)
     names = sorted(result.metrics)
     return MetricsSummary(
         metrics_uri=metrics_uri,
+        fidelity_uri=fidelity_uri,
         metric_names=[n[:128] for n in names[:METRIC_NAMES_IN_STATE]],
         metrics_total=len(names),
         warnings=warnings,
@@ -146,9 +159,11 @@ def collect_metrics(
 ) -> MetricsSummary:
     """CollectMetrics' use case: read every source, keep the full result in S3, hand over a summary."""
     sources = jobs.describe(job.training_job_name).sources
-    result = collect_job_metrics(job, sources, logs, store, cloudwatch)
-    metrics_uri = None
+    result, scan = scan_job_metrics(job, sources, logs, store, cloudwatch)
+    metrics_uri = fidelity_uri = None
     if reports_bucket:
-        key = f"{report_prefix(job.training_job_name, execution_name)}/metrics.json"
-        metrics_uri, _ = store.put_json(reports_bucket, key, result.model_dump(mode="json"))
-    return summarize(result, metrics_uri)
+        prefix = report_prefix(job.training_job_name, execution_name)
+        metrics_uri, _ = store.put_json(reports_bucket, f"{prefix}/metrics.json", result.model_dump(mode="json"))
+        # How each metric was read, host by host: bulky with many hosts, so beside the report.
+        fidelity_uri, _ = store.put_json(reports_bucket, f"{prefix}/fidelity.json", fidelity_report(scan, result))
+    return summarize(result, metrics_uri, fidelity_uri)

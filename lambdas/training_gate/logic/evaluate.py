@@ -189,6 +189,7 @@ def write_report(
         inspection=request.inspection,
         metrics=decided.metrics,
         metrics_uri=request.metrics.metrics_uri,
+        fidelity_uri=request.metrics.fidelity_uri,
     )
     report_uri = None
     if reports_bucket:
