@@ -410,7 +410,7 @@ class GateFunctions(Construct):
         inspector = lambda_.DockerImageFunction(
             self,
             "InspectArtifact",
-            code=inspector_image_code(config, cmd=[INSPECTOR_HANDLER]),
+            code=inspector_image_code(config.sklearn_version, config.inspector_python_version, cmd=[INSPECTOR_HANDLER]),
             role=role,
             log_group=log_group,
             memory_size=config.inspector_memory_mb,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aws_cdk import aws_lambda as lambda_
 
-    from infra.config import GateConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The Docker build context: the image copies training_gate/ and its lock from here.
@@ -143,12 +142,14 @@ def build_args(pair: ImagePair) -> dict[str, str]:
     }
 
 
-def inspector_image_code(config: GateConfig, cmd: Sequence[str]) -> lambda_.DockerImageCode:
+def inspector_image_code(
+    sklearn_version: str, python_version: str | None, cmd: Sequence[str]
+) -> lambda_.DockerImageCode:
     """The inspector function's code: the image for the configured sklearn_version, built for linux/amd64."""
     from aws_cdk import aws_ecr_assets as ecr_assets
     from aws_cdk import aws_lambda as lambda_
 
-    pair = image_pair(config.sklearn_version, config.inspector_python_version)
+    pair = image_pair(sklearn_version, python_version)
     return lambda_.DockerImageCode.from_image_asset(
         str(BUILD_CONTEXT),
         file=DOCKERFILE,

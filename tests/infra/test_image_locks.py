@@ -134,7 +134,11 @@ def test_the_image_asset_is_built_for_linux_amd64_from_its_pairs_lock(tmp_path: 
     app = App(outdir=str(tmp_path))
     stack = Stack(app, "ImageOnly")
     config = load_config({**read_context(), "sklearn_version": "1.2.1"})
-    lambda_.DockerImageFunction(stack, "Inspector", code=inspector_image_code(config, cmd=["handler.handler"]))
+    lambda_.DockerImageFunction(
+        stack,
+        "Inspector",
+        code=inspector_image_code(config.sklearn_version, config.inspector_python_version, cmd=["handler.handler"]),
+    )
     app.synth()
     (image,) = json.loads((tmp_path / "ImageOnly.assets.json").read_text())["dockerImages"].values()
     source = image["source"]

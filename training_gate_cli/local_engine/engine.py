@@ -19,7 +19,7 @@ from unittest import mock
 
 import boto3
 
-from training_gate_cli.local_engine import moto_hooks
+import training_gate_cli.local_engine.moto_hooks as moto_hooks
 from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
 from training_gate_cli.local_engine.provision import Account, provision
 from training_gate_cli.local_engine.strict import (
