@@ -150,3 +150,14 @@ def test_a_refused_event_leaves_the_decision_unpublished_for_the_next_attempt(wo
     with pytest.raises(Exception, match="refused"):
         record_outcome(RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME), ports)
     assert log.get("job-1", POLICY.sha256()).event_published is None
+
+
+def test_record_outcome_after_the_owners_were_told_says_so_and_sends_nothing(world):
+    _, log, registry, events = world
+    job, evaluation = decide(world, 0.5)
+    ports = FinishPorts(log=log, events=events, registry=registry)  # type: ignore[arg-type]
+    request = RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME)
+    record_outcome(request, ports)
+    log.complete("job-1", POLICY.sha256(), ME, "notified")  # what CompleteNotified writes
+    assert record_outcome(request, ports).completion == "notified"
+    assert len(events.published) == 1

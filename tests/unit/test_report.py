@@ -86,3 +86,12 @@ def test_training_failures_are_classified_with_advice():
     )
     assert capacity.action == "retry"
     assert len(capacity.subject) <= 100 and capacity.subject.isascii()
+
+
+def test_a_subject_is_printable_ascii_whatever_the_text():
+    from training_gate.domain.report import ascii_line
+
+    line = ascii_line("accuracy\x07 été\u200b\nnext\x00", 100)
+    assert line.isascii() and line.isprintable() and "\n" not in line
+    assert ascii_line("x" * 300, 100) == "x" * 97 + "..."
+    assert ascii_line("\x01\x02", 100) == "??"

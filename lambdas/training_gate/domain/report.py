@@ -17,6 +17,7 @@ SNS_SUBJECT_MAX = 100
 METADATA_KEY_MAX = 128
 METADATA_VALUE_MAX = 256
 _METADATA_FORBIDDEN = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 # A fixed namespace makes the ClientToken a pure function of (job, policy): the same decision
 # retried or re-run can never create a second package.
 CLIENT_TOKEN_NAMESPACE = uuid.UUID("5d0c3f57-7b5e-4a47-9a3c-61a1c3bd3c11")
@@ -54,9 +55,10 @@ def canonical_differs(result: RuleResult) -> bool:
 
 
 def ascii_line(text: str, limit: int) -> str:
-    """SNS subjects must be ASCII, without line breaks, under 100 characters."""
+    """SNS subjects must be printable ASCII, without line breaks or control characters, at most
+    100 characters (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html, Subject)."""
     flat = " ".join(text.split())
-    flat = flat.encode("ascii", "replace").decode("ascii")
+    flat = _NOT_PRINTABLE_ASCII.sub("?", flat) or "?"
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 

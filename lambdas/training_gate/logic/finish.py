@@ -41,6 +41,9 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
         return Completion(completion="superseded")
     package = item.model_package_arn
     passed = evaluation.outcome == Outcome.PASS
+    if item.complete and not passed:
+        # The owners were told already (this is a retry after the decision completed): never twice.
+        return Completion(completion="notified")
     try:
         if not item.event_published:
             if evaluation.outcome == Outcome.REJECT and job.output_model_package_arn:
