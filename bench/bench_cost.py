@@ -35,8 +35,8 @@ RUNS = 7
 
 def registered_path() -> None:
     from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
-    from training_gate_cli.emulated import create_training_job, training_log
     from training_gate_cli.local_engine import LocalGate, load_template
+    from training_gate_cli.local_engine.emulated import create_training_job, training_log
     from training_gate_cli.synth import synthesize
 
     with LocalGate(load_template(synthesize())) as gate:

@@ -9,11 +9,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import boto3
-
+from training_gate.dal.sagemaker import ModelRegistry
 from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
-from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import ExecutionResult, LocalGate, load_template
+from training_gate_cli.local_engine.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.synth import synthesize
 
 WIDTH = 100
@@ -128,7 +127,7 @@ def run_scenario(gate: LocalGate, scenario: Scenario, artifact: bytes, printer: 
 def _describe(result: ExecutionResult, notes: list[dict[str, Any]], printer: Printer) -> dict[str, Any]:
     if result.status == "SUCCEEDED" and result.output and result.output.get("model_package_arn"):
         arn = result.output["model_package_arn"]
-        package = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
+        package = ModelRegistry().describe_package(arn)
         printer.line("   Validation report:")
         printer.line(_indent(result.output["table"], "     "))
         printer.line(

@@ -76,9 +76,9 @@ def _validate(args: Any) -> int:
     cloudwatch = TrainingJobMetrics() if config.read_cloudwatch_metrics else None
     collected = collect_job_metrics(job, described.sources, TrainingLogs(), store, cloudwatch)
 
-    import boto3
+    from training_gate.dal.clients import region as current_region
 
-    region = boto3.session.Session().region_name or "us-east-1"
+    region = current_region()
     gate = GateSettings(
         default_policy=policy,
         default_group=config.model_package_group,

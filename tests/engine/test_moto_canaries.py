@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from training_gate_cli import local_engine
-from training_gate_cli.emulated import training_job_request
 from training_gate_cli.local_engine import moto_hooks
+from training_gate_cli.local_engine.emulated import training_job_request
 
 
 def test_moto_is_the_pinned_version():

@@ -44,7 +44,7 @@ def test_a_lambda_response_over_6_mb_is_lambdas_error_not_a_payload(account: Loc
 
 
 def test_an_execution_past_the_history_limit_is_refused(account: LocalGate, monkeypatch):
-    from training_gate_cli.emulated import create_training_job
+    from training_gate_cli.local_engine.emulated import create_training_job
 
     create_training_job(account, "many-polls", log_lines=None, statuses=("InProgress",) * 40, final_status="InProgress")
     monkeypatch.setattr(engine, "HISTORY_EVENTS_MAX", 60)  # AWS: 25,000; the rule, at a size a test can reach

@@ -20,7 +20,7 @@ from training_gate.handlers import (
     inspect_artifact,
     validate_input,
 )
-from training_gate_cli.emulated import ARTIFACT_BUCKET, training_job_request
+from training_gate_cli.local_engine.emulated import ARTIFACT_BUCKET, training_job_request
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 POLICY = json.dumps({"rules": [{"metric": "accuracy", "operator": ">", "threshold": 0.9}]})

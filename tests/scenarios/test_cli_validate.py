@@ -8,8 +8,8 @@ import boto3
 import pytest
 
 from training_gate_cli import cli
-from training_gate_cli.emulated import create_training_job, training_log
 from training_gate_cli.local_engine import LocalGate
+from training_gate_cli.local_engine.emulated import create_training_job, training_log
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 

@@ -14,8 +14,8 @@ from tests.scenarios.paths import GATE_ERROR_TAIL
 from training_gate.dal.dynamodb import DecisionLog
 from training_gate.dal.events import DecisionEventRefused, DecisionEvents
 from training_gate.dal.sagemaker import ModelRegistry
-from training_gate_cli.emulated import create_training_job, training_log
 from training_gate_cli.local_engine import Fault, LocalGate
+from training_gate_cli.local_engine.emulated import create_training_job, training_log
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 WEAK_LOG = training_log(0.7, 0.7, 0.7, 0.7, 0.7)

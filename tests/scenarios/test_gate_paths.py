@@ -10,8 +10,8 @@ import pytest
 
 from tests.scenarios.paths import GATE_ERROR_TAIL, NOTIFIED_TAIL, POLL, REGISTERED_PATH
 from training_gate_cli.artifacts import pack_model_tar_gz
-from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import ACCOUNT_ID, REGION, LocalGate
+from training_gate_cli.local_engine.emulated import create_training_job, state_change_event, training_log
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 

@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 
 from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
-from training_gate_cli.emulated import create_training_job, state_change_event, training_job_request, training_log
 from training_gate_cli.local_engine import LocalGate
+from training_gate_cli.local_engine.emulated import (
+    create_training_job,
+    state_change_event,
+    training_job_request,
+    training_log,
+)
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 

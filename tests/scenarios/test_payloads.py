@@ -9,8 +9,8 @@ from __future__ import annotations
 import boto3
 
 from training_gate.constants import STATE_PAYLOAD_BUDGET
-from training_gate_cli.emulated import create_training_job, write_log_stream
 from training_gate_cli.local_engine import LocalGate
+from training_gate_cli.local_engine.emulated import create_training_job, write_log_stream
 
 HOSTS = 64  # SageMaker's largest training cluster for one job
 DEFINITIONS = 40  # MetricDefinitions per job

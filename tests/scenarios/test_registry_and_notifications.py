@@ -7,8 +7,8 @@ import json
 import boto3
 
 from training_gate.dal.dynamodb import DecisionLog
-from training_gate_cli.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.local_engine import LocalGate
+from training_gate_cli.local_engine.emulated import create_training_job, state_change_event, training_log
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 WEAK_LOG = training_log(0.7, 0.7, 0.7, 0.7, 0.7)

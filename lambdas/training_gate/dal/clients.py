@@ -18,6 +18,11 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_RETRY_CONFIG)
 
 
+def region() -> str:
+    """The region the default session would call, as the user's AWS configuration says."""
+    return boto3.session.Session().region_name or "us-east-1"
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -26,4 +31,4 @@ def error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", ""))
 
 
-__all__ = ["ClientError", "client", "error_code", "error_message"]
+__all__ = ["ClientError", "client", "error_code", "error_message", "region"]

@@ -162,6 +162,9 @@ class ModelRegistry:
             kwargs["NextToken"] = page["NextToken"]
         return None
 
+    def describe_package(self, model_package_arn: str) -> dict[str, Any]:
+        return dict(self._sagemaker.describe_model_package(ModelPackageName=model_package_arn))
+
     def set_approval(self, model_package_arn: str, status: str, description: str) -> None:
         self._sagemaker.update_model_package(
             ModelPackageArn=model_package_arn, ModelApprovalStatus=status, ApprovalDescription=description[:1024]

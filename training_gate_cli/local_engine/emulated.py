@@ -8,7 +8,8 @@ from typing import Any
 
 import boto3
 
-from training_gate_cli.local_engine import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP, LocalGate
+from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP
+from training_gate_cli.local_engine.engine import LocalGate
 
 ARTIFACT_BUCKET = f"sagemaker-{REGION}-{ACCOUNT_ID}"
 TRAINING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
