@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -55,8 +55,21 @@ def _stack_key(scope: Construct, construct_id: str, description: str) -> kms.Key
     return key
 
 
+KEY_POLICY_STATEMENT = (
+    '{"Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}, '
+    '"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}'
+)
+
+
 def _key(scope: Construct, construct_id: str, arn: str | None, description: str) -> kms.IKey:
     if arn:
+        # The stack cannot change the policy of a key it does not own: without this statement, alarms
+        # and events addressed to the encrypted topic are dropped without a trace.
+        Annotations.of(scope).add_warning_v2(
+            f"training-gate:{construct_id}Policy",
+            f"{construct_id} {arn} is yours: its key policy must allow CloudWatch alarms and EventBridge to use it, "
+            f"or their messages to the gate's topics are dropped. Add: {KEY_POLICY_STATEMENT}",
+        )
         return kms.Key.from_key_arn(scope, construct_id, arn)
     return _stack_key(scope, construct_id, description)
 

@@ -468,3 +468,18 @@ def test_a_user_supplied_key_replaces_the_stack_key(tmp_path):
     assert not resources_of(configured, "AWS::KMS::Key")
     keys = {k: t["Properties"]["KmsMasterKeyId"] for k, t in resources_of(configured, "AWS::SNS::Topic").items()}
     assert {k.startswith("GateOperations"): v for k, v in keys.items()} == {True: operations, False: arn}
+
+
+def test_a_user_supplied_key_warns_at_synth_with_the_statement_its_policy_needs():
+    from aws_cdk import App
+    from aws_cdk.assertions import Annotations as Found
+    from aws_cdk.assertions import Match as M
+
+    from infra.config import load_config, read_context
+    from infra.stack import TrainingGateStack
+
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    app = App()
+    stack = TrainingGateStack(app, "Keys", config=load_config({**read_context(), "kms_key_arn": arn}))
+    warnings = Found.from_stack(stack).find_warning("*", M.string_like_regexp("cloudwatch.amazonaws.com"))
+    assert len(warnings) == 1 and arn in str(warnings[0].entry.data)
