@@ -54,9 +54,11 @@ class GateMonitoring(Construct):
 
     def _build_alarms(self) -> list[cloudwatch.Alarm]:
         props = self._props
-        machine = props.workflow.state_machine
+        # One path per failure: an execution that fails, times out or is aborted reaches operations
+        # through the alert function, so there is no alarm on executions or on the workflow functions'
+        # errors (each such error ends an execution as GateError). What has no other path does: the
+        # deliveries, the dead letters, the topics, throttling, and the alert function itself.
         metrics: dict[str, cloudwatch.IMetric] = {
-            "ExecutionsTimedOut": machine.metric_timed_out(period=ALARM_PERIOD),
             "FailedEventDeliveries": cloudwatch.Metric(
                 namespace="AWS/Events",
                 metric_name="FailedInvocations",
@@ -81,8 +83,8 @@ class GateMonitoring(Construct):
                 period=ALARM_PERIOD
             ),
         }
+        metrics["AlertOperationsErrors"] = props.functions.alert_operations.metric_errors(period=ALARM_PERIOD)
         for name, function in props.functions.all.items():
-            metrics[f"{name}Errors"] = function.metric_errors(period=ALARM_PERIOD)
             metrics[f"{name}Throttles"] = function.metric_throttles(period=ALARM_PERIOD)
         alarms = []
         for name, metric in metrics.items():

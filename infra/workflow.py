@@ -9,6 +9,7 @@ from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -60,6 +61,12 @@ class GateWorkflow(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
         )
         acknowledge(self.failed_alerts, "AwsSolutions-SQS3", "FailedAlerts: it is itself a dead-letter queue")
+        # An alert the function itself fails on (after Lambda's own retries of the asynchronous
+        # invocation) is kept too, with the event naming the execution: EventBridge's dead-letter queue
+        # holds only events it could not hand to Lambda at all.
+        props.functions.alert_operations.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.failed_alerts), retry_attempts=2
+        )
         self.alert_rule = self._build_alert_rule()
 
     def _build_state_machine(self) -> sfn.StateMachine:

@@ -373,10 +373,11 @@ def test_state_machine_logs_to_vended_logs_without_execution_data_and_traces(cfn
 def test_every_alarm_goes_to_the_operations_topic_whose_policy_and_key_admit_cloudwatch(template: dict):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     names = {a["Properties"]["AlarmDescription"].split(":")[1].split(">")[0].strip() for a in alarms.values()}
-    assert {"ExecutionsTimedOut", "FailedEventDeliveries", "DeadLetters", "UndeliveredAlerts"} <= names
-    assert {"OwnerNotificationsFailed", "OperationsNotificationsFailed"} <= names
-    assert {f"{fn}Errors" for fn in ("ValidateInput", "InspectArtifact", "EvaluatePolicy", "AlertOperations")} <= names
-    assert {f"{fn}Throttles" for fn in ("CollectMetrics", "RegisterModel")} <= names
+    assert {"FailedEventDeliveries", "FailedAlertDeliveries", "DeadLetters", "UndeliveredAlerts"} <= names
+    assert {"OwnerNotificationsFailed", "OperationsNotificationsFailed", "AlertOperationsErrors"} <= names
+    assert {f"{fn}Throttles" for fn in ("CollectMetrics", "RegisterModel", "AlertOperations")} <= names
+    # One path per failure: what ends an execution reaches operations through the alert, not an alarm too.
+    assert not {"ExecutionsTimedOut", "EvaluatePolicyErrors", "RegisterModelErrors"} & names
     topics = resources_of(template, "AWS::SNS::Topic")
     (operations,) = [k for k in topics if k.startswith("GateOperations")]
     for alarm in alarms.values():
@@ -412,6 +413,10 @@ def test_every_execution_that_ends_failed_timed_out_or_aborted_reaches_the_alert
     (target,) = ended["Targets"]
     assert target["Arn"]["Fn::GetAtt"][0].startswith("GateFunctionsAlertOperations")
     assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    # The function's own failures after Lambda's retries land in the same queue, with the event.
+    (invoke_config,) = resources_of(template, "AWS::Lambda::EventInvokeConfig").values()
+    destination = invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == target["DeadLetterConfig"]["Arn"]
     assert "states:DescribeExecution" in _actions(_statements(template, role("AlertOperations")))
     assert "sns:Publish" in _actions(_statements(template, role("AlertOperations")))
     assert resources_of(template, "AWS::CloudWatch::Dashboard")

@@ -80,3 +80,20 @@ def test_a_subject_stays_within_snss_limits_whatever_the_input():
 def test_an_unparseable_input_still_alerts_and_says_what_to_send():
     _, ((subject, message),) = run("FAILED", "GateError", execution_input="not json")
     assert subject.endswith("no job name") and '"TrainingJobName": "<the training job' in message
+
+
+def test_a_stale_describe_still_running_does_not_silence_the_alert():
+    topic = Topic()
+    stale = ExecutionDescription(execution_arn=ARN, status="RUNNING", input=json.dumps({"TrainingJobName": "j"}))
+    result = alert_operations(
+        ExecutionStatusChange(executionArn=ARN, stateMachineArn="arn:sm", status="FAILED"),
+        AlertPorts(executions=Described(stale), operations=topic),  # type: ignore[arg-type]
+    )
+    assert result.alerted and len(topic.sent) == 1
+
+
+def test_the_alert_stays_far_inside_snss_message_limit_whatever_the_input_and_cause():
+    big_input = json.dumps({"TrainingJobName": "churn-1", "policy_overrides": {"x": "y" * 250_000}})
+    _, ((subject, message),) = run("FAILED", "GateError", cause="c" * 300_000, execution_input=big_input)
+    assert len(message.encode()) < 64 * 1024
+    assert '{"TrainingJobName": "churn-1"}' in message and subject.endswith("churn-1")

@@ -101,10 +101,19 @@ class DecisionLog:
         return True
 
     def add_duplicate(self, training_job_name: str, policy_sha256: str, execution_arn: str) -> None:
+        try:
+            self._add_duplicate(training_job_name, policy_sha256, execution_arn)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def _add_duplicate(self, training_job_name: str, policy_sha256: str, execution_arn: str) -> None:
         self._dynamodb.update_item(
             TableName=self._table,
             Key=self._key(training_job_name, policy_sha256),
             UpdateExpression="ADD duplicates :one, duplicate_executions :execution",
+            # Never a stub item without a decision, should the item vanish between the read and this write.
+            ConditionExpression="attribute_exists(training_job)",
             ExpressionAttributeValues={":one": {"N": "1"}, ":execution": {"SS": [execution_arn]}},
         )
 

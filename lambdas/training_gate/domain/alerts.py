@@ -12,7 +12,10 @@ from training_gate.domain.report import SNS_SUBJECT_MAX, ascii_line
 
 # Outcomes the workflow itself reports to the model's owners: operations need not hear of them.
 DESIGNED_OUTCOMES = frozenset({"ModelRejected", "ModelInconclusive", "TrainingJobFailed"})
-CAUSE_MAX = 20_000
+# SNS takes at most 256 KiB a message (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html);
+# the cause and the input to re-run are budgeted so the whole alert stays far inside it.
+CAUSE_MAX_BYTES = 32 * 1024
+RERUN_INPUT_MAX_BYTES = 16 * 1024
 
 
 class FailedExecution(BaseModel):
@@ -41,6 +44,13 @@ def job_name_of(execution_input: str | None) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _clip(text: str, max_bytes: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode(errors="ignore") + " [cut: the whole cause is on the execution's page]"
+
+
 def execution_console_link(execution_arn: str) -> str:
     parts = execution_arn.split(":")
     region = parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
@@ -54,8 +64,11 @@ def operations_alert(execution: FailedExecution) -> Notification:
     job = job_name_of(execution.input)
     error = execution.error or {"TIMED_OUT": "States.Timeout", "ABORTED": "Aborted"}.get(execution.status, "unknown")
     subject = ascii_line(f"training-gate {execution.status.lower()}: {error} - {job or 'no job name'}", SNS_SUBJECT_MAX)
-    cause = (execution.cause or "(no cause given)")[:CAUSE_MAX]
+    cause = _clip(execution.cause or "(no cause given)", CAUSE_MAX_BYTES)
     rerun = execution.input if job else json.dumps({"TrainingJobName": "<the training job's name>"})
+    if rerun and len(rerun.encode()) > RERUN_INPUT_MAX_BYTES:
+        # A large input (its policy_overrides, say) is in the execution's own page; the job is enough here.
+        rerun = json.dumps({"TrainingJobName": job}) + "  (the full input is on the execution's page)"
     lines = [
         f"A training-gate execution ended {execution.status} and no model owner was told.",
         f"Training job: {job or '(the input names none)'}",

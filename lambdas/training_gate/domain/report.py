@@ -137,6 +137,8 @@ def decision_event(
 ) -> dict[str, Any]:
     """What EventBridge subscribers receive about a decision (the report's summary)."""
     return {
+        # Stable for the decision: a subscriber drops a second delivery of the same event by it.
+        "decision_id": client_token(job.training_job_arn, evaluation.policy_sha256),
         "training_job_name": job.training_job_name,
         "training_job_arn": job.training_job_arn,
         "execution_arn": execution_arn,

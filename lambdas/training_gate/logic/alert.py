@@ -38,7 +38,9 @@ def alert_operations(change: ExecutionStatusChange, ports: AlertPorts) -> AlertR
     execution = FailedExecution(
         execution_arn=change.executionArn,
         state_machine_arn=change.stateMachineArn,
-        status=described.status if described else change.status,
+        # The event's status decides: DescribeExecution is eventually consistent and may still say
+        # RUNNING (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+        status=change.status,
         error=described.error if described else None,
         cause=described.cause if described else None,
         input=described.input if described else None,

@@ -35,13 +35,36 @@ def inspect_job(
             checks=[CheckResult(name="locate", status=CheckStatus.FAIL, detail="the job reports no model artifact")],
             artifact=ArtifactInfo(uri=""),
         )
-    return inspect_artifact(
+    result = inspect_artifact(
         job.model_artifact,
         artifact_source(job, store),
         config,
         read_holdout=read_holdout,
         remaining_time_s=remaining_time_s,
     )
+    return bounded(result)
+
+
+# The inspection travels in the state: an evaluation file can hold a value per class or per slice,
+# thousands of them, and a check's detail can quote the artifact. Both are bounded here.
+INSPECTION_METRICS_MAX = 200
+CHECK_DETAIL_MAX = 2000
+
+
+def bounded(result: InspectionResult) -> InspectionResult:
+    checks = [c.model_copy(update={"detail": c.detail[:CHECK_DETAIL_MAX]}) for c in result.checks]
+    metrics = result.metrics
+    if len(metrics) > INSPECTION_METRICS_MAX:
+        checks.append(
+            CheckResult(
+                name="evaluation_files",
+                status=CheckStatus.WARN,
+                detail=f"the artifact's evaluation files hold {len(metrics)} values; the first "
+                f"{INSPECTION_METRICS_MAX} are used (name the metrics the policy judges first, or fewer)",
+            )
+        )
+        metrics = metrics[:INSPECTION_METRICS_MAX]
+    return result.model_copy(update={"checks": checks, "metrics": metrics})
 
 
 __all__ = ["ArtifactNotFound", "artifact_source", "inspect_job"]

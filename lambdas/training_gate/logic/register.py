@@ -149,7 +149,7 @@ def _create_once(registry: ModelRegistry, request: dict[str, Any], identity: dic
         return registry.create_package(request), True
     except ClientError as exc:
         if error_code(exc) in _THROTTLING:
-            raise  # the state machine retries with backoff; the token keeps the retry idempotent
+            raise  # botocore already retried it with backoff; a later attempt reuses the same token
         found = registry.find_package(group, identity)
         if found is None:
             raise
@@ -174,13 +174,14 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
     if item is None or item.owner != me:
         raise NotOwner(f"execution {me} does not own the decision on {job.training_job_name}")
     if item.model_package_arn:
-        # An earlier attempt (a retry, or the execution this one took over) created it.
+        # An earlier attempt (a retry, or the execution this one took over) created it; the report may
+        # not say so yet if that attempt stopped right after recording the package.
         arn = item.model_package_arn
+        adopted = arn == job.output_model_package_arn
+        if evaluation.report_uri:
+            _record_in_report(ports.store, evaluation.report_uri, arn, adopted)
         return Registration(
-            model_package_arn=arn,
-            model_package_version=arn.rsplit("/", 1)[-1],
-            adopted=arn == job.output_model_package_arn,
-            created=False,
+            model_package_arn=arn, model_package_version=arn.rsplit("/", 1)[-1], adopted=adopted, created=False
         )
     report_uri = evaluation.report_uri
     if not report_uri:
@@ -212,13 +213,23 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
             ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
             arn, created = _create_once(ports.registry, sent, identity)
     ports.log.record_package(job.training_job_name, evaluation.policy_sha256, me, arn)
-    version = arn.rsplit("/", 1)[-1]
-    registration = ReportRegistration(
-        model_package_arn=arn, model_package_version=version, adopted=bool(job.output_model_package_arn)
+    adopted = bool(job.output_model_package_arn)
+    _record_in_report(ports.store, report_uri, arn, adopted, report)
+    return Registration(
+        model_package_arn=arn, model_package_version=arn.rsplit("/", 1)[-1], adopted=adopted, created=created
     )
+
+
+def _record_in_report(
+    store: ArtifactStore, report_uri: str, arn: str, adopted: bool, report: Report | None = None
+) -> None:
+    """The typed update a registration makes to report.json (written once, unless it already says so)."""
+    report = report or _read_report(store, report_uri)
+    registration = ReportRegistration(
+        model_package_arn=arn, model_package_version=arn.rsplit("/", 1)[-1], adopted=adopted
+    )
+    if report.registration == registration:
+        return
     report.registration = registration
     bucket, key = parse_s3_uri(report_uri)
-    ports.store.put_json(bucket, key, report.document())
-    return Registration(
-        model_package_arn=arn, model_package_version=version, adopted=registration.adopted, created=created
-    )
+    store.put_json(bucket, key, report.document())
