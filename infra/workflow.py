@@ -74,14 +74,21 @@ class GateWorkflow(Construct):
             )
         )
         # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard.
-        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.topic.topic_arn]))
+        # The owners' topic, and the operations topic for a skipped decision (nothing for the owners to do).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"], resources=[storage.topic.topic_arn, storage.operations_topic.topic_arn]
+            )
+        )
         storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         role.add_to_policy(
             iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[storage.decision_table.table_arn])
         )
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
         substitutions["NotificationTopicArn"] = storage.topic.topic_arn
+        substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
         substitutions["DecisionTableName"] = storage.decision_table.table_name
         log_group = logs.LogGroup(
             self,
