@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +149,19 @@ def test_the_older_layer_version_key_keeps_the_arn_it_built():
 def test_a_bad_layer_pin_is_refused(changes: dict, words: str):
     with pytest.raises(ConfigError, match=words):
         load_config({**read_context(), **changes})
+
+
+def test_the_stack_outputs_what_the_deploy_section_tells_people_to_look_at(template: dict):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    outputs = template["Outputs"]
+    assert set(outputs) == {
+        "StateMachineArn",
+        "TrainingJobRuleName",
+        "NotificationTopicArn",
+        "OperationsTopicArn",
+        "ReportsBucketName",
+        "DecisionTableName",
+        "FailedStartsQueueUrl",
+    }
+    for name in outputs:
+        assert f"`{name}`" in readme, name
