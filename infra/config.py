@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from infra.inspector_image import image_pair
+from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
@@ -28,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+$"
+_LAYER_VERSION_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[1-9]\d*$"
 
 
 class ConfigError(ValueError):
@@ -62,7 +64,14 @@ class GateConfig(BaseModel):
     holdout: HoldoutConfig | None = None
     read_cloudwatch_metrics: bool = False
     inference: InferenceConfig = InferenceConfig()
-    required_job_tag: JobTag | None = Field(default=None, description="gate only jobs carrying this tag")
+    required_job_tag: JobTag | None = Field(
+        default=None,
+        description="gate only jobs carrying this tag; when neither it nor job_name_prefixes is set, "
+        "the default tag training-gate=enabled applies (see job_tag)",
+    )
+    gate_all_jobs: bool = Field(
+        default=False, description="gate every training job of the account and region, tagged or not"
+    )
     operations_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
     kms_key_arn: Annotated[str | None, Field(pattern=_KMS_KEY_ARN)] = None
     operations_kms_key_arn: Annotated[
@@ -81,7 +90,15 @@ class GateConfig(BaseModel):
     )
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
     inspector_timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 300
-    powertools_layer_version: Annotated[int, Field(ge=1)] = 27
+    powertools_layer_arn: Annotated[str | None, Field(pattern=_LAYER_VERSION_ARN)] = Field(
+        default=None,
+        description="a pinned Powertools layer version ARN; default: the public SSM parameter's latest",
+    )
+    powertools_layer_version: Annotated[int | None, Field(ge=1)] = Field(
+        default=None,
+        description="deprecated: the version number of the layer the gate built its ARN from; "
+        "kept so existing cdk.json files keep their pinned layer",
+    )
 
     @property
     def model_package_groups(self) -> list[str]:
@@ -93,6 +110,45 @@ class GateConfig(BaseModel):
         problems = polling_problems(self.poll_interval_seconds, self.max_polls)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def job_tag(self) -> JobTag | None:
+        """The tag the start rule requires. Opt-in by default: with no scope configured, only jobs tagged
+        training-gate=enabled are judged; job_name_prefixes alone is a scope of its own (users who set it
+        before the tag default existed keep exactly the jobs they gated)."""
+        if self.gate_all_jobs:
+            return None
+        if "required_job_tag" in self.model_fields_set or self.job_name_prefixes:
+            return self.required_job_tag
+        return JobTag(key=DEFAULT_JOB_TAG_KEY, value=DEFAULT_JOB_TAG_VALUE)
+
+    @property
+    def default_tag_scope(self) -> bool:
+        """Only the default tag decides which jobs are judged: what a deployment that gated every job
+        before this default existed silently becomes on upgrade."""
+        return not self.gate_all_jobs and not self.job_name_prefixes and "required_job_tag" not in self.model_fields_set
+
+    @model_validator(mode="after")
+    def _scope_is_explicit(self) -> GateConfig:
+        if self.gate_all_jobs and (self.required_job_tag or self.job_name_prefixes):
+            raise ValueError(
+                "gate_all_jobs: true gates every job; it cannot be combined with required_job_tag or "
+                "job_name_prefixes (remove one)"
+            )
+        if not self.gate_all_jobs and self.job_tag is None and not self.job_name_prefixes:
+            raise ValueError(
+                "required_job_tag: null with no job_name_prefixes would gate every job; say so with gate_all_jobs: true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_powertools_pin(self) -> GateConfig:
+        if self.powertools_layer_arn and self.powertools_layer_version is not None:
+            raise ValueError(
+                "set powertools_layer_arn (a pinned layer version ARN) or the older powertools_layer_version, "
+                "not both; powertools_layer_arn replaces powertools_layer_version"
+            )
         return self
 
     @field_validator("sklearn_version")

@@ -9,6 +9,7 @@ from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
@@ -24,6 +25,8 @@ FUNCTION_TIMEOUT = Duration.seconds(60)
 FUNCTION_MEMORY_MB = 512
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 POWERTOOLS_ACCOUNT = "017000801446"
+# The zip functions run on Lambda's default architecture; the layer must be built for the same one.
+ARCHITECTURE = lambda_.Architecture.X86_64
 # Zip functions carry the gate's code without scikit-learn and without the inspector.
 ZIP_EXCLUDES = [
     "inspector.Dockerfile",
@@ -35,6 +38,30 @@ ZIP_EXCLUDES = [
     "**/__pycache__",
     "*.pyc",
 ]
+
+
+def powertools_parameter_name(
+    runtime: lambda_.Runtime = RUNTIME, architecture: lambda_.Architecture = ARCHITECTURE
+) -> str:
+    """The public SSM parameter holding the newest Powertools layer version ARN for a runtime and
+    architecture: `/aws/service/powertools/python/{arch}/{python_version}/latest`, as the Powertools for
+    AWS Lambda (Python) docs, "Lambda Layer" section, publish it (e.g. `.../x86_64/python3.13/latest`)."""
+    return f"/aws/service/powertools/python/{architecture.name}/{runtime.name}/latest"
+
+
+def powertools_layer_arn(scope: Construct, config: GateConfig) -> str:
+    """A pinned ARN from cdk.json when there is one; otherwise the public parameter, resolved by
+    CloudFormation at deploy time (a template parameter), so a new deployment never starts on an old layer."""
+    if config.powertools_layer_arn:
+        return config.powertools_layer_arn
+    if config.powertools_layer_version is not None:
+        # The ARN earlier releases built from the version number, so an existing pin keeps its layer.
+        return (
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-{ARCHITECTURE.name}:"
+            f"{config.powertools_layer_version}"
+        )
+    return ssm.StringParameter.value_for_string_parameter(scope, powertools_parameter_name())
 
 
 @dataclass(frozen=True)
@@ -53,11 +80,7 @@ class GateFunctions(Construct):
         self.roles: dict[str, iam.Role] = {}
         self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python{RUNTIME.name.removeprefix('python').replace('.', '')}"
-            f"-x86_64:{self._config.powertools_layer_version}",
+            self, "Powertools", powertools_layer_arn(self, self._config)
         )
         self.validate_input = self._build_validate_input()
         self.describe_training_job = self._build_describe_training_job()
@@ -119,6 +142,7 @@ class GateFunctions(Construct):
             handler=f"training_gate.handlers.{module}.handler",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ZIP_EXCLUDES),
             layers=[self._powertools],
+            architecture=ARCHITECTURE,
             role=role,
             log_group=log_group,
             timeout=FUNCTION_TIMEOUT,

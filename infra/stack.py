@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Tags, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Stack, Tags, Validations
 from constructs import Construct
 
 from infra.config import GateConfig
@@ -18,6 +18,7 @@ class TrainingGateStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.gate = TrainingGate(self, "Gate", props=TrainingGateProps(config=config))
         Tags.of(self).add("app", "training-gate")
+        self._outputs()
         # Findings that are a property of this deployment, not of the reusable construct.
         Validations.of(self.gate.storage.reports_bucket).acknowledge(
             Acknowledgment(
@@ -32,3 +33,19 @@ class TrainingGateStack(Stack):
                 reason="FailedStarts queue: it is itself the dead-letter queue of the EventBridge target",
             )
         )
+
+    def _outputs(self) -> None:
+        """What the README's deploy section tells people to look at after a deploy, by name
+        (`aws cloudformation describe-stacks --stack-name TrainingGateStack --query "Stacks[0].Outputs"`)."""
+        gate = self.gate
+        outputs = {
+            "StateMachineArn": (gate.state_machine.state_machine_arn, "start a manual execution here"),
+            "TrainingJobRuleName": (gate.workflow.trigger.rule_name, "starts the gate for tagged jobs"),
+            "NotificationTopicArn": (gate.storage.topic.topic_arn, "the model owners' topic"),
+            "OperationsTopicArn": (gate.storage.operations_topic.topic_arn, "gate errors, skips and alarms"),
+            "ReportsBucketName": (gate.storage.reports_bucket.bucket_name, "reports/<job>/<execution>/"),
+            "DecisionTableName": (gate.storage.decision_table.table_name, "one item per decision"),
+            "FailedStartsQueueUrl": (gate.storage.failed_starts.queue_url, "events that could not start the gate"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

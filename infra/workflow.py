@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -81,14 +81,21 @@ class GateWorkflow(Construct):
             )
         )
         # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard.
-        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.topic.topic_arn]))
+        # The owners' topic, and the operations topic for a skipped decision (nothing for the owners to do).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"], resources=[storage.topic.topic_arn, storage.operations_topic.topic_arn]
+            )
+        )
         storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         role.add_to_policy(
             iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[storage.decision_table.table_arn])
         )
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
         substitutions["NotificationTopicArn"] = storage.topic.topic_arn
+        substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
         substitutions["DecisionTableName"] = storage.decision_table.table_name
         log_group = logs.LogGroup(
             self,
@@ -123,8 +130,19 @@ class GateWorkflow(Construct):
         detail: dict[str, object] = {"TrainingJobStatus": TERMINAL_STATUSES}
         if config.job_name_prefixes:
             detail["TrainingJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
-        if config.required_job_tag:
-            detail["Tags"] = {config.required_job_tag.key: [config.required_job_tag.value]}
+        if config.job_tag:
+            # SageMaker's state-change event carries the job's tags as an object in detail.Tags.
+            detail["Tags"] = {config.job_tag.key: [config.job_tag.value]}
+        if config.default_tag_scope:
+            # A deployment from before the opt-in default gated every job; after an upgrade untagged jobs
+            # silently stop being judged, so synth says so until the scope is written down in cdk.json.
+            Annotations.of(self).add_warning_v2(
+                "training-gate:untagged-jobs-not-gated",
+                f"training-gate judges only training jobs tagged {config.job_tag.key}={config.job_tag.value} "
+                "(the default scope): untagged jobs are no longer gated. Tag the jobs to gate, or write the "
+                "scope in cdk.json to silence this: required_job_tag (this tag or another), job_name_prefixes, "
+                "or gate_all_jobs: true to gate every job as before.",
+            )
         rule = events.Rule(
             self,
             "TrainingJobStateChange",

@@ -146,7 +146,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         for check in result.checks:
             print(f"{check.status.value.upper():<8} {check.name:<17} {check.detail}")
         print(f"verdict: {result.verdict}")
-    return EXIT_OK if result.verdict == "pass" else EXIT_REJECTED
+    return {"pass": EXIT_OK, "skip": EXIT_INCONCLUSIVE}.get(result.verdict, EXIT_REJECTED)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

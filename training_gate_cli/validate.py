@@ -105,7 +105,7 @@ def _validate(args: Any) -> int:
     }
     if args.apply and result.outcome == Outcome.PASS and result.report_uri:
         view["model_package_arn"] = register_directly(job, result.report_uri, registry, store, config.inference)
-    elif args.apply and args.topic_arn and result.outcome != Outcome.PASS:
+    elif args.apply and args.topic_arn and result.outcome in (Outcome.REJECT, Outcome.INCONCLUSIVE):
         Topic(args.topic_arn).publish(result.notification.subject, result.notification.message)
         view["notified"] = args.topic_arn
     _print(args, view)

@@ -17,3 +17,6 @@ REPORTS_PREFIX = "reports/"
 # Every state's input and output stays under this, far inside Step Functions' 256 KiB hard limit
 # (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): bulky data goes to S3.
 STATE_PAYLOAD_BUDGET = 64 * 1024
+# The opt-in tag: by default the gate judges only training jobs that carry it (cdk.json required_job_tag).
+DEFAULT_JOB_TAG_KEY = "training-gate"
+DEFAULT_JOB_TAG_VALUE = "enabled"

@@ -145,6 +145,17 @@ def test_inspect_rejects_a_hostile_artifact_with_exit_1(tmp_path, capsys):
     assert not (tmp_path / "ran").exists()
 
 
+def test_inspect_an_artifact_with_no_sklearn_model_exits_3_like_inconclusive(tmp_path, capsys):
+    from training_gate_cli.artifacts import pack_model_tar_gz
+
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(pack_model_tar_gz({"xgboost-model": b"binf"}))
+    assert cli.main(["inspect", str(artifact), "--json"]) == 3
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "skip"
+    assert [c["status"] for c in out["checks"] if c["name"] == "find_model"] == ["skipped"]
+
+
 def test_inspect_missing_file_is_a_failed_locate_check(tmp_path, capsys):
     assert cli.main(["inspect", str(tmp_path / "none.tar.gz"), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["checks"][0]["status"] == "fail"

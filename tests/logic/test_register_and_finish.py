@@ -12,7 +12,7 @@ from tests.support.fakes import FakeEvents, FakeExecutions, FakeJobs, FakeLog, F
 from training_gate.dal.dynamodb import NotOwner
 from training_gate.domain.contract import MetricsSummary
 from training_gate.domain.inputs import GateInput
-from training_gate.domain.models import MetricsResult
+from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricsResult
 from training_gate.domain.policy import Policy
 from training_gate.domain.settings import InferenceConfig
 from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate
@@ -31,14 +31,14 @@ def world():
     return store, log, registry, events
 
 
-def decide(world, accuracy: float, job=None):
+def decide(world, accuracy: float, job=None, inspection=None):
     store, log, registry, _ = world
     job = job or training_job("job-1")
     value = metric("accuracy", accuracy)
     evaluation = evaluate(
         EvaluateRequest(
             job=job,
-            inspection=passing_inspection(),
+            inspection=inspection or passing_inspection(),
             metrics=MetricsSummary(metrics_uri=None),
             settings=GateInput(training_job_name=job.training_job_name, poll_interval_seconds=0, max_polls=1),
             execution_arn=ME,
@@ -161,3 +161,22 @@ def test_record_outcome_after_the_owners_were_told_says_so_and_sends_nothing(wor
     log.complete("job-1", POLICY.sha256(), ME, "notified")  # what CompleteNotified writes
     assert record_outcome(request, ports).completion == "notified"
     assert len(events.published) == 1
+
+
+def test_a_skipped_decision_publishes_its_event_completes_and_never_touches_the_jobs_own_package(world):
+    _, log, registry, events = world
+    own = "arn:aws:sagemaker:us-east-1:123456789012:model-package/models/7"
+    skip = InspectionResult(
+        verdict="skip",
+        checks=[CheckResult(name="find_model", status=CheckStatus.SKIPPED, detail="no scikit-learn model: none")],
+        artifact=ArtifactInfo(uri="s3://bucket/job/output/model.tar.gz"),
+    )
+    job, evaluation = decide(world, 0.5, job=training_job("job-1", output_model_package_arn=own), inspection=skip)
+    assert (evaluation.outcome, evaluation.reason_codes) == ("skipped", ["NOT_A_SKLEARN_MODEL"])
+    ports = FinishPorts(log=log, events=events, registry=registry)  # type: ignore[arg-type]
+    request = RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME)
+    assert record_outcome(request, ports).completion == "skipped"
+    assert record_outcome(request, ports).completion == "skipped"
+    assert [e["outcome"] for e in events.published] == ["skipped"] and registry.approvals == {}
+    item = log.get("job-1", POLICY.sha256())
+    assert (item.status, item.completion) == ("complete", "skipped")

@@ -46,6 +46,28 @@ def test_rejected_job_exits_1_with_the_reasons(gate: LocalGate, iris_artifact: b
     assert code == 1 and "accuracy 0.700 not > 0.9" in view["reasons"][0]
 
 
+def test_a_job_with_no_sklearn_model_exits_3_and_applying_notifies_no_owner(gate: LocalGate, capsys):
+    from training_gate_cli.artifacts import pack_model_tar_gz
+
+    artifact = pack_model_tar_gz({"xgboost-model": b"binf"})
+    create_training_job(gate, "cli-xgb", log_lines=GOOD_LOG, artifact=artifact, statuses=())
+    code, view = validate(capsys, "--job", "cli-xgb")
+    assert code == 3 and view["outcome"] == "skipped"
+    assert view["reasons"][0].startswith("no scikit-learn model in the artifact, nothing was judged")
+    code, view = validate(
+        capsys,
+        "--job",
+        "cli-xgb",
+        "--apply",
+        "--reports-bucket",
+        gate.reports_bucket,
+        "--topic-arn",
+        gate.account.owners_topic_arn,
+    )
+    assert code == 3 and "notified" not in view and "model_package_arn" not in view
+    assert list(gate.notifications()) == []
+
+
 def test_unknown_job_and_apply_without_bucket_are_usage_errors(gate: LocalGate, capsys):
     assert cli.main(["validate", "--job", "nope"]) == 2
     assert "training job 'nope' not found" in capsys.readouterr().err

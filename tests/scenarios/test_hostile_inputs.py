@@ -72,7 +72,12 @@ HOSTILE = {
     "not-gzip": (lambda t: b"PK\x03\x04 this is a zip", "gzip"),
     "truncated": (lambda t: pack_model_tar_gz({"model.joblib": iris_model_joblib()})[:-30], "gzip"),
     "payload-after-arrays": (lambda t: pack_model_tar_gz({"model.joblib": payload_after_arrays(t)}), "load"),
-    "no-model": (lambda t: pack_model_tar_gz({"notes.txt": b"hello"}), "find_model"),
+    # Two candidates: the gate cannot tell which model would be deployed. (No candidate at all is not a
+    # rejection but a skip: tests/scenarios/test_scope.py.)
+    "ambiguous-model": (
+        lambda t: pack_model_tar_gz({"a.joblib": iris_model_joblib(), "b.pkl": iris_model_joblib()}),
+        "find_model",
+    ),
 }
 
 

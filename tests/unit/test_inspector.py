@@ -185,8 +185,22 @@ def test_broken_archives_fail_the_unpack_check(artifact: bytes, detail: str):
     assert checks["load"].status == CheckStatus.SKIPPED
 
 
-def test_no_model_file_lists_what_is_there():
-    _, checks = run(pack_model_tar_gz({"README.txt": b"hi", "code/train.py": b"print()"}))
+def test_no_sklearn_model_file_is_a_skip_that_lists_what_is_there():
+    # Another framework's artifact (SageMaker XGBoost writes xgboost-model): not a rejection, nothing to judge.
+    result, checks = run(pack_model_tar_gz({"xgboost-model": b"binf", "code/train.py": b"print()"}))
+    assert result.verdict == "skip"
+    assert checks["find_model"].status == CheckStatus.SKIPPED
+    assert checks["find_model"].detail.startswith("no scikit-learn model: no model file matching")
+    assert "xgboost-model" in checks["find_model"].detail
+    assert {checks[name].status for name in ("load", "smoke_prediction", "holdout")} == {CheckStatus.SKIPPED}
+    assert not result.failed_checks
+
+
+def test_a_configured_model_file_that_is_missing_still_fails():
+    # model_file names the scikit-learn model the job should have written: its absence is the job's fault.
+    config = InspectConfig(sample_input=SAMPLE.sample_input, model_file="model.joblib")
+    result, checks = run(pack_model_tar_gz({"README.txt": b"hi"}), config)
+    assert result.verdict == "reject"
     assert checks["find_model"].status == CheckStatus.FAIL
     assert "README.txt" in checks["find_model"].detail
 

@@ -264,3 +264,32 @@ def test_observed_values_are_finite_once_per_metric_and_usable_as_dimensions():
         ],
     )
     assert decision.observed_values() == {"accuracy": 0.93, "validation:precision": 0.88}
+
+
+def _inspection(verdict: str, *checks: CheckResult) -> InspectionResult:
+    return InspectionResult(verdict=verdict, checks=list(checks), artifact=ArtifactInfo(uri="s3://b/m.tar.gz"))
+
+
+NOT_A_MODEL = CheckResult(
+    name="find_model",
+    status=CheckStatus.SKIPPED,
+    detail="no scikit-learn model: no model file matching *.joblib; the artifact holds: xgboost-model",
+)
+
+
+def test_an_artifact_with_no_sklearn_model_is_skipped_not_rejected_even_with_failing_metrics():
+    decision = decide(policy(), {"accuracy": metric("accuracy", "0.1")}, _inspection("skip", NOT_A_MODEL))
+    assert decision.outcome == Outcome.SKIPPED
+    assert decision.reason_codes == [ReasonCode.NOT_A_SKLEARN_MODEL]
+    assert "xgboost-model" in decision.reasons[0]
+    assert decision.rules == []  # nothing was judged
+    assert decision.policy_sha256 == policy().sha256()
+
+
+def test_the_inspection_verdict_is_skip_only_when_nothing_failed_and_no_model_was_found():
+    failed = CheckResult(name="unpack", status=CheckStatus.FAIL, detail="truncated")
+    not_run = CheckResult(name="find_model", status=CheckStatus.SKIPPED, detail="not run: unpack failed")
+    assert InspectionResult.verdict_of([NOT_A_MODEL]) == "skip"
+    assert InspectionResult.verdict_of([failed, NOT_A_MODEL]) == "reject"
+    assert InspectionResult.verdict_of([not_run]) == "pass"
+    assert InspectionResult.verdict_of([CheckResult(name="load", status=CheckStatus.PASS, detail="ok")]) == "pass"

@@ -8,12 +8,15 @@ from typing import Any
 
 import boto3
 
+from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
 from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP
 from training_gate_cli.local_engine.engine import LocalGate
 
 ARTIFACT_BUCKET = f"sagemaker-{REGION}-{ACCOUNT_ID}"
 TRAINING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecution"
+# Emulated jobs opt in to the gate as the README tells users to, unless a test says otherwise.
+GATE_TAGS = {DEFAULT_JOB_TAG_KEY: DEFAULT_JOB_TAG_VALUE}
 # MetricDefinitions as a user of the seed's training script writes them.
 SEED_METRIC_DEFINITIONS = [
     {"Name": "train:accuracy", "Regex": r"Training accuracy: ([0-9\.]+)"},
@@ -83,10 +86,16 @@ def create_training_job(
     artifact: bytes | None = None,
     metric_definitions: list[dict[str, str]] | None = None,
     output_model_package_arn: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Create an emulated job that reports `statuses` on successive polls, then `final_status`."""
+    """Create an emulated job that reports `statuses` on successive polls, then `final_status`; it carries
+    `tags` (by default the gate's opt-in tag), as its state-change event will."""
+    tags = GATE_TAGS if tags is None else tags
     sagemaker = boto3.client("sagemaker")
-    sagemaker.create_training_job(**training_job_request(name))
+    request = training_job_request(name)
+    if tags:
+        request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    sagemaker.create_training_job(**request)
     artifact_uri = upload_artifact(name, artifact) if artifact is not None else None
     if log_lines is not None:
         write_log_stream(name, log_lines)
@@ -101,6 +110,7 @@ def create_training_job(
         model_artifact=artifact_uri,
         output_model_package_arn=output_model_package_arn,
     )
+    job["Tags"] = dict(tags)
     if artifact_uri:
         job["ModelArtifacts"] = {"S3ModelArtifacts": artifact_uri}
     if failure_reason:
@@ -117,7 +127,8 @@ def state_change_event(job: dict[str, Any], status: str) -> dict[str, Any]:
         "SecondaryStatus": status,
         "ModelArtifacts": job.get("ModelArtifacts", {}),
         "OutputDataConfig": job.get("OutputDataConfig", {}),
-        "Tags": {},
+        # SageMaker's event carries the job's tags as an object: what the start rule filters on.
+        "Tags": dict(job.get("Tags", {})),
     }
     if status == "Failed" and job.get("FailureReason"):
         detail["FailureReason"] = job["FailureReason"]

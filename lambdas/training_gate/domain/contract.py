@@ -135,7 +135,7 @@ class Registration(BaseModel):
 
 
 class Completion(BaseModel):
-    completion: Literal["registered", "event_published", "notified", "superseded"]
+    completion: Literal["registered", "event_published", "notified", "superseded", "skipped"]
     model_package_arn: str | None = None
 
 

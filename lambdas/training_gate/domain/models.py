@@ -20,6 +20,10 @@ class CheckStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+# How find_model words "no file of a kind the gate loads": the check is skipped, not failed.
+NOT_A_SKLEARN_MODEL_DETAIL = "no scikit-learn model"
+
+
 class CheckResult(BaseModel):
     """One named artifact check, with a sentence a person can act on."""
 
@@ -71,11 +75,26 @@ def parse_finite(raw: str) -> float | None:
 
 
 class InspectionResult(BaseModel):
-    verdict: Literal["pass", "reject"]
+    # skip: the artifact holds no model file of a kind the gate loads; nothing was inspected.
+    verdict: Literal["pass", "reject", "skip"]
     checks: list[CheckResult]
     artifact: ArtifactInfo
     model: ModelInfo = ModelInfo()
     metrics: list[MetricValue] = []
+
+    @staticmethod
+    def verdict_of(checks: list[CheckResult]) -> Literal["pass", "reject", "skip"]:
+        """reject on any failed check; skip when nothing failed and find_model found no file of a kind the
+        gate loads (another framework's model: nothing to inspect); pass otherwise."""
+        if any(c.status == CheckStatus.FAIL for c in checks):
+            return "reject"
+        not_a_model = any(
+            c.name == "find_model"
+            and c.status == CheckStatus.SKIPPED
+            and c.detail.startswith(NOT_A_SKLEARN_MODEL_DETAIL)
+            for c in checks
+        )
+        return "skip" if not_a_model else "pass"
 
     @property
     def failed_checks(self) -> list[CheckResult]:

@@ -49,6 +49,8 @@ class Outcome(StrEnum):
     PASS = "pass"
     REJECT = "reject"
     INCONCLUSIVE = "inconclusive"
+    # Nothing was judged: the artifact holds no model of a kind the gate can load (XGBoost, PyTorch...).
+    SKIPPED = "skipped"
 
 
 class ReasonCode(StrEnum):
@@ -61,6 +63,7 @@ class ReasonCode(StrEnum):
     VERSION_SKEW = "VERSION_SKEW"
     SOURCE_DISAGREEMENT = "SOURCE_DISAGREEMENT"
     METRIC_AMBIGUOUS = "METRIC_AMBIGUOUS"
+    NOT_A_SKLEARN_MODEL = "NOT_A_SKLEARN_MODEL"
 
 
 # Codes that mean "this model is not good enough" (reject); the others mean "cannot tell" (a human looks).
@@ -444,6 +447,23 @@ def artifact_check_findings(
     return failures, warnings
 
 
+def skipped_decision(
+    policy: Policy, inspection: InspectionResult, overrides: Mapping[str, Any] | None = None
+) -> Decision:
+    """An artifact with no scikit-learn model is outside what the gate can judge: no rule is applied
+    (judging another framework's metrics against this policy would pretend a check the model never had),
+    and the decision says why, so a person can tell "not ours" from "not good enough"."""
+    found = next((c.detail for c in inspection.checks if c.name == "find_model"), "no model file found")
+    return Decision(
+        outcome=Outcome.SKIPPED,
+        reasons=[f"no scikit-learn model in the artifact, nothing was judged: {found}"],
+        reason_codes=[ReasonCode.NOT_A_SKLEARN_MODEL],
+        rules=[],
+        policy_sha256=policy.sha256(),
+        overrides=dict(overrides or {}),
+    )
+
+
 def decide(
     policy: Policy,
     metrics: MetricsResult | Mapping[str, MetricValue],
@@ -456,6 +476,8 @@ def decide(
     inconclusive (a person must look)."""
     if not isinstance(metrics, MetricsResult):
         metrics = MetricsResult(metrics=dict(metrics), details=list(metrics.values()))
+    if inspection is not None and inspection.verdict == "skip":
+        return skipped_decision(policy, inspection, overrides)
     results = [judge_rule(rule, metrics, policy.log_defaults) for rule in policy.rules]
 
     findings, warnings = artifact_check_findings(policy, inspection)

@@ -67,6 +67,7 @@ def decision_subject(job_name: str, decision: Decision) -> str:
         Outcome.PASS: "Model passed",
         Outcome.REJECT: "Model rejected",
         Outcome.INCONCLUSIVE: "Gate inconclusive, needs a human",
+        Outcome.SKIPPED: "Model skipped, not scikit-learn",
     }
     first = f" - {decision.reasons[0]}" if decision.reasons else ""
     return ascii_line(f"{titles[decision.outcome]}: {job_name}{first}", SNS_SUBJECT_MAX)
@@ -83,6 +84,11 @@ def decision_message(
         Outcome.PASS: "The model passed every check.",
         Outcome.REJECT: "The model was NOT registered. Retrain or fix the failing checks below.",
         Outcome.INCONCLUSIVE: "The gate could not decide; nothing was registered. A person must look.",
+        Outcome.SKIPPED: (
+            "The artifact holds no scikit-learn model (*.joblib, *.pkl, *.pickle, *.skops): nothing was judged, "
+            "registered or changed. If this job should not reach the gate, remove its training-gate tag "
+            "(or its name prefix); if it is a scikit-learn model under another name, set model_file."
+        ),
     }[decision.outcome]
     parts = [
         f"Training job: {job_name}",

@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 
 from training_gate.archive import UnsafeArchive, unpack_stream
-from training_gate.domain.models import CheckStatus, HoldoutConfig
+from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
 from training_gate.inspector.config import InspectConfig
 from training_gate.inspector.holdout import holdout_check
 from training_gate.inspector.loader import LoadedModel, load_model, load_model_stream
@@ -218,6 +218,16 @@ class _Run:
 
         self.phase("find_model")
         model_file, detail = find_model_file(files, self.config.model_file)
+        if (
+            model_file is None
+            and self.config.model_file is None
+            and not any(is_model_candidate(f, None) for f in files)
+        ):
+            # Another framework's model (XGBoost, PyTorch...): not a rejection, nothing the gate can judge.
+            self.check("find_model", CheckStatus.SKIPPED, f"{NOT_A_SKLEARN_MODEL_DETAIL}: {detail}")
+            for name in self.ORDER[self.ORDER.index("find_model") + 1 :]:
+                self.check(name, CheckStatus.SKIPPED, f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}")
+            return
         if model_file is None:
             self.check("find_model", CheckStatus.FAIL, detail)
             self.stop("find_model")

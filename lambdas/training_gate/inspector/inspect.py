@@ -252,9 +252,8 @@ def inspect_artifact(
     metrics: list[MetricValue] = []
 
     def result() -> InspectionResult:
-        failed = any(c.status == CheckStatus.FAIL for c in checks.results)
         return InspectionResult(
-            verdict="reject" if failed else "pass",
+            verdict=InspectionResult.verdict_of(checks.results),
             checks=checks.results,
             artifact=artifact,
             model=model_info,

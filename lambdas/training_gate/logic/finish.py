@@ -33,15 +33,19 @@ class FinishPorts:
 
 def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Completion:
     """Publish the decision event once, before the owners are told (so that a failure here never
-    leaves a notification that a re-run would repeat). A pass is complete afterwards; a rejection is
-    complete once the workflow has notified the owners."""
+    leaves a notification that a re-run would repeat). A pass and a skip are complete afterwards (a
+    skip never touches the job's own package); a rejection is complete once the workflow has notified
+    the owners."""
     job, evaluation, me = request.job, request.evaluation, request.execution_arn
     item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
     if item is None or item.owner != me:
         return Completion(completion="superseded")
     package = item.model_package_arn
     passed = evaluation.outcome == Outcome.PASS
-    if item.complete and not passed:
+    # A skipped decision tells operations, not the owners, and the workflow does that after this step:
+    # the item is complete here, so a re-run is a duplicate whatever happens to that message.
+    skipped = evaluation.outcome == Outcome.SKIPPED
+    if item.complete and not passed and not skipped:
         # The owners were told already (this is a retry after the decision completed): never twice.
         return Completion(completion="notified")
     try:
@@ -55,8 +59,11 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
                 [r for r in (package, job.training_job_arn) if r],
             )
             ports.log.mark_event_published(job.training_job_name, evaluation.policy_sha256, me)
-        if passed and not item.complete:
-            ports.log.complete(job.training_job_name, evaluation.policy_sha256, me, "registered")
+        if (passed or skipped) and not item.complete:
+            completion = "registered" if passed else "skipped"
+            ports.log.complete(job.training_job_name, evaluation.policy_sha256, me, completion)
     except NotOwner:
         return Completion(completion="superseded", model_package_arn=package)
+    if skipped:
+        return Completion(completion="skipped")
     return Completion(completion="registered" if passed else "event_published", model_package_arn=package)
