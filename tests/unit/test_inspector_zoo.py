@@ -369,7 +369,7 @@ def _fit(entry: Entry) -> Any:
         return estimator.fit(rows) if target is None else estimator.fit(rows, target)
 
 
-def _inspect(sandbox: Sandbox, entry: Entry, model: Any, form: str, outcome: Outcome) -> None:
+def _inspect(sandbox: Sandbox, entry: Entry, model: Any, form: str, outcome: Outcome, cpu: list[float]) -> None:
     try:
         filename, data = dump(model, form)
     except Exception as exc:  # noqa: BLE001 - reported as this format's failure
@@ -378,7 +378,13 @@ def _inspect(sandbox: Sandbox, entry: Entry, model: Any, form: str, outcome: Out
     artifact = pack_model_tar_gz({filename: data})
     uri = f"s3://zoo/{entry.name}/{form}/model.tar.gz"
     config = InspectConfig(sample_input=_SAMPLES.get(entry.name))
-    result = inspect_artifact(uri, lambda: io.BytesIO(artifact), config, sandbox=sandbox)
+    result = inspect_artifact(
+        uri,
+        lambda: io.BytesIO(artifact),
+        config,
+        sandbox=sandbox,
+        on_child=lambda child, _limits: cpu.append(child.cpu_s),
+    )
     checks = {c.name: c for c in result.checks}
     smoke = checks["smoke_prediction"]
     outcome.smoke[form] = (smoke.status.value, smoke.detail)
@@ -398,6 +404,7 @@ class ZooRun:
     outcomes: list[Outcome]
     excluded: dict[str, str]
     seconds: float
+    cpu_seconds: float  # this process (fitting, saving, the parent's half) and every inspection child
 
     def __iter__(self) -> Iterator[Outcome]:
         return iter(self.outcomes)
@@ -415,7 +422,8 @@ class ZooRun:
             f"estimator zoo on scikit-learn {sklearn.__version__}: {len(single) + len(self.excluded)} estimators, "
             f"{len(single)} tried ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), "
             f"{sum(o.passed for o in single)} passed; {len(composites)} composites, "
-            f"{sum(o.passed for o in composites)} passed; {inspections} inspections in {self.seconds:.1f} s",
+            f"{sum(o.passed for o in composites)} passed; {inspections} inspections in {self.seconds:.1f} s "
+            f"({self.cpu_seconds:.1f} s of CPU)",
             f"loaded only, with a warning (neither predict nor transform): {', '.join(warned) or 'none'}",
             f"excluded ({len(self.excluded)}):",
             *(f"  {name}: {reason}" for name, reason in sorted(self.excluded.items())),
@@ -442,22 +450,28 @@ class ZooRun:
 
 @pytest.fixture(scope="module")
 def zoo() -> Iterator[ZooRun]:
+    from threadpoolctl import threadpool_limits
+
     sandbox = Sandbox()  # one zygote: every inspection is a fork of it
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     entries, excluded = zoo_entries()
     outcomes = []
+    child_cpu: list[float] = []
     try:
-        for entry in entries:
-            outcome = Outcome(entry)
-            outcomes.append(outcome)
-            try:
-                model = _fit(entry)
-            except Exception as exc:  # noqa: BLE001 - an estimator that does not fit is a failure, listed
-                outcome.failures.append(f"fit: {type(exc).__name__}: {str(exc)[:200]}")
-                continue
-            for form in entry.formats:
-                _inspect(sandbox, entry, model, form, outcome)
-        yield ZooRun(outcomes, excluded, time.monotonic() - started)
+        # One BLAS/OpenMP thread, as in the children: on 60 rows more threads cost more than they give.
+        with threadpool_limits(limits=1):
+            for entry in entries:
+                outcome = Outcome(entry)
+                outcomes.append(outcome)
+                try:
+                    model = _fit(entry)
+                except Exception as exc:  # noqa: BLE001 - an estimator that does not fit is a failure, listed
+                    outcome.failures.append(f"fit: {type(exc).__name__}: {str(exc)[:200]}")
+                    continue
+                for form in entry.formats:
+                    _inspect(sandbox, entry, model, form, outcome, child_cpu)
+        cpu = time.process_time() - cpu_started + sum(child_cpu)
+        yield ZooRun(outcomes, excluded, time.monotonic() - started, cpu)
     finally:
         sandbox.close()
 
