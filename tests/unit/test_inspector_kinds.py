@@ -162,3 +162,12 @@ def test_spline_knots_too_few_for_the_degree_are_refused():
         spline.t = knots
     with pytest.raises(InvalidStructure, match="invalid BSpline: t has 4 knots"):
         load(model)
+
+
+def test_a_function_kept_as_a_parameter_is_never_called_while_loading():
+    class Call:
+        def __reduce__(self):
+            return (f_classif, (np.ones((2, 2)), np.array([0, 1])))
+
+    with pytest.raises(RefusedCall, match="referenced, never called while loading"):
+        load(Call(), "pickle-2")
