@@ -17,6 +17,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import sklearn
+from scipy import sparse
+from sklearn.base import BaseEstimator
 
 from training_gate.archive import UnsafeArchive, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
@@ -82,10 +84,21 @@ def _sample_rows(model: Any, config: InspectConfig) -> tuple[np.ndarray, str]:
 
 
 def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, str]:
-    """predict twice (deterministic, one output per row) and predict_proba when the model has it.
-    Every exception from the model's code is a failure of this check, whatever step raised it."""
+    """The smoke check fits the estimator's kind. A predictor: predict twice (deterministic, one
+    output per row, 1-D or 2-D) and predict_proba when the fitted model offers it. A transformer
+    without predict: transform keeps the rows and gives finite numbers. An estimator with neither
+    (clusterers that only fit_predict, embeddings that only fit_transform, covariance estimators):
+    loaded only, a warning. Anything else is not an estimator: a failure. Every exception from the
+    model's code is a failure of this check, whatever step raised it."""
     try:
-        if not callable(getattr(model, "predict", None)):
+        predicts = has_method(model, "predict")
+        transforms = not predicts and has_method(model, "transform")
+        if not predicts and not transforms:
+            if isinstance(model, BaseEstimator) and has_method(model, "fit"):
+                return CheckStatus.WARN, (
+                    f"{type(model).__name__} has neither predict nor transform on a fitted model: loaded only, "
+                    "nothing was run on a sample"
+                )
             return CheckStatus.FAIL, f"{type(model).__name__} has no predict method: not an estimator"
         try:
             rows, origin = _sample_rows(model, config)
@@ -96,39 +109,84 @@ def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, st
         # The rows are finite (checked above, or zeros made here); scikit-learn would check them again on
         # each of the three calls, a full pass over a wide sample each time.
         with sklearn.config_context(assume_finite=True):
-            return _smoke_calls(model, rows, origin)
+            return _smoke_calls(model, rows, origin) if predicts else _smoke_transform(model, rows, origin)
     except Exception as exc:  # noqa: BLE001 - any failure of foreign code is a verdict
         return CheckStatus.FAIL, f"smoke prediction raised {failure(exc, config.memory_limit_mib)}"
 
 
+def _dense(value: Any) -> np.ndarray:
+    """A prediction or transform output as an array: sparse outputs (one-hot, multilabel) too."""
+    if sparse.issparse(value):
+        return value.toarray()  # the sample is a few rows: dense is small
+    return np.asarray(value)
+
+
+def _same(first: np.ndarray, second: np.ndarray) -> bool:
+    if first.shape != second.shape:
+        return False
+    if first.dtype.kind in "fc" and second.dtype.kind in "fc":
+        # A NaN prediction (RadiusNeighborsRegressor with no neighbour in range) repeats as NaN.
+        return bool(np.array_equal(first, second, equal_nan=True))
+    return bool(np.array_equal(first, second))
+
+
 def _smoke_calls(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
     try:
-        first = np.asarray(model.predict(rows))
-        second = np.asarray(model.predict(rows))
+        first = _dense(model.predict(rows))
+        second = _dense(model.predict(rows))
     except Exception as exc:  # noqa: BLE001 - any failure of foreign predict code is a verdict
         return CheckStatus.FAIL, f"predict raised {failure(exc)}"
-    if first.ndim == 0 or len(first) != len(rows):
+    if first.ndim not in (1, 2) or len(first) != len(rows):
         return CheckStatus.FAIL, f"predict returned {first.shape} for {len(rows)} rows"
-    if first.shape != second.shape or not np.array_equal(first, second):
+    if not _same(first, second):
         return CheckStatus.FAIL, "predict is not deterministic: two calls on the same rows differ"
     detail = f"predict on {len(rows)} row(s) ({origin}) -> {first.tolist()[:5]}"
     if has_method(model, "predict_proba"):
         try:
             raw = model.predict_proba(rows)
-            # Multi-output classifiers return one probability array per output.
-            parts = [np.asarray(p, dtype=float) for p in (raw if isinstance(raw, list) else [raw])]
+            # Multi-output classifiers return one probability array per output, each a distribution.
+            per_output = isinstance(raw, list)
+            parts = [_dense(p).astype(float) for p in (raw if per_output else [raw])]
         except Exception as exc:  # noqa: BLE001
             return CheckStatus.FAIL, f"predict_proba raised {failure(exc)}"
+        # One array beside 2-D predictions (ClassifierChain, one-vs-rest on multilabel targets): one
+        # probability per label, each in [0, 1], which need not sum to 1 over the labels.
+        marginals = not per_output and first.ndim == 2
         for proba in parts:
             if proba.ndim != 2 or proba.shape[0] != len(rows) or not np.all(np.isfinite(proba)):
                 return CheckStatus.FAIL, "predict_proba returned non-finite values or the wrong shape"
             if proba.min() < 0 or proba.max() > 1:
                 return CheckStatus.FAIL, f"predict_proba outside [0, 1]: min {proba.min():g}, max {proba.max():g}"
             sums = proba.sum(axis=1)
-            if not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
+            if not marginals and not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
                 return CheckStatus.FAIL, f"predict_proba rows do not sum to 1: {sums.tolist()[:5]}"
-        detail += f"; predict_proba rows sum to 1 (max {max(p.max() for p in parts):.3f})"
+        top = max(p.max() for p in parts)
+        if marginals:
+            detail += f"; predict_proba gives one probability per label in [0, 1] (max {top:.3f})"
+        else:
+            outputs = f" for each of {len(parts)} outputs" if per_output else ""
+            detail += f"; predict_proba rows sum to 1{outputs} (max {top:.3f})"
     return CheckStatus.PASS, detail
+
+
+def _smoke_transform(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
+    try:
+        output = model.transform(rows)
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign transform code is a verdict
+        return CheckStatus.FAIL, f"transform raised {failure(exc)}"
+    values = output.data if sparse.issparse(output) else np.asarray(output)
+    shape = output.shape if sparse.issparse(output) else values.shape
+    if len(shape) != 2 or shape[0] != len(rows):
+        return CheckStatus.FAIL, f"transform returned {shape} for {len(rows)} rows"
+    if values.dtype.kind not in "biufc":
+        return CheckStatus.FAIL, f"transform returned {values.dtype} values, not numbers"
+    if not np.all(np.isfinite(values)):
+        return CheckStatus.FAIL, "transform returned NaN or infinity"
+    kind = "sparse " if sparse.issparse(output) else ""
+    return CheckStatus.PASS, (
+        f"transform on {len(rows)} row(s) ({origin}) -> {kind}{shape[0]} x {shape[1]}, finite "
+        "(no predict: a transformer)"
+    )
 
 
 def has_method(model: Any, name: str) -> bool:

@@ -10,6 +10,7 @@ that calls this runs least-privileged.
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 import json
 import os
@@ -33,7 +34,13 @@ from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.utils import all_estimators
 
 from training_gate.archive import RATIO_FLOOR
-from training_gate.inspector.structures import NO_INDEXED_STATE, VALIDATORS, qualified_name, validate_model
+from training_gate.inspector.structures import (
+    FUNCTION_SLOTS,
+    NO_INDEXED_STATE,
+    VALIDATORS,
+    qualified_name,
+    validate_model,
+)
 
 # Classes estimators pickle alongside themselves, by exact name (an audit of the modules they come
 # from: builders, pruners, heaps and PyFuncDistance, which calls back into Python, are left out).
@@ -112,8 +119,29 @@ _INTERNAL_CLASSES = frozenset(
         ),
         "numpy.ma.core.MaskedArray",
         "numpy.ma.MaskedArray",
+        # Birch's clustering-feature tree: plain Python objects whose arrays only numpy code reads
+        # (predict and transform use subcluster_centers_ through pairwise distances).
+        "sklearn.cluster._birch._CFNode",
+        "sklearn.cluster._birch._CFSubcluster",
+        # BisectingKMeans' cluster tree: its centers reach Cython, validated with the estimator.
+        "sklearn.cluster._bisect_k_means._BisectingTree",
+        # One-vs-rest and output codes keep one for a label seen alone in training: it repeats y.
+        "sklearn.multiclass._ConstantPredictor",
+        # Scorers kept by searches and threshold tuning (their metric: structures.FUNCTION_SLOTS) and the
+        # metadata-routing records estimators keep: plain Python objects, called only by fit and score.
+        "sklearn.metrics._scorer._Scorer",
+        "sklearn.metrics._scorer._CurveScorer",
+        "sklearn.utils._metadata_requests.MetadataRequest",
+        "sklearn.utils._metadata_requests.MethodMetadataRequest",
+        # HistGradientBoosting's categorical preprocessing: partial(check_array, ...), validated.
+        "functools.partial",
     }
 )
+
+# Functions a model keeps as a parameter or as the routine fit chose (SelectKBest's score_func, the
+# pooling function of FeatureAgglomeration): referenced, never called while loading (their call rule
+# refuses every call), and held only in the attributes `structures.FUNCTION_SLOTS` names.
+_PARAMETER_FUNCTIONS = frozenset(FUNCTION_SLOTS)
 
 # Types that may be referenced (an estimator's dtype parameter) but never called.
 _REFERENCED_ONLY = frozenset(
@@ -213,7 +241,7 @@ def default_allowlist() -> frozenset[str]:
 
 
 def _build_allowlist() -> frozenset[str]:
-    names = set(_FIXED_GLOBALS) | _INTERNAL_CLASSES | _REFERENCED_ONLY
+    names = set(_FIXED_GLOBALS) | _INTERNAL_CLASSES | _REFERENCED_ONLY | _PARAMETER_FUNCTIONS
     for _, estimator in all_estimators():
         names.add(f"{estimator.__module__}.{estimator.__qualname__}")
     return frozenset(name for name in names if _resolves(name))
@@ -359,6 +387,24 @@ def _rule_cython_unpickle(args: tuple) -> str | None:
     return None if ok else "a Cython unpickle helper builds only its own allowlisted class"
 
 
+def _rule_scalar_parameters(args: tuple) -> str | None:
+    """A Cython loss rebuilt by calling its class: no argument, or its one scalar parameter (Tweedie's
+    power, the pinball quantile, a Huber delta, SGD's hinge threshold or epsilon)."""
+    ok = len(args) <= 1 and all(isinstance(a, float) and np.isfinite(a) for a in args)
+    return None if ok else "a Cython loss takes no argument or one finite float"
+
+
+def _rule_parameter_function(args: tuple) -> str | None:
+    return "a function kept as a model's parameter is referenced, never called while loading"
+
+
+def _rule_partial(args: tuple) -> str | None:
+    from sklearn.utils.validation import check_array
+
+    # partial.__reduce__ passes the function alone; its arguments come with BUILD (validated after load).
+    return None if len(args) == 1 and args[0] is check_array else "partial wraps check_array only"
+
+
 def _rule_slice(args: tuple) -> str | None:
     ok = len(args) <= 3 and all(a is None or (isinstance(a, int) and not isinstance(a, bool)) for a in args)
     return None if ok else "slice takes integers or None"
@@ -391,6 +437,14 @@ CALL_RULES: dict[str, Callable[[tuple], str | None]] = {
     "numpy.random._pickle.__randomstate_ctor": _rule_bit_generator,
     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": _rule_cython_unpickle,
     **{name: _rule_cython_unpickle for name in _FIXED_GLOBALS if name.startswith("sklearn._loss._loss.__pyx")},
+    # Cython losses whose __reduce__ calls their class (scikit-learn >= 1.5 builds them so).
+    **{
+        name: _rule_scalar_parameters
+        for name in NO_INDEXED_STATE
+        if name.startswith(("sklearn._loss._loss.Cy", "sklearn.linear_model._sgd_fast."))
+    },
+    **dict.fromkeys(_PARAMETER_FUNCTIONS, _rule_parameter_function),
+    "functools.partial": _rule_partial,
     "sklearn.tree._tree.Tree": _rule_tree,
     "sklearn.metrics._dist_metrics.newObj": _rule_new_object,
     "sklearn.neighbors._kd_tree.newObj": _rule_new_object,
@@ -569,9 +623,11 @@ class _AllowlistUnpickler(numpy_pickle.NumpyUnpickler):
             for key in part:
                 if not isinstance(key, str):
                     raise RefusedCall(f"BUILD on {cls.__name__} with a non-string attribute name")
-                # An instance attribute named like a method or class attribute replaces it for this
-                # object (predict_proba = None): what the gate calls would not be the class's code.
-                if key.startswith("__") or hasattr(cls, key):
+                # An instance attribute named like a method, property or other descriptor replaces it
+                # for this object (predict_proba = None): what the gate calls would not be the class's
+                # code. A class attribute that is a plain constant is a default the instance may
+                # override (Lars.positive = False), as __init__ itself does.
+                if key.startswith("__") or not _plain_default(cls, key):
                     raise RefusedCall(f"BUILD on {cls.__name__} sets {key!r}, which shadows its class's attribute")
 
     def load_build(self) -> None:
@@ -611,6 +667,19 @@ class _AllowlistUnpickler(numpy_pickle.NumpyUnpickler):
         if hasattr(self.file_handle, "readinto") and wrapper.subclass is np.ndarray:
             return _read_array_in_place(wrapper, self.file_handle, self.ensure_native_byte_order)
         return wrapper.read(self, self.ensure_native_byte_order)
+
+
+_PLAIN_DEFAULTS = (bool, int, float, str, bytes, type(None))
+
+
+def _plain_default(cls: type, key: str) -> bool:
+    """Whether an instance may set `key`: the class has no such attribute, or it is a plain constant.
+    Looked up statically, so neither a descriptor nor a metaclass runs."""
+    try:
+        found = inspect.getattr_static(cls, key)
+    except AttributeError:
+        return True
+    return type(found) in _PLAIN_DEFAULTS
 
 
 _NOT_INSTANCES = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType, types.MethodType)

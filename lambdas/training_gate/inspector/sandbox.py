@@ -458,6 +458,9 @@ def _warm_up(child: Any) -> None:
         child.run_child(request, packed, lambda _message: None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    # skops is imported on first use; once here, not in every child that loads a .skops file (~0.25 s).
+    with contextlib.suppress(ImportError):
+        import skops.io  # noqa: F401
 
 
 def _read_line(sock: socket.socket) -> bytes:

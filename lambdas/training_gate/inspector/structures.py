@@ -14,6 +14,8 @@ allowlist: an extension type on neither list fails it, and such a class must lea
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -360,6 +362,57 @@ def validate_kmeans(model: Any) -> None:
     centers = _array(model, "cluster_centers_", centers, 2, "f")
     if centers.shape[1] != model.n_features_in_ or not centers.flags.c_contiguous or not len(centers):
         raise _fail(model, "cluster_centers_", f"has shape {centers.shape} for {model.n_features_in_} features")
+    tree = getattr(model, "_bisecting_tree", None)
+    if tree is not None:
+        _validate_bisecting_tree(model, tree, int(model.n_features_in_))
+
+
+def _validate_bisecting_tree(model: Any, root: Any, n_features: int) -> None:
+    """BisectingKMeans.predict stacks a node's two child centers and hands them to the Cython k-means
+    label routine, which reads as many columns of them as X has: every center must be that wide. A
+    node has two children or none, and is reached once (predict recurses down it)."""
+    from sklearn.cluster._bisect_k_means import _BisectingTree
+
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if type(node) is not _BisectingTree:
+            raise _fail(model, "_bisecting_tree", f"holds a {type(node).__name__}, not a _BisectingTree")
+        if id(node) in seen:
+            raise _fail(model, "_bisecting_tree", "reaches a node twice: not a tree")
+        seen.add(id(node))
+        center = _array(model, "_bisecting_tree.center", node.center, 1, "f")
+        if len(center) != n_features:
+            raise _fail(model, "_bisecting_tree.center", f"has {len(center)} values for {n_features} features")
+        if (node.left is None) != (node.right is None):
+            raise _fail(model, "_bisecting_tree", "has a node with one child")
+        if node.left is None:
+            _int(model, "_bisecting_tree.label", node.label, 0)
+        else:
+            pending.extend((node.left, node.right))
+
+
+# -- scipy splines -------------------------------------------------------------------------------------------
+
+
+def validate_bspline(spline: Any) -> None:
+    """scipy's spline evaluation (C) finds a knot interval in t and reads k+1 coefficients from it:
+    BSpline's constructor checks t against k and c, unpickling does not (SplineTransformer keeps one
+    spline per feature). Its `t` and `c` are attributes in older scipy, properties in newer."""
+    k = _int(spline, "k", spline.k, 0, 1 << 10)
+    knots = _array(spline, "t", spline.t, 1, "f")
+    coefficients = _array(spline, "c", spline.c, None, "fc")
+    n = len(knots) - k - 1
+    if n < k + 1:
+        raise _fail(spline, "t", f"has {len(knots)} knots, fewer than 2k+2 = {2 * k + 2}")
+    if not np.isfinite(knots).all() or (np.diff(knots) < 0).any():
+        raise _fail(spline, "t", "is not finite and non-decreasing")
+    if coefficients.ndim < 1 or coefficients.shape[0] < n:
+        raise _fail(spline, "c", f"has shape {coefficients.shape}, fewer than the {n} coefficients t and k need")
+    _int(spline, "axis", spline.axis, 0, max(coefficients.ndim - 1, 0))
+    if spline.extrapolate not in (True, False, "periodic"):
+        raise _fail(spline, "extrapolate", f"is {spline.extrapolate!r}")
 
 
 # -- the registry ------------------------------------------------------------------------------------------
@@ -414,6 +467,7 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
         (f"sklearn.svm._classes.{name}" for name in ("SVC", "NuSVC", "SVR", "NuSVR", "OneClassSVM")),
         validate_libsvm,
     ),
+    "scipy.interpolate._bsplines.BSpline": validate_bspline,
     **dict.fromkeys(
         (
             "sklearn.cluster._kmeans.KMeans",
@@ -456,6 +510,22 @@ NO_INDEXED_STATE: dict[str, str] = {
         )
     },
     **{
+        f"sklearn.linear_model._sgd_fast.{name}": (
+            "an SGD loss holds at most one scalar (threshold or epsilon; its call rule checks it) and indexes "
+            "only its inputs"
+        )
+        for name in (
+            "Hinge",
+            "Log",
+            "ModifiedHuber",
+            "SquaredLoss",
+            "Huber",
+            "EpsilonInsensitive",
+            "SquaredEpsilonInsensitive",
+            "SquaredHinge",
+        )
+    },
+    **{
         name: "a Python core type rebuilt from scalars (its call rule checks them): no array state"
         for name in (
             "builtins.complex",
@@ -468,6 +538,145 @@ NO_INDEXED_STATE: dict[str, str] = {
         )
     },
 }
+
+# Functions a fitted model keeps as attribute values (a parameter such as score_func, or the routine fit
+# chose), each with the only (class, attribute) places it may sit. The model's own code calls them, with
+# arguments it builds; the same function moved to another attribute (FunctionTransformer.func, whose
+# kw_args come from the file) would be called with arguments the file chose, and the k-means routines
+# hand those to Cython that trusts their shapes. So a function anywhere else fails `load`.
+_SCORE_FUNC_OWNERS = tuple(
+    (f"sklearn.feature_selection._univariate_selection.{name}", "score_func")
+    for name in ("SelectKBest", "SelectPercentile", "SelectFpr", "SelectFdr", "SelectFwe", "GenericUnivariateSelect")
+)
+FUNCTION_SLOTS: dict[str, frozenset[tuple[str, str]]] = {
+    **{
+        f"sklearn.feature_selection._univariate_selection.{name}": frozenset(_SCORE_FUNC_OWNERS)
+        for name in ("f_classif", "f_regression", "chi2", "r_regression")
+    },
+    **{
+        f"sklearn.feature_selection._mutual_info.{name}": frozenset(_SCORE_FUNC_OWNERS)
+        for name in ("mutual_info_classif", "mutual_info_regression")
+    },
+    "numpy.mean": frozenset({("sklearn.cluster._agglomerative.FeatureAgglomeration", "pooling_func")}),
+    **{
+        f"sklearn.cluster._kmeans.{name}": frozenset(
+            {("sklearn.cluster._bisect_k_means.BisectingKMeans", "_kmeans_single")}
+        )
+        for name in ("_kmeans_single_lloyd", "_kmeans_single_elkan")
+    },
+    # scipy >= 1.15 keeps the array namespace's asarray on each spline.
+    "scipy._lib.array_api_compat.numpy._aliases.asarray": frozenset(
+        {("scipy.interpolate._bsplines.BSpline", "_asarray")}
+    ),
+    # A scorer built from a scoring name (GridSearchCV(scoring="f1"), TunedThresholdClassifierCV's
+    # balanced accuracy) keeps the metric; only fit and score call it.
+    **{
+        name: frozenset(
+            {
+                ("sklearn.metrics._scorer._Scorer", "_score_func"),
+                ("sklearn.metrics._scorer._CurveScorer", "_score_func"),
+            }
+        )
+        for name in (
+            *(
+                f"sklearn.metrics._classification.{metric}"
+                for metric in (
+                    "accuracy_score",
+                    "balanced_accuracy_score",
+                    "brier_score_loss",
+                    "f1_score",
+                    "jaccard_score",
+                    "log_loss",
+                    "matthews_corrcoef",
+                    "precision_score",
+                    "recall_score",
+                )
+            ),
+            *(
+                f"sklearn.metrics._ranking.{metric}"
+                for metric in ("average_precision_score", "roc_auc_score", "top_k_accuracy_score")
+            ),
+            *(
+                f"sklearn.metrics._regression.{metric}"
+                for metric in (
+                    "explained_variance_score",
+                    "max_error",
+                    "mean_absolute_error",
+                    "mean_absolute_percentage_error",
+                    "mean_gamma_deviance",
+                    "mean_poisson_deviance",
+                    "mean_squared_error",
+                    "mean_squared_log_error",
+                    "median_absolute_error",
+                    "r2_score",
+                    "root_mean_squared_error",
+                    "root_mean_squared_log_error",
+                )
+            ),
+        )
+    },
+    # Only inside the partial below, never held directly.
+    "sklearn.utils.validation.check_array": frozenset(),
+}
+# HistGradientBoosting with categorical features runs its numeric columns through
+# FunctionTransformer(partial(check_array, dtype=..., ensure_all_finite=False)): the partial may sit
+# there only, and holds only check_array with keyword arguments of plain values (`validate_partial`).
+PARTIAL_SLOTS = frozenset({("sklearn.preprocessing._function_transformer.FunctionTransformer", "func")})
+# Functions scikit-learn's own __setstate__ puts back while loading (IsotonicRegression rebuilds its
+# interp1d, which keeps the interpolation routine it chose): never in a file, so not on the allowlist.
+_BUILT_WHILE_LOADING: dict[str, frozenset[tuple[str, str]]] = {
+    f"scipy.interpolate._interpolate.interp1d.{name}": frozenset({("scipy.interpolate._interpolate.interp1d", "_call")})
+    for name in ("_call_linear_np", "_call_linear")
+}
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc, functools.partial)
+
+
+def _function_name(obj: Any) -> str | None:
+    """The qualified name of a function value (numpy's dispatchers are their own type), else None."""
+    if isinstance(obj, functools.partial):
+        return "functools.partial"
+    if isinstance(obj, _FUNCTION_TYPES) or type(obj).__name__ == "_ArrayFunctionDispatcher":
+        return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+    return None
+
+
+def _check_function_slot(obj: Any, owner: Any, key: str | None) -> None:
+    name = _function_name(obj) or ""
+    where = (qualified_name(type(owner)), key) if owner is not None and key is not None else None
+    slots = PARTIAL_SLOTS if name == "functools.partial" else FUNCTION_SLOTS.get(name, _BUILT_WHILE_LOADING.get(name))
+    if where is None or where not in (slots or frozenset()):
+        place = f"{type(owner).__name__}.{key}" if where else "a container"
+        raise InvalidStructure(
+            "model", f"function {name}", f"sits in {place}, not in the attribute that may hold it; nothing was called"
+        )
+    if name == "functools.partial":
+        validate_partial(obj)
+
+
+_CHECK_ARRAY_KEYWORDS = frozenset(
+    {"dtype", "ensure_all_finite", "force_all_finite", "accept_sparse", "copy", "order", "ensure_2d"}
+)
+
+
+def validate_partial(value: Any) -> None:
+    """A partial calls its function with the arguments it holds, which a file chooses (its state is set
+    after REDUCE built it): only check_array, with plain keyword arguments, is accepted."""
+    from sklearn.utils.validation import check_array
+
+    if value.func is not check_array or value.args != () or not isinstance(value.keywords, dict):
+        raise _fail(value, "func", "is not check_array with keyword arguments only")
+    for key, argument in value.keywords.items():
+        if key not in _CHECK_ARRAY_KEYWORDS:
+            raise _fail(value, "keywords", f"name {key!r}, not a check_array option the gate knows")
+        parts = argument if isinstance(argument, (list, tuple)) else [argument]
+        if not all(isinstance(p, (bool, str, type(None))) or p in _NUMPY_SCALAR_TYPES for p in parts):
+            raise _fail(value, f"keywords[{key!r}]", "is not a plain value or a numpy type")
+
+
+_NUMPY_SCALAR_TYPES = (np.float64, np.float32, np.int64, np.int32, np.uint8)
+# A C type on the allowlist, so listed with its validator (the walk calls it where the partial sits).
+VALIDATORS["functools.partial"] = validate_partial
+
 
 # -- the walk ----------------------------------------------------------------------------------------------
 
@@ -488,10 +697,16 @@ def validate_model(root: Any) -> None:
     if not _validation_enabled[0]:
         return
     seen: set[int] = set()
-    pending: list[Any] = [root]
+    # Each entry: an object, and the instance and attribute name that hold it (None in a container).
+    pending: list[tuple[Any, Any, str | None]] = [(root, None, None)]
     while pending:
-        obj = pending.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, complex, bool, type(None), type)):
+        obj, owner, key = pending.pop()
+        if isinstance(obj, (str, bytes, int, float, complex, bool, type(None), type)):
+            continue
+        if _function_name(obj) is not None:
+            _check_function_slot(obj, owner, key)  # per place: one function may sit in two allowed places
+            continue
+        if id(obj) in seen:
             continue
         seen.add(id(obj))
         if len(seen) > MAX_OBJECTS:
@@ -502,15 +717,13 @@ def validate_model(root: Any) -> None:
         pending.extend(_children(obj))
 
 
-def _children(obj: Any) -> Iterable[Any]:
+def _children(obj: Any) -> Iterable[tuple[Any, Any, str | None]]:
     if isinstance(obj, dict):
-        return list(obj.values()) + list(obj.keys())
+        return [(value, None, None) for value in (*obj.values(), *obj.keys())]
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return obj
+        return [(value, None, None) for value in obj]
     if isinstance(obj, np.ndarray):
-        return obj.ravel().tolist() if obj.dtype.hasobject else ()
+        return [(value, None, None) for value in obj.ravel().tolist()] if obj.dtype.hasobject else ()
     if hasattr(obj, "__dict__") and not sparse.issparse(obj):  # a sparse matrix is validated whole
-        return list(vars(obj).values())
-    if qualified_name(type(obj)) in VALIDATORS and hasattr(obj, "__getstate__"):
-        return ()  # an extension type, validated above; its arrays hold no objects
-    return ()
+        return [(value, obj, name if isinstance(name, str) else None) for name, value in vars(obj).items()]
+    return ()  # an extension type (validated above when listed: its arrays hold no objects), or a leaf
