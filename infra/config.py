@@ -22,7 +22,7 @@ from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
-from training_gate.domain.settings import InferenceConfig
+from training_gate.domain.settings import InferenceConfig, InspectionLimits
 
 CONTEXT_KEY = "training-gate"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +89,9 @@ class GateConfig(BaseModel):
         description="follows sklearn_version (infra/inspector_image.py); if set, it must be that Python",
     )
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
+    inspection: InspectionLimits = Field(
+        default_factory=InspectionLimits, description="the inspector's limits, raised when a legitimate model needs it"
+    )
     inspector_timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 300
     powertools_layer_arn: Annotated[str | None, Field(pattern=_LAYER_VERSION_ARN)] = Field(
         default=None,

@@ -448,6 +448,7 @@ class GateFunctions(Construct):
                         "model_file": config.model_file,
                         "extra_allowed_globals": config.extra_allowed_globals,
                         "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
+                        **config.inspection.model_dump(exclude_none=True),
                     }
                 ),
             },

@@ -488,3 +488,20 @@ def test_a_user_supplied_key_warns_at_synth_with_the_statement_its_policy_needs(
     stack = TrainingGateStack(app, "Keys", config=load_config({**read_context(), "kms_key_arn": arn}))
     warnings = Found.from_stack(stack).find_warning("*", M.string_like_regexp("cloudwatch.amazonaws.com"))
     assert len(warnings) == 1 and arn in str(warnings[0].entry.data)
+
+
+def test_the_limits_a_rejection_names_are_deployment_settings(template: dict, tmp_path):
+    from training_gate_cli.synth import synthesize
+
+    def inspect_config(synthesized: dict) -> dict:
+        functions = resources_of(synthesized, "AWS::Lambda::Function")
+        (inspector,) = [f for k, f in functions.items() if k.startswith("GateFunctionsInspectArtifact")]
+        return json.loads(inspector["Properties"]["Environment"]["Variables"]["INSPECT_CONFIG"])
+
+    assert "memory_limit_mib" not in inspect_config(template)
+    raised = json.loads(
+        synthesize(tmp_path, overrides={"inspection": {"memory_limit_mib": 3000, "time_limit_s": 240}}).read_text()
+    )
+    assert inspect_config(raised)["memory_limit_mib"] == 3000 and inspect_config(raised)["time_limit_s"] == 240
+    with pytest.raises(ConfigError, match=r"inspection\.memory_limit_mib"):
+        load_config({**read_context(), "inspection": {"memory_limit_mib": 1}})

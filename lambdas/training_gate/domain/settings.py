@@ -18,3 +18,17 @@ class InferenceConfig(BaseModel):
     response_types: Annotated[list[str], Field(min_length=1)] = ["text/csv"]
     realtime_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
     transform_instance_types: list[Annotated[str, Field(pattern=r"^ml\.")]] = ["ml.m5.large"]
+
+
+class InspectionLimits(BaseModel):
+    """The inspector's limits a deployment may raise (cdk.json `inspection`). A rejection for a breached
+    limit names its key here: a legitimate model can be large or slow. Unset: the inspector's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_limit_mib: Annotated[int | None, Field(ge=128)] = None
+    time_limit_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    max_members: Annotated[int | None, Field(ge=1)] = None
+    max_member_bytes: Annotated[int | None, Field(ge=1)] = None
+    max_total_bytes: Annotated[int | None, Field(ge=1)] = None
+    max_ratio: Annotated[int | None, Field(ge=1)] = None
