@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 
 from training_gate.archive import UnsafeArchive, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
-from training_gate.inspector.config import InspectConfig
+from training_gate.inspector.config import CHECK_ORDER, InspectConfig
 from training_gate.inspector.holdout import holdout_check
 from training_gate.inspector.loader import LoadedModel, load_model, load_model_stream
 from training_gate.logic.evaluation_files import read_evaluation_files
@@ -240,15 +240,7 @@ def reference_check(model: Any, files_root: Path, files: list[str], tolerance: f
 class _Run:
     """One inspection inside the child: checks are emitted in order as they are decided."""
 
-    ORDER = (
-        "unpack",
-        "find_model",
-        "load",
-        "version_skew",
-        "smoke_prediction",
-        "reference_predictions",
-        "holdout",
-    )
+    ORDER = CHECK_ORDER[CHECK_ORDER.index("unpack") :]
 
     def __init__(self, request: dict[str, Any], emit: Emit):
         self.request = request

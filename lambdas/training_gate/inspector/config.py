@@ -18,6 +18,19 @@ DEFAULT_TIME_LIMIT_S = 600.0
 LAMBDA_HEADROOM_MIB = 384
 
 
+# The checks in the order they run; the parent locates the artifact, the child does the rest.
+CHECK_ORDER = (
+    "locate",
+    "unpack",
+    "find_model",
+    "load",
+    "version_skew",
+    "smoke_prediction",
+    "reference_predictions",
+    "holdout",
+)
+
+
 class InspectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

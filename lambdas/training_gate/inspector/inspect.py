@@ -34,22 +34,12 @@ from training_gate.domain.models import (
     MetricValue,
     ModelInfo,
 )
-from training_gate.inspector.config import InspectConfig
+from training_gate.inspector.config import CHECK_ORDER, InspectConfig
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.sandbox import ChildLimits, ChildOutcome, Sandbox, default_sandbox
 
 __all__ = ["CHECK_ORDER", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
 
-CHECK_ORDER = (
-    "locate",
-    "unpack",
-    "find_model",
-    "load",
-    "version_skew",
-    "smoke_prediction",
-    "reference_predictions",
-    "holdout",
-)
 # Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
 DISK_RESERVE_BYTES = 32 << 20
 # The parent reads the artifact in 1 MiB pieces, the size of the pipe: fewer switches to the child.

@@ -36,6 +36,7 @@ from sklearn.utils import all_estimators
 from training_gate.archive import RATIO_FLOOR
 from training_gate.inspector.structures import (
     FUNCTION_SLOTS,
+    LOSS_NAMES,
     NO_INDEXED_STATE,
     VALIDATORS,
     qualified_name,
@@ -48,22 +49,7 @@ from training_gate.inspector.structures import (
 _INTERNAL_CLASSES = frozenset(
     {
         "sklearn.tree._tree.Tree",
-        *(
-            f"sklearn._loss.loss.{name}"
-            for name in (
-                "AbsoluteError",
-                "ExponentialLoss",
-                "HalfBinomialLoss",
-                "HalfGammaLoss",
-                "HalfMultinomialLoss",
-                "HalfPoissonLoss",
-                "HalfSquaredError",
-                "HalfTweedieLoss",
-                "HalfTweedieLossIdentity",
-                "HuberLoss",
-                "PinballLoss",
-            )
-        ),
+        *(f"sklearn._loss.loss.{name}" for name in LOSS_NAMES),
         *(
             f"sklearn._loss.link.{name}"
             for name in (
@@ -185,22 +171,7 @@ _FIXED_GLOBALS = frozenset(
         "numpy.random._pickle.__generator_ctor",
         "numpy.random._pickle.__randomstate_ctor",
         "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
-        *(
-            f"sklearn._loss._loss.__pyx_unpickle_Cy{name}"
-            for name in (
-                "AbsoluteError",
-                "ExponentialLoss",
-                "HalfBinomialLoss",
-                "HalfGammaLoss",
-                "HalfMultinomialLoss",
-                "HalfPoissonLoss",
-                "HalfSquaredError",
-                "HalfTweedieLoss",
-                "HalfTweedieLossIdentity",
-                "HuberLoss",
-                "PinballLoss",
-            )
-        ),
+        *(f"sklearn._loss._loss.__pyx_unpickle_Cy{name}" for name in LOSS_NAMES),
         "sklearn.metrics._dist_metrics.newObj",
         "sklearn.neighbors._kd_tree.newObj",
         "sklearn.neighbors._ball_tree.newObj",

@@ -478,23 +478,26 @@ VALIDATORS: dict[str, Callable[[Any], None]] = {
     ),
 }
 
+# scikit-learn's losses: each exists as a Python class, as a Cython class, and as its unpickle function.
+LOSS_NAMES = (
+    "AbsoluteError",
+    "ExponentialLoss",
+    "HalfBinomialLoss",
+    "HalfGammaLoss",
+    "HalfMultinomialLoss",
+    "HalfPoissonLoss",
+    "HalfSquaredError",
+    "HalfTweedieLoss",
+    "HalfTweedieLossIdentity",
+    "HuberLoss",
+    "PinballLoss",
+)
+
 # Allowlisted extension types that need no structural check, and why.
 NO_INDEXED_STATE: dict[str, str] = {
     **{
         f"sklearn._loss._loss.Cy{name}": "a Cython loss holds at most scalar parameters and indexes only its inputs"
-        for name in (
-            "AbsoluteError",
-            "ExponentialLoss",
-            "HalfBinomialLoss",
-            "HalfGammaLoss",
-            "HalfMultinomialLoss",
-            "HalfPoissonLoss",
-            "HalfSquaredError",
-            "HalfTweedieLoss",
-            "HalfTweedieLossIdentity",
-            "HuberLoss",
-            "PinballLoss",
-        )
+        for name in LOSS_NAMES
     },
     **{
         f"numpy.random.{module}.{name}": "numpy checks a bit generator's state when it is set"
