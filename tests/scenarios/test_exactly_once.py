@@ -231,3 +231,19 @@ def test_an_unfinished_legacy_item_is_taken_over_and_decided_anew(gate: LocalGat
     rerun = gate.run({"TrainingJobName": "legacy"}, name="legacy-rerun")
     assert_registered_once(gate, "legacy", rerun)
     assert item(gate, "legacy")["execution_arn"] == rerun.arn
+
+
+def test_an_execution_stopped_after_the_event_and_before_the_owners_heard_tells_them_once_on_the_rerun(
+    gate: LocalGate, iris_artifact: bytes
+):
+    create_training_job(gate, "stopped-before-notify", log_lines=WEAK_LOG, artifact=iris_artifact, statuses=())
+    gate.faults.append(Fault(function="RecordOutcome", kind="abort"))
+    first = gate.run({"TrainingJobName": "stopped-before-notify"}, name="before-notify-1")
+    assert first.status == "ABORTED" and "NotifyOwners" not in first.states
+    assert list(gate.notifications()) == []
+    (alert,) = gate.operations_notifications()
+    assert alert["Subject"].startswith("training-gate aborted")
+    assert item(gate, "stopped-before-notify")["event_published"]
+
+    rerun = gate.run({"TrainingJobName": "stopped-before-notify"}, name="before-notify-2")
+    assert_notified_once(gate, "stopped-before-notify", rerun)  # the event too: published once, before

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -190,7 +189,3 @@ def provision(template: dict[str, Any]) -> Account:
     )["stateMachineArn"]
     boto3.client("logs").create_log_group(logGroupName=TRAINING_LOG_GROUP)
     return account
-
-
-def shared_environment(account: Account) -> dict[str, str]:
-    return {**os.environ, **account.environment}

@@ -15,7 +15,7 @@ state payload budget in `constants`): bulky data lives in S3 and the state carri
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -158,7 +158,3 @@ def trim(text: str, limit: int, where: str = "the report in S3") -> str:
         return text
     note = f"\n\n[trimmed: the whole text is in {where}]"
     return text[: limit - len(note)] + note
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True)

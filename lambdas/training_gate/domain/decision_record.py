@@ -63,10 +63,6 @@ class DecisionItem(BaseModel):
         carries out exactly that decision. A legacy item does not, so the taker-over decides anew."""
         return self.owner is not None and self.notification_subject is not None
 
-    @property
-    def current_owner(self) -> str | None:
-        return self.owner or None
-
 
 class ClaimVerdict(StrEnum):
     OWN = "own"  # this execution already owns it (a retry, or a lost response)
