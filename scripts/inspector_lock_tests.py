@@ -29,7 +29,13 @@ sys.path.insert(0, str(REPO))
 from infra.inspector_image import SUPPORTED_PAIRS, image_pair, pip_environment  # noqa: E402
 
 # The one list of what this environment runs: globs, so new inspector test files join by their name.
-INSPECTOR_TESTS = ("tests/unit/test_archive*.py", "tests/unit/test_inspector*.py", "tests/unit/test_loader*.py")
+INSPECTOR_TESTS = (
+    "tests/unit/test_archive*.py",
+    "tests/unit/test_inspector*.py",
+    "tests/unit/test_loader*.py",
+    "tests/unit/test_sandbox*.py",
+    "tests/unit/test_structures*.py",
+)
 # Besides the lock: the test tools, at the project's pins (requirements-dev.txt).
 TEST_TOOLS = ("pytest", "hypothesis")
 SKIP_VARIABLE = "SKIP_INSPECTOR_LOCK_TESTS"
