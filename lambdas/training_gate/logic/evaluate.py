@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from training_gate.constants import POLICY_PARAMETER_PREFIX
 from training_gate.dal.dynamodb import DecisionLog
-from training_gate.dal.s3 import ArtifactStore, parse_s3_uri
+from training_gate.dal.s3 import ArtifactStore
 from training_gate.dal.sagemaker import ModelRegistry, TrainingJobs
 from training_gate.dal.stepfunctions import Executions
 from training_gate.domain.contract import (
@@ -335,7 +335,6 @@ def load_collected(summary: MetricsSummary, store: ArtifactStore) -> MetricsResu
     """The full MetricsResult CollectMetrics left in S3."""
     if not summary.metrics_uri:
         return MetricsResult(metrics={}, details=[], warnings=summary.warnings, log_streams=summary.log_streams)
-    parse_s3_uri(summary.metrics_uri)
     return MetricsResult.model_validate(store.get_json(summary.metrics_uri))
 
 
