@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -17,6 +18,17 @@ from infra.workflow import GateWorkflow
 from training_gate.domain.policy import Outcome, ReasonCode
 
 ALARM_PERIOD = Duration.minutes(5)
+
+
+def _failed_invocations(rule: events.Rule) -> cloudwatch.Metric:
+    """Events a rule matched but could not deliver to its target (after its retries)."""
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name="FailedInvocations",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=ALARM_PERIOD,
+    )
 
 
 @dataclass(frozen=True)
@@ -59,20 +71,8 @@ class GateMonitoring(Construct):
         # errors (each such error ends an execution as GateError). What has no other path does: the
         # deliveries, the dead letters, the topics, throttling, and the alert function itself.
         metrics: dict[str, cloudwatch.IMetric] = {
-            "FailedEventDeliveries": cloudwatch.Metric(
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions_map={"RuleName": props.workflow.trigger.rule_name},
-                statistic="Sum",
-                period=ALARM_PERIOD,
-            ),
-            "FailedAlertDeliveries": cloudwatch.Metric(
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions_map={"RuleName": props.workflow.alert_rule.rule_name},
-                statistic="Sum",
-                period=ALARM_PERIOD,
-            ),
+            "FailedEventDeliveries": _failed_invocations(props.workflow.trigger),
+            "FailedAlertDeliveries": _failed_invocations(props.workflow.alert_rule),
             "DeadLetters": props.failed_starts.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD),
             "UndeliveredAlerts": props.workflow.failed_alerts.metric_approximate_number_of_messages_visible(
                 period=ALARM_PERIOD
