@@ -113,22 +113,21 @@ def registration_request(
 
 
 def build_request(
-    job: TrainingJob, report_uri: str, store: ArtifactStore, inference: InferenceConfig
-) -> tuple[Report, dict[str, Any]]:
-    """The decision's report, and the request built from it (its statistics written beside it)."""
-    report = _read_report(store, report_uri)
+    job: TrainingJob, report: Report, report_uri: str, store: ArtifactStore, inference: InferenceConfig
+) -> dict[str, Any]:
+    """The request built from the decision's report, its statistics written beside the report."""
     bucket, key = parse_s3_uri(report_uri)
     statistics = store.put_json(
         bucket, key.rsplit("/", 1)[0] + "/statistics.json", model_monitor_statistics(report.metrics.metrics)
     )
-    return report, registration_request(job, report, report_uri, statistics, inference)
+    return registration_request(job, report, report_uri, statistics, inference)
 
 
 def register_directly(
     job: TrainingJob, report_uri: str, registry: ModelRegistry, store: ArtifactStore, inference: InferenceConfig
 ) -> str:
     """The command line's `validate --apply`: no decision table, the same request, the same token."""
-    _, request = build_request(job, report_uri, store, inference)
+    request = build_request(job, _read_report(store, report_uri), report_uri, store, inference)
     registry.ensure_group(request["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
     arn, _ = _create_once(registry, request, decision_identity(job, request_policy(request)))
     return arn
@@ -205,7 +204,7 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
             sent = json.loads(item.registration_request)
             found = ports.registry.find_package(sent["ModelPackageGroupName"], identity)
         else:
-            _, sent = build_request(job, report_uri, ports.store, inference)
+            sent = build_request(job, report, report_uri, ports.store, inference)
             ports.log.store_request(job.training_job_name, evaluation.policy_sha256, me, json.dumps(sent))
         if found is not None:
             arn, created = found, False
