@@ -117,7 +117,7 @@ def stream_check(path: Path) -> dict:
             pass
 
     with tempfile.TemporaryDirectory() as workdir, open(path, "rb") as handle:
-        result = unpack_stream(handle, Path(workdir), ArchiveLimits(**LIMITS), claim=lambda name: drain)
+        result = unpack_stream(handle, Path(workdir), ArchiveLimits(**LIMITS), claim=lambda name, head, size: drain)
     return {"sha256": result.sha256[:12]}
 
 

@@ -467,13 +467,15 @@ def unpack_stream(
     raw: BinaryIO,
     dest: Path,
     limits: ArchiveLimits = ArchiveLimits(),
-    claim: Callable[[str], Consumer | None] | None = None,
+    claim: Callable[[str, bytes, int], Consumer | None] | None = None,
     digest: bool = True,
+    head_bytes: int = 0,
 ) -> ArchiveResult:
     """Walk and unpack a gzip'd tar from `raw` into `dest` (a fresh directory), enforcing limits.
 
-    `claim(name)` may return a consumer for a regular member: it reads the member as it inflates
-    and the member is not written (the model file is loaded this way, in the same single pass).
+    `claim(name, head, size)` sees each regular member's name, its first `head_bytes` bytes (not
+    consumed) and its size, and may return a consumer: it reads the member as it inflates and the
+    member is not written (a pickle is loaded this way, in the same single pass).
     `digest=False` skips the sha256 when the caller hashes the same bytes itself."""
     digesting = _DigestingReader(raw, digest)
     inflating = _InflatingReader(digesting, limits.max_total_bytes, limits.max_ratio)
@@ -502,7 +504,7 @@ def unpack_stream(
             _make_directory(target, member.name)
             continue
         source = walker.data(member)
-        consumer = claim(name) if claim else None
+        consumer = claim(name, source.peek(head_bytes) if head_bytes else b"", member.size) if claim else None
         if consumer is not None:
             consumer(source)  # type: ignore[arg-type]  # a read-only binary file, as loaders expect
             result_files.append(name)

@@ -83,7 +83,8 @@ def test_a_consumer_reads_only_its_member_and_what_it_leaves_is_skipped(tmp_path
     files = {"model.joblib": bytes(range(256)) * 9, "after.txt": b"next member"}
     seen: dict[str, object] = {}
 
-    def claim(name: str):
+    def claim(name: str, head: bytes, size: int):
+        seen.setdefault("heads", {})[name] = (head, size)
         if name != "model.joblib":
             return None
 
@@ -97,8 +98,9 @@ def test_a_consumer_reads_only_its_member_and_what_it_leaves_is_skipped(tmp_path
 
         return consume
 
-    unpack(build_tar(files), tmp_path, claim=claim)
+    unpack_stream(io.BytesIO(gzip.compress(build_tar(files))), tmp_path, DEFAULT_LIMITS, claim, head_bytes=8)
     data = files["model.joblib"]
+    assert seen["heads"] == {"model.joblib": (data[:8], len(data)), "after.txt": (b"next mem", 11)}
     assert seen["magic"] == data[:4] and seen["head"] == data[:10]
     assert seen["line"] == data[10:11]  # byte 10 is the newline
     assert seen["into"] == (7, data[11:18])
@@ -107,7 +109,7 @@ def test_a_consumer_reads_only_its_member_and_what_it_leaves_is_skipped(tmp_path
 
 def test_a_consumer_cannot_read_past_its_member(tmp_path: Path):
     chunks: list[bytes] = []
-    claim = lambda name: lambda stream: chunks.append(stream.read()) or chunks.append(stream.read(10))  # noqa: E731
+    claim = lambda name, head, size: lambda stream: chunks.append(stream.read()) or chunks.append(stream.read(10))  # noqa: E731
     unpack(build_tar({"model.joblib": b"abc", "b.txt": b"other"}), tmp_path, claim=claim)
     assert chunks[:2] == [b"abc", b""]
 
@@ -134,7 +136,7 @@ def test_a_tar_that_ends_inside_a_member_is_refused_even_in_a_sound_gzip(tmp_pat
 def test_a_consumer_sees_the_same_refusal_when_its_member_is_cut(tmp_path: Path):
     raw = build_tar({"model.joblib": b"x" * 5000})
     with pytest.raises(UnsafeArchive, match=r"ends inside member 'model\.joblib': 4000 bytes missing"):
-        unpack(raw[: BLOCK + 1000], tmp_path, claim=lambda name: lambda stream: stream.read())
+        unpack(raw[: BLOCK + 1000], tmp_path, claim=lambda name, head, size: lambda stream: stream.read())
 
 
 def pax_archive(records: dict[str, str], name: str = "model.joblib", data: bytes = b"abc") -> bytes:

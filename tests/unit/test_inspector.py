@@ -92,7 +92,7 @@ def test_digest_is_the_sha256_of_the_compressed_object():
 def test_nested_model_path_is_found():
     artifact = pack_model_tar_gz({"model/model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
     result, checks = run(artifact)
-    assert checks["find_model"].detail == "model file model/model.joblib"
+    assert checks["find_model"].detail == "model file model/model.joblib (scikit-learn; the only model file)"
     assert result.verdict == "pass"
 
 
@@ -190,7 +190,7 @@ def test_no_sklearn_model_file_is_a_skip_that_lists_what_is_there():
     result, checks = run(pack_model_tar_gz({"xgboost-model": b"binf", "code/train.py": b"print()"}))
     assert result.verdict == "skip"
     assert checks["find_model"].status == CheckStatus.SKIPPED
-    assert checks["find_model"].detail.startswith("no scikit-learn model: no model file matching")
+    assert checks["find_model"].detail.startswith("no scikit-learn model: recognised XGBoost in xgboost-model")
     assert "xgboost-model" in checks["find_model"].detail
     assert {checks[name].status for name in ("load", "smoke_prediction", "holdout")} == {CheckStatus.SKIPPED}
     assert not result.failed_checks

@@ -22,6 +22,9 @@ class CheckStatus(StrEnum):
 
 # How find_model words "no file of a kind the gate loads": the check is skipped, not failed.
 NOT_A_SKLEARN_MODEL_DETAIL = "no scikit-learn model"
+# How find_model words "no model file of any kind" (and the job is no built-in algorithm): a rejection
+# for the owners, whose training saved nothing usable.
+NO_MODEL_FOUND_DETAIL = "no model file of any kind"
 
 
 class CheckResult(BaseModel):
@@ -74,6 +77,31 @@ def parse_finite(raw: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+class RecognisedFile(BaseModel):
+    file: str
+    framework: str
+    role: Annotated[str, Field(description="model, auxiliary (read, never judged) or refused")]
+    evidence: str
+
+
+class Recognition(BaseModel):
+    """What the artifact is: the framework its files' content says, the file judged and the rule that chose it."""
+
+    framework: str | None = None
+    judged: bool = False
+    model_file: str | None = None
+    rule: str = ""
+    files: Annotated[list[RecognisedFile], Field(description="at most 20, the model candidates first")] = []
+
+
+class Protection(BaseModel):
+    """One of the inspection child's protections, and whether it held where the inspection ran."""
+
+    name: str
+    status: Literal["in force", "not available"]
+    detail: str
+
+
 class InspectionResult(BaseModel):
     # skip: the artifact holds no model file of a kind the gate loads; nothing was inspected.
     verdict: Literal["pass", "reject", "skip"]
@@ -81,6 +109,8 @@ class InspectionResult(BaseModel):
     artifact: ArtifactInfo
     model: ModelInfo = ModelInfo()
     metrics: list[MetricValue] = []
+    recognition: Recognition | None = None
+    protections: list[Protection] = []
 
     @staticmethod
     def verdict_of(checks: list[CheckResult]) -> Literal["pass", "reject", "skip"]:

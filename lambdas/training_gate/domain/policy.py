@@ -29,7 +29,13 @@ from pydantic import (
 )
 
 from training_gate.domain.metrics import DEFAULT_SOURCE, ambiguous_names, canonical_name, is_numeric, rank_candidates
-from training_gate.domain.models import CheckStatus, InspectionResult, MetricsResult, MetricValue
+from training_gate.domain.models import (
+    NO_MODEL_FOUND_DETAIL,
+    CheckStatus,
+    InspectionResult,
+    MetricsResult,
+    MetricValue,
+)
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -64,6 +70,8 @@ class ReasonCode(StrEnum):
     SOURCE_DISAGREEMENT = "SOURCE_DISAGREEMENT"
     METRIC_AMBIGUOUS = "METRIC_AMBIGUOUS"
     NOT_A_SKLEARN_MODEL = "NOT_A_SKLEARN_MODEL"
+    # The artifact holds no model file of any framework (and the job is no built-in algorithm).
+    NO_MODEL_FOUND = "NO_MODEL_FOUND"
 
 
 # Codes that mean "this model is not good enough" (reject); the others mean "cannot tell" (a human looks).
@@ -75,6 +83,7 @@ REJECTING = {
     ReasonCode.ARTIFACT_CHECK_FAILED,
     ReasonCode.VERSION_SKEW,
     ReasonCode.SOURCE_DISAGREEMENT,
+    ReasonCode.NO_MODEL_FOUND,
 }
 
 
@@ -442,6 +451,9 @@ def artifact_check_findings(
                 warnings.append(f"version skew allowed by the policy: {check.detail}")
             else:
                 failures.append((ReasonCode.VERSION_SKEW, f"artifact check version_skew failed: {check.detail}"))
+            continue
+        if check.name == "find_model" and check.detail.startswith(NO_MODEL_FOUND_DETAIL):
+            failures.append((ReasonCode.NO_MODEL_FOUND, f"artifact check find_model failed: {check.detail}"))
             continue
         failures.append((ReasonCode.ARTIFACT_CHECK_FAILED, f"artifact check {check.name} failed: {check.detail}"))
     return failures, warnings

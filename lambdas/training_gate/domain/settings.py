@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from typing_extensions import TypedDict
 
 
 class InferenceConfig(BaseModel):
@@ -32,3 +33,30 @@ class InspectionLimits(BaseModel):
     max_member_bytes: Annotated[int | None, Field(ge=1)] = None
     max_total_bytes: Annotated[int | None, Field(ge=1)] = None
     max_ratio: Annotated[int | None, Field(ge=1)] = None
+
+
+# -- sample input -------------------------------------------------------------------------------------------
+
+# One cell of a sample row: numbers, strings, booleans and missing values, as JSON gives them.
+SampleCell = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=100_000)] | None
+SAMPLE_ROWS_MAX = 10_000
+
+
+class CsvSample(TypedDict):
+    """Rows as CSV text whose first line is the header (the column names)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    csv: Annotated[str, Field(min_length=1, max_length=16 << 20)]
+
+
+# The rows the smoke prediction runs on, in the shapes real models need: rows of cells (numbers, strings,
+# mixed), records with column names (JSON objects), CSV with a header, or documents (one string each, for
+# text models). The inspector turns them into a DataFrame where the model was fit on one. Validated here,
+# once; the value stays plain JSON, so configuration plumbing can carry it as it is.
+SampleInput = Annotated[
+    Annotated[list[list[SampleCell]], Field(min_length=1, max_length=SAMPLE_ROWS_MAX)]
+    | Annotated[list[dict[str, SampleCell]], Field(min_length=1, max_length=SAMPLE_ROWS_MAX)]
+    | Annotated[list[Annotated[StrictStr, Field(max_length=100_000)]], Field(min_length=1, max_length=SAMPLE_ROWS_MAX)]
+    | CsvSample,
+    Field(description="rows, records with column names, {'csv': text with a header}, or documents"),
+]

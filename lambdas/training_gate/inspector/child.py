@@ -1,38 +1,34 @@
 """The dangerous half of an inspection, run only inside the sandbox's disposable child.
 
-Unpack (from the pipe the parent feeds), find, load, version check, smoke prediction, reference
+Unpack (from the pipe the parent feeds; every pickle is loaded through the allowlist as it inflates),
+recognise what the artifact is (`recognise`), load, version check, smoke prediction, reference
 predictions and holdout scoring. Each step reports its check as soon as it is decided, so a child
 that dies later still leaves the earlier verdicts behind, and the parent knows which step it died in.
-Any exception raised by the artifact's content fails the step that raised it (fail closed).
+Each phase runs under its own budget (a kernel timer: SIGALRM ends the child, whatever holds the
+interpreter), so a hostile slow model costs seconds. Any exception raised by the artifact's content
+fails the step that raised it (fail closed).
 """
 
 from __future__ import annotations
 
 import errno
-import fnmatch
-import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import sklearn
-from scipy import sparse
-from sklearn.base import BaseEstimator
 
 from training_gate.archive import UnsafeArchive, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
+from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts
 from training_gate.inspector.holdout import holdout_check
-from training_gate.inspector.loader import LoadedModel, load_model, load_model_stream
+from training_gate.inspector.recognise import Decision, decide, pickle_head
+from training_gate.inspector.smoke import failure, has_method, reference_check, smoke_prediction
 from training_gate.logic.evaluation_files import read_evaluation_files
 
-MODEL_SUFFIXES = ("*.joblib", "*.pkl", "*.pickle", "*.skops")
-# A training script may ship what its model predicted on a few rows: {"inputs": [[...]],
-# "predictions": [...], "probabilities": [[...]] (optional)}. The gate compares.
-REFERENCE_FILE = "reference_predictions.json"
-REFERENCE_MAX_BYTES = 16 << 20
-PROBA_SUM_TOLERANCE = 1e-6
+__all__ = ["has_method", "run_child", "smoke_prediction"]
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 Emit = Callable[[dict[str, Any]], None]
@@ -42,199 +38,43 @@ class EnvironmentFailure(Exception):
     """The child's environment failed (the disk filled): the parent raises it as a gate error."""
 
 
-def failure(exc: BaseException, memory_limit_mib: int | None = None) -> str:
-    """An exception caused by the artifact, as a check detail: its type and a short message."""
-    if isinstance(exc, MemoryError):
-        limit = f"memory limit {memory_limit_mib} MiB exceeded" if memory_limit_mib else "out of memory"
-        return f"MemoryError: {limit} (raise memory_limit_mib if the model is legitimately this large)"
-    message = str(exc)
-    if len(message) > 300:
-        message = message[:300] + "..."
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+class _Budgets:
+    """One kernel timer for the phase in progress: a load inside the unpack pauses the unpack's clock."""
 
+    def __init__(self, emit: Emit, enabled: bool):
+        self.emit = emit
+        self.enabled = enabled
+        self.paused: list[tuple[str, float, str]] = []
+        self.current: tuple[str, float, str] | None = None
 
-def is_model_candidate(name: str, pattern: str | None) -> bool:
-    patterns = (pattern,) if pattern else MODEL_SUFFIXES
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).name, p) for p in patterns)
+    def start(self, phase: str, seconds: float | None = None, key: str = "") -> None:
+        message: dict[str, Any] = {"phase": phase}
+        if seconds is not None:
+            message.update(budget_s=round(seconds, 3), budget_key=key)
+        self.emit(message)
+        if self.enabled:
+            signal.setitimer(signal.ITIMER_REAL, seconds or 0.0)
+        self.current = (phase, seconds or 0.0, key) if seconds is not None else None
 
-
-def find_model_file(files: list[str], pattern: str | None) -> tuple[str | None, str]:
-    """The one model file, or None with a sentence listing what was found."""
-    candidates = sorted(f for f in files if is_model_candidate(f, pattern))
-    if len(candidates) == 1:
-        return candidates[0], f"model file {candidates[0]}"
-    wanted = pattern or " / ".join(MODEL_SUFFIXES)
-    if not candidates:
-        return None, f"no model file matching {wanted}; the artifact holds: {', '.join(files) or 'nothing'}"
-    return None, f"ambiguous: {len(candidates)} files match {wanted}: {', '.join(candidates)}; set model_file"
-
-
-def _sample_rows(model: Any, config: InspectConfig) -> tuple[np.ndarray, str]:
-    if config.sample_input is not None:
-        return np.asarray(config.sample_input, dtype=float), "configured sample input"
-    n_features = getattr(model, "n_features_in_", None)
-    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or n_features <= 0:
-        raise ValueError("no sample input is configured and the model does not declare n_features_in_")
-    if n_features > config.max_sample_features:
-        raise ValueError(
-            f"the model declares n_features_in_={n_features}, over max_sample_features={config.max_sample_features}"
-        )
-    n_features = int(n_features)
-    return np.zeros((1, n_features)), f"derived sample: one row of {n_features} zeros (no sample configured)"
-
-
-def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, str]:
-    """The smoke check fits the estimator's kind. A predictor: predict twice (deterministic, one
-    output per row, 1-D or 2-D) and predict_proba when the fitted model offers it. A transformer
-    without predict: transform keeps the rows and gives finite numbers. An estimator with neither
-    (clusterers that only fit_predict, embeddings that only fit_transform, covariance estimators):
-    loaded only, a warning. Anything else is not an estimator: a failure. Every exception from the
-    model's code is a failure of this check, whatever step raised it."""
-    try:
-        predicts = has_method(model, "predict")
-        transforms = not predicts and has_method(model, "transform")
-        if not predicts and not transforms:
-            if isinstance(model, BaseEstimator) and has_method(model, "fit"):
-                return CheckStatus.WARN, (
-                    f"{type(model).__name__} has neither predict nor transform on a fitted model: loaded only, "
-                    "nothing was run on a sample"
-                )
-            return CheckStatus.FAIL, f"{type(model).__name__} has no predict method: not an estimator"
-        try:
-            rows, origin = _sample_rows(model, config)
-        except ValueError as exc:
-            return CheckStatus.FAIL, f"no usable sample input: {exc}"
-        if config.sample_input is not None and not np.all(np.isfinite(rows)):
-            return CheckStatus.FAIL, "the sample input holds NaN or infinity: give finite rows"
-        # The rows are finite (checked above, or zeros made here); scikit-learn would check them again on
-        # each of the three calls, a full pass over a wide sample each time.
-        with sklearn.config_context(assume_finite=True):
-            return _smoke_calls(model, rows, origin) if predicts else _smoke_transform(model, rows, origin)
-    except Exception as exc:  # noqa: BLE001 - any failure of foreign code is a verdict
-        return CheckStatus.FAIL, f"smoke prediction raised {failure(exc, config.memory_limit_mib)}"
-
-
-def _dense(value: Any) -> np.ndarray:
-    """A prediction or transform output as an array: sparse outputs (one-hot, multilabel) too."""
-    if sparse.issparse(value):
-        return value.toarray()  # the sample is a few rows: dense is small
-    return np.asarray(value)
-
-
-def _same(first: np.ndarray, second: np.ndarray) -> bool:
-    if first.shape != second.shape:
-        return False
-    if first.dtype.kind in "fc" and second.dtype.kind in "fc":
-        # A NaN prediction (RadiusNeighborsRegressor with no neighbour in range) repeats as NaN.
-        return bool(np.array_equal(first, second, equal_nan=True))
-    return bool(np.array_equal(first, second))
-
-
-def _smoke_calls(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
-    try:
-        first = _dense(model.predict(rows))
-        second = _dense(model.predict(rows))
-    except Exception as exc:  # noqa: BLE001 - any failure of foreign predict code is a verdict
-        return CheckStatus.FAIL, f"predict raised {failure(exc)}"
-    if first.ndim not in (1, 2) or len(first) != len(rows):
-        return CheckStatus.FAIL, f"predict returned {first.shape} for {len(rows)} rows"
-    if not _same(first, second):
-        return CheckStatus.FAIL, "predict is not deterministic: two calls on the same rows differ"
-    detail = f"predict on {len(rows)} row(s) ({origin}) -> {first.tolist()[:5]}"
-    if has_method(model, "predict_proba"):
-        try:
-            raw = model.predict_proba(rows)
-            # Multi-output classifiers return one probability array per output, each a distribution.
-            per_output = isinstance(raw, list)
-            parts = [_dense(p).astype(float) for p in (raw if per_output else [raw])]
-        except Exception as exc:  # noqa: BLE001
-            return CheckStatus.FAIL, f"predict_proba raised {failure(exc)}"
-        # One array beside 2-D predictions (ClassifierChain, one-vs-rest on multilabel targets): one
-        # probability per label, each in [0, 1], which need not sum to 1 over the labels.
-        marginals = not per_output and first.ndim == 2
-        for proba in parts:
-            if proba.ndim != 2 or proba.shape[0] != len(rows) or not np.all(np.isfinite(proba)):
-                return CheckStatus.FAIL, "predict_proba returned non-finite values or the wrong shape"
-            if proba.min() < 0 or proba.max() > 1:
-                return CheckStatus.FAIL, f"predict_proba outside [0, 1]: min {proba.min():g}, max {proba.max():g}"
-            sums = proba.sum(axis=1)
-            if not marginals and not np.allclose(sums, 1.0, atol=PROBA_SUM_TOLERANCE):
-                return CheckStatus.FAIL, f"predict_proba rows do not sum to 1: {sums.tolist()[:5]}"
-        top = max(p.max() for p in parts)
-        if marginals:
-            detail += f"; predict_proba gives one probability per label in [0, 1] (max {top:.3f})"
+    def nested(self, phase: str, seconds: float, key: str) -> None:
+        if self.current is not None:
+            left = signal.getitimer(signal.ITIMER_REAL)[0] if self.enabled else self.current[1]
+            self.paused.append((self.current[0], left, self.current[2]))
         else:
-            outputs = f" for each of {len(parts)} outputs" if per_output else ""
-            detail += f"; predict_proba rows sum to 1{outputs} (max {top:.3f})"
-    return CheckStatus.PASS, detail
+            self.paused.append(("", 0.0, ""))
+        self.start(phase, seconds, key)
 
+    def resume(self) -> None:
+        phase, left, key = self.paused.pop()
+        if phase:
+            self.start(phase, max(left, 0.001), key)
+        else:
+            self.start("unpack")
 
-def _smoke_transform(model: Any, rows: np.ndarray, origin: str) -> tuple[CheckStatus, str]:
-    try:
-        output = model.transform(rows)
-    except Exception as exc:  # noqa: BLE001 - any failure of foreign transform code is a verdict
-        return CheckStatus.FAIL, f"transform raised {failure(exc)}"
-    values = output.data if sparse.issparse(output) else np.asarray(output)
-    shape = output.shape if sparse.issparse(output) else values.shape
-    if len(shape) != 2 or shape[0] != len(rows):
-        return CheckStatus.FAIL, f"transform returned {shape} for {len(rows)} rows"
-    if values.dtype.kind not in "biufc":
-        return CheckStatus.FAIL, f"transform returned {values.dtype} values, not numbers"
-    if not np.all(np.isfinite(values)):
-        return CheckStatus.FAIL, "transform returned NaN or infinity"
-    kind = "sparse " if sparse.issparse(output) else ""
-    return CheckStatus.PASS, (
-        f"transform on {len(rows)} row(s) ({origin}) -> {kind}{shape[0]} x {shape[1]}, finite "
-        "(no predict: a transformer)"
-    )
-
-
-def has_method(model: Any, name: str) -> bool:
-    """Whether the model really offers `name`. Looked up on the instance, as a call would: an
-    `available_if` method (SVC.predict_proba without probability=True) exists on the class and
-    raises AttributeError here, so it counts as absent."""
-    try:
-        return callable(getattr(model, name))
-    except AttributeError:
-        return False
-
-
-def reference_check(model: Any, files_root: Path, files: list[str], tolerance: float) -> tuple[CheckStatus, str]:
-    if REFERENCE_FILE not in files:
-        return CheckStatus.SKIPPED, f"no {REFERENCE_FILE} in the artifact"
-    try:
-        path = files_root / REFERENCE_FILE
-        if path.stat().st_size > REFERENCE_MAX_BYTES:
-            return CheckStatus.FAIL, f"{REFERENCE_FILE} is over {REFERENCE_MAX_BYTES} bytes"
-        reference = json.loads(path.read_text(encoding="utf-8"))
-        rows = np.asarray(reference["inputs"], dtype=float)
-        expected = np.asarray(reference["predictions"])
-    except Exception as exc:  # noqa: BLE001 - a hostile file (deep nesting: RecursionError) is a verdict too
-        return CheckStatus.FAIL, f"{REFERENCE_FILE} is unreadable: {failure(exc)}"
-    try:
-        predicted = np.asarray(model.predict(rows))
-    except Exception as exc:  # noqa: BLE001
-        return CheckStatus.FAIL, f"predict on the reference inputs raised {failure(exc)}"
-    if predicted.shape != expected.shape:
-        return CheckStatus.FAIL, f"predict gave shape {predicted.shape}, the reference has {expected.shape}"
-    numeric = np.issubdtype(predicted.dtype, np.number) and np.issubdtype(expected.dtype, np.number)
-    same = np.allclose(predicted, expected, atol=tolerance) if numeric else np.array_equal(predicted, expected)
-    if not same:
-        differing = (
-            int(np.sum(predicted != expected))
-            if not numeric
-            else int(np.sum(~np.isclose(predicted, expected, atol=tolerance)))
-        )
-        return CheckStatus.FAIL, (
-            f"{differing} of {len(expected)} reference predictions differ: the model does not predict what "
-            "training saw (often a scikit-learn version skew)"
-        )
-    if "probabilities" in reference and has_method(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(rows), dtype=float)
-        wanted = np.asarray(reference["probabilities"], dtype=float)
-        if proba.shape != wanted.shape or not np.allclose(proba, wanted, atol=tolerance):
-            return CheckStatus.FAIL, f"predict_proba differs from the reference beyond {tolerance:g}"
-    return CheckStatus.PASS, f"{len(expected)} reference predictions reproduced (tolerance {tolerance:g})"
+    def stop(self) -> None:
+        if self.enabled:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+        self.current = None
 
 
 class _Run:
@@ -248,107 +88,121 @@ class _Run:
         self.config = InspectConfig.model_validate(request["config"])
         self.workdir = Path(request["workdir"])
         self.metrics: list[Any] = []
-
-    def phase(self, name: str) -> None:
-        self.emit({"phase": name})
+        self.files: dict[str, FileFacts] = {}
+        self.loaded: dict[str, Any] = {}  # file -> LoadedModel, or the exception that refused it
+        self.budgets = _Budgets(emit, bool(request.get("budgets", True)))
 
     def check(self, name: str, status: CheckStatus, detail: str) -> None:
         self.emit({"check": {"name": name, "status": status.value, "detail": detail}})
 
-    def stop(self, after: str) -> None:
+    def stop(self, after: str, why: str = "") -> None:
         for name in self.ORDER[self.ORDER.index(after) + 1 :]:
-            self.check(name, CheckStatus.SKIPPED, f"not run: {after} failed")
+            self.check(name, CheckStatus.SKIPPED, why or f"not run: {after} failed")
 
     def run(self, data: BinaryIO | None) -> None:
-        streamed: dict[str, LoadedModel | Exception] = {}
-        files = self._unpack(data, streamed)
-        if files is None:
+        names = self._unpack(data)
+        if names is None:
             return
         self.emit({"metrics": [m.model_dump(mode="json") for m in self.metrics]})
 
-        self.phase("find_model")
-        model_file, detail = find_model_file(files, self.config.model_file)
-        if (
-            model_file is None
-            and self.config.model_file is None
-            and not any(is_model_candidate(f, None) for f in files)
-        ):
-            # Another framework's model (XGBoost, PyTorch...): not a rejection, nothing the gate can judge.
-            self.check("find_model", CheckStatus.SKIPPED, f"{NOT_A_SKLEARN_MODEL_DETAIL}: {detail}")
-            for name in self.ORDER[self.ORDER.index("find_model") + 1 :]:
-                self.check(name, CheckStatus.SKIPPED, f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}")
-            return
-        if model_file is None:
-            self.check("find_model", CheckStatus.FAIL, detail)
+        self.budgets.start("find_model")
+        decision = decide(
+            [self.files[n] for n in names], self.loaded, self.request.get("training_image"), self.config.model_file
+        )
+        for name in decision.load_later:
+            self._load_from_disk(name)
+        self.emit({"recognition": decision.recognition()})
+        self.check("find_model", decision.status, decision.detail)
+        if decision.status == CheckStatus.FAIL:
             self.stop("find_model")
             return
-        self.check("find_model", CheckStatus.PASS, detail)
+        refused = [(n, o) for n, o in self.loaded.items() if isinstance(o, BaseException)]
+        if decision.framework is not SCIKIT_LEARN:
+            self._not_judged(decision, refused)
+            return
 
-        self.phase("load")
-        if model_file not in streamed:
-            hook("load")
-        try:
-            outcome = streamed.get(model_file)
-            if isinstance(outcome, Exception):
-                raise outcome
-            loaded = outcome or load_model(self.workdir / model_file, self.config.extra_allowed_globals, self.config)
-        except Exception as exc:  # noqa: BLE001 - a refused or corrupt file is a verdict, not a crash
-            self.check("load", CheckStatus.FAIL, f"could not load {model_file}: {failure(exc, self._memory())}")
+        self.budgets.start("load")
+        model_file = decision.model_file or ""
+        refused.sort(key=lambda item: item[0] != model_file)  # the model's own refusal first
+        if refused or model_file not in self.loaded:
+            name, exc = refused[0] if refused else (model_file, RuntimeError("the model file was not loaded"))
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
             self.stop("load")
             return
+        loaded = self.loaded[model_file]
         model = loaded.model
-        self.emit({"model": {"class": type(model).__name__, "sklearn_version": loaded.sklearn_version}})
-        self.check("load", CheckStatus.PASS, f"loaded {type(model).__name__} through the allowlist")
+        self.emit({"model": SCIKIT_LEARN.describe(loaded)})
+        auxiliary = len(self.loaded) - 1
+        others = f" (and {auxiliary} auxiliary file(s))" if auxiliary else ""
+        self.check("load", CheckStatus.PASS, f"loaded {type(model).__name__} through the allowlist{others}")
         self._version(loaded)
 
-        self.phase("smoke_prediction")
+        self.budgets.start("smoke_prediction", self.config.smoke_time_s, "smoke_time_s")
         hook("smoke_prediction")
-        self.check("smoke_prediction", *smoke_prediction(model, self.config))
+        self.check("smoke_prediction", *SCIKIT_LEARN.predict(model, self.config))
 
-        self.phase("reference_predictions")
+        self.budgets.start("reference_predictions")
         try:
-            status, detail = reference_check(model, self.workdir, files, self.config.reference_tolerance)
+            status, detail = reference_check(model, self.workdir, names, self.config.reference_tolerance)
         except Exception as exc:  # noqa: BLE001
             status, detail = CheckStatus.FAIL, f"reference check raised {failure(exc, self._memory())}"
         self.check("reference_predictions", status, detail)
 
-        self.phase("holdout")
+        self.budgets.start("holdout")
         self._holdout(model)
+        self.budgets.stop()
+
+    def _not_judged(self, decision: Decision, refused: list[tuple[str, BaseException]]) -> None:
+        """Another framework's model: nothing to judge, but a refused auxiliary pickle still rejects."""
+        if refused:
+            name, exc = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        read = f"; {len(self.loaded)} auxiliary pickle(s) loaded through the allowlist" if self.loaded else ""
+        self.check("load", CheckStatus.SKIPPED, f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}{read}")
+        self.stop("load", f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}")
 
     def _memory(self) -> int | None:
         return self.request.get("limits", {}).get("memory_mib")
 
-    def _unpack(self, data: BinaryIO | None, streamed: dict[str, LoadedModel | Exception]) -> list[str] | None:
+    def _load(self, stream: BinaryIO, facts: FileFacts) -> None:
+        seconds, key = self.config.load_budget(facts.size)
+        self.budgets.nested("load", seconds, key)  # a crash from here on is the load's
+        hook("load")
+        try:
+            self.loaded[facts.name] = SCIKIT_LEARN.load(stream, facts, self.config)
+        except UnsafeArchive:
+            raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
+        except Exception as exc:  # noqa: BLE001 - a refused or corrupt file is the load check's verdict
+            self.loaded[facts.name] = exc
+        self.budgets.resume()
+
+    def _load_from_disk(self, name: str) -> None:
+        facts = self.files[name]
+        with open(self.workdir / name, "rb") as stream:
+            self._load(stream, facts)
+
+    def _unpack(self, data: BinaryIO | None) -> list[str] | None:
         if data is None:  # the parent copied the files (an uncompressed artifact under a prefix)
-            files = list(self.request["files"])
-            if not self._evaluation_files(files):
+            return self._copied(list(self.request["files"]))
+        self.budgets.start("unpack", self.config.unpack_time_s, "unpack_time_s")
+
+        def claim(name: str, head: bytes, size: int) -> Callable[[BinaryIO], None] | None:
+            is_pickle, module = pickle_head(name, head)
+            facts = FileFacts(name, size, head[:HEAD_BYTES], self.workdir / name, module)
+            self.files[name] = facts
+            if not is_pickle:
                 return None
-            return files
-        self.phase("unpack")
-
-        def claim(name: str) -> Callable[[BinaryIO], None] | None:
-            if not is_model_candidate(name, self.config.model_file):
-                return None
-
-            def consume(stream: BinaryIO) -> None:
-                self.phase("load")  # a crash from here on is the load's, though the tar is still open
-                hook("load")
-                try:
-                    streamed[name] = load_model_stream(stream, name, self.config.extra_allowed_globals, self.config)
-                except UnsafeArchive:
-                    raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
-                except Exception as exc:  # noqa: BLE001 - a refused or corrupt model is the load check's verdict
-                    streamed[name] = exc
-                self.phase("unpack")
-
-            return consume
+            facts.path = None
+            return lambda stream: self._load(stream, facts)
 
         limits = self.config.limits()
         if self.request.get("max_written_bytes") is not None:
             limits = limits.with_written(int(self.request["max_written_bytes"]))
         try:
             hook("unpack")
-            unpacked = unpack_stream(data, self.workdir, limits, claim, digest=False)
+            unpacked = unpack_stream(data, self.workdir, limits, claim, digest=False, head_bytes=HEAD_BYTES)
         except UnsafeArchive as exc:
             self.check("unpack", CheckStatus.FAIL, f"{exc.check}: {exc.detail}")
             self.stop("unpack")
@@ -367,11 +221,20 @@ class _Run:
         if not self._evaluation_files(unpacked.files):
             return None
         self.check(
-            "unpack",
-            CheckStatus.PASS,
-            f"{len(unpacked.files)} file(s), {unpacked.unpacked_bytes} bytes unpacked",
+            "unpack", CheckStatus.PASS, f"{len(unpacked.files)} file(s), {unpacked.unpacked_bytes} bytes unpacked"
         )
         return unpacked.files
+
+    def _copied(self, names: list[str]) -> list[str] | None:
+        for name in names:
+            path = self.workdir / name
+            with open(path, "rb") as handle:
+                head = handle.read(HEAD_BYTES)
+            is_pickle, module = pickle_head(name, head)
+            self.files[name] = FileFacts(name, path.stat().st_size, head, path, module)
+            if is_pickle:
+                self._load_from_disk(name)
+        return names if self._evaluation_files(names) else None
 
     def _evaluation_files(self, files: list[str]) -> bool:
         """Metrics from the evaluation files; one the parser chokes on (nesting deep enough for a
@@ -384,7 +247,7 @@ class _Run:
             return False
         return True
 
-    def _version(self, loaded: LoadedModel) -> None:
+    def _version(self, loaded: Any) -> None:
         if loaded.version_skew:
             status = CheckStatus.FAIL if self.config.version_skew == "fail" else CheckStatus.WARN
             self.check(
@@ -415,11 +278,14 @@ class _Run:
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:
     """Entry point inside the child; the sandbox turns what escapes into a named failure."""
     _HOOK_TARGET[0] = str(request.get("uri", ""))
+    run = _Run(request, emit)
     try:
-        _Run(request, emit).run(data)
+        run.run(data)
     except EnvironmentFailure as exc:
         emit({"environment_error": str(exc)})
         return
+    finally:
+        run.budgets.stop()
     emit({"done": True})
 
 
@@ -438,6 +304,10 @@ def hook(phase: str) -> None:
         import time
 
         time.sleep(3600)
+    elif action == "spin":  # busy in C, holding the interpreter: only a kernel timer or signal ends it
+        import re
+
+        re.match(r"(a+)+$", "a" * 64 + "b")
     elif action == "segfault":
         import ctypes
 

@@ -9,10 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from training_gate.archive import ArchiveLimits
 from training_gate.domain.models import HoldoutConfig
+from training_gate.domain.settings import SampleInput
 
 # Outside Lambda (the command line) there is no function memory to derive the child's budget from.
 DEFAULT_MEMORY_MIB = 4096
 DEFAULT_TIME_LIMIT_S = 600.0
+# Budgets per phase: what a hostile slow model can cost. A real model predicts a few rows in milliseconds
+# and loads at well over 100 MB/s; these leave ten times that and more.
+DEFAULT_UNPACK_TIME_S = 300.0
+DEFAULT_LOAD_TIME_S = 10.0
+DEFAULT_LOAD_TIME_S_PER_MIB = 0.1
+DEFAULT_SMOKE_TIME_S = 10.0
 # What the function keeps for itself besides the child: the parent (boto3, Powertools, the pipe) and
 # the zygote's own pages. A quarter of the function's memory, at least this much.
 LAMBDA_HEADROOM_MIB = 384
@@ -34,7 +41,7 @@ CHECK_ORDER = (
 class InspectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
+    sample_input: SampleInput | None = None
     model_file: str | None = Field(default=None, description="file name or glob of the model file")
     version_skew: Literal["fail", "warn"] = "fail"
     reference_tolerance: Annotated[float, Field(ge=0)] = 1e-6
@@ -47,6 +54,16 @@ class InspectConfig(BaseModel):
         ArchiveLimits.max_ratio
     )
     time_limit_s: Annotated[float | None, Field(gt=0, description="wall clock of the child; default 600 s")] = None
+    unpack_time_s: Annotated[float, Field(gt=0, description="wall clock of unpacking the artifact")] = (
+        DEFAULT_UNPACK_TIME_S
+    )
+    load_time_s: Annotated[float, Field(gt=0, description="wall clock of loading one model file, plus the next")] = (
+        DEFAULT_LOAD_TIME_S
+    )
+    load_time_s_per_mib: Annotated[float, Field(ge=0, description="added to load_time_s per MiB of the file")] = (
+        DEFAULT_LOAD_TIME_S_PER_MIB
+    )
+    smoke_time_s: Annotated[float, Field(gt=0, description="wall clock of the smoke prediction")] = DEFAULT_SMOKE_TIME_S
     memory_limit_mib: Annotated[
         int | None, Field(gt=0, description="the child's memory beyond its imports; default from the function's")
     ] = None
@@ -76,3 +93,12 @@ class InspectConfig(BaseModel):
 
     def resolved_time_s(self) -> float:
         return self.time_limit_s if self.time_limit_s is not None else DEFAULT_TIME_LIMIT_S
+
+    def load_budget(self, size: int) -> tuple[float, str]:
+        """The load budget of a file of `size` bytes, and how it was reached (for the breach's sentence)."""
+        mib = size / (1 << 20)
+        seconds = self.load_time_s + self.load_time_s_per_mib * mib
+        return (
+            seconds,
+            f"load_time_s {self.load_time_s:g} + load_time_s_per_mib {self.load_time_s_per_mib:g} x {mib:.1f} MiB",
+        )

@@ -33,6 +33,8 @@ from training_gate.domain.models import (
     InspectionResult,
     MetricValue,
     ModelInfo,
+    Protection,
+    Recognition,
 )
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
@@ -227,8 +229,11 @@ def inspect_artifact(
     remaining_time_s: float | None = None,
     work_root: Path | None = None,
     on_child: Callable[[ChildOutcome, ChildLimits], None] | None = None,
+    training_image: str | None = None,
 ) -> InspectionResult:
     """Run every check on the artifact at `uri`. A plain callable is a tarball opener.
+    `training_image` (the job's AlgorithmSpecification.TrainingImage) tells a built-in algorithm's
+    format and which framework a container trains.
 
     Raises InspectorEnvironmentError (ArtifactAccessDenied for denials) when the gate itself
     cannot inspect; every problem of the artifact is a check in the result. `on_child` sees how
@@ -240,14 +245,20 @@ def inspect_artifact(
     artifact = ArtifactInfo(uri=uri)
     model_info = ModelInfo()
     metrics: list[MetricValue] = []
+    outcome: ChildOutcome | None = None
 
     def result() -> InspectionResult:
+        recognition = (
+            next((m["recognition"] for m in outcome.messages if "recognition" in m), None) if outcome else None
+        )
         return InspectionResult(
             verdict=InspectionResult.verdict_of(checks.results),
             checks=checks.results,
             artifact=artifact,
             model=model_info,
             metrics=metrics,
+            recognition=Recognition.model_validate(recognition) if recognition else None,
+            protections=[Protection.model_validate(p) for p in outcome.protections] if outcome else [],
         )
 
     try:
@@ -266,6 +277,7 @@ def inspect_artifact(
             "tmpdir": str(tmpdir),
             "config": sent.model_dump(mode="json"),
             "limits": limits.as_dict(),
+            "training_image": training_image,
             "max_written_bytes": max(0, shutil.disk_usage(root).free - DISK_RESERVE_BYTES),
         }
         digest = _Digest()
@@ -304,9 +316,13 @@ def inspect_artifact(
         outcome = (sandbox or default_sandbox()).run(request, limits, data)
         if on_child is not None:
             on_child(outcome, limits)
+        environment = outcome.environment_failure()
+        if environment is not None:
+            raise InspectorEnvironmentError(environment)
         if outcome.starved:
+            budget = (outcome.last_phase or {}).get("budget_key") if outcome.budget_breached else None
             raise InspectorEnvironmentError(
-                f"the artifact's bytes did not arrive within the {limits.time_s:g} s time limit "
+                f"the artifact's bytes did not arrive within the {budget or f'{limits.time_s:g} s time limit'} "
                 f"({digest.bytes} bytes read): the source is too slow, the model was not judged"
             )
         model_info, metrics = _collect(outcome, checks, limits, metrics)
@@ -386,8 +402,6 @@ def _collect(
             metrics = metrics + [MetricValue.model_validate(m) for m in message["metrics"]]
         elif "model" in message:
             model_info = ModelInfo.model_validate(message["model"])
-        elif "environment_error" in message:
-            raise InspectorEnvironmentError(str(message["environment_error"]))
     failure = outcome.failure(limits)
     if failure is not None:
         phase = outcome.phase or "unpack"

@@ -1,17 +1,9 @@
-"""A disposable, limited child process for the dangerous half of an inspection.
+"""A disposable, limited child process for the dangerous half of an inspection: the parent's side.
 
 Loading a model runs C and Cython code on data the artifact chose: it can crash, hang or eat
-memory, and an allowlisted class can still be mutated. So each inspection runs in a fresh child,
-and the parent only ever reads JSON from it.
-
-Processes:
-- the zygote: a fresh interpreter (started with exec, so it inherits no thread and no held lock
-  from the caller, whose local engine runs executions in threads) that imports scikit-learn once,
-  builds the allowlist, checks that it is single-threaded, and then only forks;
-- per inspection, a supervisor forked from the zygote, which forks the child, enforces the wall
-  clock, and reports how the child ended;
-- the child: own process group, stdout sent to stderr, no AWS credentials or Lambda Runtime API in
-  its environment, RLIMIT_AS / RLIMIT_FSIZE / no core files, then the work in `child.run_child`.
+memory, and an allowlisted class can still be mutated. So each inspection runs in a fresh child
+(`zygote`: a zygote that imported scikit-learn once, a supervisor per inspection, the contained
+child), and the parent only ever reads JSON from it.
 
 multiprocessing's Queue and Pool need /dev/shm, which Lambda lacks; pipes, Unix sockets and fork
 work there. Artifact bytes go to the child through a pipe (the parent reads S3 and hashes), results
@@ -21,11 +13,9 @@ come back as JSON lines through another.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import resource
 import select
 import signal
 import socket
@@ -33,33 +23,42 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from training_gate.inspector.errors import InspectorEnvironmentError
+from training_gate.inspector.zygote import (
+    EXIT_MEMORY,
+    EXIT_SETUP,
+    MAIN_THREAD_VARIABLE,
+    TEST_HOOKS_VARIABLE,
+)
 
 # Environment the zygote (and so every child) gets: nothing that grants access. Credentials, the
 # Lambda Runtime API and X-Ray's daemon address stay with the parent.
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "HOME")
 # One thread per process: the zygote must not hold a BLAS thread pool when it forks, and a child
-# on a one- or two-core function gains nothing from more.
+# on a one- or two-core function gains nothing from more. joblib never starts worker processes
+# (n_jobs=-1 in a model's predict runs sequentially): the child may not create processes.
 _ONE_THREAD = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
+    "JOBLIB_MULTIPROCESSING": "0",
+    # pyarrow (imported with pandas) bundles jemalloc, whose background thread would make the zygote two.
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
     "PYTHONUNBUFFERED": "1",
 }
-TEST_HOOKS_VARIABLE = "TRAINING_GATE_SANDBOX_TEST_HOOKS"
-EXIT_OK = 0
-EXIT_ERROR = 70
-EXIT_MEMORY = 71  # MemoryError escaped, or the RSS watch fired
 _PIPE_SIZE = 1 << 20
 _MAX_RESULT_BYTES = 8 << 20
 _STARTUP_TIMEOUT_S = 300.0
 _REPORT_GRACE_S = 10.0
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+# Phases that read the artifact's bytes as they arrive: a budget breached there while the child sat
+# idle waiting for them is the source's slowness, not the model's.
+_READING_PHASES = ("unpack", "load")
 
 
 @dataclass(frozen=True)
@@ -69,6 +68,8 @@ class ChildLimits:
     file_bytes: int
     memory_watch: str  # "rlimit" or "rss"
     time_key: str = "time_limit_s"
+    namespaces: bool = True
+    syscall_filter: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,8 @@ class ChildLimits:
             "time_s": self.time_s,
             "file_bytes": self.file_bytes,
             "memory_watch": self.memory_watch,
+            "namespaces": self.namespaces,
+            "syscall_filter": self.syscall_filter,
         }
 
 
@@ -92,21 +95,54 @@ class ChildOutcome:
     vm_after_imports_kib: int = 0
     cpu_s: float = 0.0
     fed_everything: bool = True
+    zygote_protections: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def starved(self) -> bool:
-        """Killed at the time limit while still waiting for the artifact's bytes, mostly idle: the
-        source (S3) was too slow, which is the gate's problem, not the model's."""
-        return self.killed_for_time and not self.fed_everything and self.cpu_s < 0.5 * self.elapsed_s
+    def contained(self) -> dict[str, Any] | None:
+        """The child's first message: its protections and memory budget (None: it never got there)."""
+        return next((m for m in self.messages if "protections" in m), None)
+
+    @property
+    def protections(self) -> list[dict[str, str]]:
+        contained = self.contained
+        return self.zygote_protections + (contained["protections"] if contained else [])
+
+    @property
+    def last_phase(self) -> dict[str, Any] | None:
+        phases = [m for m in self.messages if "phase" in m]
+        return phases[-1] if phases else None
 
     @property
     def phase(self) -> str | None:
-        phases = [m["phase"] for m in self.messages if "phase" in m]
-        return phases[-1] if phases else None
+        last = self.last_phase
+        return last["phase"] if last else None
+
+    @property
+    def budget_breached(self) -> bool:
+        return self.signal == signal.SIGALRM and self.last_phase is not None and "budget_s" in self.last_phase
+
+    @property
+    def starved(self) -> bool:
+        """Killed for time while still waiting for the artifact's bytes, mostly idle: the source (S3)
+        was too slow, which is the gate's problem, not the model's."""
+        waiting = self.killed_for_time or (self.budget_breached and self.phase in _READING_PHASES)
+        return waiting and not self.fed_everything and self.cpu_s < 0.5 * self.elapsed_s
 
     @property
     def done(self) -> bool:
         return any(m.get("done") for m in self.messages)
+
+    def environment_failure(self) -> str | None:
+        """The child could not be contained (or died before it was): the gate's failure, for operations."""
+        errors = [m["environment_error"] for m in self.messages if "environment_error" in m]
+        if errors:
+            return str(errors[-1])
+        if self.contained is None and not self.killed_for_time:
+            how = f"signal {self.signal}" if self.signal is not None else f"status {self.exit_code}"
+            return f"the inspection child ended ({how}) before it was contained; no model code had run"
+        if self.exit_code == EXIT_SETUP:
+            return "the inspection child could not be contained"
+        return None
 
     def failure(self, limits: ChildLimits) -> str | None:
         """How the child ended, named, or None when it finished its work."""
@@ -115,15 +151,20 @@ class ChildOutcome:
                 f"killed after {limits.time_s:g} s (time limit; raise {limits.time_key} if the model is "
                 "legitimately this slow)"
             )
+        if self.budget_breached:
+            last = self.last_phase or {}
+            return (
+                f"stopped after its budget of {float(last['budget_s']):g} s ({last.get('budget_key')}; raise it if "
+                "the model is legitimately this slow)"
+            )
         if self.exit_code == EXIT_MEMORY:
-            watched = ""
-            if limits.memory_watch == "rss":
-                watched = " (watched as resident size: RLIMIT_AS is not enforced here)"
-            return f"memory limit {limits.memory_mib} MiB exceeded{watched}; raise memory_limit_mib"
+            return self._memory_failure(limits)
         if self.signal is not None:
             name = signal.Signals(self.signal).name if self.signal in signal.valid_signals() else str(self.signal)
             if self.signal == signal.SIGXFSZ:
                 return "file size limit exceeded (SIGXFSZ); raise max_member_bytes"
+            if self.signal == signal.SIGXCPU:
+                return f"CPU time limit exceeded ({name}: the RLIMIT_CPU backstop; raise {limits.time_key})"
             return f"crashed with {name}"
         if self.done:
             return None
@@ -131,6 +172,18 @@ class ChildOutcome:
         if errors:
             return f"failed: {errors[-1]}"
         return f"exited with status {self.exit_code} before finishing"
+
+    def _memory_failure(self, limits: ChildLimits) -> str:
+        memory = (self.contained or {}).get("memory") or {"mib": limits.memory_mib, "environment": False}
+        if memory.get("environment"):
+            return (
+                f"memory limit {memory['mib']} MiB exceeded (the environment's hard address-space limit, below "
+                f"memory_limit_mib={limits.memory_mib}: raise that limit where the gate runs)"
+            )
+        watched = ""
+        if limits.memory_watch == "rss":
+            watched = " (watched as resident size: RLIMIT_AS is not enforced here)"
+        return f"memory limit {memory['mib']} MiB exceeded{watched}; raise memory_limit_mib"
 
 
 def _clean_environment(extra: dict[str, str]) -> dict[str, str]:
@@ -142,25 +195,6 @@ def _clean_environment(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:  # not Linux: threading sees the Python threads, which is what forking can hurt
-        return threading.active_count()
-
-
-def _vm_size_kib() -> int:
-    """The address space in use (VmSize): RLIMIT_AS counts this, not the resident size."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class Sandbox:
     """The zygote and the sessions run through it. One per process is enough; it is thread-safe."""
 
@@ -170,6 +204,7 @@ class Sandbox:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self.vm_after_imports_kib = 0
+        self.protections: list[dict[str, str]] = []
 
     # -- zygote ------------------------------------------------------------------------------------
 
@@ -182,14 +217,18 @@ class Sandbox:
             return
         self._close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        code = f"from training_gate.inspector.sandbox import zygote_main; zygote_main({theirs.fileno()})"
+        code = f"from training_gate.inspector.zygote import zygote_main; zygote_main({theirs.fileno()})"
+        extra = dict(self._extra)
+        if threading.current_thread() is threading.main_thread():
+            # The zygote may die with this process: PR_SET_PDEATHSIG follows the thread that starts it.
+            extra[MAIN_THREAD_VARIABLE] = str(os.getpid())
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", code],
                 stdin=subprocess.DEVNULL,
                 stdout=2,  # the model's prints never reach the caller's stdout
                 pass_fds=(theirs.fileno(),),
-                env=_clean_environment(self._extra),
+                env=_clean_environment(extra),
                 close_fds=True,
             )
         except OSError as exc:
@@ -214,6 +253,7 @@ class Sandbox:
             self._close()
             raise InspectorEnvironmentError(f"the zygote runs {hello.get('threads')} threads: forking it is unsafe")
         self.vm_after_imports_kib = int(hello.get("vm_kib", 0))
+        self.protections = list(hello.get("protections", []))
 
     def _close(self) -> None:
         if self._control is not None:
@@ -270,7 +310,7 @@ class Sandbox:
         os.close(result_w)
         if data is not None:
             os.close(data_r)
-        outcome = ChildOutcome(vm_after_imports_kib=self.vm_after_imports_kib)
+        outcome = ChildOutcome(vm_after_imports_kib=self.vm_after_imports_kib, zygote_protections=self.protections)
         exchange = _Exchange(session, result_r, data_w, data, outcome, limits)
         try:
             session.sendall(json.dumps({"request": request, "limits": limits.as_dict()}).encode() + b"\n")
@@ -387,241 +427,6 @@ class _Exchange:
         self.outcome.peak_rss_kib = int(report.get("peak_rss_kib", 0))
         self.outcome.cpu_s = float(report.get("cpu_s", 0.0))
         self.outcome.fed_everything = self.data is None or self.fed_everything
-
-
-# -- inside the zygote -------------------------------------------------------------------------------
-
-
-def zygote_main(control_fd: int) -> None:
-    """Import everything an inspection needs, then fork one supervisor per request, forever."""
-    control = socket.socket(fileno=control_fd)
-    from training_gate.inspector import child
-    from training_gate.inspector.loader import default_allowlist
-
-    default_allowlist()
-    _warm_up(child)
-    hooks = os.environ.get(TEST_HOOKS_VARIABLE)
-    if hooks:
-        child.HOOKS.update(json.loads(hooks))
-    import gc
-
-    gc.collect()
-    gc.freeze()  # the imported objects stay in pages the children share, untouched by their collector
-    # The kernel reaps the supervisors; each supervisor restores SIGCHLD to wait for its own child.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    control.sendall(json.dumps({"threads": _thread_count(), "vm_kib": _vm_size_kib()}).encode())
-    while True:
-        try:
-            message, fds, _flags, _address = socket.recv_fds(control, 16, 4)
-        except OSError:
-            os._exit(0)
-        if not message:
-            os._exit(0)  # the parent is gone
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            try:
-                _supervise(fds)
-            finally:
-                os._exit(0)
-        for fd in fds:
-            os.close(fd)
-
-
-def _warm_up(child: Any) -> None:
-    """One inspection of a model built here (not an artifact), before any fork: every child would
-    otherwise pay the first-call costs (lazy imports, caches) that a warm process pays once."""
-    import io
-    import shutil
-    import tarfile
-    import tempfile
-
-    import joblib
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression()
-    model.coef_, model.intercept_ = np.zeros((2, 4)), np.zeros(2)
-    model.classes_, model.n_features_in_ = np.arange(2), 4
-    pickled = io.BytesIO()
-    joblib.dump(model, pickled)
-    packed = io.BytesIO()
-    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
-        info = tarfile.TarInfo("model.joblib")
-        info.size = pickled.getbuffer().nbytes
-        pickled.seek(0)
-        archive.addfile(info, pickled)
-    packed.seek(0)
-    workdir = tempfile.mkdtemp(prefix="training-gate-warm-")
-    try:
-        request = {"workdir": workdir, "config": {"sample_input": [[0.0] * 4]}, "uri": "warm-up"}
-        child.run_child(request, packed, lambda _message: None)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    # skops is imported on first use; once here, not in every child that loads a .skops file (~0.25 s).
-    with contextlib.suppress(ImportError):
-        import skops.io  # noqa: F401
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
-def _supervise(fds: list[int]) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    session = socket.socket(fileno=fds[0])
-    result_fd = fds[1]
-    data_fd = fds[2] if len(fds) > 2 else -1
-    line = _read_line(session)
-    if not line:
-        return
-    envelope = json.loads(line)
-    limits = envelope["limits"]
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        session.close()
-        _child_main(envelope["request"], limits, data_fd, result_fd)
-    os.close(result_fd)
-    if data_fd >= 0:
-        os.close(data_fd)
-    deadline = started + float(limits["time_s"])
-    killed_for_time = False
-    status = None
-    try:  # wakes the moment the child exits; without it (old kernels, macOS) poll every 20 ms
-        exited: list[Any] = [os.pidfd_open(pid)]
-        poll = None
-    except (AttributeError, OSError):
-        exited, poll = [], 0.02
-    while status is None:
-        done, raw = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = raw
-            break
-        now = time.monotonic()
-        if now >= deadline:
-            _kill_group(pid)
-            killed_for_time = True
-            status = os.waitpid(pid, 0)[1]
-            break
-        wait = deadline - now if poll is None else min(poll, deadline - now)
-        readable, _, _ = select.select([session, *exited], [], [], wait)
-        if session in readable and not session.recv(1, socket.MSG_PEEK):
-            _kill_group(pid)  # the parent gave up (or died): the child must not outlive the session
-            status = os.waitpid(pid, 0)[1]
-            break
-    for fd in exited:
-        os.close(fd)
-    _kill_group(pid)  # anything the child started is ended with it
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report = {
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "killed_for_time": killed_for_time,
-        "elapsed_s": time.monotonic() - started,
-        # ru_maxrss is KiB on Linux and bytes on macOS
-        "peak_rss_kib": usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1),
-    }
-    with contextlib.suppress(OSError):
-        session.sendall(json.dumps(report).encode() + b"\n")
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-# -- inside the child ------------------------------------------------------------------------------
-
-
-def _child_main(request: dict[str, Any], limits: dict[str, Any], data_fd: int, result_fd: int) -> None:
-    code = EXIT_ERROR
-    try:
-        os.setpgid(0, 0)
-        os.dup2(2, 1)  # joblib's progress lines and any print of the model's go to stderr
-        sys.stdout = sys.stderr
-        _set_limits(limits)
-        workdir = request["workdir"]
-        tmp = request["tmpdir"]
-        os.environ["TMPDIR"] = tmp
-        import tempfile
-
-        tempfile.tempdir = tmp
-        os.chdir(workdir)
-        emit = _emitter(result_fd)
-        from training_gate.inspector.child import run_child
-
-        data = os.fdopen(data_fd, "rb", buffering=0) if data_fd >= 0 else None
-        try:
-            run_child(request, data, emit)
-            code = EXIT_OK
-        except MemoryError:
-            code = EXIT_MEMORY
-        except BaseException as exc:  # noqa: BLE001 - reported by name, the parent decides the verdict
-            with contextlib.suppress(BaseException):
-                emit({"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-    except MemoryError:
-        code = EXIT_MEMORY
-    finally:
-        os._exit(code)
-
-
-def _set_limits(limits: dict[str, Any]) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    file_bytes = int(limits["file_bytes"])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    budget = int(limits["memory_mib"]) << 20
-    if limits["memory_watch"] == "rlimit":
-        # Address space, not resident size: the imports alone reserve far more than they touch.
-        ceiling = _vm_size_kib() * 1024 + budget
-        resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
-    else:
-        _watch_resident_size(budget)
-
-
-def _watch_resident_size(budget: int) -> None:
-    """Where RLIMIT_AS is not enforced (macOS): end the child once its resident size passes the
-    budget above what it had at the start."""
-    start = _current_rss_bytes()
-
-    def watch() -> None:
-        while True:
-            if _current_rss_bytes() - start > budget:
-                os._exit(EXIT_MEMORY)
-            time.sleep(0.01)
-
-    threading.Thread(target=watch, daemon=True, name="rss-watch").start()
-
-
-def _current_rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:  # macOS: the peak is what getrusage offers, in bytes
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def _emitter(fd: int) -> Callable[[dict[str, Any]], None]:
-    def emit(message: dict[str, Any]) -> None:
-        data = memoryview(json.dumps(message).encode() + b"\n")
-        while data:
-            try:
-                data = data[os.write(fd, data) :]
-            except InterruptedError:
-                continue
-            except OSError as exc:
-                if exc.errno == errno.EPIPE:
-                    os._exit(EXIT_ERROR)  # the parent is gone
-                raise
-
-    return emit
 
 
 _DEFAULT: Sandbox | None = None

@@ -1,0 +1,327 @@
+"""The framework registry: one plug-in per model format, each recognising its files by content.
+
+A plug-in implements one small protocol (`Framework`): `recognise` a file from its bytes and
+structure (and its name, as weaker evidence), `validate` the bytes, `load` inside the child,
+`predict` a smoke test, and `describe` what loaded. scikit-learn is judged today; the other
+frameworks recognise and describe only, so an artifact of theirs is `skipped` naming what was found.
+A later framework is judged by completing its plug-in here: nothing else changes.
+
+Order in REGISTRY is the precedence between model candidates of different frameworks when neither
+the configuration nor the training image decides (see `recognise.decide`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, ClassVar
+
+from training_gate.domain.models import CheckStatus
+
+# Bytes of each member kept for recognition: enough for every magic number and a zip's first entry.
+HEAD_BYTES = 4096
+# Zip directories are read from the unpacked file; a hostile one cannot make this list long.
+ZIP_NAMES_MAX = 2000
+
+
+@dataclass
+class FileFacts:
+    """One file of the artifact as the recogniser sees it: never executed, only read."""
+
+    name: str
+    size: int
+    head: bytes
+    path: Path | None = None  # on disk; None when a loader consumed it while it streamed
+    pickle_module: str | None = None  # the first global a pickle names (see recognise.pickle_head)
+    _zip: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix.lower()
+
+    @property
+    def basename(self) -> str:
+        return PurePosixPath(self.name).name
+
+    def zip_names(self) -> list[str]:
+        """The entries of a zip file (torch.save, .keras, .skops), [] when it is none."""
+        if self._zip is None:
+            self._zip = []
+            if self.head.startswith(b"PK\x03\x04") and self.path is not None:
+                try:
+                    with zipfile.ZipFile(self.path) as archive:
+                        self._zip = [info.filename for info in archive.infolist()[:ZIP_NAMES_MAX]]
+                except (zipfile.BadZipFile, OSError, ValueError):
+                    self._zip = []
+            elif self.head.startswith(b"PK\x03\x04") and len(self.head) >= 30:
+                length = int.from_bytes(self.head[26:28], "little")  # the first local header's name
+                self._zip = [self.head[30 : 30 + length].decode("utf-8", "replace")]
+        return self._zip
+
+
+class NotJudged(Exception):
+    """The gate recognises this framework but does not judge it yet."""
+
+
+class Framework:
+    """The plug-in protocol. Subclasses set `name`, `judged`, and override what they support."""
+
+    name: ClassVar[str] = ""
+    judged: ClassVar[bool] = False
+
+    def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
+        every file of the artifact: some formats are a set of files."""
+        return None
+
+    def by_name_only(self, file: FileFacts) -> bool:
+        """Whether the evidence rests on the name alone (a weaker claim, reported as such)."""
+        return False
+
+    def validate(self, stream: BinaryIO, file: FileFacts) -> None:
+        raise NotJudged(self.name)
+
+    def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> Any:
+        raise NotJudged(self.name)
+
+    def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
+        raise NotJudged(self.name)
+
+    def describe(self, model: Any) -> dict[str, str | None]:
+        return {"class": type(model).__name__}
+
+
+def _json_head(file: FileFacts) -> Any:
+    if not file.head.lstrip().startswith(b"{"):
+        return None
+    try:
+        text = file.path.read_bytes()[: 1 << 20] if file.path is not None and file.size <= 1 << 20 else file.head
+        return json.loads(text)
+    except (OSError, ValueError):
+        return None
+
+
+# -- scikit-learn: judged ------------------------------------------------------------------------------------
+
+
+class ScikitLearn(Framework):
+    """Pickles, joblib files and skops files, loaded through the restricted loader and validated."""
+
+    name = "scikit-learn"
+    judged = True
+
+    def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        return None  # decided by loading: every pickle goes through the loader (see recognise.decide)
+
+    def validate(self, stream: BinaryIO, file: FileFacts) -> None:
+        return None  # the loader validates while it loads: no object is built from unchecked state
+
+    def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> Any:
+        from training_gate.inspector.loader import load_model_stream
+
+        return load_model_stream(stream, file.name, config.extra_allowed_globals, config)
+
+    def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
+        from training_gate.inspector.smoke import smoke_prediction
+
+        return smoke_prediction(model, config)
+
+    def describe(self, model: Any) -> dict[str, str | None]:
+        return {"class": type(model.model).__name__, "sklearn_version": model.sklearn_version}
+
+
+# -- recognised, not judged yet --------------------------------------------------------------------------------
+
+
+class _Signatures(Framework):
+    """A framework recognised by magic numbers, structure, the module its pickles name, and names."""
+
+    modules: ClassVar[tuple[str, ...]] = ()  # a pickle whose first global is from one of these is this framework's
+    names: ClassVar[tuple[str, ...]] = ()  # conventional file names (weak evidence)
+    suffixes: ClassVar[tuple[str, ...]] = ()  # conventional suffixes (weak evidence)
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        return None
+
+    def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        module = (file.pickle_module or "").split(".")[0]
+        if module and module in self.modules:
+            return f"a pickle of {file.pickle_module}"
+        found = self.content(file, names)
+        if found:
+            return found
+        if self.by_name_only(file):
+            return f"named {file.basename} (its content matches no {self.name} format the gate knows)"
+        return None
+
+    def by_name_only(self, file: FileFacts) -> bool:
+        return file.pickle_module is None and (file.basename in self.names or file.suffix in self.suffixes)
+
+
+class XGBoost(_Signatures):
+    name = "XGBoost"
+    modules = ("xgboost",)
+    names = ("xgboost-model",)
+    suffixes = (".bst", ".xgb", ".ubj")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        head = file.head
+        if head.startswith(b"binf"):
+            return "the old binary model format (binf)"
+        if re.match(rb'^\{\s*"learner"\s*:', head):
+            return "a JSON model (learner)"
+        if re.match(rb"^\{[iUIlL].{0,8}learner", head, re.DOTALL):
+            return "a UBJSON model (learner)"
+        return None
+
+
+class LightGBM(_Signatures):
+    name = "LightGBM"
+    modules = ("lightgbm",)
+    suffixes = (".lgb", ".lgbm")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        return "a text model (tree, version=)" if re.match(rb"^tree\r?\nversion=v\d", file.head) else None
+
+
+class CatBoost(_Signatures):
+    name = "CatBoost"
+    modules = ("catboost",)
+    suffixes = (".cbm",)
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        return "a binary model (CBM1)" if file.head.startswith(b"CBM1") else None
+
+
+class HuggingFace(_Signatures):
+    """A transformers directory: config.json naming an architecture, beside its weights."""
+
+    name = "Hugging Face"
+    modules = ("transformers",)
+    WEIGHTS = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        base = file.basename
+        weights = base in self.WEIGHTS or re.fullmatch(r"(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin)", base)
+        if not weights:
+            return None
+        config = str(PurePosixPath(file.name).with_name("config.json"))
+        return f"transformers weights beside {config}" if config in names else None
+
+
+class PyTorch(_Signatures):
+    name = "PyTorch"
+    modules = ("torch",)
+    suffixes = (".pt", ".pth", ".ckpt")
+    LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."  # torch.save < 1.6: a pickled magic number
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        if file.head.startswith(self.LEGACY_MAGIC):
+            return "the legacy torch.save format (magic number)"
+        entries = file.zip_names()
+        if any(e == "data.pkl" or e.endswith("/data.pkl") for e in entries):
+            script = any("/code/" in e or e.startswith("code/") for e in entries)
+            return "a TorchScript zip (code/, data.pkl)" if script else "a torch.save zip (data.pkl)"
+        if _safetensors(file.head):
+            return "safetensors weights"
+        return None
+
+
+def _safetensors(head: bytes) -> bool:
+    """8-byte little-endian header length, then a JSON header object."""
+    if len(head) < 10:
+        return False
+    length = int.from_bytes(head[:8], "little")
+    return 2 <= length <= 100 << 20 and head[8:10] in (b'{"', b"{ ", b"{\n")
+
+
+class TensorFlow(_Signatures):
+    name = "TensorFlow"
+    modules = ("tensorflow",)
+    names = ("saved_model.pb", "saved_model.pbtxt")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        base = file.basename
+        if base == "saved_model.pb" and file.head[:1] == b"\x08" and b"\x12" in file.head[:4]:
+            return "a SavedModel (saved_model.pb)"
+        if base.endswith(".index") and any(n.startswith(file.name[: -len(".index")] + ".data-") for n in names):
+            return "a checkpoint (.index with its data shards)"
+        return None
+
+
+class Keras(_Signatures):
+    name = "Keras"
+    modules = ("keras",)
+    suffixes = (".keras", ".h5", ".hdf5")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        if file.head.startswith(b"\x89HDF\r\n\x1a\n") and file.suffix in (".h5", ".hdf5", ".keras"):
+            return "an HDF5 model"
+        entries = file.zip_names()
+        if {"config.json", "metadata.json"} & set(entries) and file.suffix == ".keras":
+            return "a Keras v3 zip (config.json, metadata.json)"
+        return None
+
+
+class ONNX(_Signatures):
+    name = "ONNX"
+    modules = ("onnx", "onnxruntime")
+    suffixes = (".onnx",)
+    # ModelProto's field tags (protobuf wire format): what may follow ir_version.
+    _TAGS = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x82})
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        head = file.head
+        if file.suffix != ".onnx" or head[:1] != b"\x08" or len(head) < 3:
+            return None
+        position = 1
+        while position < len(head) and head[position] & 0x80:
+            position += 1
+        follows = head[position + 1] if position + 1 < len(head) else None
+        return "an ONNX ModelProto (ir_version, then its fields)" if follows in self._TAGS else None
+
+
+class MXNet(_Signatures):
+    name = "MXNet"
+    modules = ("mxnet",)
+    NDARRAY_MAGIC = b"\x12\x01\x00\x00\x00\x00\x00\x00"  # kMXAPINDArrayListMagic, little-endian uint64
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        if file.head.startswith(self.NDARRAY_MAGIC):
+            return "an MXNet NDArray file (.params)"
+        if file.basename.endswith("-symbol.json"):
+            graph = _json_head(file)
+            if isinstance(graph, dict) and "nodes" in graph and "heads" in graph:
+                return "an MXNet symbol graph (-symbol.json)"
+        return None
+
+
+class PMML(_Signatures):
+    name = "PMML"
+    suffixes = (".pmml",)
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        return "a PMML document (<PMML>)" if re.search(rb"<(\w+:)?PMML[\s>]", file.head[:HEAD_BYTES]) else None
+
+
+SCIKIT_LEARN = ScikitLearn()
+# Precedence between frameworks when nothing else decides: scikit-learn (judged) first, then the
+# formats a container serves directly, more specific ones before the ones they contain (Hugging Face
+# before PyTorch and TensorFlow; Keras before TensorFlow).
+REGISTRY: tuple[Framework, ...] = (
+    SCIKIT_LEARN,
+    XGBoost(),
+    LightGBM(),
+    CatBoost(),
+    HuggingFace(),
+    PyTorch(),
+    Keras(),
+    TensorFlow(),
+    ONNX(),
+    MXNet(),
+    PMML(),
+)
+BY_NAME = {framework.name: framework for framework in REGISTRY}
