@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import tarfile
 import zlib
 
@@ -37,6 +38,20 @@ _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
 _PAX_GLOBAL = tarfile.XGLTYPE
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _RENAMING_KEYS = {"path", "linkpath", "size"}
+_EXTENSION_NAMES = {
+    _LONG_NAME: "GNU long name",
+    _LONG_LINK: "GNU long link",
+    tarfile.XHDTYPE: "pax",
+    tarfile.SOLARIS_XHDTYPE: "pax",
+    _PAX_GLOBAL: "global pax",
+}
+# Times and ids every extractor can write: the ustar octal range of a time (12 digits: up to year 2242), and
+# ids a uid_t holds without the -1 that means "unchanged". Outside them tarfile raises (OverflowError from
+# utime or chown) or GNU tar refuses, so the readers would not write the same files.
+MAX_TIME = 8**11 - 1
+MAX_ID = 2**32 - 2
+_PAX_TIMES = ("mtime", "atime", "ctime")
+_PAX_IDS = ("uid", "gid")
 
 
 @dataclass(frozen=True)
@@ -360,6 +375,7 @@ class _TarWalker:
         long_name = long_link = None
         pax: dict[str, str] = {}
         header_bytes = 0
+        extensions: set[str] = set()
         while True:
             offset = self._source.consumed
             block = self._source.read_exact(BLOCK)
@@ -383,6 +399,13 @@ class _TarWalker:
             if info.size < 0:  # base-256 size fields can say so; nothing may be read backwards
                 raise UnsafeArchive("tar", f"the header at offset {offset} has a negative size")
             header_bytes += BLOCK
+            kind = _EXTENSION_NAMES.get(info.type)
+            if kind is not None:
+                # Readers disagree on a second one (tarfile keeps the first GNU long name, GNU tar the last;
+                # the gate would merge two pax headers, GNU tar keeps the last): one of each kind, or none.
+                if kind in extensions:
+                    raise UnsafeArchive("tar", f"a second {kind} header for one member at offset {offset}")
+                extensions.add(kind)
             if info.type in (_LONG_NAME, _LONG_LINK):
                 value = tarfile.nts(self._extension_data(info, header_bytes, offset), "utf-8", "surrogateescape")
                 header_bytes += info.size
@@ -427,6 +450,10 @@ class _TarWalker:
             raise UnsafeArchive("member_types", f"unsupported member type {info.type!r} refused: {info.name!r}")
         if info.size < 0:
             raise UnsafeArchive("tar", f"member {info.name!r} has a negative size")
+        if not info.isdir() and info.name.endswith("/"):
+            # tarfile writes a file at the name without its slash; GNU tar makes a directory, or refuses.
+            raise UnsafeArchive("member_names", f"a {_kind(info)} named like a directory refused: {info.name!r}")
+        _check_times_and_ids(info, pax)
         return info
 
     def data(self, info: tarfile.TarInfo) -> _MemberReader:
@@ -434,6 +461,33 @@ class _TarWalker:
         self._pending = _MemberReader(self._source, info.name, info.size if info.type in _REGULAR else 0)
         self._padding = -self._pending.remaining % BLOCK
         return self._pending
+
+
+def _kind(info: tarfile.TarInfo) -> str:
+    return "regular file" if info.type in _REGULAR else "non-directory member"
+
+
+def _check_times_and_ids(info: tarfile.TarInfo, pax: dict[str, str]) -> None:
+    """Every time and id within what both tarfile and GNU tar extract (header fields and pax records alike)."""
+    for key in _PAX_TIMES:
+        text = pax.get(key)
+        if text is not None and not _PAX_TIME.fullmatch(text):
+            raise UnsafeArchive("tar", f"member {info.name!r} has a pax {key} that is not a plain number: {text!r}")
+    for key in _PAX_IDS:
+        text = pax.get(key)
+        if text is not None and not (text.isascii() and text.isdigit()):
+            raise UnsafeArchive("tar", f"member {info.name!r} has a pax {key} that is not plain digits: {text!r}")
+    times = [("mtime", info.mtime)] + [(k, float(pax[k])) for k in _PAX_TIMES if k in pax]
+    for key, value in times:
+        if not 0 <= value <= MAX_TIME:
+            raise UnsafeArchive("tar", f"member {info.name!r} has a {key} extractors cannot all set: {value!r}")
+    ids = [("uid", info.uid), ("gid", info.gid)] + [(k, int(pax[k])) for k in _PAX_IDS if k in pax]
+    for key, value in ids:
+        if not 0 <= value <= MAX_ID:
+            raise UnsafeArchive("tar", f"member {info.name!r} has a {key} extractors cannot all set: {value!r}")
+
+
+_PAX_TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 def _check_member(member: tarfile.TarInfo, limits: ArchiveLimits, dest: Path) -> PurePosixPath:

@@ -468,3 +468,160 @@ def test_the_gates_view_equals_tarfiles_or_the_gate_refuses(tmp_path_factory, fi
     with tarfile.open(fileobj=io.BytesIO(bytes(artifact)), mode="r:gz") as archive:
         archive.extractall(reference, filter="data")
     assert unpacked_files(gate) == unpacked_files(reference)
+
+
+# -- parity, round three: one extension header of each kind, names and times every reader writes alike ---
+
+
+def long_header(kind: bytes, value: str) -> bytes:
+    data = value.encode() + b"\0"
+    return header("././@LongLink", kind, len(data)) + padded(data)
+
+
+def pax_header(records: dict[str, str], kind: bytes = tarfile.XHDTYPE) -> bytes:
+    data = b"".join(pax_record(k, v) for k, v in records.items())
+    return header("pax", kind, len(data)) + padded(data)
+
+
+def member_with(name: str = "model.joblib", **fields) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = 3
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape") + padded(b"abc")
+
+
+@pytest.mark.parametrize(
+    ("raw_tar", "detail"),
+    [
+        (
+            long_header(tarfile.GNUTYPE_LONGNAME, "first.joblib")
+            + long_header(tarfile.GNUTYPE_LONGNAME, "last.joblib")
+            + MEMBER
+            + END,
+            "a second GNU long name header",
+        ),
+        (
+            long_header(tarfile.GNUTYPE_LONGLINK, "a") + long_header(tarfile.GNUTYPE_LONGLINK, "b") + MEMBER + END,
+            "a second GNU long link header",
+        ),
+        (pax_header({"path": "a.joblib"}) + pax_header({"path": "b.joblib"}) + MEMBER + END, "a second pax header"),
+        (pax_header({"comment": "x"}) + pax_header({"mtime": "1"}) + MEMBER + END, "a second pax header"),
+        (
+            pax_header({"comment": "g"}, tarfile.XGLTYPE)
+            + pax_header({"comment": "h"}, tarfile.XGLTYPE)
+            + MEMBER
+            + END,
+            "a second global pax header",
+        ),
+        (header("model.joblib/", size=3) + padded(b"abc") + END, "named like a directory refused: 'model.joblib/'"),
+        (pax_header({"path": "model.joblib/"}) + MEMBER + END, "named like a directory refused"),
+        (member_with(mtime=8**11) + END, "has a mtime extractors cannot all set"),
+        (member_with(mtime=-1) + END, "has a mtime extractors cannot all set"),
+        (pax_header({"mtime": "1e5"}) + MEMBER + END, "pax mtime that is not a plain number"),
+        (pax_header({"mtime": "99999999999999"}) + MEMBER + END, "pax mtime that is not a plain number"),
+        (pax_header({"atime": "-5"}) + MEMBER + END, "pax atime that is not a plain number"),
+        (member_with(uid=2**40) + END, "has a uid extractors cannot all set"),
+        (member_with(gid=-2) + END, "has a gid extractors cannot all set"),
+        (pax_header({"uid": "4294967295"}) + MEMBER + END, "has a uid extractors cannot all set"),
+        (pax_header({"gid": "x1"}) + MEMBER + END, "pax gid that is not plain digits"),
+    ],
+    ids=[
+        "two-long-names",
+        "two-long-links",
+        "two-pax-paths",
+        "two-pax-headers",
+        "two-global-pax",
+        "regular-file-with-slash",
+        "pax-path-with-slash",
+        "mtime-past-octal",
+        "negative-mtime",
+        "pax-mtime-exponent",
+        "pax-mtime-too-long",
+        "pax-negative-atime",
+        "huge-uid",
+        "negative-gid",
+        "pax-uid-minus-one",
+        "pax-gid-not-digits",
+    ],
+)
+def test_where_readers_disagree_on_headers_the_gate_refuses(tmp_path: Path, raw_tar: bytes, detail: str):
+    with pytest.raises(UnsafeArchive, match=re.escape(detail)):
+        unpack(raw_tar, tmp_path)
+
+
+def test_one_extension_header_of_each_kind_is_still_read(tmp_path: Path):
+    name = "n" * 150 + ".joblib"
+    raw = long_header(tarfile.GNUTYPE_LONGNAME, name) + pax_header({"mtime": "12.5", "uid": "1000"}) + MEMBER + END
+    assert unpack(raw, tmp_path).files == [name]
+
+
+def gnu_tar_extract(artifact: bytes, dest: Path) -> bool:
+    """GNU tar's own extraction (as the deploying container's tar would); False when it refuses."""
+    done = subprocess.run(
+        ["tar", "-xzf", "-", "-C", str(dest), "--no-same-owner", "--no-same-permissions"],
+        input=artifact,
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+HEADER_PIECES = st.sampled_from(
+    [
+        ("long-name", "first.joblib"),
+        ("long-name", "second.joblib"),
+        ("long-link", "target"),
+        ("pax", "path=pax.joblib"),
+        ("pax", "comment=x"),
+        ("pax", "mtime=1700000000.25"),
+        ("pax", "mtime=1e9"),
+        ("pax", "uid=4294967296"),
+        ("global", "comment=g"),
+        ("mtime", str(8**11)),
+        ("mtime", "1700000000"),
+        ("uid", str(2**33)),
+        ("name", "model.joblib/"),
+        ("name", "dir/model.joblib"),
+    ]
+)
+
+
+def build_member(pieces: list[tuple[str, str]]) -> bytes:
+    raw, fields, name = b"", {}, "model.joblib"
+    for kind, value in pieces:
+        if kind == "long-name":
+            raw += long_header(tarfile.GNUTYPE_LONGNAME, value)
+        elif kind == "long-link":
+            raw += long_header(tarfile.GNUTYPE_LONGLINK, value)
+        elif kind in ("pax", "global"):
+            key, _, text = value.partition("=")
+            raw += pax_header({key: text}, tarfile.XGLTYPE if kind == "global" else tarfile.XHDTYPE)
+        elif kind == "name":
+            name = value
+        else:
+            fields[kind] = int(value)
+    return raw + member_with(name, **fields)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members=st.lists(st.lists(HEADER_PIECES, max_size=4), min_size=1, max_size=2))
+def test_header_sequences_unpack_as_tarfile_and_gnu_tar_write_them_or_are_refused(tmp_path_factory, members):
+    raw = b"".join(build_member(pieces) for pieces in members) + END
+    artifact = gzip.compress(raw)
+    root = tmp_path_factory.mktemp("headers")
+    gate, reference, gnu = root / "gate", root / "tarfile", root / "gnu"
+    for directory in (gate, reference, gnu):
+        directory.mkdir()
+    try:
+        unpack_stream(io.BytesIO(artifact), gate)
+    except UnsafeArchive as refused:
+        assert refused.detail
+        return
+    # The gate passed: both extractors must accept the archive and write exactly what the gate saw.
+    with tarfile.open(fileobj=io.BytesIO(artifact), mode="r:gz") as archive:
+        archive.extractall(reference, filter="data")
+    assert unpacked_files(gate) == unpacked_files(reference)
+    if shutil.which("tar"):
+        assert gnu_tar_extract(artifact, gnu)
+        assert unpacked_files(gate) == unpacked_files(gnu)
