@@ -147,12 +147,12 @@ class _Signatures(Framework):
         return None
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        module = (file.pickle_module or "").split(".")[0]
-        if module and module in self.modules:
-            return f"a pickle of {file.pickle_module}"
         found = self.content(file, names)
         if found:
             return found
+        module = (file.pickle_module or "").split(".")[0]
+        if module and module in self.modules:
+            return f"a pickle of {file.pickle_module}"
         if self.by_name_only(file):
             return f"named {file.basename} (its content matches no {self.name} format the gate knows)"
         return None

@@ -41,6 +41,7 @@ def inspect_job(
         config,
         read_holdout=read_holdout,
         remaining_time_s=remaining_time_s,
+        training_image=job.training_image,
     )
     return bounded(result)
 

@@ -1,0 +1,269 @@
+"""What the artifact is: every framework recognised by its files' content, the stated precedence between
+candidates, the training image's say, and every pickle through the allowlist whatever its role.
+
+Fixtures are written in each format's own layout (no framework is installed): a torch.save zip, TorchScript,
+safetensors, a transformers directory, XGBoost's binary, JSON, UBJSON and pickled Booster, LightGBM text,
+CatBoost, ONNX, a SavedModel, Keras v3 and HDF5, MXNet, PMML, and SageMaker built-in algorithms."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+
+from training_gate.domain.models import CheckStatus, MetricValue
+from training_gate.domain.policy import Policy, ReasonCode, decide
+from training_gate.inspector.inspect import InspectConfig, inspect_artifact
+from training_gate_cli.artifacts import pack_model_tar_gz
+
+X, Y = load_iris(return_X_y=True)
+SAMPLE = [[5.1, 3.5, 1.4, 0.2]]
+
+
+def dump(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def zipped(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+CLASSIFIER = dump(LogisticRegression(max_iter=500).fit(X, Y))
+SCALER = dump(StandardScaler().fit(X))
+LABELS = dump(LabelEncoder().fit(["a", "b", "c"]))
+TORCH_ZIP = zipped({"archive/data.pkl": b"\x80\x02}q\x00.", "archive/version": b"3\n", "archive/data/0": b"\0" * 16})
+TORCHSCRIPT = zipped({"model/data.pkl": b"\x80\x02}.", "model/code/__torch__.py": b"", "model/constants.pkl": b""})
+TORCH_LEGACY = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03."
+SAFETENSORS_HEADER = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+SAFETENSORS = struct.pack("<Q", len(SAFETENSORS_HEADER)) + SAFETENSORS_HEADER + b"\0" * 4
+HF_CONFIG = json.dumps({"architectures": ["BertForSequenceClassification"], "model_type": "bert"}).encode()
+BOOSTER_PICKLE = b"\x80\x02cxgboost.core\nBooster\nq\x00)\x81q\x01}q\x02b."
+NDARRAY = b"\x12\x01\x00\x00\x00\x00\x00\x00" + b"\0" * 32
+HDF5 = b"\x89HDF\r\n\x1a\n" + b"\0" * 64
+
+
+def inspect(files: dict[str, bytes], image: str | None = None, **config):
+    artifact = pack_model_tar_gz(files)
+    result = inspect_artifact(
+        "s3://b/model.tar.gz",
+        lambda: io.BytesIO(artifact),
+        InspectConfig(sample_input=SAMPLE, **config),
+        training_image=image,
+    )
+    return result, {c.name: c for c in result.checks}
+
+
+# -- each framework by its content ----------------------------------------------------------------------------
+
+RECOGNISED = {
+    "torch-zip": ({"model.pth": TORCH_ZIP}, "PyTorch", "a torch.save zip (data.pkl)"),
+    "torch-zip-any-name": ({"weights.bin": TORCH_ZIP}, "PyTorch", "a torch.save zip"),
+    "torchscript": ({"model.pt": TORCHSCRIPT}, "PyTorch", "a TorchScript zip"),
+    "torch-legacy": ({"model.pth": TORCH_LEGACY}, "PyTorch", "the legacy torch.save format"),
+    "safetensors": ({"weights.safetensors": SAFETENSORS}, "PyTorch", "safetensors weights"),
+    "hugging-face": ({"model.safetensors": SAFETENSORS, "config.json": HF_CONFIG}, "Hugging Face", "config.json"),
+    "xgboost-binf": ({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"}, "XGBoost", "binf"),
+    "xgboost-json": ({"model.json": b'{"learner": {"attributes": {}}, "version": [2, 1, 0]}'}, "XGBoost", "JSON"),
+    "xgboost-ubjson": ({"model.ubj": b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner{"}, "XGBoost", "UBJSON"),
+    "xgboost-pickle": ({"xgboost-model": BOOSTER_PICKLE}, "XGBoost", "a pickle of xgboost.core"),
+    "lightgbm": ({"model.txt": b"tree\nversion=v4\nnum_class=1\n"}, "LightGBM", "a text model"),
+    "catboost": ({"model.cbm": b"CBM1" + b"\0" * 32}, "CatBoost", "CBM1"),
+    "onnx": ({"model.onnx": b"\x08\x08\x12\x07pytorch\x1a\x032.1"}, "ONNX", "ModelProto"),
+    "savedmodel": (
+        {
+            "1/saved_model.pb": b"\x08\x01\x12\x10\n\x0e",
+            "1/variables/variables.index": b"\0" * 8,
+            "1/variables/variables.data-00000-of-00001": b"\0" * 8,
+        },
+        "TensorFlow",
+        "SavedModel",
+    ),
+    "tf-checkpoint": ({"ckpt.index": b"\0" * 8, "ckpt.data-00000-of-00001": b"\0"}, "TensorFlow", "checkpoint"),
+    "keras-v3": (
+        {"model.keras": zipped({"metadata.json": b"{}", "config.json": b"{}", "model.weights.h5": HDF5})},
+        "Keras",
+        "Keras v3 zip",
+    ),
+    "keras-h5": ({"model.h5": HDF5}, "Keras", "an HDF5 model"),
+    "mxnet": (
+        {"model-symbol.json": b'{"nodes": [], "arg_nodes": [], "heads": []}', "model-0000.params": NDARRAY},
+        "MXNet",
+        "MXNet",
+    ),
+    "pmml": (
+        {"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4">'},
+        "PMML",
+        "<PMML>",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RECOGNISED))
+def test_each_framework_is_recognised_by_its_content_and_skipped_by_name(case: str):
+    files, framework, evidence = RECOGNISED[case]
+    result, checks = inspect({**files, "code/inference.py": b"def model_fn(d): ..."})
+    assert result.verdict == "skip", result.checks
+    assert checks["find_model"].status == CheckStatus.SKIPPED
+    assert f"recognised {framework}" in checks["find_model"].detail
+    assert evidence in checks["find_model"].detail
+    assert result.recognition is not None
+    assert (result.recognition.framework, result.recognition.judged) == (framework, False)
+
+
+def test_a_name_alone_is_weaker_evidence_and_says_so():
+    result, checks = inspect({"xgboost-model": b"not any format"})
+    assert result.verdict == "skip"
+    assert "named xgboost-model (its content matches no XGBoost format the gate knows)" in checks["find_model"].detail
+
+
+# -- SageMaker built-in algorithms: the training image tells -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "algorithm", "files"),
+    [
+        ("382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1", "k-means", {"model_algo-1": NDARRAY}),
+        ("382416733822.dkr.ecr.us-east-1.amazonaws.com/pca:1", "PCA", {"model_algo-1": NDARRAY}),
+        (
+            "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1",
+            "linear learner",
+            {"model_algo-1": zipped({"mx-mod-symbol.json": b"{}", "mx-mod-0000.params": NDARRAY})},
+        ),
+        ("811284229777.dkr.ecr.us-east-1.amazonaws.com/blazingtext:1", "BlazingText", {"vectors.bin": b"\0" * 8}),
+    ],
+    ids=["kmeans", "pca", "linear-learner", "blazingtext"],
+)
+def test_a_built_in_algorithm_is_recognised_from_the_training_image(image: str, algorithm: str, files):
+    result, checks = inspect(files, image)
+    assert result.verdict == "skip", result.checks
+    assert f"the SageMaker built-in algorithm {algorithm}" in checks["find_model"].detail
+    assert result.recognition.rule == f"training image: built-in algorithm {algorithm}"
+
+
+def test_model_algo_1_without_the_image_is_still_recognised_by_its_bytes():
+    result, checks = inspect({"model_algo-1": NDARRAY})
+    assert result.verdict == "skip"
+    assert "recognised MXNet in model_algo-1" in checks["find_model"].detail
+
+
+# -- no model of any kind: a rejection for the owners -------------------------------------------------------
+
+
+def test_an_artifact_with_no_model_of_any_kind_is_rejected_as_no_model_found():
+    result, checks = inspect({"README.md": b"# my model", "evaluation.json": b'{"accuracy": 0.9}'})
+    assert result.verdict == "reject"
+    assert checks["find_model"].status == CheckStatus.FAIL
+    assert checks["find_model"].detail.startswith("no model file of any kind: the artifact holds: README.md")
+    policy = Policy(rules=[{"metric": "accuracy", "operator": ">", "threshold": 0.5}])
+    decision = decide(
+        policy,
+        {"accuracy": MetricValue.from_raw("0.9", name="accuracy", original_name="accuracy", source="log")},
+        result,
+    )
+    assert decision.outcome == "reject"
+    assert decision.reason_codes == [ReasonCode.NO_MODEL_FOUND]
+
+
+# -- precedence between candidates, and auxiliary files -------------------------------------------------------
+
+
+def test_a_pytorch_model_beside_a_scaler_is_pytorch_and_the_scaler_is_auxiliary():
+    result, checks = inspect({"model.pth": TORCH_ZIP, "scaler.pkl": SCALER})
+    assert result.verdict == "skip", result.checks
+    assert "recognised PyTorch in model.pth" in checks["find_model"].detail
+    assert "auxiliary, loaded through the allowlist: scaler.pkl" in checks["find_model"].detail
+    roles = {f.file: f.role for f in result.recognition.files}
+    assert roles == {"model.pth": "model", "scaler.pkl": "auxiliary"}
+
+
+def test_an_xgboost_job_with_a_label_encoder_is_xgboost():
+    result, checks = inspect({"xgboost-model": b"binf\x00\x00\x00?", "label_encoder.pkl": LABELS})
+    assert result.verdict == "skip", result.checks
+    assert "recognised XGBoost in xgboost-model" in checks["find_model"].detail
+    assert "1 auxiliary pickle(s) loaded through the allowlist" in checks["load"].detail
+
+
+class WritesFile:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("beside", ["xgboost", "sklearn"])
+def test_a_hostile_auxiliary_pickle_rejects_whatever_the_model_is(tmp_path: Path, beside: str):
+    target = tmp_path / "pwned"
+    model = {"xgboost-model": b"binf\x00\x00\x00?"} if beside == "xgboost" else {"model.joblib": CLASSIFIER}
+    result, checks = inspect({**model, "preprocess.pkl": pickle.dumps(WritesFile(str(target)))})
+    assert result.verdict == "reject"
+    assert checks["load"].status == CheckStatus.FAIL
+    assert "could not load preprocess.pkl" in checks["load"].detail and "io.open" in checks["load"].detail
+    assert not target.exists()
+
+
+def test_another_frameworks_pickle_that_is_not_the_model_goes_through_the_allowlist():
+    # A pickled Booster beside a scikit-learn model: not the model, so the loader reads it, and refuses it.
+    result, checks = inspect({"model.joblib": CLASSIFIER, "booster.pkl": BOOSTER_PICKLE})
+    assert result.verdict == "reject"
+    assert "could not load booster.pkl" in checks["load"].detail
+    assert "xgboost.core.Booster" in checks["load"].detail
+
+
+def test_a_scikit_learn_predictor_beside_another_format_is_judged_and_the_other_named():
+    result, checks = inspect({"model.joblib": CLASSIFIER, "model.onnx": b"\x08\x08\x12\x07skl2onnx"})
+    assert result.verdict == "pass", result.checks
+    assert checks["find_model"].status == CheckStatus.WARN
+    assert checks["find_model"].detail.startswith("model file model.joblib (scikit-learn; a scikit-learn predictor")
+    assert "also recognised, not judged: ONNX model.onnx" in checks["find_model"].detail
+    assert result.recognition.judged and result.recognition.model_file == "model.joblib"
+
+
+def test_the_training_image_decides_between_frameworks():
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
+    result, checks = inspect({"model.pth": TORCH_ZIP, "head.joblib": CLASSIFIER}, image)
+    assert result.verdict == "skip", result.checks
+    assert result.recognition.rule == "training image pytorch-training (PyTorch)"
+    assert {f.file: f.role for f in result.recognition.files}["head.joblib"] == "auxiliary"
+
+
+def test_model_file_picks_the_model_and_its_content_says_which_framework():
+    result, checks = inspect({"model.joblib": CLASSIFIER, "export.onnx": b"\x08\x08\x12\x02tf"}, model_file="*.onnx")
+    assert result.verdict == "skip", result.checks
+    assert "recognised ONNX in export.onnx" in checks["find_model"].detail
+    assert "model_file '*.onnx'" in checks["find_model"].detail
+
+
+def test_of_two_scikit_learn_predictors_the_one_named_model_is_judged():
+    result, checks = inspect({"model.joblib": CLASSIFIER, "challenger.joblib": CLASSIFIER})
+    assert result.verdict == "pass", result.checks
+    assert checks["find_model"].detail.startswith("model file model.joblib")
+    result, checks = inspect({"a.joblib": CLASSIFIER, "b.joblib": CLASSIFIER})
+    assert "ambiguous: 2 scikit-learn model files: a.joblib, b.joblib; set model_file" in checks["find_model"].detail
+
+
+def test_a_transformer_alone_is_the_model_and_is_smoke_tested_by_transform():
+    result, checks = inspect({"model.joblib": SCALER})
+    assert result.verdict == "pass", result.checks
+    assert "transform on 1 row(s)" in checks["smoke_prediction"].detail
+
+
+def test_a_pickle_without_a_pickle_name_is_found_by_its_bytes():
+    result, checks = inspect({"model": pickle.dumps(LogisticRegression(max_iter=500).fit(X, Y), protocol=4)})
+    assert result.verdict == "pass", result.checks
+    assert checks["find_model"].detail.startswith("model file model (scikit-learn")
