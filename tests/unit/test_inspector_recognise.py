@@ -237,6 +237,7 @@ def test_a_scikit_learn_predictor_beside_another_format_is_judged_and_the_other_
 def test_the_training_image_decides_between_frameworks():
     image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
     result, checks = inspect({"model.pth": TORCH_ZIP, "head.joblib": CLASSIFIER}, image)
+    assert "recognised PyTorch in model.pth" in checks["find_model"].detail
     assert result.verdict == "skip", result.checks
     assert result.recognition.rule == "training image pytorch-training (PyTorch)"
     assert {f.file: f.role for f in result.recognition.files}["head.joblib"] == "auxiliary"
