@@ -26,7 +26,6 @@ from sklearn.linear_model import LogisticRegression
 
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector import containment
-from training_gate.inspector.errors import InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate.inspector.sandbox import Sandbox
 from training_gate_cli.artifacts import pack_model_tar_gz
