@@ -209,9 +209,9 @@ PRLIMIT_SCRIPT = textwrap.dedent(
     artifact = pack_model_tar_gz({"model.joblib": buffer.getvalue()})
     sandbox = Sandbox(test_hooks={"s3://t/hog.tar.gz": "smoke_prediction:allocate"})
     out = {}
+    config = InspectConfig(sample_input=[[5.1, 3.5, 1.4, 0.2]], smoke_time_s=300)
     for uri in ("s3://t/benign.tar.gz", "s3://t/hog.tar.gz"):
-        result = inspect_artifact(uri, lambda: io.BytesIO(artifact), InspectConfig(sample_input=[[5.1, 3.5, 1.4, 0.2]], smoke_time_s=300),
-                                  sandbox=sandbox)
+        result = inspect_artifact(uri, lambda: io.BytesIO(artifact), config, sandbox=sandbox)
         out[uri] = {"verdict": result.verdict, "checks": {c.name: c.detail for c in result.checks},
                     "protections": {p.name: p.detail for p in result.protections}}
     sandbox.close()
