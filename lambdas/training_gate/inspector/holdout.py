@@ -11,6 +11,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from training_gate.domain.models import CheckStatus, HoldoutConfig, MetricValue
+from training_gate.inspector.inputs import InputProblem, table_input
 
 
 class HoldoutError(ValueError):
@@ -40,15 +41,20 @@ def _table(data: bytes, uri: str) -> tuple[list[str], list[list[Any]]]:
     return rows[0], rows[1:]
 
 
-def _features_and_labels(columns: list[str], rows: list[list[Any]], label: str) -> tuple[np.ndarray, np.ndarray]:
+def _features_and_labels(
+    model: Any, columns: list[str], rows: list[list[Any]], label: str
+) -> tuple[Any, np.ndarray]:
+    """The features as the model takes them (a DataFrame with its columns where it was fit on one,
+    documents for a text model, an array otherwise), and the labels."""
     if label not in columns:
         raise HoldoutError(f"label column {label!r} is not in the holdout set (columns: {', '.join(columns)})")
     index = columns.index(label)
     labels = [row[index] for row in rows]
+    names = [c for i, c in enumerate(columns) if i != index]
     try:
-        features = np.asarray([[float(v) for i, v in enumerate(row) if i != index] for row in rows], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise HoldoutError(f"holdout features must be numeric: {exc}") from exc
+        features = table_input(model, names, [[v for i, v in enumerate(row) if i != index] for row in rows])
+    except InputProblem as exc:
+        raise HoldoutError(f"the holdout features do not fit the model: {exc}") from exc
     return features, np.asarray(labels)
 
 
@@ -93,7 +99,7 @@ def holdout_check(
         return CheckStatus.FAIL, "a holdout set is configured but the gate cannot read it here", []
     try:
         columns, rows = _table(_read_bytes(config, read), config.uri)
-        features, truth = _features_and_labels(columns, rows, config.label_column)
+        features, truth = _features_and_labels(model, columns, rows, config.label_column)
         scores = score(model, features, truth, config.average)
     except HoldoutError as exc:
         return CheckStatus.FAIL, str(exc), []
