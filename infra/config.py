@@ -22,7 +22,7 @@ from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
-from training_gate.domain.settings import InferenceConfig, InspectionLimits
+from training_gate.domain.settings import InferenceConfig, InspectionLimits, SampleInput
 
 CONTEXT_KEY = "training-gate"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ class GateConfig(BaseModel):
     artifact_bucket_patterns: Annotated[
         list[Annotated[str, Field(min_length=3, max_length=63)]], Field(min_length=1)
     ] = ["sagemaker-*"]
-    sample_input: Annotated[list[list[float]] | None, Field(min_length=1)] = None
+    sample_input: SampleInput | None = None
     model_file: Annotated[str | None, Field(min_length=1)] = None
     extra_allowed_globals: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]] = Field(
         default=[], description="exact module.Class names the loader may also admit; never a module prefix"

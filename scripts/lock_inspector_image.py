@@ -36,7 +36,7 @@ STAMP = REPO / ".venv" / ".inspector-locks-checked"
 SHARED = ("aws-lambda-powertools", "pydantic", "boto3", "joblib", "skops", "isal")
 # Left to the resolver within each pair's bounds (the project's pyarrow pin needs glibc 2.28, newer than
 # Amazon Linux 2): it picks the newest release with a wheel for the pair's base, and the lock fixes it.
-RESOLVED = ("numpy", "scipy", "pyarrow")
+RESOLVED = ("numpy", "scipy", "pyarrow", "pandas")
 # The extra the inspector's tracer needs (aws-xray-sdk).
 EXTRAS = {"aws-lambda-powertools": "[tracer]"}
 

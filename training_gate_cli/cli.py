@@ -47,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="inspect a model.tar.gz (local path or s3:// URI)")
     inspect.add_argument("artifact")
-    inspect.add_argument("--sample-input", type=Path, help="JSON array of rows, e.g. [[5.1, 3.5, 1.4, 0.2]]")
+    inspect.add_argument(
+        "--sample-input",
+        type=Path,
+        help='JSON rows [[5.1, 3.5, 1.4, 0.2]], records [{"age": 31, "city": "Paris"}], documents ["text"], '
+        'or {"csv": "age,city\\n31,Paris\\n"}',
+    )
+    inspect.add_argument("--training-image", help="the job's TrainingImage: tells a built-in algorithm's format")
     inspect.add_argument("--config", type=Path, help="JSON inspection settings (model_file, version_skew, caps)")
     inspect.add_argument("--json", action="store_true")
 
@@ -124,7 +130,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             return open(path, "rb")
 
     try:
-        result = inspect_artifact(uri, opener, config)
+        result = inspect_artifact(uri, opener, config, training_image=args.training_image)
     except InspectorEnvironmentError as exc:  # the gate could not inspect: no verdict on the model
         if args.json:
             print(json.dumps({"verdict": None, "error": {"type": type(exc).__name__, "message": str(exc)}}))
@@ -139,12 +145,17 @@ def run_inspect(args: argparse.Namespace) -> int:
                     "checks": [c.model_dump(mode="json") for c in result.checks],
                     "artifact": {"sha256": result.artifact.sha256, "bytes": result.artifact.bytes},
                     "model": result.model.model_dump(mode="json", by_alias=True),
+                    "recognition": result.recognition.model_dump(mode="json") if result.recognition else None,
+                    "protections": [p.model_dump(mode="json") for p in result.protections],
                 }
             )
         )
     else:
         for check in result.checks:
             print(f"{check.status.value.upper():<8} {check.name:<17} {check.detail}")
+        absent = [p for p in result.protections if p.status != "in force"]
+        for protection in absent:
+            print(f"{'NOTE':<8} {'protection':<17} {protection.name} not available: {protection.detail}")
         print(f"verdict: {result.verdict}")
     return {"pass": EXIT_OK, "skip": EXIT_INCONCLUSIVE}.get(result.verdict, EXIT_REJECTED)
 

@@ -33,6 +33,11 @@ class InspectionLimits(BaseModel):
     max_member_bytes: Annotated[int | None, Field(ge=1)] = None
     max_total_bytes: Annotated[int | None, Field(ge=1)] = None
     max_ratio: Annotated[int | None, Field(ge=1)] = None
+    # Budgets per phase, each named by the rejection that breaches it.
+    unpack_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    load_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    load_time_s_per_mib: Annotated[float | None, Field(ge=0)] = None
+    smoke_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
 
 
 # -- sample input -------------------------------------------------------------------------------------------

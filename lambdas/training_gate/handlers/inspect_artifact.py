@@ -18,6 +18,7 @@ from training_gate.dal.s3 import ArtifactStore
 from training_gate.domain.contract import TrainingJob
 from training_gate.handlers.environment import environment
 from training_gate.handlers.observability import JOB_NAME_PATH, logger, metrics, trace_aws_calls, tracer
+from training_gate.inspector.containment import not_dumpable
 from training_gate.inspector.errors import InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, sweep_stale_workdirs
 from training_gate.inspector.sandbox import default_sandbox
@@ -28,7 +29,11 @@ trace_aws_calls()
 # timed-out invocation left there. (The local engine shares /tmp with other processes: not there.)
 if "AWS_LAMBDA_RUNTIME_API" in os.environ and "LAMBDA_TASK_ROOT" in os.environ:
     sweep_stale_workdirs()
-# Start the zygote (and its scikit-learn imports) during the function's init phase, not the first call.
+# The function's own process holds the credentials: not dumpable, its /proc environ and memory are
+# unreadable by the inspection child, which runs as the same user. Then the zygote (and its scikit-learn
+# imports) starts during the function's init phase, not the first call.
+if "AWS_LAMBDA_RUNTIME_API" in os.environ:
+    default_sandbox().host_protections.append(not_dumpable("function").as_dict())
 try:
     default_sandbox().start()
 except InspectorEnvironmentError:  # retried by the first inspection, which then fails by name

@@ -41,9 +41,7 @@ def _table(data: bytes, uri: str) -> tuple[list[str], list[list[Any]]]:
     return rows[0], rows[1:]
 
 
-def _features_and_labels(
-    model: Any, columns: list[str], rows: list[list[Any]], label: str
-) -> tuple[Any, np.ndarray]:
+def _features_and_labels(model: Any, columns: list[str], rows: list[list[Any]], label: str) -> tuple[Any, np.ndarray]:
     """The features as the model takes them (a DataFrame with its columns where it was fit on one,
     documents for a text model, an array otherwise), and the labels."""
     if label not in columns:

@@ -205,6 +205,8 @@ class Sandbox:
         self._control: socket.socket | None = None
         self.vm_after_imports_kib = 0
         self.protections: list[dict[str, str]] = []
+        # What the host process set for itself (the function's parent not dumpable), reported with the rest.
+        self.host_protections: list[dict[str, str]] = []
 
     # -- zygote ------------------------------------------------------------------------------------
 
@@ -310,7 +312,9 @@ class Sandbox:
         os.close(result_w)
         if data is not None:
             os.close(data_r)
-        outcome = ChildOutcome(vm_after_imports_kib=self.vm_after_imports_kib, zygote_protections=self.protections)
+        outcome = ChildOutcome(
+            vm_after_imports_kib=self.vm_after_imports_kib, zygote_protections=self.host_protections + self.protections
+        )
         exchange = _Exchange(session, result_r, data_w, data, outcome, limits)
         try:
             session.sendall(json.dumps({"request": request, "limits": limits.as_dict()}).encode() + b"\n")
