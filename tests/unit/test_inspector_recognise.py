@@ -268,3 +268,21 @@ def test_a_pickle_without_a_pickle_name_is_found_by_its_bytes():
     result, checks = inspect({"model": pickle.dumps(LogisticRegression(max_iter=500).fit(X, Y), protocol=4)})
     assert result.verdict == "pass", result.checks
     assert checks["find_model"].detail.startswith("model file model (scikit-learn")
+
+
+def test_a_legacy_torch_file_beside_a_judged_model_cannot_pass_unread():
+    # Its first pickle is only a magic number: the allowlist would vouch for none of the pickles after it.
+    result, checks = inspect({"model.joblib": CLASSIFIER, "extra.pth": TORCH_LEGACY})
+    assert result.verdict == "reject"
+    assert "could not load extra.pth: ValueError: a legacy torch.save file" in checks["load"].detail
+
+
+def test_a_zip_whose_directory_claims_too_many_entries_is_recognised_by_its_first_entry_only(tmp_path: Path):
+    from training_gate.inspector.frameworks import ZIP_NAMES_MAX, FileFacts
+
+    data = bytearray(TORCH_ZIP)
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 10 : end + 12] = (ZIP_NAMES_MAX + 1).to_bytes(2, "little")
+    path = tmp_path / "model.pth"
+    path.write_bytes(bytes(data))
+    assert FileFacts("model.pth", len(data), bytes(data[:4096]), path).zip_names() == ["archive/data.pkl"]

@@ -22,7 +22,7 @@ import numpy as np
 from training_gate.archive import UnsafeArchive, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
-from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts
+from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts, PyTorch
 from training_gate.inspector.holdout import holdout_check
 from training_gate.inspector.recognise import Decision, decide, pickle_head
 from training_gate.inspector.smoke import failure, has_method, reference_check, smoke_prediction
@@ -105,7 +105,8 @@ class _Run:
             return
         self.emit({"metrics": [m.model_dump(mode="json") for m in self.metrics]})
 
-        self.budgets.start("find_model")
+        # Recognition reads heads and zip directories only; bounded like a load all the same.
+        self.budgets.start("find_model", self.config.load_time_s, "load_time_s")
         decision = decide(
             [self.files[n] for n in names], self.loaded, self.request.get("training_image"), self.config.model_file
         )
@@ -180,6 +181,13 @@ class _Run:
 
     def _load_from_disk(self, name: str) -> None:
         facts = self.files[name]
+        if facts.head.startswith(PyTorch.LEGACY_MAGIC):
+            # A sequence of pickles: the loader would read the first (a magic number) and vouch for none of
+            # the rest. Beside the model it judges, the gate cannot let it through unread.
+            self.loaded[name] = ValueError(
+                "a legacy torch.save file (a sequence of pickles) beside the model: the allowlist cannot read it"
+            )
+            return
         with open(self.workdir / name, "rb") as stream:
             self._load(stream, facts)
 

@@ -50,7 +50,11 @@ class FileFacts:
         """The entries of a zip file (torch.save, .keras, .skops), [] when it is none."""
         if self._zip is None:
             self._zip = []
-            if self.head.startswith(b"PK\x03\x04") and self.path is not None:
+            if (
+                self.head.startswith(b"PK\x03\x04")
+                and self.path is not None
+                and _zip_entries(self.path) <= ZIP_NAMES_MAX
+            ):
                 try:
                     with zipfile.ZipFile(self.path) as archive:
                         self._zip = [info.filename for info in archive.infolist()[:ZIP_NAMES_MAX]]
@@ -60,6 +64,23 @@ class FileFacts:
                 length = int.from_bytes(self.head[26:28], "little")  # the first local header's name
                 self._zip = [self.head[30 : 30 + length].decode("utf-8", "replace")]
         return self._zip
+
+
+def _zip_entries(path: Path) -> int:
+    """The entry count a zip's end record states (read before zipfile would parse the whole directory);
+    more than ZIP_NAMES_MAX when it cannot be read or is a ZIP64 count."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - (1 << 16) - 22))
+            tail = handle.read()
+    except OSError:
+        return ZIP_NAMES_MAX + 1
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 12:
+        return ZIP_NAMES_MAX + 1
+    return int.from_bytes(tail[end + 10 : end + 12], "little")
 
 
 class NotJudged(Exception):
