@@ -394,3 +394,35 @@ def test_only_the_childs_own_descriptors_stay_open():
     assert outcome["extra"] not in outcome["open"]
     # what is left: stdio, the one kept pipe, and the descriptor listdir itself held while listing
     assert len(set(outcome["open"]) - {0, 1, 2, outcome["writer"]}) <= 1
+
+
+def test_the_lifeline_alone_kills_the_childs_group_when_its_supervisor_dies():
+    # Without prctl (Lambda's sandbox refuses it), the lifeline is what ties the child to its supervisor.
+    pids_r, pids_w = os.pipe()
+    supervisor = os.fork()
+    if supervisor == 0:
+        lifeline_r, lifeline_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(lifeline_w)
+            os.setpgid(0, 0)
+            if containment.arm_lifeline(lifeline_r).status != "in force":
+                os._exit(1)
+            grandchild = os.fork()
+            if grandchild == 0:
+                while True:
+                    time.sleep(1)
+            os.write(pids_w, f"{os.getpid()} {grandchild}\n".encode())
+            while True:
+                time.sleep(1)
+        os.close(lifeline_r)
+        time.sleep(0.5)
+        os._exit(0)  # the supervisor dies; nobody kills the child's group but the kernel
+    os.close(pids_w)
+    with os.fdopen(pids_r) as reader:
+        pids = [int(p) for p in reader.readline().split()]
+    os.waitpid(supervisor, 0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert len(pids) == 2 and [pid for pid in pids if _alive(pid)] == []
