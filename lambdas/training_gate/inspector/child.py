@@ -68,8 +68,8 @@ class _Budgets:
         phase, left, key = self.paused.pop()
         if phase:
             self.start(phase, max(left, 0.001), key)
-        else:
-            self.start("unpack")
+        else:  # a load outside any phase (the files an uncompressed artifact's parent copied)
+            self.stop()
 
     def stop(self) -> None:
         if self.enabled:

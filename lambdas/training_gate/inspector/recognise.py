@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from training_gate.domain.models import NO_MODEL_FOUND_DETAIL, NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus
-from training_gate.inspector.frameworks import BY_NAME, REGISTRY, SCIKIT_LEARN, FileFacts, Framework, PyTorch
+from training_gate.inspector.frameworks import REGISTRY, SCIKIT_LEARN, FileFacts, Framework, PyTorch
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 # Modules whose pickles belong to a framework the restricted loader does not admit.
@@ -299,7 +299,3 @@ def _worded(decision: Decision, candidate: Candidate) -> Decision:
             f"{candidate.framework.name} models yet"
         )
     return decision
-
-
-def framework_named(name: str) -> Framework:
-    return BY_NAME[name]
