@@ -137,6 +137,10 @@ def check(pair: ImagePair) -> str:
     drift = {name: (pins.get(name), version) for name, version in expected.items() if pins.get(name) != version}
     if drift:
         raise RuntimeError(f"{pair.lock_path.name} is stale (locked, wanted): {drift}; run this script")
+    # Packages left to the resolver have no pin to compare, but a lock written before one joined lacks it.
+    missing = [name for name in RESOLVED if name not in pins]
+    if missing:
+        raise RuntimeError(f"{pair.lock_path.name} is stale: it lacks {', '.join(missing)}; run this script")
     return (
         f"ok  {pair.lock_path.name}: {len(pins)} hashed wheels install on {pair.base.image} "
         f"(cp{pair.python_version.replace('.', '')}, manylinux up to glibc {'.'.join(map(str, pair.base.glibc))}) "
