@@ -90,9 +90,7 @@ class GateWorkflow(Construct):
         storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
-        substitutions["NotificationTopicArn"] = storage.topic.topic_arn
         substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
-        substitutions["DecisionTableName"] = storage.decision_table.table_name
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
