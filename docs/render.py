@@ -130,7 +130,8 @@ ARCHITECTURE_DOT = """digraph architecture {
   inspect -> s3; collect -> logs; collect -> s3; evaluate -> s3; evaluate -> ddb; register -> ddb;
   register -> registry; register -> bus; record -> bus; record -> ddb;
   notify -> owners [label="reject / inconclusive / training failed"]; sfn -> ops [label="skipped"];
-  sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alert -> ddb [label="endings"]; alarms [label="CloudWatch alarms"]; alarms -> ops;
+  sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alert -> ddb [label="endings"];
+  alarms [label="CloudWatch alarms"]; alarms -> ops;
 }
 """
 
@@ -149,7 +150,8 @@ LAYERS_DOT = """digraph layers {
   subgraph cluster_contract { label="the contract between the states (domain/contract.py)"; fontname="Helvetica";
     style=dashed; node [shape=box style="filled" fillcolor="#ffffff"];
     v [label="ValidateInput\\n-> GateInput ($.settings)"]; d [label="DescribeTrainingJob\\n-> TrainingJob ($.job)"];
-    t [label="DescribeTuningJob\\n-> TuningContext ($.tuning)"]; f [label="DescribeFailure\\n-> FailureNotice ($.failure)"];
+    t [label="DescribeTuningJob\\n-> TuningContext ($.tuning)"];
+    f [label="DescribeFailure\\n-> FailureNotice ($.failure)"];
     n [label="NotifyOwners\\n-> Notified ($.notified)"];
     i [label="InspectArtifact\\n-> InspectionResult ($.inspection)"];
     c [label="CollectMetrics\\n-> MetricsSummary ($.metrics)\\nfull MetricsResult in S3"];

@@ -84,9 +84,7 @@ class GateWorkflow(Construct):
         # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard. Only the
         # operations topic, for a skipped decision: the owners are told by NotifyOwners, which checks the
         # decision's ownership in the same step as it publishes.
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.operations_topic.topic_arn])
-        )
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.operations_topic.topic_arn]))
         storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
