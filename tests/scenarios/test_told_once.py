@@ -167,3 +167,31 @@ def test_the_item_tells_a_gate_error_after_the_claim_and_nothing_before_it(gate:
     unknown = gate.run({"TrainingJobName": "no-such-job"}, name="ending-before-claim")
     assert unknown.error == "GateError"
     assert DecisionLog(gate.decision_table).history("no-such-job") == []  # no stub item for an ending
+
+
+def test_a_lost_response_after_the_owners_were_told_is_retried_without_telling_them_again(
+    gate: LocalGate, iris_artifact: bytes
+):
+    create_training_job(gate, "lost-notify", log_lines=WEAK_LOG, artifact=iris_artifact, statuses=())
+    gate.faults.append(Fault(function="NotifyOwners", kind="lose_response"))
+    result = gate.run({"TrainingJobName": "lost-notify"}, name="lost-notify")
+    assert result.error == "ModelRejected"
+    assert result.states.count("NotifyOwners") == 1  # the retry is the same state
+    assert len(list(gate.notifications())) == 1
+    record = item(gate, "lost-notify")
+    assert (record["status"], record["completion"], record["notified_by"]) == ("complete", "notified", result.arn)
+
+
+def test_a_notice_whose_claimant_crashed_after_claiming_is_told_once_by_the_rerun(gate: LocalGate):
+    job = failed_job(gate, "notice-crash", "Failed")
+    execution_input = gate.route_event(state_change_event(job, "Failed"))
+    gate.faults.append(Fault(function="DescribeFailure", kind="error", error="RuntimeError"))
+    first = gate.run(execution_input, name="notice-crash-1")
+    assert first.error == "GateError" and list(gate.notifications()) == []
+    assert item(gate, "notice-crash")["endings"]["notice-crash-1"]["ending"] == "GateError"
+    assert "notice-crash" in next(gate.operations_notifications())["Message"]
+
+    rerun = gate.run(execution_input, name="notice-crash-2")
+    assert rerun.error == "TrainingJobFailed"
+    assert len(list(gate.notifications())) == 1
+    assert item(gate, "notice-crash")["takeovers"] == [rerun.arn]
