@@ -324,3 +324,25 @@ def test_a_candidate_that_is_not_a_scikit_learn_model_is_skipped_and_the_next_is
     assert result.states[-1] == "Registered", (result.error, result.cause)
     report = s3_json(result.output["report_uri"])["tuning"]
     assert [c["outcome"] for c in report["candidates"]] == ["skipped", "pass"]
+
+
+def test_a_tuning_job_still_running_is_polled_until_it_ends(gate: LocalGate, iris_artifact: bytes):
+    create_tuning_job(
+        gate,
+        "hpo-poll",
+        [TuningChild(0.95)],
+        statuses=("InProgress", "Stopping"),
+        final_status="Stopped",
+        artifact=iris_artifact,
+    )
+    result = gate.run({"HyperParameterTuningJobName": "hpo-poll"}, name="hpo-poll")
+    assert result.states.count("WaitForTuningJob") == 2 and result.states[-1] == "Registered"
+    stuck = create_tuning_job(
+        gate, "hpo-stuck", [TuningChild(0.95)], statuses=("InProgress",) * 10, final_status="InProgress"
+    )
+    timed_out = gate.run(
+        {"HyperParameterTuningJobName": stuck["HyperParameterTuningJobName"], "max_polls": 2}, name="hpo-stuck"
+    )
+    assert timed_out.error == "GateError" and "tuning job hpo-stuck was still InProgress after 2 polls" in (
+        timed_out.cause or ""
+    )

@@ -83,6 +83,7 @@ def registration_request(
         "ModelPackageGroupName": report.model_package_group,
         "ModelPackageDescription": (
             f"registered by training-gate: {decision.outcome.value} for training job {job.training_job_name}"
+            + (f", the best of tuning job {report.tuning.tuning_job_name}" if report.tuning else "")
         ),
         "ModelApprovalStatus": report.policy.outcome.approval_status,
         "ClientToken": client_token(job.training_job_arn, decision.policy_sha256),
