@@ -157,6 +157,7 @@ def test_the_stack_outputs_what_the_deploy_section_tells_people_to_look_at(templ
     assert set(outputs) == {
         "StateMachineArn",
         "TrainingJobRuleName",
+        "TuningJobRuleName",
         "NotificationTopicArn",
         "OperationsTopicArn",
         "ReportsBucketName",
