@@ -346,3 +346,13 @@ def test_a_tuning_job_still_running_is_polled_until_it_ends(gate: LocalGate, iri
     assert timed_out.error == "GateError" and "tuning job hpo-stuck was still InProgress after 2 polls" in (
         timed_out.cause or ""
     )
+
+
+def test_the_tuning_jobs_event_delivered_twice_at_once_makes_one_package(gate: LocalGate, iris_artifact: bytes):
+    tuning = create_tuning_job(gate, "hpo-twice", [TuningChild(0.95), TuningChild(0.93)], artifact=iris_artifact)
+    execution_input = gate.route_event(tuning_state_change_event(tuning, "Completed"))
+    results = [gate.watch(arn) for arn in [gate.start(execution_input, name=f"hpo-twice-{i}") for i in range(2)]]
+    ends = sorted(r.states[-1] for r in results)
+    assert ends[1] == "Registered" and ends[0] in ("DuplicateDecision", "DuplicateInProgress"), ends
+    assert len(packages()) == 1 and len(items(gate)) == 1
+    assert len(list(gate.decision_events())) == 1
