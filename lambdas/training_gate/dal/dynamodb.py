@@ -179,7 +179,9 @@ class DecisionLog:
     def begin_notification(self, training_job_name: str, policy_sha256: str, owner: str) -> None:
         """Written right before the owners' message is sent, and only while `owner` owns an unfinished
         decision: the message depends on this write, so an execution that lost the decision (a
-        redrive after a take-over) sends nothing, even when it resumes at the publishing step."""
+        redrive after a take-over) sends nothing, even when it resumes at the publishing step. A
+        conditional write is checked and applied atomically, or refused with
+        ConditionalCheckFailedException (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html)."""
         try:
             self._dynamodb.update_item(
                 TableName=self._table,

@@ -43,6 +43,8 @@ def parse_training_job(described: dict[str, Any]) -> DescribedJob:
         output_path=output.get("S3OutputPath"),
         training_image=spec.get("TrainingImage"),
         output_model_package_arn=described.get("OutputModelPackageArn"),
+        # Set "if the training job was launched by a hyperparameter tuning job"; the job's state-change
+        # event does not say so (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html).
         tuning_job_arn=described.get("TuningJobArn"),
         creation_time=_iso(described.get("CreationTime")),
         training_start_time=_iso(described.get("TrainingStartTime")),

@@ -1,7 +1,9 @@
 """DescribeFailure's use case: what to tell the owners about a job that did not complete, claimed
 once in the decision table like any decision.
 
-SageMaker may send a state change more than once, and people re-run executions: the notice has its
+SageMaker may send a state change more than once ("SageMaker AI may send multiple events to EventBridge
+for each state change", https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html),
+and people re-run executions: the notice has its
 own decision item (sort key `not-judged`, no policy judged the job), so any number of deliveries and
 re-runs tell the owners at most once per claim; an unfinished notice is taken over like a decision."""
 
