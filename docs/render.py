@@ -100,13 +100,16 @@ ARCHITECTURE_DOT = """digraph architecture {
   node [fontname="Helvetica" fontsize=10 shape=box style="rounded,filled" fillcolor="#dbe9f6"];
   edge [fontname="Helvetica" fontsize=9];
   sagemaker [label="SageMaker\\ntraining job" fillcolor="#fce5cd"];
+  tuning [label="SageMaker\\ntuning job" fillcolor="#fce5cd"];
   rule [label="EventBridge rule\\n(this account's Training Job State Change)"];
+  tuning_rule [label="EventBridge rule\\n(this account's Tuning Job State Change)"];
   sfn [label="Step Functions\\ntraining_gate.asl.json" fillcolor="#d9d2e9"];
   subgraph cluster_functions { label="Lambda functions"; fontname="Helvetica"; fontsize=10; style=dashed;
     validate [label="ValidateInput"]; describe [label="DescribeTrainingJob"];
     inspect [label="InspectArtifact\\n(container, scikit-learn)"];
     collect [label="CollectMetrics"]; evaluate [label="EvaluatePolicy"]; register [label="RegisterModel"];
-    record [label="RecordOutcome"]; failure [label="DescribeFailure"]; }
+    record [label="RecordOutcome"]; failure [label="DescribeFailure"];
+    describe_tuning [label="DescribeTuningJob"]; notify [label="NotifyOwners\\n(owner-checked)"]; }
   alert [label="AlertOperations"];
   s3 [label="S3: model.tar.gz,\\nreports, metrics" fillcolor="#fff2cc"];
   logs [label="CloudWatch Logs\\n/aws/sagemaker/TrainingJobs" fillcolor="#fff2cc"];
@@ -118,12 +121,17 @@ ARCHITECTURE_DOT = """digraph architecture {
   ended [label="EventBridge rule\\n(execution FAILED / TIMED_OUT / ABORTED)"];
   sagemaker -> rule [label="Completed / Failed / Stopped"];
   rule -> sfn [label="{TrainingJobName, account, region}"];
+  tuning -> sagemaker [label="launches, with its tags" style=dashed];
+  tuning -> tuning_rule [label="Completed / Failed / Stopped"];
+  tuning_rule -> sfn [label="{HyperParameterTuningJobName, ...}"];
   sfn -> validate; sfn -> describe; sfn -> inspect; sfn -> collect; sfn -> evaluate; sfn -> register;
-  sfn -> record; sfn -> failure; describe -> sagemaker [style=dashed];
+  sfn -> record; sfn -> failure; sfn -> describe_tuning; sfn -> notify; describe -> sagemaker [style=dashed];
+  describe_tuning -> tuning [style=dashed]; failure -> ddb; notify -> ddb;
   inspect -> s3; collect -> logs; collect -> s3; evaluate -> s3; evaluate -> ddb; register -> ddb;
   register -> registry; register -> bus; record -> bus; record -> ddb;
-  sfn -> owners [label="reject / inconclusive / training failed"]; sfn -> ddb [label="complete"];
-  sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alarms [label="CloudWatch alarms"]; alarms -> ops;
+  notify -> owners [label="reject / inconclusive / training failed"]; sfn -> ops [label="skipped"];
+  sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alert -> ddb [label="endings"];
+  alarms [label="CloudWatch alarms"]; alarms -> ops;
 }
 """
 
@@ -142,12 +150,15 @@ LAYERS_DOT = """digraph layers {
   subgraph cluster_contract { label="the contract between the states (domain/contract.py)"; fontname="Helvetica";
     style=dashed; node [shape=box style="filled" fillcolor="#ffffff"];
     v [label="ValidateInput\\n-> GateInput ($.settings)"]; d [label="DescribeTrainingJob\\n-> TrainingJob ($.job)"];
+    t [label="DescribeTuningJob\\n-> TuningContext ($.tuning)"];
+    f [label="DescribeFailure\\n-> FailureNotice ($.failure)"];
+    n [label="NotifyOwners\\n-> Notified ($.notified)"];
     i [label="InspectArtifact\\n-> InspectionResult ($.inspection)"];
     c [label="CollectMetrics\\n-> MetricsSummary ($.metrics)\\nfull MetricsResult in S3"];
     e [label="EvaluatePolicy\\n-> Evaluation ($.evaluation)\\nreport.json in S3"];
     r [label="RegisterModel\\n-> Registration ($.registration)"];
     o [label="RecordOutcome\\n-> Completion ($.completion)"];
-    v -> d -> i -> c -> e; e -> r; e -> o; }
+    v -> d -> i -> c -> e; v -> t -> d; e -> r; e -> o; o -> n; d -> f -> n; t -> f; }
 }
 """
 

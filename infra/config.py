@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from infra.inspector_image import image_pair
-from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
+from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE, TUNING_CANDIDATES_MAX
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.policy import Policy
@@ -71,6 +71,14 @@ class GateConfig(BaseModel):
     )
     gate_all_jobs: bool = Field(
         default=False, description="gate every training job of the account and region, tagged or not"
+    )
+    tuning_candidates: Annotated[StrictInt, Field(ge=1, le=TUNING_CANDIDATES_MAX)] = Field(
+        default=1,
+        description="a tuning job's completed training jobs judged, best first, until one passes (1: the best only)",
+    )
+    gate_tuning_children: bool = Field(
+        default=False,
+        description="judge each training job a tuning job launches on its own, beside the tuning job's decision",
     )
     operations_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
     kms_key_arn: Annotated[str | None, Field(pattern=_KMS_KEY_ARN)] = None

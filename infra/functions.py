@@ -89,7 +89,9 @@ class GateFunctions(Construct):
         self.evaluate_policy = self._build_evaluate_policy()
         self.register_model = self._build_register_model()
         self.record_outcome = self._build_record_outcome()
-        self.describe_failure = self._zip_function("DescribeFailure", "describe_failure", {})
+        self.describe_failure = self._build_describe_failure()
+        self.describe_tuning_job = self._build_describe_tuning_job()
+        self.notify_owners = self._build_notify_owners()
         self.alert_operations = self._build_alert_operations()
 
     @property
@@ -104,6 +106,8 @@ class GateFunctions(Construct):
             "RegisterModel": self.register_model,
             "RecordOutcome": self.record_outcome,
             "DescribeFailure": self.describe_failure,
+            "DescribeTuningJob": self.describe_tuning_job,
+            "NotifyOwners": self.notify_owners,
         }
 
     @property
@@ -242,6 +246,8 @@ class GateFunctions(Construct):
             {
                 "DEFAULT_POLL_INTERVAL_SECONDS": str(config.poll_interval_seconds),
                 "DEFAULT_MAX_POLLS": str(config.max_polls),
+                "DEFAULT_TUNING_CANDIDATES": str(config.tuning_candidates),
+                "GATE_TUNING_CHILDREN": "true" if config.gate_tuning_children else "false",
                 "GATE_POLICY": self._policy_json,
                 "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
             },
@@ -401,15 +407,66 @@ class GateFunctions(Construct):
 
     def _build_alert_operations(self) -> lambda_.Function:
         topic = self._storage.operations_topic
-        alert = self._zip_function("AlertOperations", "alert_operations", {"OPERATIONS_TOPIC_ARN": topic.topic_arn})
+        alert = self._zip_function(
+            "AlertOperations",
+            "alert_operations",
+            {"OPERATIONS_TOPIC_ARN": topic.topic_arn, "DECISION_TABLE": self._storage.decision_table.table_name},
+        )
         alert.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
         self._storage.operations_key.grant(alert, "kms:GenerateDataKey", "kms:Decrypt")
+        # How an execution ended is written on the decision item it owned (found by the job's key).
+        self._decision_table(alert, ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"])
         return alert
 
+    def _build_describe_failure(self) -> lambda_.Function:
+        function = self._zip_function(
+            "DescribeFailure", "describe_failure", {"DECISION_TABLE": self._storage.decision_table.table_name}
+        )
+        # The notice is claimed like a decision: one item, taken over when its owner no longer runs.
+        self._decision_table(function, ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+        return function
+
+    def _build_describe_tuning_job(self) -> lambda_.Function:
+        function = self._zip_function("DescribeTuningJob", "describe_tuning_job", {})
+        # Both actions take the tuning job as their resource (hyper-parameter-tuning-job/<name>).
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                ],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"
+                    )
+                ],
+            )
+        )
+        acknowledge_wildcard(
+            self.roles["DescribeTuningJob"],
+            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:hyper-parameter-tuning-job/*",
+            "DescribeTuningJob: must read whichever tuning job ended; the EventBridge rule scopes which",
+        )
+        return function
+
+    def _build_notify_owners(self) -> lambda_.Function:
+        """The owners' message, sent only while the execution owns the decision (checked in the same step)."""
+        topic = self._storage.topic
+        function = self._zip_function(
+            "NotifyOwners",
+            "notify_owners",
+            {"NOTIFICATION_TOPIC_ARN": topic.topic_arn, "DECISION_TABLE": self._storage.decision_table.table_name},
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+        self._storage.key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
+        self._decision_table(function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        return function
+
     def grant_describe_executions(self, execution_arn_pattern: str, state_machine_id: str) -> None:
-        """EvaluatePolicy checks whether a decision's owner still runs; AlertOperations reads a failed
-        execution's error and cause. Granted once the state machine exists (its name is in the ARN)."""
-        for name in ("EvaluatePolicy", "AlertOperations"):
+        """EvaluatePolicy and DescribeFailure check whether a decision's owner still runs; AlertOperations
+        reads a failed execution's error and cause. Granted once the state machine exists (its name is in
+        the ARN)."""
+        for name in ("EvaluatePolicy", "AlertOperations", "DescribeFailure"):
             # A policy of its own, not the role's default one: the functions exist before the state
             # machine (it invokes them), so their default policies cannot name it without a cycle.
             policy = iam.Policy(

@@ -72,6 +72,7 @@ class GateMonitoring(Construct):
         # deliveries, the dead letters, the topics, throttling, and the alert function itself.
         metrics: dict[str, cloudwatch.IMetric] = {
             "FailedEventDeliveries": _failed_invocations(props.workflow.trigger),
+            "FailedTuningEventDeliveries": _failed_invocations(props.workflow.tuning_trigger),
             "FailedAlertDeliveries": _failed_invocations(props.workflow.alert_rule),
             "DeadLetters": props.failed_starts.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD),
             "UndeliveredAlerts": props.workflow.failed_alerts.metric_approximate_number_of_messages_visible(

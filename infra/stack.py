@@ -41,6 +41,7 @@ class TrainingGateStack(Stack):
         outputs = {
             "StateMachineArn": (gate.state_machine.state_machine_arn, "start a manual execution here"),
             "TrainingJobRuleName": (gate.workflow.trigger.rule_name, "starts the gate for tagged jobs"),
+            "TuningJobRuleName": (gate.workflow.tuning_trigger.rule_name, "starts the gate for tagged tuning jobs"),
             "NotificationTopicArn": (gate.storage.topic.topic_arn, "the model owners' topic"),
             "OperationsTopicArn": (gate.storage.operations_topic.topic_arn, "gate errors, skips and alarms"),
             "ReportsBucketName": (gate.storage.reports_bucket.bucket_name, "reports/<job>/<execution>/"),

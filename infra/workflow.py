@@ -53,6 +53,7 @@ class GateWorkflow(Construct):
             logical_id(self.state_machine),
         )
         self.trigger = self._build_trigger(props.failed_starts)
+        self.tuning_trigger = self._build_tuning_trigger(props.failed_starts)
         self.failed_alerts = sqs.Queue(
             self,
             "FailedAlerts",
@@ -80,23 +81,14 @@ class GateWorkflow(Construct):
                 actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions.values()]
             )
         )
-        # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard.
-        # The owners' topic, and the operations topic for a skipped decision (nothing for the owners to do).
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sns:Publish"], resources=[storage.topic.topic_arn, storage.operations_topic.topic_arn]
-            )
-        )
-        storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard. Only the
+        # operations topic, for a skipped decision: the owners are told by NotifyOwners, which checks the
+        # decision's ownership in the same step as it publishes.
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.operations_topic.topic_arn]))
         storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[storage.decision_table.table_arn])
-        )
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
-        substitutions["NotificationTopicArn"] = storage.topic.topic_arn
         substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
-        substitutions["DecisionTableName"] = storage.decision_table.table_name
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
@@ -162,6 +154,47 @@ class GateWorkflow(Construct):
                 input=events.RuleTargetInput.from_object(
                     {
                         "TrainingJobName": events.EventField.from_path("$.detail.TrainingJobName"),
+                        "source_account": events.EventField.account,
+                        "source_region": events.EventField.region,
+                    }
+                ),
+                dead_letter_queue=failed_starts,
+                retry_attempts=EVENT_DELIVERY_ATTEMPTS,
+                max_event_age=Duration.hours(24),
+            )
+        )
+        return rule
+
+    def _build_tuning_trigger(self, failed_starts: sqs.Queue) -> events.Rule:
+        """A tuning job that ends starts the same workflow, judged by its best training jobs. Its event
+        names no best job (the workflow describes the tuning job) and carries its tags as an object, as
+        a training job's does; the training jobs it launched carry the same tags and end quietly."""
+        config = self._config
+        detail: dict[str, object] = {"HyperParameterTuningJobStatus": TERMINAL_STATUSES}
+        if config.job_name_prefixes:
+            detail["HyperParameterTuningJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
+        if config.job_tag:
+            detail["Tags"] = {config.job_tag.key: [config.job_tag.value]}
+        rule = events.Rule(
+            self,
+            "TuningJobStateChange",
+            description="Start training-gate when a SageMaker tuning job of this account and region ends",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker HyperParameter Tuning Job State Change"],
+                account=[Aws.ACCOUNT_ID],
+                region=[Aws.REGION],
+                detail=detail,
+            ),
+        )
+        rule.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "HyperParameterTuningJobName": events.EventField.from_path(
+                            "$.detail.HyperParameterTuningJobName"
+                        ),
                         "source_account": events.EventField.account,
                         "source_region": events.EventField.region,
                     }

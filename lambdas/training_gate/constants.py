@@ -5,6 +5,16 @@ from __future__ import annotations
 # SageMaker's own rule for training job names (CreateTrainingJob: TrainingJobName).
 TRAINING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 TRAINING_JOB_NAME_MAX = 63
+# CreateHyperParameterTuningJob: HyperParameterTuningJobName is 1-32 characters of the same alphabet.
+TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
+TUNING_JOB_NAME_MAX = 32
+# A tuning job's decision is keyed apart from any training job's: "/" never occurs in a training job
+# name, and the prefix is the resource type of the tuning job's ARN.
+TUNING_DECISION_PREFIX = "hyper-parameter-tuning-job/"
+# The sort key of the item that records a failed or stopped job's notice: no policy judged it.
+NOT_JUDGED = "not-judged"
+# How many of a tuning job's completed training jobs, best first, may be judged before it is rejected.
+TUNING_CANDIDATES_MAX = 10
 # SageMaker writes one stream per host and job here: <job>/algo-<n>-<epoch>.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # The namespace of the algorithm metrics SageMaker publishes to CloudWatch: the same string.

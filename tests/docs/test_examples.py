@@ -16,7 +16,11 @@ def test_the_example_event_matches_the_rule(template):
     from training_gate_cli.local_engine import resources_of
 
     rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
-    (pattern,) = [r["EventPattern"] for r in rules if r["EventPattern"].get("source") == ["aws.sagemaker"]]
+    (pattern,) = [
+        r["EventPattern"]
+        for r in rules
+        if r["EventPattern"].get("detail-type") == ["SageMaker Training Job State Change"]
+    ]
     assert rule_matches(pattern, json.loads((EXAMPLES / "training-job-state-change.json").read_text()))
 
 

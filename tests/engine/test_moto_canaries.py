@@ -198,3 +198,47 @@ def test_h14_lambda_task_errors_are_named_in_from_error():
         "H14 moved: StateTaskLambda._from_error"
     )
     assert list(inspect.signature(StateTaskLambda._from_error).parameters) == ["self", "env", "ex"]
+
+
+def test_h15_tuning_job_backend_and_response_dispatch():
+    from moto.core.utils import camelcase_to_underscores, method_names_from_class
+    from moto.sagemaker.models import HyperParameterTuningJob
+    from moto.sagemaker.responses import SageMakerResponse
+
+    assert "list_training_jobs_for_hyper_parameter_tuning_job" not in method_names_from_class(SageMakerResponse), (
+        "moto now implements ListTrainingJobsForHyperParameterTuningJob: compare it with local_engine/tuning.py"
+    )
+    assert camelcase_to_underscores("ListTrainingJobsForHyperParameterTuningJob") == (
+        "list_training_jobs_for_hyper_parameter_tuning_job"
+    ), "H15 moved: SageMakerResponse no longer dispatches an action to the method of its name"
+    assert "_get_param" in dir(SageMakerResponse), "H15 moved: SageMakerResponse._get_param"
+    with mock_aws():
+        backend = moto_hooks.sagemaker_backend()
+        for method in ("describe_hyper_parameter_tuning_job", "describe_training_job"):
+            assert callable(getattr(backend, method, None)), f"H15 moved: backend.{method}"
+        assert isinstance(backend.hyper_parameter_tuning_jobs, dict), "H15 moved: backend.hyper_parameter_tuning_jobs"
+    assert "self.tags = tags" in inspect.getsource(HyperParameterTuningJob.__init__), (
+        "H15 moved: HyperParameterTuningJob.tags (the tags its training jobs inherit)"
+    )
+
+
+def test_h16_execution_worker_and_event_history_for_redrive():
+    from moto.stepfunctions.parser.api import ExecutionRedrivenEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventIdGenerator, EventManager
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert HistoryEventType.ExecutionRedriven and ExecutionRedrivenEventDetails
+    for name in ("_execution_logic", "_get_evaluation_entrypoint", "_get_evaluation_environment", "start"):
+        assert callable(getattr(ExecutionWorker, name, None)), f"H16 moved: ExecutionWorker.{name}"
+    source = inspect.getsource(ExecutionWorker._execution_logic)
+    assert "program.eval(self.env)" in source and "terminated()" in source, "H16 moved: the worker's run"
+    assert "_history_event_list" in inspect.getsource(EventManager.__init__), "H16 moved: EventManager's event list"
+    assert "_next_id" in inspect.getsource(EventIdGenerator.__init__), "H16 moved: EventIdGenerator._next_id"
+    for name in ("exec_status", "stop_date", "exec_worker", "error", "cause"):
+        assert f"self.{name} =" in inspect.getsource(Execution.__init__), f"H16 moved: Execution.{name}"
+    assert "def describe_execution" in inspect.getsource(StepFunctionResponse), "H16 moved: describe_execution"
+    assert not hasattr(StepFunctionResponse, "redrive_execution"), (
+        "moto now implements RedriveExecution: compare it with moto_hooks.redrive"
+    )

@@ -37,11 +37,13 @@ def loaded_at_import(handler: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("handler", ["collect_metrics", "evaluate_policy", "register_model"])
+@pytest.mark.parametrize(
+    "handler", ["collect_metrics", "evaluate_policy", "register_model", "describe_failure", "notify_owners"]
+)
 def test_handlers_that_call_aws_trace_boto_and_patch_nothing_else(handler):
     assert loaded_at_import(handler) == {"botocore": True, "requests": False, "sqlite3": False, "traced": True}
 
 
-@pytest.mark.parametrize("handler", ["validate_input", "describe_failure"])
+@pytest.mark.parametrize("handler", ["validate_input"])
 def test_handlers_that_never_call_aws_do_not_load_boto(handler):
     assert loaded_at_import(handler) == {"botocore": False, "requests": False, "sqlite3": False, "traced": False}

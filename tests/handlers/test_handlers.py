@@ -43,8 +43,11 @@ def validate_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_validate_input_fills_defaults_and_names_the_job_once(validate_env):
     assert validate_input.handler({"TrainingJobName": "job-1"}, CONTEXT) == {
         "training_job_name": "job-1",
+        "tuning_job_name": None,
         "poll_interval_seconds": 30,
         "max_polls": 5,
+        "tuning_candidates": 1,
+        "gate_tuning_children": False,
         "dry_run": False,
         "policy_overrides": None,
         "source_account": None,
@@ -197,7 +200,8 @@ def test_inspect_handler_streams_the_object_from_s3(aws, monkeypatch):
     assert result["model"] == {"class": "Pipeline", "sklearn_version": __import__("sklearn").__version__}
 
 
-def test_describe_failure_handler_returns_subject_and_message():
+def test_describe_failure_handler_returns_subject_and_message(monkeypatch):
+    monkeypatch.setenv("DECISION_TABLE", "decisions")  # a dry classification claims nothing
     job = {
         "training_job_name": "j",
         "training_job_arn": "arn:x",

@@ -98,7 +98,7 @@ def test_the_pinned_cdk_cli_merges_a_json_string_into_cdk_json(tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
     template = json.loads((tmp_path / "TrainingGateStack.template.json").read_text())
     rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
-    (rule,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.sagemaker"]]
+    (rule,) = [r for r in rules if r["EventPattern"].get("detail-type") == ["SageMaker Training Job State Change"]]
     assert rule["EventPattern"]["detail"]["TrainingJobName"] == [{"prefix": "churn-"}]
     # Keys the override does not name keep their cdk.json values.
     assert read_context()["model_package_group"] in json.dumps(template)

@@ -74,7 +74,7 @@ def test_synth_warns_that_untagged_jobs_are_no_longer_gated_until_the_scope_is_w
 
 def test_the_rule_of_the_shipped_configuration_requires_the_tag(template: dict):
     rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
-    (rule,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.sagemaker"]]
+    (rule,) = [r for r in rules if r["EventPattern"].get("detail-type") == ["SageMaker Training Job State Change"]]
     assert rule["EventPattern"]["detail"]["Tags"] == {"training-gate": ["enabled"]}
 
 
@@ -85,7 +85,7 @@ def test_gating_every_job_drops_the_tag_from_the_rule(tmp_path):
         synthesize(tmp_path, overrides={"gate_all_jobs": True, "required_job_tag": None}).read_text()
     )
     rules = [r["Properties"] for r in resources_of(configured, "AWS::Events::Rule").values()]
-    (rule,) = [r for r in rules if r["EventPattern"].get("source") == ["aws.sagemaker"]]
+    (rule,) = [r for r in rules if r["EventPattern"].get("detail-type") == ["SageMaker Training Job State Change"]]
     assert "Tags" not in rule["EventPattern"]["detail"]
 
 
@@ -157,6 +157,7 @@ def test_the_stack_outputs_what_the_deploy_section_tells_people_to_look_at(templ
     assert set(outputs) == {
         "StateMachineArn",
         "TrainingJobRuleName",
+        "TuningJobRuleName",
         "NotificationTopicArn",
         "OperationsTopicArn",
         "ReportsBucketName",

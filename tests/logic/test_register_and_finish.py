@@ -158,7 +158,7 @@ def test_record_outcome_after_the_owners_were_told_says_so_and_sends_nothing(wor
     ports = FinishPorts(log=log, events=events, registry=registry)  # type: ignore[arg-type]
     request = RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME)
     record_outcome(request, ports)
-    log.complete("job-1", POLICY.sha256(), ME, "notified")  # what CompleteNotified writes
+    log.complete("job-1", POLICY.sha256(), ME, "notified")  # what NotifyOwners writes once SNS accepted it
     assert record_outcome(request, ports).completion == "notified"
     assert len(events.published) == 1
 

@@ -4,6 +4,7 @@
 REGISTERED_PATH = [
     "ReceiveInput",
     "ValidateInput",
+    "JobKind",
     "DescribeTrainingJob",
     "TrainingJobStatus",
     "InspectArtifact",
@@ -13,8 +14,8 @@ REGISTERED_PATH = [
     "RegisterModel",
     "Registered",
 ]
-# The tail of a rejection or an inconclusive decision: the event first, then the owners, then complete.
-NOTIFIED_TAIL = ["Decision", "RecordOutcome", "AfterRecord", "NotifyOwners", "CompleteNotified", "NotifiedOutcome"]
+# The tail of a rejection or an inconclusive decision: the event first, then the owners (and complete).
+NOTIFIED_TAIL = ["Decision", "RecordOutcome", "AfterRecord", "NotifyOwners", "AfterNotify", "NotifiedOutcome"]
 # Every gate failure ends so; the end-of-execution event tells operations.
 GATE_ERROR_TAIL = ["DescribeGateError", "GateError"]
 # One more poll of a job still InProgress.

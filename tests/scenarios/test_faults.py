@@ -82,7 +82,7 @@ def test_sns_failing_ends_as_notification_failed_and_keeps_the_decision_for_a_re
     weak = training_log(0.7, 0.7, 0.7, 0.7, 0.7)
     result = run_case(gate, "iris-sns-down", "OwnersNotificationFails", iris_artifact, weak)
     assert (result.status, result.error) == ("FAILED", "NotificationFailed")
-    assert task_failures(result) == ["SNS.InternalErrorException"] * 5  # first try + 4 retries
+    assert task_failures(result) == ["NotificationThrottled"] * 5  # first try + 4 retries
     (item,) = DecisionLog(gate.decision_table).history("iris-sns-down")
     assert (item["outcome"], item["status"]) == ("reject", "decided")
     (alert,) = gate.operations_notifications()

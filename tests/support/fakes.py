@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training_gate.dal.dynamodb import NotOwner
-from training_gate.domain.decision_record import DecisionItem, ItemStatus
+from training_gate.domain.decision_record import DecisionItem, Ending, ItemStatus
 
 
 class FakeStore:
@@ -80,6 +80,35 @@ class FakeLog:
 
     def complete(self, job: str, sha: str, owner: str, completion: str) -> None:
         self._owned(job, sha, owner, status=ItemStatus.COMPLETE, completion=completion)
+
+    def begin_notification(self, job: str, sha: str, owner: str) -> None:
+        stored = self.items.get((job, sha))
+        if stored is None or stored.owner != owner or stored.complete:
+            raise NotOwner(f"{owner} does not own an unfinished decision")
+        self._owned(job, sha, owner, notifying=owner)
+
+    def mark_notified(self, job: str, sha: str, owner: str, message_id: str) -> None:
+        self._owned(job, sha, owner, notified_by=owner, notification_message_id=message_id)
+
+    def record_ending(
+        self,
+        job: str,
+        sha: str,
+        execution_arn: str,
+        ending: str,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> bool:
+        stored = self.items.get((job, sha))
+        if stored is None:
+            return False
+        name = execution_arn.rsplit(":", 1)[-1]
+        stored.endings[name] = Ending(execution_arn=execution_arn, ending=ending, error=error, cause=cause)
+        self.writes.append(f"ending:{ending}")
+        return True
+
+    def decisions(self, job: str) -> list[DecisionItem]:
+        return [item.model_copy(deep=True) for (key, _), item in self.items.items() if key == job]
 
 
 @dataclass

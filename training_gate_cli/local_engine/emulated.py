@@ -4,11 +4,13 @@ the job itself, its CloudWatch log stream, and the EventBridge event it emits.""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
 from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE
+from training_gate_cli.local_engine import moto_hooks
 from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP
 from training_gate_cli.local_engine.engine import LocalGate
 
@@ -142,4 +144,158 @@ def state_change_event(job: dict[str, Any], status: str) -> dict[str, Any]:
         "region": REGION,
         "resources": [job["TrainingJobArn"]],
         "detail": detail,
+    }
+
+
+# -- hyperparameter tuning jobs -----------------------------------------------------------------------
+
+TUNING_OBJECTIVE = {"Type": "Maximize", "MetricName": "validation:accuracy"}
+
+
+@dataclass
+class TuningChild:
+    """What one training job of a tuning job reports: its validation metrics (the objective is its
+    accuracy), how it ended, and which training definition launched it."""
+
+    accuracy: float | None
+    status: str = "Completed"
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    definition: str | None = None
+    failure_reason: str | None = None
+    artifact: bytes | None = None
+
+
+def tuning_definition(name: str | None = None) -> dict[str, Any]:
+    """A HyperParameterTrainingJobDefinition as the SageMaker SDK's tuner writes it."""
+    definition: dict[str, Any] = {
+        "AlgorithmSpecification": {
+            "TrainingImage": TRAINING_IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": SEED_METRIC_DEFINITIONS,
+        },
+        "RoleArn": ROLE_ARN,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "StaticHyperParameters": {"n_estimators": "100"},
+        "HyperParameterRanges": {
+            "ContinuousParameterRanges": [{"Name": "max_features", "MinValue": "0.1", "MaxValue": "1"}]
+        },
+    }
+    if name:
+        definition["DefinitionName"] = name
+        definition["TuningObjective"] = dict(TUNING_OBJECTIVE)
+    return definition
+
+
+def create_tuning_job(
+    gate: LocalGate,
+    name: str,
+    children: list[TuningChild],
+    *,
+    final_status: str = "Completed",
+    statuses: tuple[str, ...] = (),
+    failure_reason: str | None = None,
+    tags: dict[str, str] | None = None,
+    definitions: list[str] | None = None,
+    parent: str | None = None,
+    parent_best: dict[str, Any] | None = None,
+    artifact: bytes | None = None,
+) -> dict[str, Any]:
+    """A tuning job with `children` (launched with its tags, as SageMaker does), reporting `statuses`
+    on successive DescribeHyperParameterTuningJob calls, then `final_status`. With `definitions`, the
+    children cycle through those training definitions; with `parent`, it is a warm start of that
+    tuning job whose best child is `parent_best`. Returns the tuning job as its state-change event
+    describes it, with the children's DescribeTrainingJob answers under "Children"."""
+    from training_gate_cli.local_engine.tuning import EmulatedChild, EmulatedTuningJob, child_name
+
+    tags = GATE_TAGS if tags is None else tags
+    config: dict[str, Any] = {
+        "Strategy": "Bayesian",
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": max(1, len(children)), "MaxParallelTrainingJobs": 2},
+    }
+    request: dict[str, Any] = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config}
+    if definitions:
+        request["TrainingJobDefinitions"] = [tuning_definition(d) for d in definitions]
+    else:
+        config["HyperParameterTuningJobObjective"] = dict(TUNING_OBJECTIVE)
+        request["TrainingJobDefinition"] = tuning_definition()
+    if parent:
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+            "WarmStartType": "IdenticalDataAndAlgorithm",
+        }
+    if tags:
+        request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    sagemaker = boto3.client("sagemaker")
+    arn = sagemaker.create_hyper_parameter_tuning_job(**request)["HyperParameterTuningJobArn"]
+    gate.tuning.register(
+        EmulatedTuningJob(
+            name=name,
+            arn=arn,
+            objective_metric=TUNING_OBJECTIVE["MetricName"],
+            objective_type=TUNING_OBJECTIVE["Type"],
+            statuses=list(statuses),
+            final_status=final_status,
+            failure_reason=failure_reason,
+            parent_best=parent_best,
+        )
+    )
+    launched = []
+    for index, spec in enumerate(children, start=1):
+        job_name = child_name(name, index)
+        definition = spec.definition or (definitions[(index - 1) % len(definitions)] if definitions else None)
+        child = EmulatedChild(
+            name=job_name,
+            arn="",
+            status=spec.status,
+            definition_name=definition,
+            objective_value=spec.accuracy if spec.status == "Completed" else None,
+            objective_metric=TUNING_OBJECTIVE["MetricName"],
+            objective_type=TUNING_OBJECTIVE["Type"],
+            tuned_hyperparameters={"max_features": f"{0.1 + index / 100:.2f}"},
+            failure_reason=spec.failure_reason,
+        )
+        job_request = training_job_request(job_name)
+        job_request["AlgorithmSpecification"]["MetricDefinitions"] = SEED_METRIC_DEFINITIONS
+        final = {TUNING_OBJECTIVE["MetricName"]: spec.accuracy} if child.objective_value is not None else None
+        described = gate.launch_tuning_child(name, job_request, child, final)
+        payload = spec.artifact if spec.artifact is not None else artifact
+        if payload is not None and spec.status == "Completed":
+            uri = upload_artifact(job_name, payload)
+            moto_hooks.sagemaker_backend().training_jobs[job_name].model_artifacts = {"S3ModelArtifacts": uri}
+            described["ModelArtifacts"] = {"S3ModelArtifacts": uri}
+        if spec.accuracy is not None:
+            rest = [v if v is not None else spec.accuracy for v in (spec.precision, spec.recall, spec.f1)]
+            write_log_stream(job_name, training_log(spec.accuracy + 0.01, spec.accuracy, *rest))
+        launched.append(described)
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobArn": arn,
+        "Tags": dict(tags),
+        "Children": launched,
+    }
+
+
+def tuning_state_change_event(tuning: dict[str, Any], status: str) -> dict[str, Any]:
+    """The "SageMaker HyperParameter Tuning Job State Change" event as EventBridge delivers it: the
+    tuning job's name, ARN, status and tags; no best training job
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html)."""
+    return {
+        "version": "0",
+        "id": f"local-{tuning['HyperParameterTuningJobName']}",
+        "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [tuning["HyperParameterTuningJobArn"]],
+        "detail": {
+            "HyperParameterTuningJobName": tuning["HyperParameterTuningJobName"],
+            "HyperParameterTuningJobArn": tuning["HyperParameterTuningJobArn"],
+            "HyperParameterTuningJobStatus": status,
+            "Tags": dict(tuning.get("Tags", {})),
+        },
     }

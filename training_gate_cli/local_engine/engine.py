@@ -29,6 +29,7 @@ from training_gate_cli.local_engine.strict import (
     strict_requests,
 )
 from training_gate_cli.local_engine.template import resources_of, rule_matches
+from training_gate_cli.local_engine.tuning import TuningEmulation
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Fault:
 
     kind: `crash` (the invocation fails before the handler runs), `lose_response` (the handler runs
     and its side effects happen, then the response is lost as Lambda.ServiceException), `abort` (the
-    handler runs, then the execution is stopped), `error` (the handler runs, then `error` is raised)."""
+    handler runs, then the execution is stopped), `stop` (the execution is stopped while the task is
+    scheduled: the handler never runs), `error` (the handler runs, then `error` is raised)."""
 
     function: str
     kind: str
@@ -147,6 +149,7 @@ class LocalGate:
         self.lambda_responses: list[tuple[str, int]] = []
         self.client_tokens: dict[str, tuple[str, str]] = {}
         self._scripted: dict[str, ScriptedJob] = {}
+        self.tuning = TuningEmulation()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
@@ -176,6 +179,8 @@ class LocalGate:
         stack.enter_context(moto_hooks.stopped_stays_aborted())
         stack.enter_context(moto_hooks.lambda_service_error_names())
         stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
+        stack.enter_context(moto_hooks.tuning_jobs(self.tuning))
+        stack.enter_context(moto_hooks.redrive_executions())
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
         self.account = provision(self.template)
         if self.strict:
@@ -209,6 +214,7 @@ class LocalGate:
         for _ in self._drain_all():
             pass
         self._scripted.clear()
+        self.tuning.clear()
         self.faults.clear()
         self.lambda_responses.clear()
         self.retries.intervals.clear()
@@ -237,10 +243,12 @@ class LocalGate:
             return None  # moto answers 404 ResourceNotFound, as Lambda would
         self.throttler.maybe_throttle("TooManyRequestsException")
         fault = self._fault_for(name)
-        if fault is not None and fault.kind == "crash":
+        event = json.loads(body) if body else {}
+        if fault is not None and fault.kind in ("crash", "stop"):
+            if fault.kind == "stop":
+                self._abort_running(event)
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(fault.error, "injected: the invocation failed before the handler ran")
-        event = json.loads(body) if body else {}
         context = InvocationContext(function_name=name, invoked_function_arn=function.arn)
         try:
             result = self._handler(name)(event, context)
@@ -313,6 +321,32 @@ class LocalGate:
             job.hyper_parameters = hyperparameters
         self._scripted[name] = ScriptedJob(statuses=list(statuses), final_status=final_status)
 
+    # -- tuning jobs (emulated: local_engine/tuning.py) ------------------------------------------------
+
+    def launch_tuning_child(
+        self, tuning_job_name: str, request: dict[str, Any], child: Any, final_metrics: dict[str, float] | None = None
+    ) -> dict[str, Any]:
+        """A training job the tuning job launches: created with the tuning job's own tags (SageMaker adds
+        them to every training job a tuning job launches), known as its child from then on. `request`
+        is the CreateTrainingJob request the tuning job's definition makes; returns DescribeTrainingJob."""
+        tuning = moto_hooks.sagemaker_backend().hyper_parameter_tuning_jobs[tuning_job_name]
+        tags = list(tuning.tags or [])
+        sagemaker = boto3.client("sagemaker")
+        sagemaker.create_training_job(**request, **({"Tags": tags} if tags else {}))
+        child.arn = moto_hooks.sagemaker_backend().training_jobs[request["TrainingJobName"]].arn
+        self.tuning.add_child(tuning_job_name, child)
+        described = sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"])
+        self.script_training_job(
+            request["TrainingJobName"],
+            statuses=[],
+            final_status=child.status,
+            metric_definitions=request["AlgorithmSpecification"].get("MetricDefinitions", []),
+            final_metrics=final_metrics,
+            failure_reason=child.failure_reason,
+        )
+        described["Tags"] = {t["Key"]: t["Value"] for t in tags}
+        return described
+
     # -- events -------------------------------------------------------------------------------
 
     def _rules(self, source: str) -> list[dict[str, Any]]:
@@ -322,11 +356,11 @@ class LocalGate:
             if r["Properties"].get("EventPattern", {}).get("source") == [source]
         ]
 
-    def rule(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The rule that starts the gate: the one matching SageMaker's events."""
-        rules = self._rules("aws.sagemaker")
+    def rule(self, detail_type: str = "SageMaker Training Job State Change") -> tuple[dict[str, Any], dict[str, Any]]:
+        """The rule that starts the gate for SageMaker's events of one detail-type."""
+        rules = [r for r in self._rules("aws.sagemaker") if r["EventPattern"].get("detail-type") == [detail_type]]
         if len(rules) != 1:
-            raise LocalEngineError(f"expected one rule for aws.sagemaker events, found {len(rules)}")
+            raise LocalEngineError(f"expected one rule for {detail_type!r} events, found {len(rules)}")
         return self._resolved(rules[0]["EventPattern"]), rules[0]["Targets"][0]
 
     def _resolved(self, pattern: Any) -> Any:
@@ -345,12 +379,14 @@ class LocalGate:
         """What the rule would send to the state machine for this event, or None if it does not match."""
         from training_gate_cli.local_engine.template import apply_input_transformer
 
-        pattern, target = self.rule()
-        if not rule_matches(pattern, event):
-            return None
-        if "InputTransformer" in target:
-            return apply_input_transformer(target["InputTransformer"], event)
-        return event
+        for rule in self._rules("aws.sagemaker"):
+            if not rule_matches(self._resolved(rule["EventPattern"]), event):
+                continue
+            target = rule["Targets"][0]
+            if "InputTransformer" in target:
+                return apply_input_transformer(target["InputTransformer"], event)
+            return event
+        return None
 
     def _deliver_end_of_execution(self, description: dict[str, Any]) -> dict[str, Any] | None:
         """EventBridge's "Step Functions Execution Status Change" event, sent to the rule's target
@@ -410,6 +446,10 @@ class LocalGate:
         return self._sfn().start_execution(stateMachineArn=arn, name=name, input=json.dumps(execution_input))[
             "executionArn"
         ]
+
+    def redrive(self, execution_arn: str) -> None:
+        """RedriveExecution, as an operator would call it (emulated: moto has none)."""
+        self._sfn().redrive_execution(executionArn=execution_arn)
 
     def _sfn(self) -> Any:
         if self._stepfunctions is None:

@@ -384,3 +384,189 @@ def lambda_service_error_names() -> Iterator[None]:
 
     with mock.patch.object(StateTaskLambda, "_from_error", from_error):
         yield
+
+
+# -- hyperparameter tuning jobs (canary: test_h15_tuning_job_backend_and_response_dispatch) ---------
+
+
+@contextlib.contextmanager
+def tuning_jobs(emulation: Any) -> Iterator[None]:
+    """DescribeHyperParameterTuningJob, DescribeTrainingJob's TuningJobArn and
+    ListTrainingJobsForHyperParameterTuningJob as `emulation` (local_engine/tuning.py) answers them.
+    moto's SageMakerResponse dispatches an action to the method of its name, so the missing list
+    operation is added as one; each backend method is wrapped where it stands (after scripted_describe)."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ResourceNotFound
+    from moto.sagemaker.responses import SageMakerResponse
+
+    backend = sagemaker_backend()
+    original_tuning = backend.describe_hyper_parameter_tuning_job
+    original_training = backend.describe_training_job
+
+    def describe_hyper_parameter_tuning_job(hyper_parameter_tuning_job_name: str) -> dict[str, Any]:
+        return emulation.describe(hyper_parameter_tuning_job_name, original_tuning(hyper_parameter_tuning_job_name))
+
+    def describe_training_job(training_job_name: str) -> dict[str, Any]:
+        described = dict(original_training(training_job_name))
+        arn = emulation.tuning_job_arn_of(training_job_name)
+        if arn:
+            described["TuningJobArn"] = arn
+        return described
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(response: Any) -> Any:
+        names = ("HyperParameterTuningJobName", "NextToken", "MaxResults", "StatusEquals", "SortBy", "SortOrder")
+        params = {name: response._get_param(name) for name in names}
+        return ActionResult(emulation.list_children(params, ResourceNotFound))
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(backend, "describe_hyper_parameter_tuning_job", describe_hyper_parameter_tuning_job)
+        )
+        stack.enter_context(mock.patch.object(backend, "describe_training_job", describe_training_job))
+        stack.enter_context(
+            mock.patch.object(
+                SageMakerResponse,
+                "list_training_jobs_for_hyper_parameter_tuning_job",
+                list_training_jobs_for_hyper_parameter_tuning_job,
+                create=True,
+            )
+        )
+        yield
+
+
+# -- RedriveExecution (canary: test_h16_execution_worker_and_event_history_for_redrive) ------------
+
+REDRIVABLE_DAYS = 14
+
+
+class _RedriveWorker:
+    """Runs an execution again from `state` with `state_input`, on the execution's own history."""
+
+    def __init__(self, execution: Any, state: str, state_input: Any, history: list[dict[str, Any]], count: int):
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        definition = json.loads(execution.state_machine.definition)
+        definition["StartAt"] = state
+        worker = execution._get_start_execution_worker()
+        worker._get_evaluation_entrypoint = lambda: _parse(json.dumps(definition))  # type: ignore[method-assign]
+        original_environment = worker._get_evaluation_environment
+
+        def environment() -> Any:
+            env = original_environment()
+            env.states.reset(input_value=state_input)
+            _continue_history(env, history, count)
+            return env
+
+        worker._get_evaluation_environment = environment  # type: ignore[method-assign]
+        worker._execution_logic = lambda: _redriven_logic(worker)  # type: ignore[method-assign]
+        self.worker: ExecutionWorker = worker
+
+
+def _parse(definition: str) -> Any:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)[0]
+
+
+def _continue_history(env: Any, history: list[dict[str, Any]], count: int) -> None:
+    """The redriven execution keeps its history: earlier events, an ExecutionRedriven event, then
+    the events of the steps it runs again."""
+    from moto.stepfunctions.parser.api import ExecutionRedrivenEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    manager = env.event_manager
+    manager._history_event_list.extend(history)
+    manager._event_id_gen._next_id = len(history) + 1
+    env.event_history_context.source_event_id = len(history)
+    env.event_history_context.last_published_event_id = len(history)
+    manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.ExecutionRedriven,
+        event_details=EventDetails(executionRedrivenEventDetails=ExecutionRedrivenEventDetails(redriveCount=count)),
+    )
+
+
+def _redriven_logic(worker: Any) -> None:
+    program = worker._get_evaluation_entrypoint()
+    worker.env = worker._get_evaluation_environment()
+    program.eval(worker.env)
+    worker._execution_communication.terminated()
+
+
+def restart_point(history: list[dict[str, Any]]) -> tuple[str, Any]:
+    """The step a redrive continues from, and the input it had: the last state entered that did not
+    exit (the task that was running when the execution was stopped or timed out, the state whose
+    error ended it, or the Fail state it ended in)."""
+    exited = 0
+    for event in reversed(history):
+        if event["type"].endswith("StateExited"):
+            exited += 1
+        elif event["type"].endswith("StateEntered"):
+            if exited:
+                exited -= 1
+                continue
+            details = event["stateEnteredEventDetails"]
+            return details["name"], json.loads(details.get("input") or "null")
+    raise LocalEngineError("the execution entered no state: nothing to redrive")
+
+
+def redrive(backend: Any, execution_arn: str) -> dt.datetime:
+    """RedriveExecution: "Restarts unsuccessful executions of Standard workflows that didn't complete
+    successfully in the last 14 days. These include failed, aborted, or timed out executions. When you
+    redrive an execution, it continues the failed execution from the unsuccessful step and uses the
+    same input." Same execution ARN; an execution that is RUNNING or SUCCEEDED, or ended more than 14
+    days ago, is ExecutionNotRedrivable
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    execution = backend.describe_execution(execution_arn)
+    status = execution.exec_status
+    if status not in (ExecutionStatus.FAILED, ExecutionStatus.ABORTED, ExecutionStatus.TIMED_OUT):
+        raise JsonRESTError("ExecutionNotRedrivable", f"Execution is {status.value} and cannot be redriven.")
+    now = dt.datetime.now(dt.UTC)
+    if execution.stop_date is not None and now - execution.stop_date > dt.timedelta(days=REDRIVABLE_DAYS):
+        raise JsonRESTError("ExecutionNotRedrivable", "Execution redrivable period exceeded.")
+    history = [dict(e) for e in execution.exec_worker.env.event_manager.get_event_history()]
+    state, state_input = restart_point(history)
+    count = getattr(execution, "redrive_count", 0) + 1
+    execution.redrive_count = count
+    execution.redrive_date = now
+    execution.exec_worker = _RedriveWorker(execution, state, state_input, history, count).worker
+    execution.exec_status = ExecutionStatus.RUNNING
+    execution.stop_date = None
+    execution.error = None
+    execution.cause = None
+    execution.exec_worker.start()
+    return now
+
+
+@contextlib.contextmanager
+def redrive_executions() -> Iterator[None]:
+    """StepFunctionResponse gains RedriveExecution (moto 5.2.5 has none), and DescribeExecution reports
+    a redriven execution's redriveCount and redriveDate."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_describe = StepFunctionResponse.describe_execution
+
+    def redrive_execution(response: Any) -> Any:
+        date = redrive(response.stepfunction_backend, response._get_param("executionArn"))
+        return ActionResult({"redriveDate": date})
+
+    def describe_execution(response: Any) -> Any:
+        answer = original_describe(response)
+        execution = response.stepfunction_backend.describe_execution(response._get_param("executionArn"))
+        count = getattr(execution, "redrive_count", 0)
+        result = dict(answer.result)
+        result["redriveCount"] = count
+        if count:
+            result["redriveDate"] = execution.redrive_date
+        return ActionResult(result)
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(StepFunctionResponse, "redrive_execution", redrive_execution, create=True)
+        )
+        stack.enter_context(mock.patch.object(StepFunctionResponse, "describe_execution", describe_execution))
+        yield

@@ -118,12 +118,15 @@ def provision(template: dict[str, Any]) -> Account:
         raise LocalEngineError(f"expected one state machine in the template, found {len(machines)}")
     account.state_machine_logical_id, machine_resource = next(iter(machines.items()))
     machine = machine_resource["Properties"]
-    owners = _topic_ref(machine.get("DefinitionSubstitutions", {}), "NotificationTopicArn")
-    if owners not in account.topic_arns:
-        raise LocalEngineError("the state machine's NotificationTopicArn is not a topic of the template")
-    account.owners_topic_arn = account.topic_arns[owners]
-    operations = [arn for logical_id, arn in account.topic_arns.items() if logical_id != owners]
-    account.operations_topic_arn = operations[0] if len(operations) == 1 else ""
+    # The state machine publishes to operations itself (a skipped model); the owners' topic is the other.
+    operations = _topic_ref(machine.get("DefinitionSubstitutions", {}), "OperationsTopicArn")
+    if operations not in account.topic_arns:
+        raise LocalEngineError("the state machine's OperationsTopicArn is not a topic of the template")
+    account.operations_topic_arn = account.topic_arns[operations]
+    owners = [arn for logical_id, arn in account.topic_arns.items() if logical_id != operations]
+    if len(owners) != 1:
+        raise LocalEngineError(f"expected one owners' topic beside the operations topic, found {len(owners)}")
+    account.owners_topic_arn = owners[0]
 
     # What people receive, read through a queue subscribed to each topic.
     sqs = boto3.client("sqs")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from training_gate.dal.clients import ClientError, client, error_code
-from training_gate.domain.decision_record import DecisionItem, ItemStatus
+from training_gate.domain.decision_record import ENDING_CAUSE_MAX, DecisionItem, Ending, ItemStatus
 
 
 class NotOwner(Exception):
@@ -19,10 +19,14 @@ def _now() -> str:
 
 
 def _to_attribute(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return {"N": str(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): _to_attribute(v) for k, v in value.items()}}
     if isinstance(value, (list, set, tuple)):
         return {"SS": sorted(value)}
     return {"S": str(value)}
@@ -32,12 +36,21 @@ def _from_attribute(value: dict[str, Any]) -> Any:
     if "S" in value:
         return value["S"]
     if "N" in value:
-        return int(value["N"])
+        number = value["N"]
+        return float(number) if any(c in number for c in ".eE") else int(number)
     if "SS" in value:
         return sorted(value["SS"])
     if "BOOL" in value:
         return value["BOOL"]
+    if "M" in value:
+        return {k: _from_attribute(v) for k, v in value["M"].items()}
+    if "L" in value:
+        return [_from_attribute(v) for v in value["L"]]
     return None
+
+
+def execution_name(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]
 
 
 class DecisionLog:
@@ -59,7 +72,9 @@ class DecisionLog:
 
     def create(self, item: DecisionItem) -> bool:
         """Write a new item; False when one exists already (another delivery got there first)."""
-        attributes = item.model_dump(exclude_none=True, exclude={"duplicates", "duplicate_executions", "takeovers"})
+        attributes = item.model_dump(
+            exclude_none=True, exclude={"duplicates", "duplicate_executions", "takeovers", "endings"}
+        )
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -161,11 +176,110 @@ class DecisionLog:
             {"status": ItemStatus.COMPLETE.value, "completion": completion, "completed_at": _now()},
         )
 
+    def begin_notification(self, training_job_name: str, policy_sha256: str, owner: str) -> None:
+        """Written right before the owners' message is sent, and only while `owner` owns an unfinished
+        decision: the message depends on this write, so an execution that lost the decision (a
+        redrive after a take-over) sends nothing, even when it resumes at the publishing step. A
+        conditional write is checked and applied atomically, or refused with
+        ConditionalCheckFailedException (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(training_job_name, policy_sha256),
+                UpdateExpression="SET notifying = :owner, notifying_at = :now",
+                ConditionExpression="#owner = :owner AND #status <> :complete",
+                ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":now": {"S": _now()},
+                    ":complete": {"S": ItemStatus.COMPLETE.value},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotOwner(
+                    f"execution {owner} does not own an unfinished decision on {training_job_name}: it sends nothing"
+                ) from exc
+            raise
+
+    def mark_notified(self, training_job_name: str, policy_sha256: str, owner: str, message_id: str) -> None:
+        """SNS accepted the owners' message: no execution sends it again."""
+        self._owned_update(
+            training_job_name,
+            policy_sha256,
+            owner,
+            {"notified_by": owner, "notification_message_id": message_id, "notified_at": _now()},
+        )
+
+    def record_ending(
+        self,
+        training_job_name: str,
+        policy_sha256: str,
+        execution_arn: str,
+        ending: str,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> bool:
+        """How `execution_arn` ended, in the item's `endings` map under the execution's name (written
+        again by a redrive of the same execution, never a second entry). False when there is no item."""
+        entry = Ending(
+            execution_arn=execution_arn,
+            ending=ending,
+            error=error,
+            cause=(cause or "")[:ENDING_CAUSE_MAX] or None,
+            at=_now(),
+        ).model_dump(exclude_none=True)
+        key = self._key(training_job_name, policy_sha256)
+        names = {"#endings": "endings", "#name": execution_name(execution_arn)}
+        for _ in range(3):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #endings.#name = :entry",
+                    ConditionExpression="attribute_exists(training_job) AND attribute_exists(#endings)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":entry": _to_attribute(entry)},
+                )
+                return True
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            # No map yet (DynamoDB cannot set a path inside a missing map): create it with this entry.
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #endings = :map",
+                    ConditionExpression="attribute_exists(training_job) AND attribute_not_exists(#endings)",
+                    ExpressionAttributeNames={"#endings": "endings"},
+                    ExpressionAttributeValues={":map": _to_attribute({execution_name(execution_arn): entry})},
+                )
+                return True
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            if self.get(training_job_name, policy_sha256) is None:
+                return False
+        return False
+
+    def decisions(self, training_job_name: str) -> list[DecisionItem]:
+        """Every item of one key (each policy's decision, and a failed job's notice)."""
+        return [DecisionItem.model_validate(found) for found in self.history(training_job_name)]
+
     def history(self, training_job_name: str) -> list[dict[str, Any]]:
         """Every decision about one job (the audit log), newest policies included."""
-        items = self._dynamodb.query(
-            TableName=self._table,
-            KeyConditionExpression="training_job = :job",
-            ExpressionAttributeValues={":job": {"S": training_job_name}},
-        ).get("Items", [])
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "training_job = :job",
+            "ExpressionAttributeValues": {":job": {"S": training_job_name}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._dynamodb.query(**kwargs)
+            items += page.get("Items", [])
+            if not page.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return [{k: _from_attribute(v) for k, v in item.items()} for item in items]

@@ -13,6 +13,8 @@ from training_gate.domain.contract import (
     JobMetricSources,
     MetricDefinition,
     TrainingJob,
+    TuningCandidate,
+    TuningContext,
 )
 
 
@@ -41,6 +43,8 @@ def parse_training_job(described: dict[str, Any]) -> DescribedJob:
         output_path=output.get("S3OutputPath"),
         training_image=spec.get("TrainingImage"),
         output_model_package_arn=described.get("OutputModelPackageArn"),
+        # Set "if the training job was launched by a hyperparameter tuning job"; the job's state-change
+        # event does not say so (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html).
         tuning_job_arn=described.get("TuningJobArn"),
         creation_time=_iso(described.get("CreationTime")),
         training_start_time=_iso(described.get("TrainingStartTime")),
@@ -58,6 +62,127 @@ def parse_training_job(described: dict[str, Any]) -> DescribedJob:
         ],
     )
     return DescribedJob(job=job, sources=sources)
+
+
+class TuningJobNotFound(Exception):
+    """DescribeHyperParameterTuningJob does not know the tuning job."""
+
+
+def _candidate(summary: dict[str, Any]) -> TuningCandidate:
+    """A HyperParameterTrainingJobSummary (BestTrainingJob, or an entry of
+    ListTrainingJobsForHyperParameterTuningJob's TrainingJobSummaries)."""
+    objective = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    kind = objective.get("Type")
+    return TuningCandidate(
+        training_job_name=summary["TrainingJobName"],
+        definition_name=summary.get("TrainingJobDefinitionName"),
+        objective_metric=objective.get("MetricName"),
+        objective_value=objective.get("Value"),
+        objective_type=kind if kind in ("Maximize", "Minimize") else None,
+    )
+
+
+def objective_of(described: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(MetricName, Type) of the tuning objective: the job's HyperParameterTuningJobObjective, or, for
+    a tuning job of several training definitions that each carry their own TuningObjective, the
+    first definition's (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    API_HyperParameterTrainingJobDefinition.html, TuningObjective)."""
+    config = described.get("HyperParameterTuningJobConfig") or {}
+    objective = config.get("HyperParameterTuningJobObjective") or {}
+    if not objective:
+        for definition in described.get("TrainingJobDefinitions") or []:
+            if definition.get("TuningObjective"):
+                objective = definition["TuningObjective"]
+                break
+    kind = objective.get("Type")
+    return objective.get("MetricName"), kind if kind in ("Maximize", "Minimize") else None
+
+
+def parse_tuning_job(described: dict[str, Any], ranked: list[dict[str, Any]], limit: int) -> TuningContext:
+    """DescribeHyperParameterTuningJob's answer and its completed training jobs in objective order,
+    reduced to the tuning job's candidates: BestTrainingJob first, then the next best, at most `limit`.
+
+    OverallBestTrainingJob (a warm start's best across its parent tuning jobs) is never a candidate:
+    when it is not this tuning job's own best it belongs to a parent, whose own decision judged it;
+    it is named in the report only."""
+    metric, kind = objective_of(described)
+    best = described.get("BestTrainingJob") or None
+    candidates: list[TuningCandidate] = []
+    if best and best.get("TrainingJobStatus", "Completed") == "Completed":
+        candidates.append(_candidate(best))
+    for summary in ranked:
+        if len(candidates) >= limit:
+            break
+        if summary.get("TrainingJobStatus") != "Completed":
+            continue
+        if any(c.training_job_name == summary["TrainingJobName"] for c in candidates):
+            continue
+        candidates.append(_candidate(summary))
+    counters = described.get("TrainingJobStatusCounters") or {}
+    overall = (described.get("OverallBestTrainingJob") or {}).get("TrainingJobName")
+    best_name = best.get("TrainingJobName") if best else None
+    reason = described.get("FailureReason") or None
+    return TuningContext(
+        tuning_job_name=described["HyperParameterTuningJobName"],
+        tuning_job_arn=described["HyperParameterTuningJobArn"],
+        status=described["HyperParameterTuningJobStatus"],
+        failure_reason=reason[:FAILURE_REASON_MAX] if reason else None,
+        objective_metric=metric,
+        objective_type=kind,  # type: ignore[arg-type]
+        children=sum(int(v) for v in counters.values() if isinstance(v, int)),
+        children_completed=int(counters.get("Completed", 0) or 0),
+        definitions=[
+            d["DefinitionName"] for d in described.get("TrainingJobDefinitions") or [] if d.get("DefinitionName")
+        ],
+        best_training_job=best_name,
+        overall_best_training_job=overall if overall and overall != best_name else None,
+        candidates=candidates[:limit],
+        current=candidates[0] if candidates else None,
+    )
+
+
+class TuningJobs:
+    """Hyperparameter tuning jobs and the training jobs they launched."""
+
+    # ListTrainingJobsForHyperParameterTuningJob: MaxResults 1-100
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListTrainingJobsForHyperParameterTuningJob.html).
+    PAGE_MAX = 100
+
+    def __init__(self, sagemaker: Any | None = None):
+        self._sagemaker = sagemaker or client("sagemaker")
+
+    def describe(self, tuning_job_name: str) -> dict[str, Any]:
+        try:
+            return dict(
+                self._sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job_name)
+            )
+        except ClientError as exc:
+            if error_code(exc) in ("ResourceNotFound", "ValidationException") and (
+                "not found" in error_message(exc).lower() or "could not find" in error_message(exc).lower()
+            ):
+                raise TuningJobNotFound(f"tuning job {tuning_job_name!r} not found") from exc
+            raise
+
+    def best_completed(self, tuning_job_name: str, objective_type: str | None, count: int) -> list[dict[str, Any]]:
+        """The tuning job's completed training jobs, best objective first, at most `count`.
+
+        SortBy FinalObjectiveMetricValue lists only jobs that reported the objective; SortOrder is
+        Ascending unless asked, so a maximised objective is read Descending."""
+        kwargs: dict[str, Any] = {
+            "HyperParameterTuningJobName": tuning_job_name,
+            "StatusEquals": "Completed",
+            "SortBy": "FinalObjectiveMetricValue",
+            "SortOrder": "Ascending" if objective_type == "Minimize" else "Descending",
+            "MaxResults": max(1, min(count, self.PAGE_MAX)),
+        }
+        found: list[dict[str, Any]] = []
+        while len(found) < count:
+            page = self._sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
+            found += page.get("TrainingJobSummaries", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return found[:count]
 
 
 class TrainingJobs:

@@ -8,10 +8,11 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from training_gate.domain.contract import Notification
+from training_gate.domain.inputs import tuning_decision_key
 from training_gate.domain.report import SNS_SUBJECT_MAX, ascii_line
 
 # Outcomes the workflow itself reports to the model's owners: operations need not hear of them.
-DESIGNED_OUTCOMES = frozenset({"ModelRejected", "ModelInconclusive", "TrainingJobFailed"})
+DESIGNED_OUTCOMES = frozenset({"ModelRejected", "ModelInconclusive", "TrainingJobFailed", "TuningJobFailed"})
 # SNS takes at most 256 KiB a message (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html);
 # the cause and the input to re-run are budgeted so the whole alert stays far inside it.
 CAUSE_MAX_BYTES = 32 * 1024
@@ -35,13 +36,33 @@ def needs_operations(execution: FailedExecution) -> bool:
     return execution.status in ("FAILED", "TIMED_OUT", "ABORTED")
 
 
-def job_name_of(execution_input: str | None) -> str | None:
+def _input_field(execution_input: str | None, field: str) -> str | None:
     try:
         parsed = json.loads(execution_input or "")
     except json.JSONDecodeError:
         return None
-    name = parsed.get("TrainingJobName") if isinstance(parsed, dict) else None
+    name = parsed.get(field) if isinstance(parsed, dict) else None
     return name if isinstance(name, str) else None
+
+
+def job_name_of(execution_input: str | None) -> str | None:
+    """The job the execution judged: a training job's name, or a tuning job's."""
+    return _input_field(execution_input, "TrainingJobName") or _input_field(
+        execution_input, "HyperParameterTuningJobName"
+    )
+
+
+def decision_key_of(execution_input: str | None) -> str | None:
+    """The decision table key of what the execution judged (see GateInput.decision_key)."""
+    tuning = _input_field(execution_input, "HyperParameterTuningJobName")
+    if tuning:
+        return tuning_decision_key(tuning)
+    return _input_field(execution_input, "TrainingJobName")
+
+
+def ending_of(execution: FailedExecution) -> str:
+    """The error an execution ended with; a timeout or an abort carries none, so it is named for it."""
+    return execution.error or {"TIMED_OUT": "States.Timeout", "ABORTED": "Aborted"}.get(execution.status, "unknown")
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -60,9 +81,9 @@ def execution_console_link(execution_arn: str) -> str:
     )
 
 
-def operations_alert(execution: FailedExecution) -> Notification:
+def operations_alert(execution: FailedExecution, note: str | None = None) -> Notification:
     job = job_name_of(execution.input)
-    error = execution.error or {"TIMED_OUT": "States.Timeout", "ABORTED": "Aborted"}.get(execution.status, "unknown")
+    error = ending_of(execution)
     subject = ascii_line(f"training-gate {execution.status.lower()}: {error} - {job or 'no job name'}", SNS_SUBJECT_MAX)
     cause = _clip(execution.cause or "(no cause given)", CAUSE_MAX_BYTES)
     rerun = execution.input if job else json.dumps({"TrainingJobName": "<the training job's name>"})
@@ -82,4 +103,6 @@ def operations_alert(execution: FailedExecution) -> Notification:
         rerun or "{}",
         "An unfinished decision is taken over by the re-run; nothing is registered or notified twice.",
     ]
+    if note:
+        lines += ["", note]
     return Notification.model_construct(subject=subject, message="\n".join(lines))

@@ -1,12 +1,15 @@
 """The typed contract between the states: what each step hands the next.
 
     ValidateInput       -> GateInput      ($.settings)
-    DescribeTrainingJob -> TrainingJob    ($.job)
+    DescribeTuningJob   -> TuningContext  ($.tuning: a tuning job, its candidates best first)
+    DescribeTrainingJob -> TrainingJob    ($.job: the job, or the tuning job's current candidate)
     InspectArtifact     -> InspectionResult ($.inspection)
     CollectMetrics      -> MetricsSummary ($.metrics; the full MetricsResult is in S3)
-    EvaluatePolicy      -> Evaluation     ($.evaluation)
+    EvaluatePolicy      -> Evaluation     ($.evaluation; with the next TuningContext while candidates remain)
     RegisterModel       -> Registration   ($.registration)
     RecordOutcome       -> Completion     ($.completion)
+    DescribeFailure     -> FailureNotice  ($.failure: a failed or stopped job, its notice claimed)
+    NotifyOwners        -> Notified       ($.notified)
 
 Each is parsed once where it enters a function and dumped where it leaves. Each stays small (the
 state payload budget in `constants`): bulky data lives in S3 and the state carries its URI.
@@ -125,13 +128,121 @@ class Evaluation(BaseModel):
     model_package_arn: str | None = None
     completion: str | None = None
     observed_values: dict[str, float] = Field(default={}, description="judged metric values, for dashboards")
+    decision_key: str | None = Field(
+        default=None, description="the decision table's key: the training job, or hyper-parameter-tuning-job/<name>"
+    )
+    tuning_job_name: str | None = None
+    tuning_job_arn: str | None = None
+    # A tuning job's candidate that did not pass while others remain: nothing is claimed, the next is judged.
+    next_candidate: bool = False
+    tuning: TuningContext | None = None
+
+    def key(self, job: TrainingJob) -> str:
+        return self.decision_key or job.training_job_name
+
+
+class TuningCandidate(BaseModel):
+    """One completed training job of a tuning job, as ListTrainingJobsForHyperParameterTuningJob or
+    BestTrainingJob describes it (HyperParameterTrainingJobSummary)."""
+
+    training_job_name: str
+    definition_name: str | None = Field(default=None, description="TrainingJobDefinitionName, with several")
+    objective_metric: str | None = None
+    objective_value: float | None = None
+    objective_type: Literal["Maximize", "Minimize"] | None = None
+
+
+CANDIDATE_SUMMARY_MAX = 600
+
+
+class CandidateResult(BaseModel):
+    """What the policy said about one candidate: what the tuning job's decision lists."""
+
+    training_job_name: str
+    outcome: Outcome
+    reasons: Annotated[list[Annotated[str, Field(max_length=300)]], Field(max_length=5)] = []
+    reason_codes: list[ReasonCode] = []
+    report_uri: str | None = None
+    objective_value: float | None = None
+
+
+class TuningContext(BaseModel):
+    """A tuning job reduced to what the gate uses: who it is, how it ended, its candidates (best
+    first, at most the configured number) and the ones already judged. Bounded: at most
+    TUNING_CANDIDATES_MAX candidates and results of a few hundred characters each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tuning_job_name: str
+    tuning_job_arn: str
+    status: str
+    failure_reason: Annotated[str | None, Field(max_length=FAILURE_REASON_MAX)] = None
+    objective_metric: str | None = None
+    objective_type: Literal["Maximize", "Minimize"] | None = None
+    children: int = Field(default=0, description="training jobs the tuning job launched")
+    children_completed: int = 0
+    definitions: list[str] = Field(default=[], description="TrainingJobDefinitionName of each definition")
+    best_training_job: str | None = None
+    overall_best_training_job: str | None = Field(
+        default=None, description="a warm start's best across its parents, when it is not this tuning job's own"
+    )
+    candidates: list[TuningCandidate] = []
+    index: int = 0
+    current: TuningCandidate | None = Field(default=None, description="the candidate judged now")
+    tried: list[CandidateResult] = []
+
+    @property
+    def is_last(self) -> bool:
+        return self.index + 1 >= len(self.candidates)
+
+    def advanced(self, result: CandidateResult) -> TuningContext:
+        """The context for the next candidate, with this one's result kept."""
+        following = self.index + 1
+        return self.model_copy(
+            update={
+                "index": following,
+                "current": self.candidates[following] if following < len(self.candidates) else None,
+                "tried": [*self.tried, result],
+            }
+        )
 
 
 class Registration(BaseModel):
+    training_job_name: str | None = Field(default=None, description="the job whose model the package holds")
     model_package_arn: str
     model_package_version: str
     adopted: bool
     created: bool = Field(description="False when an earlier attempt had already created the package")
+
+
+class FailureNotice(BaseModel):
+    """DescribeFailure's hand-off: what the owners are told about a job that did not complete, and
+    whether this execution tells them (its claim on the notice's decision item)."""
+
+    action: str
+    advice: str
+    subject: Annotated[str, Field(max_length=100)]
+    message: Annotated[str, Field(max_length=NOTIFICATION_MESSAGE_MAX)]
+    claim: Claim
+    decision_key: str
+    policy_sha256: str
+    owner_execution: str | None = None
+    decided_by: str | None = None
+    resumed: bool = False
+
+
+class NotifyRequest(BaseModel):
+    """NotifyOwners' input: which decision item's stored notice to send, and who asks."""
+
+    decision_key: str
+    policy_sha256: str
+    execution_arn: str
+
+
+class Notified(BaseModel):
+    completion: Literal["notified", "superseded"]
+    message_id: str | None = None
+    sent: bool = Field(default=False, description="this invocation published the message")
 
 
 class Completion(BaseModel):

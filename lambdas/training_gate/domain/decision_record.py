@@ -6,13 +6,19 @@ owners' notification, decision event) happens after the item names its owner and
 complete, so an execution that dies between any two of them leaves an item the next execution can
 resume. Items written before owners existed are read the same way: a legacy `decided` or `failed`
 item is unfinished; a legacy `registered` item (no owner) finished its registration.
+
+A tuning job's decision is keyed `hyper-parameter-tuning-job/<name>`, and a failed or stopped job's
+notice has its own item (sort key `not-judged`): each is told once, like a model decision. `endings`
+holds how each execution that touched the item ended when that was not its completion (a
+notification that failed, a gate error after the claim, a take-over that superseded it), with the
+error, so the table alone says what happened to a job.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ItemStatus(StrEnum):
@@ -20,6 +26,21 @@ class ItemStatus(StrEnum):
     REGISTERED = "registered"
     COMPLETE = "complete"
     FAILED = "failed"  # legacy: written by the workflow before owners existed
+
+
+class Ending(BaseModel):
+    """How one execution ended, as the item records it (map entry `endings.<execution name>`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    execution_arn: str
+    ending: str = Field(description="NotificationFailed, GateError, Superseded, DuplicateInProgress, ...")
+    error: str | None = None
+    cause: str | None = None
+    at: str | None = None
+
+
+ENDING_CAUSE_MAX = 2000
 
 
 class DecisionItem(BaseModel):
@@ -49,6 +70,17 @@ class DecisionItem(BaseModel):
     duplicates: int = 0
     duplicate_executions: list[str] = []
     takeovers: list[str] = []
+    # The TrainingJob the decision is about (JSON): a taker-over registers or rejects exactly this job,
+    # which for a tuning job is one of its candidates, whatever candidate it judged itself.
+    judged_job: str | None = None
+    tuning_job_name: str | None = None
+    tuning_job_arn: str | None = None
+    # The owners' message: `notifying` is written (by the owner only) right before it is sent,
+    # `notified_by` right after SNS accepted it.
+    notifying: str | None = None
+    notified_by: str | None = None
+    notification_message_id: str | None = None
+    endings: dict[str, Ending] = {}
 
     @property
     def complete(self) -> bool:

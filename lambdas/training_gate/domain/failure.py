@@ -43,6 +43,13 @@ class FailureSummary(BaseModel):
     message: str
 
 
+def _by_reason(reason: str) -> tuple[Action, str]:
+    for pattern, candidate, text in _CLASSIFICATION:
+        if pattern.search(reason):
+            return candidate, text
+    return "investigate", "the failure reason does not say: read the job's logs"
+
+
 def classify_failure(
     job_name: str, status: str, secondary_status: str | None, failure_reason: str | None
 ) -> FailureSummary:
@@ -52,11 +59,7 @@ def classify_failure(
     elif status == "Stopped" and not reason:
         action, advice = "investigate", "the job was stopped before it completed: ask who stopped it"
     else:
-        action, advice = "investigate", "the failure reason does not say: read the job's logs"
-        for pattern, candidate, text in _CLASSIFICATION:
-            if pattern.search(reason):
-                action, advice = candidate, text
-                break
+        action, advice = _by_reason(reason)
     subject = ascii_line(
         f"Training job {status.lower()}: {job_name} - {action}: {reason or secondary_status or status}",
         SNS_SUBJECT_MAX,
@@ -66,6 +69,36 @@ def classify_failure(
             f"Training job: {job_name}",
             f"Status: {status} ({secondary_status or 'no secondary status'})",
             f"Failure reason: {reason or '(none given)'}",
+            f"Suggested action: {action} - {advice}",
+            "No model was inspected or registered.",
+        ]
+    )
+    return FailureSummary(action=action, advice=advice, subject=subject, message=message)
+
+
+def classify_tuning_failure(
+    tuning_job_name: str, status: str, failure_reason: str | None, children: int, children_completed: int
+) -> FailureSummary:
+    """A tuning job that produced no model to judge: it failed, it was stopped before any training job
+    completed with the objective, or every training job it launched failed."""
+    reason = (failure_reason or "").strip()
+    if status == "Failed":
+        action, advice = _by_reason(reason) if reason else ("investigate", "read the tuning job's training jobs")
+        what = reason or "no failure reason given"
+    elif status == "Stopped":
+        action, advice = "investigate", "the tuning job was stopped before any training job completed: ask who"
+        what = "stopped before any training job completed with the objective metric"
+    else:
+        action, advice = "fix-code", "no training job reported the objective metric: check the jobs' logs and the regex"
+        what = f"none of its {children} training jobs completed with the objective metric"
+    subject = ascii_line(f"Tuning job {status.lower()}: {tuning_job_name} - {action}: {what}", SNS_SUBJECT_MAX)
+    message = "\n".join(
+        [
+            f"Tuning job: {tuning_job_name}",
+            f"Status: {status}",
+            f"Training jobs: {children} launched, {children_completed} completed",
+            f"Failure reason: {reason or '(none given)'}",
+            f"What happened: {what}",
             f"Suggested action: {action} - {advice}",
             "No model was inspected or registered.",
         ]

@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from training_gate.constants import TRAINING_JOB_NAME_MAX, TRAINING_JOB_NAME_PATTERN
+from training_gate.constants import (
+    TRAINING_JOB_NAME_MAX,
+    TRAINING_JOB_NAME_PATTERN,
+    TUNING_CANDIDATES_MAX,
+    TUNING_DECISION_PREFIX,
+    TUNING_JOB_NAME_MAX,
+    TUNING_JOB_NAME_PATTERN,
+)
 
 # Step Functions quotas (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
 # an execution's history holds at most 25,000 events, and the ASL sets TimeoutSeconds to 48 h.
@@ -40,19 +47,40 @@ def polling_problems(poll_interval_seconds: int, max_polls: int) -> list[str]:
     return problems
 
 
+def tuning_decision_key(tuning_job_name: str) -> str:
+    """The decision table's key for a tuning job's decision: never a training job's name."""
+    return TUNING_DECISION_PREFIX + tuning_job_name
+
+
 class GateInput(BaseModel):
     """What an EventBridge rule target or a person in the console passes to the state machine.
 
-    The input names the job `TrainingJobName` (the public contract); inside the gate it is
-    `training_job_name` everywhere."""
+    The input names the job `TrainingJobName`, or a tuning job `HyperParameterTuningJobName` (the
+    public contract); inside the gate they are `training_job_name` and `tuning_job_name`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     training_job_name: Annotated[
-        str, Field(alias="TrainingJobName", pattern=TRAINING_JOB_NAME_PATTERN, max_length=TRAINING_JOB_NAME_MAX)
-    ]
+        str | None,
+        Field(alias="TrainingJobName", pattern=TRAINING_JOB_NAME_PATTERN, max_length=TRAINING_JOB_NAME_MAX),
+    ] = None
+    tuning_job_name: Annotated[
+        str | None,
+        Field(alias="HyperParameterTuningJobName", pattern=TUNING_JOB_NAME_PATTERN, max_length=TUNING_JOB_NAME_MAX),
+    ] = None
     poll_interval_seconds: Annotated[StrictInt, Field(ge=0, le=POLL_INTERVAL_MAX)]
     max_polls: Annotated[StrictInt, Field(ge=1, le=MAX_POLLS_LIMIT)]
+    tuning_candidates: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=TUNING_CANDIDATES_MAX,
+            description="a tuning job's completed training jobs judged, best first, before it is rejected",
+        ),
+    ] = 1
+    gate_tuning_children: Annotated[
+        StrictBool, Field(description="judge a training job a tuning job launched on its own, not with its tuning job")
+    ] = False
     dry_run: StrictBool = False
     policy_overrides: Annotated[
         dict[str, Any] | None, Field(description="merged over the effective policy for this execution only")
@@ -67,6 +95,28 @@ class GateInput(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _one_job(self) -> GateInput:
+        if (self.training_job_name is None) == (self.tuning_job_name is None):
+            raise ValueError(
+                "name exactly one job: TrainingJobName (a training job) or HyperParameterTuningJobName (a tuning job)"
+            )
+        return self
+
+    @property
+    def decision_key(self) -> str:
+        """The decision table's partition key for what this execution judges."""
+        if self.tuning_job_name is not None:
+            return tuning_decision_key(self.tuning_job_name)
+        return self.training_job_name or ""
+
+    @property
+    def job_label(self) -> str:
+        """How people read the job this execution judges."""
+        if self.tuning_job_name is not None:
+            return f"tuning job {self.tuning_job_name}"
+        return f"training job {self.training_job_name}"
 
 
 def field_problems(exc: Exception, prefix: str | None = None) -> str:

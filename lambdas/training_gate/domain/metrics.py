@@ -427,6 +427,14 @@ EVALUATION_FILE_MAX_BYTES = 1 << 20
 _NON_FINITE = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
+def tuning_objective_value(metric_name: str, value: float) -> MetricValue:
+    """The objective a tuning job recorded for one of its training jobs
+    (FinalHyperParameterTuningJobObjectiveMetric), as a metric of that training job."""
+    return MetricValue.from_raw(
+        repr(float(value)), name=canonical_name(metric_name), original_name=metric_name, source="tuning_objective"
+    )
+
+
 def evaluation_file_values(document: Any, location: str) -> list[MetricValue]:
     """Metrics from an evaluation file: flat (`{"accuracy": 0.91}`) or SageMaker Model Monitor /
     Pipelines style (`{"multiclass_classification_metrics": {"accuracy": {"value": 0.91}}}`)."""
@@ -460,9 +468,18 @@ def evaluation_file_values(document: Any, location: str) -> list[MetricValue]:
     return found
 
 
-# Which source wins when several report the same metric: SageMaker's own record first. Default
-# patterns keep the place the log had before they were told apart from the job's definitions.
-SOURCE_PRECEDENCE = ("final_metric", "log", DEFAULT_SOURCE, "cloudwatch_metric", "evaluation_file", "holdout")
+# Which source wins when several report the same metric: SageMaker's own records first (the job's
+# FinalMetricDataList, then the objective its tuning job recorded for it). Default patterns keep the
+# place the log had before they were told apart from the job's definitions.
+SOURCE_PRECEDENCE = (
+    "final_metric",
+    "tuning_objective",
+    "log",
+    DEFAULT_SOURCE,
+    "cloudwatch_metric",
+    "evaluation_file",
+    "holdout",
+)
 _VALIDATION_SPLITS = frozenset({"validation", "valid", "val", "eval"})
 
 

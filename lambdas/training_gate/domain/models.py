@@ -56,8 +56,13 @@ class MetricValue(BaseModel):
     value: Annotated[float | None, Field(description="None when the capture is not a finite number")]
     raw: str
     source: Annotated[
-        Literal["final_metric", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"],
-        Field(description="log-default: read by the gate's default patterns, not by the job's definitions"),
+        Literal[
+            "final_metric", "tuning_objective", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"
+        ],
+        Field(
+            description="log-default: read by the gate's default patterns, not by the job's definitions; "
+            "tuning_objective: the objective its tuning job recorded for it"
+        ),
     ]
     host: str | None = None
     location: Annotated[str | None, Field(description="file the value was read from")] = None

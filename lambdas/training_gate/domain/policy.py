@@ -45,7 +45,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 # Metrics where lower is better, when no rule's operator says otherwise (matched on the name's end).
 LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "mape", "error", "logloss", "log_loss", "cross_entropy")
-Source = Literal["final_metric", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"]
+Source = Literal[
+    "final_metric", "tuning_objective", "log", "log-default", "cloudwatch_metric", "evaluation_file", "holdout"
+]
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 # Float noise allowance for "improves by at least": (0.99 - 0.90) / 0.90 is 0.0999...98, not 0.1.
 _EPSILON = 1e-12

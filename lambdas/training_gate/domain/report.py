@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from training_gate.domain.contract import Evaluation, TrainingJob
+from training_gate.domain.contract import CandidateResult, Evaluation, TrainingJob, TuningContext
 from training_gate.domain.models import InspectionResult, MetricValue
 from training_gate.domain.policy import Decision, Outcome, ReasonCode, RuleResult
 
@@ -63,14 +63,78 @@ def ascii_line(text: str, limit: int) -> str:
 
 
 def decision_subject(job_name: str, decision: Decision) -> str:
-    titles = {
-        Outcome.PASS: "Model passed",
-        Outcome.REJECT: "Model rejected",
-        Outcome.INCONCLUSIVE: "Gate inconclusive, needs a human",
-        Outcome.SKIPPED: "Model skipped, not scikit-learn",
-    }
     first = f" - {decision.reasons[0]}" if decision.reasons else ""
-    return ascii_line(f"{titles[decision.outcome]}: {job_name}{first}", SNS_SUBJECT_MAX)
+    return ascii_line(f"{_TITLES[decision.outcome]}: {job_name}{first}", SNS_SUBJECT_MAX)
+
+
+_TITLES = {
+    Outcome.PASS: "Model passed",
+    Outcome.REJECT: "Model rejected",
+    Outcome.INCONCLUSIVE: "Gate inconclusive, needs a human",
+    Outcome.SKIPPED: "Model skipped, not scikit-learn",
+}
+
+
+def tuning_subject(tuning_job_name: str, outcome: Outcome, reasons: list[str]) -> str:
+    first = f" - {reasons[0]}" if reasons else ""
+    return ascii_line(f"{_TITLES[outcome]}: tuning job {tuning_job_name}{first}", SNS_SUBJECT_MAX)
+
+
+def tuning_outcome(results: list[CandidateResult]) -> Outcome:
+    """The tuning job's outcome when no candidate passed: rejected if any candidate was, else
+    inconclusive if any was (a person must look), else skipped (no candidate held a model to judge)."""
+    outcomes = {r.outcome for r in results}
+    for outcome in (Outcome.PASS, Outcome.REJECT, Outcome.INCONCLUSIVE):
+        if outcome in outcomes:
+            return outcome
+    return Outcome.SKIPPED
+
+
+def tuning_lines(tuning: TuningContext, tried: list[CandidateResult], outcome: Outcome) -> list[str]:
+    """What a person reads first about a tuning job's decision: the tuning job, its objective and
+    size, and each candidate judged, best first, with what the policy said."""
+    objective = tuning.objective_metric or "(none given)"
+    if tuning.objective_type:
+        objective += f" ({tuning.objective_type})"
+    action = {
+        Outcome.PASS: f"Its training job {tried[-1].training_job_name} passed and is the one registered.",
+        Outcome.REJECT: "No candidate passed: nothing was registered. Retrain or fix the failing checks below.",
+        Outcome.INCONCLUSIVE: "No candidate could be decided; nothing was registered. A person must look.",
+        Outcome.SKIPPED: "No candidate holds a scikit-learn model: nothing was judged or registered.",
+    }[outcome]
+    lines = [
+        f"Tuning job: {tuning.tuning_job_name} ({tuning.status})",
+        f"Objective: {objective}; {tuning.children} training jobs launched, {tuning.children_completed} completed",
+    ]
+    if tuning.definitions:
+        lines.append(f"Training definitions: {', '.join(tuning.definitions)}")
+    lines += [
+        f"Decision: {outcome.value}",
+        action,
+        "",
+        f"Candidates judged, best first ({len(tried)} of at most {len(tuning.candidates)}):",
+    ]
+    by_name = {c.training_job_name: c for c in tuning.candidates}
+    for result in tried:
+        candidate = by_name.get(result.training_job_name)
+        facts = []
+        if result.objective_value is not None:
+            facts.append(f"objective {result.objective_value:.6g}")
+        if candidate is not None and candidate.definition_name:
+            facts.append(f"definition {candidate.definition_name}")
+        said = "; ".join(result.reasons) or "every check passed"
+        lines.append(
+            f"- {result.training_job_name} ({', '.join(facts) or 'no objective'}): {result.outcome.value} - {said}"
+        )
+        if result.report_uri:
+            lines.append(f"  report: {result.report_uri}")
+    if tuning.overall_best_training_job:
+        lines += [
+            "",
+            f"Warm start: the best across the parent tuning jobs is {tuning.overall_best_training_job}; it is judged "
+            "with its own tuning job, not this one.",
+        ]
+    return lines
 
 
 def decision_message(
@@ -142,9 +206,12 @@ def decision_event(
     job: TrainingJob, evaluation: Evaluation, execution_arn: str, model_package_arn: str | None = None
 ) -> dict[str, Any]:
     """What EventBridge subscribers receive about a decision (the report's summary)."""
+    subject_arn = evaluation.tuning_job_arn or job.training_job_arn
     return {
         # Stable for the decision: a subscriber drops a second delivery of the same event by it.
-        "decision_id": client_token(job.training_job_arn, evaluation.policy_sha256),
+        "decision_id": client_token(subject_arn, evaluation.policy_sha256),
+        "tuning_job_name": evaluation.tuning_job_name,
+        "tuning_job_arn": evaluation.tuning_job_arn,
         "training_job_name": job.training_job_name,
         "training_job_arn": job.training_job_arn,
         "execution_arn": execution_arn,

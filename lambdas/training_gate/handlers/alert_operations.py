@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from training_gate.dal.dynamodb import DecisionLog
 from training_gate.dal.sns import Topic
 from training_gate.dal.stepfunctions import Executions
 from training_gate.handlers.environment import AlertOperationsEnvironment, environment
@@ -22,6 +23,9 @@ trace_aws_calls()
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     change = ExecutionStatusChange.model_validate(event.detail)
     env = environment(AlertOperationsEnvironment)
-    result = alert_operations(change, AlertPorts(executions=Executions(), operations=Topic(env.OPERATIONS_TOPIC_ARN)))
+    ports = AlertPorts(
+        executions=Executions(), operations=Topic(env.OPERATIONS_TOPIC_ARN), log=DecisionLog(env.DECISION_TABLE)
+    )
+    result = alert_operations(change, ports)
     logger.info("execution ended", extra=result.model_dump())
     return result.model_dump(mode="json")

@@ -29,6 +29,8 @@ class _Environment(BaseModel):
 class ValidateInputEnvironment(_Environment):
     DEFAULT_POLL_INTERVAL_SECONDS: int = 60
     DEFAULT_MAX_POLLS: int = 720
+    DEFAULT_TUNING_CANDIDATES: int = 1
+    GATE_TUNING_CHILDREN: bool = False
     GATE_POLICY: Json[Policy]
     MODEL_PACKAGE_GROUPS: CommaList
 
@@ -59,6 +61,16 @@ class RecordOutcomeEnvironment(_Environment):
 
 class AlertOperationsEnvironment(_Environment):
     OPERATIONS_TOPIC_ARN: str
+    DECISION_TABLE: str
+
+
+class DescribeFailureEnvironment(_Environment):
+    DECISION_TABLE: str
+
+
+class NotifyOwnersEnvironment(_Environment):
+    NOTIFICATION_TOPIC_ARN: str
+    DECISION_TABLE: str
 
 
 def environment(model: type[Settings], environ: Mapping[str, str] | None = None) -> Settings:

@@ -21,6 +21,8 @@ def defaults(context: LambdaContext | None) -> InputDefaults:
     return InputDefaults(
         poll_interval_seconds=env.DEFAULT_POLL_INTERVAL_SECONDS,
         max_polls=env.DEFAULT_MAX_POLLS,
+        tuning_candidates=env.DEFAULT_TUNING_CANDIDATES,
+        gate_tuning_children=env.GATE_TUNING_CHILDREN,
         policy=env.GATE_POLICY,
         allowed_groups=env.MODEL_PACKAGE_GROUPS,
         region=parts[3] if len(parts) > 4 and parts[3] else None,
@@ -29,6 +31,6 @@ def defaults(context: LambdaContext | None) -> InputDefaults:
 
 
 @tracer.capture_lambda_handler
-@logger.inject_lambda_context(correlation_id_path="TrainingJobName")
+@logger.inject_lambda_context(correlation_id_path="TrainingJobName || HyperParameterTuningJobName")
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return validate_input(event, defaults(context)).model_dump(mode="json")

@@ -1,4 +1,9 @@
-"""AlertOperations' use case: every execution that ended without a designed outcome reaches operations."""
+"""AlertOperations' use case: every execution that ended without a designed outcome reaches operations,
+and the decision item it owned records how it ended.
+
+This function sees every such end, also those no Catch can (a timeout, an abort,
+States.DataLimitExceeded), so the item's `endings` tell NotificationFailed and a GateError after
+the claim without the Step Functions history."""
 
 from __future__ import annotations
 
@@ -6,9 +11,17 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from training_gate.dal.clients import ClientError
+from training_gate.dal.dynamodb import DecisionLog
 from training_gate.dal.sns import Topic
 from training_gate.dal.stepfunctions import Executions
-from training_gate.domain.alerts import FailedExecution, needs_operations, operations_alert
+from training_gate.domain.alerts import (
+    FailedExecution,
+    decision_key_of,
+    ending_of,
+    needs_operations,
+    operations_alert,
+)
 
 
 class ExecutionStatusChange(BaseModel):
@@ -31,6 +44,24 @@ class AlertResult(BaseModel):
 class AlertPorts:
     executions: Executions
     operations: Topic
+    log: DecisionLog | None = None
+
+
+def record_ending(execution: FailedExecution, log: DecisionLog) -> list[str]:
+    """Write the ending on every item of the judged job that this execution owned (as its owner, its
+    first decider or a taker-over); the sort keys of the items written."""
+    key = decision_key_of(execution.input)
+    if not key:
+        return []
+    recorded = []
+    for item in log.decisions(key):
+        if execution.execution_arn not in (item.owner, item.execution_arn, *item.takeovers):
+            continue
+        if log.record_ending(
+            key, item.policy_sha256, execution.execution_arn, ending_of(execution), execution.error, execution.cause
+        ):
+            recorded.append(item.policy_sha256)
+    return recorded
 
 
 def alert_operations(change: ExecutionStatusChange, ports: AlertPorts) -> AlertResult:
@@ -47,6 +78,13 @@ def alert_operations(change: ExecutionStatusChange, ports: AlertPorts) -> AlertR
     )
     if not needs_operations(execution):
         return AlertResult(alerted=False, error=execution.error)
-    alert = operations_alert(execution)
+    note = None
+    if ports.log is not None:
+        try:
+            record_ending(execution, ports.log)
+        except ClientError as exc:
+            # Operations are told whatever happens to the table, and told that it could not say it.
+            note = f"The decision table could not record this ending: {exc}"
+    alert = operations_alert(execution, note)
     message_id = ports.operations.publish(alert.subject, alert.message, {"decision": "gate_error"})
     return AlertResult(alerted=True, error=execution.error, message_id=message_id)

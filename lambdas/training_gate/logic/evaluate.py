@@ -1,6 +1,11 @@
 """EvaluatePolicy's use case, in three steps: decide (pure, from the job's evidence), report (write
 the execution's report once), record (claim the decision in the decision table, or find who
-already carries it out)."""
+already carries it out).
+
+A tuning job is judged by its candidates, best first: each goes through the same decision; one
+that does not pass while others remain is only reported (nothing is claimed) and the workflow
+judges the next. The first that passes, or the last, makes the tuning job's one decision, keyed by
+the tuning job, which names every candidate tried."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from training_gate.constants import POLICY_PARAMETER_PREFIX
 from training_gate.dal.dynamodb import DecisionLog
@@ -20,20 +25,29 @@ from training_gate.domain.contract import (
     NOTIFICATION_MESSAGE_MAX,
     SUMMARY_MAX,
     TABLE_MAX,
+    CandidateResult,
     Claim,
     Evaluation,
     MetricsSummary,
     Notification,
     TrainingJob,
+    TuningContext,
     trim,
 )
 from training_gate.domain.decision_record import ClaimVerdict, DecisionItem, ItemStatus, judge_existing
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
-from training_gate.domain.metrics import recombine
-from training_gate.domain.models import InspectionResult, MetricsResult, parse_finite
+from training_gate.domain.metrics import recombine, tuning_objective_value
+from training_gate.domain.models import InspectionResult, MetricsResult, MetricValue, parse_finite
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide
-from training_gate.domain.report import decision_message, decision_subject, decision_table
-from training_gate.domain.report_document import Report, execution_name, report_prefix
+from training_gate.domain.report import (
+    decision_message,
+    decision_subject,
+    decision_table,
+    tuning_lines,
+    tuning_outcome,
+    tuning_subject,
+)
+from training_gate.domain.report_document import Report, TuningReport, execution_name, report_prefix
 
 CLAIM_ATTEMPTS = 3
 
@@ -58,6 +72,7 @@ class EvaluateRequest(BaseModel):
     metrics: MetricsSummary
     settings: GateInput
     execution_arn: str
+    tuning: TuningContext | None = Field(default=None, description="set when the job is a tuning job's candidate")
 
 
 @dataclass
@@ -157,9 +172,10 @@ def decide_job(
     settings: GateInput,
     gate: GateSettings,
     ports: EvaluatePorts,
+    extra: list[MetricValue] | None = None,
 ) -> Decided:
     policy, group, notes = resolve_policy(gate, job, settings.policy_overrides, ports.jobs, ports.load_stored)
-    metrics = recombine(collected, inspection.metrics)
+    metrics = recombine(collected, [*inspection.metrics, *(extra or [])])
     champion = load_champion(policy, group, ports.registry)
     decision = decide(policy, metrics, inspection, champion, settings.policy_overrides)
     decision.warnings = list(dict.fromkeys([*notes, *decision.warnings]))
@@ -174,11 +190,12 @@ def write_report(
     request: EvaluateRequest,
     reports_bucket: str,
     store: ArtifactStore,
+    tuning: TuningReport | None = None,
+    header: list[str] | None = None,
 ) -> tuple[str | None, str]:
     """report.json and report.md under the execution's own prefix (a dry run's too: it says so).
     Without a bucket (the command line's dry run) nothing is written. Returns (report URI, message)."""
     job_name = request.job.training_job_name
-    prefix = report_prefix(job_name, execution_name(request.execution_arn))
     report = Report(
         dry_run=request.settings.dry_run,
         training_job=job_name,
@@ -190,12 +207,25 @@ def write_report(
         metrics=decided.metrics,
         metrics_uri=request.metrics.metrics_uri,
         fidelity_uri=request.metrics.fidelity_uri,
+        tuning=tuning,
     )
+    return store_report(report, reports_bucket, store, header)
+
+
+def store_report(
+    report: Report, reports_bucket: str, store: ArtifactStore, header: list[str] | None = None
+) -> tuple[str | None, str]:
+    """Write report.json and report.md of one job under the execution's prefix; (URI, message)."""
+    prefix = report_prefix(report.training_job, execution_name(report.execution_arn))
     report_uri = None
     if reports_bucket:
         report_uri, _ = store.put_json(reports_bucket, f"{prefix}/report.json", report.document())
-    message = decision_message(job_name, decided.decision, request.inspection, report_uri, request.execution_arn)
-    if request.settings.dry_run:
+    message = decision_message(
+        report.training_job, report.decision, report.inspection, report_uri, report.execution_arn
+    )
+    if header:
+        message = "\n".join([*header, "", f"The judged training job {report.training_job}:", message])
+    if report.dry_run:
         message = "DRY RUN: nothing was registered or notified.\n" + message
     if reports_bucket:
         store.put_text(reports_bucket, f"{prefix}/report.md", message)
@@ -210,11 +240,16 @@ def _summary(decision: Decision) -> str:
 
 
 def new_item(
-    decided: Decided, request: EvaluateRequest, report_uri: str | None, notification: Notification
+    decided: Decided,
+    request: EvaluateRequest,
+    report_uri: str | None,
+    notification: Notification,
+    judged: TrainingJob | None = None,
 ) -> DecisionItem:
     decision = decided.decision
+    tuning = request.tuning
     return DecisionItem(
-        training_job=request.job.training_job_name,
+        training_job=request.settings.decision_key or request.job.training_job_name,
         policy_sha256=decision.policy_sha256,
         status=ItemStatus.DECIDED,
         owner=request.execution_arn,
@@ -228,12 +263,19 @@ def new_item(
         notification_subject=notification.subject,
         notification_message=notification.message,
         decision_table=trim(decision_table(decision), TABLE_MAX, "the report"),
+        judged_job=(judged or request.job).model_dump_json(),
+        tuning_job_name=tuning.tuning_job_name if tuning else None,
+        tuning_job_arn=tuning.tuning_job_arn if tuning else None,
     )
 
 
 def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resumed: bool = False) -> Evaluation:
     """The decision as the table stores it: what a taker-over, a retry or a duplicate reports."""
-    codes = [ReasonCode(c) for c in (item.reason_codes or "").split(",") if c in ReasonCode.__members__.values()]
+    codes = list(
+        dict.fromkeys(
+            ReasonCode(c) for c in (item.reason_codes or "").split(",") if c in ReasonCode.__members__.values()
+        )
+    )
     return Evaluation(
         outcome=Outcome(item.outcome or Outcome.INCONCLUSIVE),
         summary=trim(item.reasons or "", SUMMARY_MAX, "the report"),
@@ -254,6 +296,9 @@ def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resume
         owner_execution=item.owner or item.execution_arn,
         model_package_arn=item.model_package_arn,
         completion=item.completion,
+        decision_key=item.training_job,
+        tuning_job_name=item.tuning_job_name,
+        tuning_job_arn=item.tuning_job_arn,
     )
 
 
@@ -278,6 +323,13 @@ def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions
             log.add_duplicate(item.training_job, item.policy_sha256, me)
             return Claim.DUPLICATE, existing, False
         if verdict is ClaimVerdict.OWNER_RUNNING:
+            log.record_ending(
+                item.training_job,
+                item.policy_sha256,
+                me,
+                "DuplicateInProgress",
+                cause=f"execution {existing.owner} was carrying the decision out",
+            )
             return Claim.IN_PROGRESS, existing, False
         replace = None if existing.resumable else _decision_attributes(item)
         if log.take_over(existing, me, replace):
@@ -301,6 +353,9 @@ def _decision_attributes(item: DecisionItem) -> dict[str, str]:
         "notification_subject",
         "notification_message",
         "decision_table",
+        "judged_job",
+        "tuning_job_name",
+        "tuning_job_arn",
     )
     values = item.model_dump()
     return {f: str(values[f]) for f in fields if values.get(f) is not None} | {"status": ItemStatus.DECIDED.value}
@@ -313,13 +368,18 @@ def evaluate(
     request: EvaluateRequest, collected: MetricsResult, gate: GateSettings, ports: EvaluatePorts
 ) -> Evaluation:
     """Decide, report, record. A dry run, or a run without a decision table, records nothing."""
+    if request.tuning is not None:
+        return evaluate_candidate(request, request.tuning, collected, gate, ports)
     decided = decide_job(request.job, request.inspection, collected, request.settings, gate, ports)
     report_uri, message = write_report(decided, request, gate.reports_bucket, ports.store)
     notification = Notification(
         subject=decision_subject(request.job.training_job_name, decided.decision),
         message=trim(message, NOTIFICATION_MESSAGE_MAX, report_uri or "the report"),
     )
-    item = new_item(decided, request, report_uri, notification)
+    return record(decided, request, new_item(decided, request, report_uri, notification), ports)
+
+
+def record(decided: Decided, request: EvaluateRequest, item: DecisionItem, ports: EvaluatePorts) -> Evaluation:
     if request.settings.dry_run or ports.log is None or ports.executions is None:
         evaluation = evaluation_from_item(item, Claim.NOT_RECORDED, request.settings.dry_run)
         evaluation.observed_values = decided.decision.observed_values()
@@ -329,6 +389,118 @@ def evaluate(
     if claim == Claim.OWNER and not resumed:
         evaluation.observed_values = decided.decision.observed_values()
     return evaluation
+
+
+# -- a tuning job's candidates ------------------------------------------------------------------
+
+CANDIDATE_REASONS_MAX = 5
+
+
+def candidate_result(job: TrainingJob, decided: Decided, objective: float | None) -> CandidateResult:
+    decision = decided.decision
+    return CandidateResult(
+        training_job_name=job.training_job_name,
+        outcome=decision.outcome,
+        reasons=[r[:300] for r in decision.reasons[:CANDIDATE_REASONS_MAX]],
+        reason_codes=decision.reason_codes[:CANDIDATE_REASONS_MAX],
+        objective_value=objective,
+    )
+
+
+def evaluate_candidate(
+    request: EvaluateRequest, tuning: TuningContext, collected: MetricsResult, gate: GateSettings, ports: EvaluatePorts
+) -> Evaluation:
+    """One candidate of a tuning job. Not the last and not passing: reported, nothing claimed, the next
+    candidate follows. Otherwise the tuning job's decision: this candidate's pass, or (none passed)
+    the best candidate's rejection with every candidate's reasons."""
+    job, candidate = request.job, tuning.current
+    if candidate is None or candidate.training_job_name != job.training_job_name:
+        raise ValueError(
+            f"training job {job.training_job_name} is not the current candidate of tuning job {tuning.tuning_job_name}"
+        )
+    extra = []
+    if candidate.objective_metric and candidate.objective_value is not None:
+        extra.append(tuning_objective_value(candidate.objective_metric, candidate.objective_value))
+    decided = decide_job(job, request.inspection, collected, request.settings, gate, ports, extra)
+    result = candidate_result(job, decided, candidate.objective_value)
+    passed = decided.decision.outcome == Outcome.PASS
+    tried = [*tuning.tried, result]
+    if not passed and tuning.is_last and not tuning.tried:
+        # The only candidate: its report is the tuning job's, written once by the rejection.
+        return reject_tuning_job(request, tuning, tried, decided, gate, ports)
+    header = tuning_lines(tuning, tried, Outcome.PASS) if passed else None
+    report_uri, message = write_report(
+        decided, request, gate.reports_bucket, ports.store, TuningReport.of(tuning, tried), header
+    )
+    result.report_uri = report_uri
+    if passed:
+        notification = Notification(
+            subject=tuning_subject(tuning.tuning_job_name, Outcome.PASS, []),
+            message=trim(message, NOTIFICATION_MESSAGE_MAX, report_uri or "the report"),
+        )
+        return record(decided, request, new_item(decided, request, report_uri, notification), ports)
+    if tuning.is_last:
+        return reject_tuning_job(request, tuning, tried, decided, gate, ports)
+    evaluation = evaluation_from_item(
+        new_item(decided, request, report_uri, Notification(subject="-", message="-")),
+        Claim.NOT_RECORDED,
+        request.settings.dry_run,
+    )
+    evaluation.next_candidate = True
+    evaluation.tuning = tuning.advanced(result)
+    return evaluation
+
+
+def reject_tuning_job(
+    request: EvaluateRequest,
+    tuning: TuningContext,
+    tried: list[CandidateResult],
+    last: Decided,
+    gate: GateSettings,
+    ports: EvaluatePorts,
+) -> Evaluation:
+    """No candidate passed: the decision is about the best candidate, with every candidate's reasons.
+    Its report (the best candidate's, rewritten) names the tuning job and each candidate tried."""
+    outcome = tuning_outcome(tried)
+    # Reasons and codes stay pairwise aligned, as in any decision: one pair per reason of each candidate.
+    pairs = [
+        (code, f"{r.training_job_name}: {reason}")
+        for r in tried
+        for code, reason in zip(r.reason_codes, r.reasons, strict=False)
+    ]
+    codes = [code for code, _ in pairs]
+    reasons = [reason for _, reason in pairs]
+    best = tried[0]
+    if best.report_uri is None and gate.reports_bucket:
+        # The best candidate's report is this decision's: the candidates listed in it point at it too.
+        prefix = report_prefix(best.training_job_name, execution_name(request.execution_arn))
+        best.report_uri = f"s3://{gate.reports_bucket}/{prefix}/report.json"
+    if best.training_job_name == request.job.training_job_name:
+        judged, best_decided, best_inspection = request.job, last, request.inspection
+    else:
+        judged = ports.jobs.describe(best.training_job_name).job
+        stored = Report.model_validate(ports.store.get_json(best.report_uri)) if best.report_uri else None
+        if stored is None:  # the command line's dry run keeps no reports: the last candidate stands in
+            best_decided, best_inspection = last, request.inspection
+        else:
+            best_decided = Decided(stored.policy, stored.model_package_group, stored.decision, stored.metrics)
+            best_inspection = stored.inspection
+    decision = best_decided.decision.model_copy(update={"outcome": outcome, "reasons": reasons, "reason_codes": codes})
+    decided = Decided(best_decided.policy, best_decided.group, decision, best_decided.metrics)
+    best_request = request.model_copy(update={"job": judged, "inspection": best_inspection})
+    report_uri, message = write_report(
+        decided,
+        best_request,
+        gate.reports_bucket,
+        ports.store,
+        TuningReport.of(tuning, tried),
+        tuning_lines(tuning, tried, outcome),
+    )
+    notification = Notification(
+        subject=tuning_subject(tuning.tuning_job_name, outcome, reasons),
+        message=trim(message, NOTIFICATION_MESSAGE_MAX, report_uri or "the report"),
+    )
+    return record(decided, best_request, new_item(decided, best_request, report_uri, notification, judged), ports)
 
 
 def load_collected(summary: MetricsSummary, store: ArtifactStore) -> MetricsResult:

@@ -2,7 +2,8 @@
 
 Runs after the registration or the owners' notification. A job's own package gets a rejection as
 its approval status; the decision event goes out; the item is marked complete. Only the owner may do
-this: a redriven execution whose decision was taken over makes no side effect at all."""
+this: a redriven execution whose decision was taken over makes no side effect at all, and says so on
+the item (its ending, Superseded)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from training_gate.dal.dynamodb import DecisionLog, NotOwner
 from training_gate.dal.events import DecisionEvents
 from training_gate.dal.sagemaker import ModelRegistry
 from training_gate.domain.contract import Completion, Evaluation, TrainingJob
+from training_gate.domain.decision_record import DecisionItem
 from training_gate.domain.policy import Outcome
 from training_gate.domain.report import decision_event
 
@@ -31,15 +33,37 @@ class FinishPorts:
     registry: ModelRegistry
 
 
+def judged_job(item: DecisionItem, fallback: TrainingJob) -> TrainingJob:
+    """The job the stored decision is about: a taker-over carries out exactly that decision, even when
+    it judged another candidate of the same tuning job itself."""
+    return TrainingJob.model_validate_json(item.judged_job) if item.judged_job else fallback
+
+
+def record_superseded(log: DecisionLog, key: str, policy_sha256: str, me: str, item: DecisionItem | None) -> None:
+    """An execution that lost its decision records that it made no side effect, and to whom it lost."""
+    owner = item.owner if item is not None else None
+    log.record_ending(
+        key,
+        policy_sha256,
+        me,
+        "Superseded",
+        error="NotOwner",
+        cause=f"execution {owner or '(none)'} owns the decision; this execution made no side effect",
+    )
+
+
 def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Completion:
     """Publish the decision event once, before the owners are told (so that a failure here never
     leaves a notification that a re-run would repeat). A pass and a skip are complete afterwards (a
     skip never touches the job's own package); a rejection is complete once the workflow has notified
     the owners."""
-    job, evaluation, me = request.job, request.evaluation, request.execution_arn
-    item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
+    evaluation, me = request.evaluation, request.execution_arn
+    key = evaluation.key(request.job)
+    item = ports.log.get(key, evaluation.policy_sha256)
     if item is None or item.owner != me:
+        record_superseded(ports.log, key, evaluation.policy_sha256, me, item)
         return Completion(completion="superseded")
+    job = judged_job(item, request.job)
     package = item.model_package_arn
     passed = evaluation.outcome == Outcome.PASS
     # A skipped decision tells operations, not the owners, and the workflow does that after this step:
@@ -58,11 +82,12 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
                 decision_event(job, evaluation, me, model_package_arn=package),
                 [r for r in (package, job.training_job_arn) if r],
             )
-            ports.log.mark_event_published(job.training_job_name, evaluation.policy_sha256, me)
+            ports.log.mark_event_published(key, evaluation.policy_sha256, me)
         if (passed or skipped) and not item.complete:
             completion = "registered" if passed else "skipped"
-            ports.log.complete(job.training_job_name, evaluation.policy_sha256, me, completion)
+            ports.log.complete(key, evaluation.policy_sha256, me, completion)
     except NotOwner:
+        record_superseded(ports.log, key, evaluation.policy_sha256, me, ports.log.get(key, evaluation.policy_sha256))
         return Completion(completion="superseded", model_package_arn=package)
     if skipped:
         return Completion(completion="skipped")

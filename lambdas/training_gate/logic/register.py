@@ -24,7 +24,7 @@ from training_gate.domain.contract import Evaluation, Registration, ReportRegist
 from training_gate.domain.report import client_token, model_monitor_statistics, sanitize_metadata
 from training_gate.domain.report_document import Report
 from training_gate.domain.settings import InferenceConfig
-from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, record_outcome
+from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, judged_job, record_outcome, record_superseded
 
 GROUP_DESCRIPTION = "Models that passed training-gate"
 # A versioned package takes its group's tags and refuses its own (CreateModelPackage: "If you supply
@@ -72,6 +72,7 @@ def registration_request(
     metadata = {
         "managed_by": "training-gate",
         "training_job_name": job.training_job_name,
+        **({"tuning_job_name": report.tuning.tuning_job_name} if report.tuning else {}),
         **decision_identity(job, decision.policy_sha256),
         "gate_decision": decision.outcome.value,
         "gate_report": report_uri,
@@ -82,6 +83,7 @@ def registration_request(
         "ModelPackageGroupName": report.model_package_group,
         "ModelPackageDescription": (
             f"registered by training-gate: {decision.outcome.value} for training job {job.training_job_name}"
+            + (f", the best of tuning job {report.tuning.tuning_job_name}" if report.tuning else "")
         ),
         "ModelApprovalStatus": report.policy.outcome.approval_status,
         "ClientToken": client_token(job.training_job_arn, decision.policy_sha256),
@@ -157,7 +159,12 @@ def _create_once(registry: ModelRegistry, request: dict[str, Any], identity: dic
 
 def register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:
     """Create (or adopt) the package, record it, then the decision event: the decision is complete."""
-    registration = _register(request, ports, inference)
+    key, sha = request.evaluation.key(request.job), request.evaluation.policy_sha256
+    try:
+        registration = _register(request, ports, inference)
+    except NotOwner:
+        record_superseded(ports.log, key, sha, request.execution_arn, ports.log.get(key, sha))
+        raise
     completion = record_outcome(
         RecordOutcomeRequest(job=request.job, evaluation=request.evaluation, execution_arn=request.execution_arn),
         FinishPorts(log=ports.log, events=ports.events, registry=ports.registry),
@@ -168,10 +175,12 @@ def register(request: RegisterRequest, ports: RegisterPorts, inference: Inferenc
 
 
 def _register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:
-    job, evaluation, me = request.job, request.evaluation, request.execution_arn
-    item = ports.log.get(job.training_job_name, evaluation.policy_sha256)
+    evaluation, me = request.evaluation, request.execution_arn
+    key = evaluation.key(request.job)
+    item = ports.log.get(key, evaluation.policy_sha256)
     if item is None or item.owner != me:
-        raise NotOwner(f"execution {me} does not own the decision on {job.training_job_name}")
+        raise NotOwner(f"execution {me} does not own the decision on {key}")
+    job = judged_job(item, request.job)
     if item.model_package_arn:
         # An earlier attempt (a retry, or the execution this one took over) created it; the report may
         # not say so yet if that attempt stopped right after recording the package.
@@ -180,7 +189,11 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
         if evaluation.report_uri:
             _record_in_report(ports.store, evaluation.report_uri, arn, adopted)
         return Registration(
-            model_package_arn=arn, model_package_version=arn.rsplit("/", 1)[-1], adopted=adopted, created=False
+            training_job_name=job.training_job_name,
+            model_package_arn=arn,
+            model_package_version=arn.rsplit("/", 1)[-1],
+            adopted=adopted,
+            created=False,
         )
     report_uri = evaluation.report_uri
     if not report_uri:
@@ -205,17 +218,21 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
             found = ports.registry.find_package(sent["ModelPackageGroupName"], identity)
         else:
             sent = build_request(job, report, report_uri, ports.store, inference)
-            ports.log.store_request(job.training_job_name, evaluation.policy_sha256, me, json.dumps(sent))
+            ports.log.store_request(key, evaluation.policy_sha256, me, json.dumps(sent))
         if found is not None:
             arn, created = found, False
         else:
             ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
             arn, created = _create_once(ports.registry, sent, identity)
-    ports.log.record_package(job.training_job_name, evaluation.policy_sha256, me, arn)
+    ports.log.record_package(key, evaluation.policy_sha256, me, arn)
     adopted = bool(job.output_model_package_arn)
     _record_in_report(ports.store, report_uri, arn, adopted, report)
     return Registration(
-        model_package_arn=arn, model_package_version=arn.rsplit("/", 1)[-1], adopted=adopted, created=created
+        training_job_name=job.training_job_name,
+        model_package_arn=arn,
+        model_package_version=arn.rsplit("/", 1)[-1],
+        adopted=adopted,
+        created=created,
     )
 
 

@@ -20,6 +20,8 @@ class InputDefaults(BaseModel):
 
     poll_interval_seconds: int
     max_polls: int
+    tuning_candidates: int = 1
+    gate_tuning_children: bool = False
     policy: Policy
     allowed_groups: list[str]
     account: str | None = None
@@ -29,7 +31,18 @@ class InputDefaults(BaseModel):
 def validate_input(event: Any, defaults: InputDefaults) -> GateInput:
     if not isinstance(event, dict):
         raise InvalidInput(f"invalid execution input: expected a JSON object, got {type(event).__name__}")
-    merged = {"poll_interval_seconds": defaults.poll_interval_seconds, "max_polls": defaults.max_polls, **event}
+    if "TrainingJobName" not in event and "HyperParameterTuningJobName" not in event:
+        raise InvalidInput(
+            "invalid execution input: TrainingJobName: Field required (or HyperParameterTuningJobName, to judge a "
+            "tuning job by its best training jobs)"
+        )
+    merged = {
+        "poll_interval_seconds": defaults.poll_interval_seconds,
+        "max_polls": defaults.max_polls,
+        "tuning_candidates": defaults.tuning_candidates,
+        "gate_tuning_children": defaults.gate_tuning_children,
+        **event,
+    }
     try:
         validated = GateInput.model_validate(merged)
     except ValidationError as exc:
