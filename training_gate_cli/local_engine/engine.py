@@ -21,6 +21,7 @@ from unittest import mock
 import boto3
 
 import training_gate_cli.local_engine.moto_hooks as moto_hooks
+from training_gate.handlers.environment import forget_settings
 from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
 from training_gate_cli.local_engine.iam import Enforcement, create_in_account, enforced
 from training_gate_cli.local_engine.provision import Account, Resolver, provision
@@ -185,7 +186,7 @@ class LocalGate:
         stack.enter_context(moto_hooks.lambda_service_error_names())
         stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
-        self.account = provision(self.template)
+        self.account = provision(self.template, self.assets)
         if self.iam_enforced:
             # Each handler runs as its function's role, each task as the state machine's (local_engine/iam.py).
             self.iam = Enforcement(self.template, Resolver(self.account, self.template).resolve)
@@ -257,8 +258,10 @@ class LocalGate:
         event = json.loads(body) if body else {}
         context = InvocationContext(function_name=name, invoked_function_arn=function.arn)
         try:
+            handler = self._handler(name)
+            forget_settings()  # every function reads its settings document as its own, with its own role
             with self.iam.acting_as_function(name) if self.iam else contextlib.nullcontext():
-                result = self._handler(name)(event, context)
+                result = handler(event, context)
         except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:])

@@ -7,10 +7,12 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
 
+from training_gate.domain.settings import SETTINGS_VARIABLE
 from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP, LocalEngineError
 from training_gate_cli.local_engine.template import resources_of, substitute
 
@@ -139,7 +141,24 @@ def _topic_ref(properties: dict[str, Any], key: str) -> str | None:
     return ref.get("Ref") if isinstance(ref, dict) else None
 
 
-def provision(template: dict[str, Any]) -> Account:
+def _upload_settings(uri: str, assets: Path | None) -> None:
+    """The settings document, where the CDK's asset publishing would put it (infra/settings.py): found by its
+    object key in the assets manifest of the directory the template was written to."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if assets is None:
+        raise LocalEngineError(f"the functions read their settings from {uri}: pass the cdk.out directory (assets=)")
+    for manifest in Path(assets).glob("*.assets.json"):
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            if any(d.get("objectKey") == key for d in asset.get("destinations", {}).values()):
+                s3 = boto3.client("s3")
+                if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+                    s3.create_bucket(Bucket=bucket)
+                s3.put_object(Bucket=bucket, Key=key, Body=(Path(assets) / asset["source"]["path"]).read_bytes())
+                return
+    raise LocalEngineError(f"no asset in {assets} is published as {key}: synthesize again")
+
+
+def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
     account = Account()
     resolver = Resolver(account, template)
     iam = boto3.client("iam")
@@ -215,6 +234,8 @@ def provision(template: dict[str, Any]) -> Account:
             if known is not None and known != value and key not in _PER_FUNCTION_VARIABLES:
                 raise LocalEngineError(f"functions disagree on {key}; in-process handlers share one environment")
             account.environment[key] = value
+    if SETTINGS_VARIABLE in account.environment:
+        _upload_settings(account.environment[SETTINGS_VARIABLE], assets)
 
     definition = resolver.resolve(machine["DefinitionString"])
     values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
