@@ -160,6 +160,14 @@ class GateConfig(BaseModel):
             )
         return self
 
+    @field_validator("policy_parameter_prefix")
+    @classmethod
+    def _prefix_leaves_a_level_for_the_group(cls, prefix: str | None) -> str | None:
+        # SSM allows 15 levels in a parameter name; <prefix><group> adds the group's.
+        if prefix is not None and prefix.count("/") - 1 > 14:
+            raise ValueError("at most 14 levels: SSM parameter names have at most 15, and the group adds one")
+        return prefix
+
     @field_validator("sklearn_version")
     @classmethod
     def _sklearn_version_has_an_image(cls, version: str) -> str:
@@ -188,8 +196,8 @@ class GateConfig(BaseModel):
         return policy
 
 
-def read_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> dict[str, Any]:
-    return json.loads(cdk_json.read_text()).get("context", {}).get(CONTEXT_KEY, {})
+def read_context(cdk_json: Path = REPO_ROOT / "cdk.json", key: str = CONTEXT_KEY) -> dict[str, Any]:
+    return json.loads(cdk_json.read_text()).get("context", {}).get(key, {})
 
 
 def load_config(raw: Any) -> GateConfig:
