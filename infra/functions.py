@@ -99,13 +99,13 @@ class GateFunctions(Construct):
             "GATE_POLICY": json.dumps(config.policy.model_dump(mode="json"), separators=(",", ":")),
             "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
             "INFERENCE_CONFIG": json.dumps(config.inference.model_dump(mode="json"), separators=(",", ":")),
+            # Whatever shape these settings take, as the validated configuration dumps them.
             "INSPECT_CONFIG": json.dumps(
                 {
-                    "sample_input": config.sample_input,
-                    "model_file": config.model_file,
-                    "extra_allowed_globals": config.extra_allowed_globals,
-                    "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
-                    **config.inspection.model_dump(exclude_none=True),
+                    **config.model_dump(
+                        mode="json", include={"sample_input", "model_file", "extra_allowed_globals", "holdout"}
+                    ),
+                    **config.inspection.model_dump(mode="json", exclude_none=True),
                 },
                 separators=(",", ":"),
             ),
