@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.scenarios import iam_totals
 from training_gate_cli.local_engine import LocalGate, load_template
 from training_gate_cli.local_engine.emulated import create_training_job, training_log
 
@@ -51,9 +52,7 @@ def account(wide: Path) -> Iterator[LocalGate]:
         yield local
     assert local.iam is not None
     summary = local.iam.summary()
-    from tests.scenarios.conftest import IAM_TOTALS, _add
-
-    _add(IAM_TOTALS, summary)
+    iam_totals.add(summary)
     assert not summary["denied_calls"], f"calls the synthesized roles do not allow: {summary['denied_calls']}"
 
 
