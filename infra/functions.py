@@ -237,13 +237,23 @@ class GateFunctions(Construct):
                 self.roles[name], package_arn, f"{name}: package versions <group>/<n> in the allowed groups only"
             )
 
-    def _artifact_reads(self, function: lambda_.Function, name: str, why: str) -> None:
+    def _artifact_reads(self, function: lambda_.Function, name: str, why: str, listing: str) -> None:
         """s3:GetObject in the configured artifact buckets only (object keys are chosen by each job), and
-        kms:Decrypt with the keys of SSE-KMS artifact buckets."""
-        objects = [f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in self._config.artifact_bucket_patterns]
+        kms:Decrypt with the keys of SSE-KMS artifact buckets.
+
+        And s3:ListBucket on those buckets: without it S3 answers a read of a key that does not exist with 403
+        AccessDenied, not 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+        "Permissions"), and a missing object would be taken for the gate's own misconfiguration."""
+        patterns = self._config.artifact_bucket_patterns
+        objects = [f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in patterns]
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=objects))
         for arn in objects:
             acknowledge_resource(self.roles[name], arn, f"{name}: {why}, only in the artifact_bucket_patterns")
+        buckets = [f"arn:{Aws.PARTITION}:s3:::{p}" for p in patterns]
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=buckets))
+        for pattern, bucket in zip(patterns, buckets, strict=True):
+            if "*" in pattern:
+                acknowledge_resource(self.roles[name], bucket, f"{name}: {listing}, only in the configured buckets")
         if self._config.artifact_kms_key_arns:
             function.add_to_role_policy(
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=list(self._config.artifact_kms_key_arns))
@@ -310,7 +320,12 @@ class GateFunctions(Construct):
             ["sagemaker:DescribeTrainingJob"],
             "CollectMetrics: reads the MetricDefinitions of whichever job ended",
         )
-        self._artifact_reads(collect, "CollectMetrics", "reads evaluation files from each job's output.tar.gz")
+        self._artifact_reads(
+            collect,
+            "CollectMetrics",
+            "reads evaluation files from each job's output.tar.gz",
+            "tells a job that wrote no output.tar.gz (404) from a read it may not make (403)",
+        )
         self._reports(
             collect, "CollectMetrics", ["s3:PutObject"], "writes metrics.json under reports/<job>/<execution>/"
         )
@@ -462,15 +477,13 @@ class GateFunctions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment("InspectArtifact", "inspect_artifact", {}, settings=True),
         )
-        self._artifact_reads(inspector, "InspectArtifact", "reads each job's model.tar.gz and nothing else")
         # CompressionType NONE: the model is an S3 prefix, which the inspector must list.
-        buckets = [f"arn:{Aws.PARTITION}:s3:::{p}" for p in config.artifact_bucket_patterns]
-        inspector.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=buckets))
-        for pattern, bucket in zip(config.artifact_bucket_patterns, buckets, strict=True):
-            if "*" in pattern:
-                acknowledge_resource(
-                    role, bucket, "InspectArtifact: lists uncompressed model prefixes, only in the configured buckets"
-                )
+        self._artifact_reads(
+            inspector,
+            "InspectArtifact",
+            "reads each job's model.tar.gz and nothing else",
+            "lists uncompressed model prefixes, and tells a missing artifact from a denied read",
+        )
         if config.holdout and config.holdout.uri.startswith("s3://"):
             inspector.add_to_role_policy(
                 iam.PolicyStatement(

@@ -245,3 +245,28 @@ def iris_artifact_bytes() -> bytes:
     from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
 
     return pack_model_tar_gz({"model.joblib": iris_model_joblib()})
+
+
+def test_the_s3_backend_tells_a_missing_key_from_a_missing_bucket():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bucket-a")
+        s3.put_object(Bucket="bucket-a", Key="here", Body=b"1")
+        request = FakeRequest("s3", "GetObject", {})
+        assert not iam._missing_object(request, "arn:aws:s3:::bucket-a/here")
+        assert iam._missing_object(request, "arn:aws:s3:::bucket-a/absent")
+        assert not iam._missing_object(request, "arn:aws:s3:::no-such-bucket/absent")
+
+
+def test_reading_a_missing_object_without_list_bucket_is_access_denied_as_s3_answers():
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket-a/*"}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::bucket-a"}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bucket-a")
+        for statements, code in (([statement], "AccessDenied"), ([statement, listing], "NoSuchKey")):
+            enforcement = _enforcement(statements)
+            with iam.enforced(enforcement), enforcement.acting_as_function("Fn"):
+                with pytest.raises(s3.exceptions.ClientError) as raised:
+                    boto3.client("s3", region_name=REGION).get_object(Bucket="bucket-a", Key="output.tar.gz")
+            assert raised.value.response["Error"]["Code"] == code

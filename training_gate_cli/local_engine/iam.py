@@ -407,6 +407,11 @@ class Enforcement:
             key = self.kms_keys.get(_container(resource))
             for implied in IMPLIED_KMS.get(action, ()) if key else ():
                 self._decide(role, implied, key)  # type: ignore[arg-type]
+            if action == "s3:GetObject" and _missing_object(request, resource):
+                # "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403
+                # (Access Denied) error" for a key that does not exist, not 404 NoSuchKey
+                # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+                self._decide(role, "s3:ListBucket", _container(resource))
 
     def _decide(self, role: Role, action: str, resource: str) -> None:
         call = Call(role.logical_id, action, resource, role.allows(action, resource))
@@ -438,6 +443,20 @@ def _container(resource: str) -> str:
     if resource.startswith("arn:") and ":s3:::" in resource:
         return resource.split("/", 1)[0]
     return resource
+
+
+def _missing_object(request: Request, resource: str) -> bool:
+    """Whether the object an S3 read names does not exist in a bucket that does (canary:
+    test_the_s3_backend_tells_a_missing_key_from_a_missing_bucket)."""
+    from moto.s3.models import s3_backends
+
+    bucket_name, _, key = resource.split(":::", 1)[-1].partition("/")
+    bucket = s3_backends[request.account][request.partition].buckets.get(bucket_name)
+    if bucket is None or not key:
+        return False  # S3 answers NoSuchBucket to anyone: a bucket's existence is not protected
+    from moto.s3.models import FakeKey
+
+    return not isinstance(bucket.keys.get(key), FakeKey)
 
 
 def _kms_keys(template: dict[str, Any], resolve: Callable[[Any], Any]) -> dict[str, str]:
