@@ -336,7 +336,10 @@ class Enforcement:
         machines = resources_of(template, "AWS::StepFunctions::StateMachine")
         self.state_machine_role = _role_of(next(iter(machines.values()))["Properties"], "RoleArn") if machines else None
         self.kms_keys = _kms_keys(template, resolve)
+        # Every permission checked (a call, and what it implies: a KMS key, s3:ListBucket for a missing key).
         self.calls: list[Call] = []
+        self.requests = 0
+        self.refused = 0
         self._sessions: dict[str, str] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -402,7 +405,17 @@ class Enforcement:
                 f"{role.logical_id} called {action}, which the local IAM model does not know: add the resource it "
                 "acts on to RESOURCES in training_gate_cli/local_engine/iam.py"
             )
-        for resource in resolver(request):
+        with self._lock:
+            self.requests += 1
+        try:
+            self._decide_request(role, action, resolver(request), request)
+        except AccessDenied:
+            with self._lock:
+                self.refused += 1
+            raise
+
+    def _decide_request(self, role: Role, action: str, resources: list[str], request: Request) -> None:
+        for resource in resources:
             self._decide(role, action, resource)
             key = self.kms_keys.get(_container(resource))
             for implied in IMPLIED_KMS.get(action, ()) if key else ():
@@ -425,10 +438,12 @@ class Enforcement:
     def summary(self) -> dict[str, Any]:
         with self._lock:
             calls = list(self.calls)
+            requests, refused = self.requests, self.refused
         denied = [c for c in calls if not c.allowed]
         return {
-            "calls": len(calls),
-            "denied": len(denied),
+            "calls": requests,
+            "denied": refused,
+            "checks": len(calls),
             "by_role": dict(Counter(c.role for c in calls)),
             "denied_calls": sorted({f"{c.role} {c.action} {c.resource}" for c in denied}),
         }
@@ -436,6 +451,7 @@ class Enforcement:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.requests = self.refused = 0
 
 
 def _container(resource: str) -> str:
