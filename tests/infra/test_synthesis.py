@@ -352,3 +352,22 @@ def test_the_largest_configuration_keeps_every_function_environment_inside_4_kb(
     document = stack.gate.functions.settings.values
     assert len(json.dumps({"INSPECT_CONFIG": document["INSPECT_CONFIG"]})) > ENVIRONMENT_MAX_BYTES
     assert len(json.dumps({"GATE_POLICY": document["GATE_POLICY"]})) > ENVIRONMENT_MAX_BYTES
+
+
+def test_a_later_synthesis_builds_the_same_thing(matrix: Matrix, tmp_path: Path):
+    """Nothing in the template or its assets moves between two syntheses of one configuration: no lookup, no
+    `latest`, no timestamp (the layer and the lock are pinned, the settings document is content-addressed)."""
+    again = App(outdir=str(tmp_path))
+    case = Case(None, DEFAULT_STACK_NAME)
+    TrainingGateStack(again, case.artifact, stack_name=case.stack_name, config=load_config(read_context()))
+    again.synth()
+    assert json.loads((tmp_path / f"{case.artifact}.template.json").read_text()) == matrix.template(case)
+
+    def sources(directory: Path) -> dict[str, Any]:
+        manifest = json.loads((directory / f"{case.artifact}.assets.json").read_text())
+        return {
+            kind: {asset_id: asset["source"] for asset_id, asset in manifest[kind].items()}
+            for kind in ("files", "dockerImages")
+        }
+
+    assert sources(tmp_path) == sources(matrix.outdir)
