@@ -241,3 +241,15 @@ def test_the_refresh_records_the_digest_of_each_tags_index(tmp_path: Path, monke
     assert [c[:4] for c in ran] == [["docker", "buildx", "imagetools", "inspect"]] * len(digests)
     assert json.loads(target.read_text()) == digests
     assert base_digests(target) == digests
+
+
+def test_synthesis_warns_with_the_end_of_support_when_the_pair_is_on_an_unsupported_runtime():
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.stack import TrainingGateStack
+
+    message = Match.string_like_regexp("Lambda support ended on 2026-06-30")
+    old = TrainingGateStack(App(), "Old", config=load_config({**read_context(), "sklearn_version": "1.2.1"}))
+    Annotations.from_stack(old).has_warning("*", message)
+    shipped = TrainingGateStack(App(), "Shipped", config=load_config(read_context()))
+    assert Annotations.from_stack(shipped).find_warning("*", message) == []

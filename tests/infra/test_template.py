@@ -514,3 +514,15 @@ def test_the_limits_a_rejection_names_are_deployment_settings(synthesized: Path,
     assert inspect_config(raised)["memory_limit_mib"] == 3000 and inspect_config(raised)["time_limit_s"] == 240
     with pytest.raises(ConfigError, match=r"inspection\.memory_limit_mib"):
         load_config({**read_context(), "inspection": {"memory_limit_mib": 1}})
+
+
+def test_the_asl_names_no_partition_every_integration_is_filled_in_by_the_stack(template: dict):
+    # arn:aws:states:::sns:publish fails in aws-cn and aws-us-gov: a new task names its integration by a
+    # placeholder in infra/integrations.py, which the stack fills with its own partition's ARN.
+    assert "arn:aws" not in ASL_PATH.read_text()
+    (machine,) = resources_of(template, "AWS::StepFunctions::StateMachine").values()
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    for placeholder, integration in INTEGRATIONS.items():
+        assert substitutions[placeholder] == {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":states:::{integration}"]]
+        }
