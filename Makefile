@@ -22,7 +22,8 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
 
-demo: $(STAMP)
+# The pinned CDK CLI too: the README's `npx cdk synth` then runs it offline.
+demo: $(STAMP) $(NODE_STAMP)
 	$(BIN)/training-gate demo
 
 test: $(STAMP) $(NODE_STAMP)

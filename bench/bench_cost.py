@@ -39,7 +39,8 @@ def registered_path() -> None:
     from training_gate_cli.local_engine.emulated import create_training_job, training_log
     from training_gate_cli.synth import synthesize
 
-    with LocalGate(load_template(synthesize())) as gate:
+    template = synthesize()
+    with LocalGate(load_template(template), assets=template.parent) as gate:
         artifact = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
         log = training_log(0.91, 0.905, 0.908, 0.901, 0.905)
         for name in ("bench-first", "bench-second"):  # the second finds its group: the steady state

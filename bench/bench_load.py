@@ -31,8 +31,13 @@ def main() -> None:
 
     artifact = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
     good, weak = training_log(0.91, 0.905, 0.908, 0.901, 0.905), training_log(0.7, 0.7, 0.7, 0.7, 0.7)
+    template = synthesize()
     with LocalGate(
-        load_template(synthesize()), retry_time_scale=0.01, throttle_rate=args.throttle_rate, seed=args.seed
+        load_template(template),
+        retry_time_scale=0.01,
+        throttle_rate=args.throttle_rate,
+        seed=args.seed,
+        assets=template.parent,
     ) as gate:
         jobs = [f"load-{i:03d}" for i in range(args.jobs)]
         for index, job in enumerate(jobs):

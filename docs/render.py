@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from infra.integrations import INTEGRATIONS  # noqa: E402  (no aws_cdk: the names of the ASL's placeholders)
+
 ASL = REPO / "statemachine" / "training_gate.asl.json"
 DOCS = REPO / "docs"
 STYLE = {
@@ -61,7 +64,8 @@ def _condition(rule: dict[str, Any]) -> str:
 
 def _task_label(name: str, state: dict[str, Any]) -> str:
     resource = state.get("Resource", "")
-    service = resource.removeprefix("arn:aws:states:::").removeprefix("aws-sdk:")
+    placeholder = resource.removeprefix("${").removesuffix("}")
+    service = INTEGRATIONS.get(placeholder, resource).removeprefix("aws-sdk:")
     if service.startswith("lambda:invoke") or (resource.startswith("${") and resource.endswith("FunctionArn}")):
         service = "Lambda"
     return f"{name}\\n({service})" if service else name

@@ -30,6 +30,7 @@ _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]+$"
 _LAYER_VERSION_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[1-9]\d*$"
+_PARAMETER_PREFIX = r"^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$"
 
 
 class ConfigError(ValueError):
@@ -107,8 +108,13 @@ class GateConfig(BaseModel):
     )
     powertools_layer_version: Annotated[int | None, Field(ge=1)] = Field(
         default=None,
-        description="deprecated: the version number of the layer the gate built its ARN from; "
-        "kept so existing cdk.json files keep their pinned layer",
+        description="the version number of the published Powertools layer, in the publisher's account of the "
+        "stack's partition and region (infra/powertools.py); default: the version this release pins",
+    )
+    policy_parameter_prefix: Annotated[str | None, Field(pattern=_PARAMETER_PREFIX, max_length=900)] = Field(
+        default=None,
+        description="where the per-group policies are stored (<prefix><group>); default: derived from the stack "
+        "name (infra/names.py)",
     )
 
     @property
@@ -162,6 +168,14 @@ class GateConfig(BaseModel):
             )
         return self
 
+    @field_validator("policy_parameter_prefix")
+    @classmethod
+    def _prefix_leaves_a_level_for_the_group(cls, prefix: str | None) -> str | None:
+        # SSM allows 15 levels in a parameter name; <prefix><group> adds the group's.
+        if prefix is not None and prefix.count("/") - 1 > 14:
+            raise ValueError("at most 14 levels: SSM parameter names have at most 15, and the group adds one")
+        return prefix
+
     @field_validator("sklearn_version")
     @classmethod
     def _sklearn_version_has_an_image(cls, version: str) -> str:
@@ -190,8 +204,8 @@ class GateConfig(BaseModel):
         return policy
 
 
-def read_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> dict[str, Any]:
-    return json.loads(cdk_json.read_text()).get("context", {}).get(CONTEXT_KEY, {})
+def read_context(cdk_json: Path = REPO_ROOT / "cdk.json", key: str = CONTEXT_KEY) -> dict[str, Any]:
+    return json.loads(cdk_json.read_text()).get("context", {}).get(key, {})
 
 
 def load_config(raw: Any) -> GateConfig:

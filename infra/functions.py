@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
-from infra.inspector_image import inspector_image_code
-from infra.nag import XRAY_REASON, acknowledge_wildcard, logical_id
+from infra.inspector_image import image_pair, inspector_image_code
+from infra.nag import XRAY_REASON, acknowledge_resource, acknowledge_wildcard
+from infra.names import gate_names
+from infra.powertools import powertools_layer_arn
+from infra.settings import DeploymentSettings, check_environment
 from infra.storage import Storage
-from training_gate.constants import POLICY_PARAMETER_PREFIX, TRAINING_LOG_GROUP
+from training_gate.constants import TRAINING_LOG_GROUP
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 INSPECTOR_HANDLER = "training_gate.handlers.inspect_artifact.handler"
@@ -24,7 +26,6 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 FUNCTION_TIMEOUT = Duration.seconds(60)
 FUNCTION_MEMORY_MB = 512
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
-POWERTOOLS_ACCOUNT = "017000801446"
 # The zip functions run on Lambda's default architecture; the layer must be built for the same one.
 ARCHITECTURE = lambda_.Architecture.X86_64
 # Zip functions carry the gate's code without scikit-learn and without the inspector.
@@ -38,30 +39,23 @@ ZIP_EXCLUDES = [
     "**/__pycache__",
     "*.pyc",
 ]
-
-
-def powertools_parameter_name(
-    runtime: lambda_.Runtime = RUNTIME, architecture: lambda_.Architecture = ARCHITECTURE
-) -> str:
-    """The public SSM parameter holding the newest Powertools layer version ARN for a runtime and
-    architecture: `/aws/service/powertools/python/{arch}/{python_version}/latest`, as the Powertools for
-    AWS Lambda (Python) docs, "Lambda Layer" section, publish it (e.g. `.../x86_64/python3.13/latest`)."""
-    return f"/aws/service/powertools/python/{architecture.name}/{runtime.name}/latest"
-
-
-def powertools_layer_arn(scope: Construct, config: GateConfig) -> str:
-    """A pinned ARN from cdk.json when there is one; otherwise the public parameter, resolved by
-    CloudFormation at deploy time (a template parameter), so a new deployment never starts on an old layer."""
-    if config.powertools_layer_arn:
-        return config.powertools_layer_arn
-    if config.powertools_layer_version is not None:
-        # The ARN earlier releases built from the version number, so an existing pin keeps its layer.
-        return (
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-{ARCHITECTURE.name}:"
-            f"{config.powertools_layer_version}"
-        )
-    return ssm.StringParameter.value_for_string_parameter(scope, powertools_parameter_name())
+# Settings whose size depends on the configuration: read from the settings document (infra/settings.py), never
+# from the environment. Each names the cdk.json settings it comes from.
+DOCUMENT_VARIABLES = {
+    "GATE_POLICY": "policy",
+    "MODEL_PACKAGE_GROUPS": "model_package_group and additional_model_package_groups",
+    "INFERENCE_CONFIG": "inference",
+    "INSPECT_CONFIG": "sample_input, model_file, extra_allowed_globals, holdout and inspection",
+}
+# What each environment variable comes from, for the size check's message.
+ENVIRONMENT_SETTINGS = {
+    "DEFAULT_POLL_INTERVAL_SECONDS": "poll_interval_seconds",
+    "DEFAULT_MAX_POLLS": "max_polls",
+    "MODEL_PACKAGE_GROUP": "model_package_group",
+    "POLICY_PARAMETER_PREFIX": "policy_parameter_prefix, or the stack name",
+    "POWERTOOLS_SERVICE_NAME": "the stack name",
+    "READ_CLOUDWATCH_METRICS": "read_cloudwatch_metrics",
+}
 
 
 @dataclass(frozen=True)
@@ -77,10 +71,12 @@ class GateFunctions(Construct):
         super().__init__(scope, construct_id)
         self._config = props.config
         self._storage = props.storage
+        self._names = gate_names(self)
         self.roles: dict[str, iam.Role] = {}
-        self._policy_json = json.dumps(self._config.policy.model_dump(mode="json"), separators=(",", ":"))
+        self.environments: dict[str, dict[str, str]] = {}
+        self.settings = DeploymentSettings(self, "Settings", values=self._document(self._config))
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", powertools_layer_arn(self, self._config)
+            self, "Powertools", powertools_layer_arn(self, self._config, RUNTIME.name, ARCHITECTURE.name)
         )
         self.validate_input = self._build_validate_input()
         self.describe_training_job = self._build_describe_training_job()
@@ -93,6 +89,29 @@ class GateFunctions(Construct):
         self.describe_tuning_job = self._build_describe_tuning_job()
         self.notify_owners = self._build_notify_owners()
         self.alert_operations = self._build_alert_operations()
+        self.environment_bytes = {
+            name: check_environment(self, name, variables, {**ENVIRONMENT_SETTINGS, **DOCUMENT_VARIABLES})
+            for name, variables in self.environments.items()
+        }
+
+    @staticmethod
+    def _document(config: GateConfig) -> dict[str, str]:
+        """The settings document: each value exactly as the environment variable would hold it."""
+        return {
+            "GATE_POLICY": json.dumps(config.policy.model_dump(mode="json"), separators=(",", ":")),
+            "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
+            "INFERENCE_CONFIG": json.dumps(config.inference.model_dump(mode="json"), separators=(",", ":")),
+            # Whatever shape these settings take, as the validated configuration dumps them.
+            "INSPECT_CONFIG": json.dumps(
+                {
+                    **config.model_dump(
+                        mode="json", include={"sample_input", "model_file", "extra_allowed_globals", "holdout"}
+                    ),
+                    **config.inspection.model_dump(mode="json", exclude_none=True),
+                },
+                separators=(",", ":"),
+            ),
+        }
 
     @property
     def workflow_functions(self) -> dict[str, lambda_.IFunction]:
@@ -114,29 +133,46 @@ class GateFunctions(Construct):
     def all(self) -> dict[str, lambda_.IFunction]:
         return {**self.workflow_functions, "AlertOperations": self.alert_operations}
 
+    @property
+    def policy_parameter_prefix(self) -> str:
+        """Where this gate's per-group policies are stored: its own, so two gates never read each other's."""
+        return self._config.policy_parameter_prefix or self._names.policy_parameter_prefix
+
     # -- shared building blocks ----------------------------------------------------------------
 
     def _function_role(self, name: str, star_reason: str = XRAY_REASON) -> tuple[iam.Role, logs.LogGroup]:
         """A role that may write only to the function's own log group (no managed policies)."""
         log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        streams = f"{log_group.log_group_arn}:log-stream:*"
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn, streams]
             )
         )
-        acknowledge_wildcard(
-            role,
-            f"Resource::<{logical_id(log_group)}.Arn>:log-stream:*",
-            f"{name}: the streams of its own log group only; stream names are chosen by Lambda",
+        acknowledge_resource(
+            role, streams, f"{name}: the streams of its own log group only; stream names are chosen by Lambda"
         )
         acknowledge_wildcard(role, "Resource::*", f"{name}: {star_reason}")
         self.roles[name] = role
         return role, log_group
 
+    def _environment(self, name: str, module: str, variables: dict[str, str], settings: bool) -> dict[str, str]:
+        """The function's environment (kept for the size check); `settings`: it reads the settings document."""
+        environment = {"POWERTOOLS_SERVICE_NAME": self._names.service(module), **variables}
+        if settings:
+            environment.update(self.settings.environment)
+            self.roles[name].add_to_policy(self.settings.statement())
+        self.environments[name] = environment
+        return environment
+
     def _zip_function(
-        self, name: str, module: str, environment: dict[str, str], star_reason: str = XRAY_REASON
+        self,
+        name: str,
+        module: str,
+        environment: dict[str, str],
+        star_reason: str = XRAY_REASON,
+        settings: bool = False,
     ) -> lambda_.Function:
         role, log_group = self._function_role(name, star_reason)
         return lambda_.Function(
@@ -152,17 +188,15 @@ class GateFunctions(Construct):
             timeout=FUNCTION_TIMEOUT,
             memory_size=FUNCTION_MEMORY_MB,
             tracing=lambda_.Tracing.ACTIVE,
-            environment={"POWERTOOLS_SERVICE_NAME": f"training-gate-{module}", **environment},
+            environment=self._environment(name, module, environment, settings),
         )
 
     def _reports(self, function: lambda_.Function, name: str, actions: list[str], why: str) -> None:
-        bucket = self._storage.reports_bucket
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects("reports/*")])
-        )
+        reports = self._storage.reports_bucket.arn_for_objects("reports/*")
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[reports]))
         kms_actions = ["kms:GenerateDataKey"] + (["kms:Decrypt"] if "s3:GetObject" in actions else [])
         self._storage.key.grant(function, *kms_actions)
-        acknowledge_wildcard(self.roles[name], f"Resource::<{logical_id(bucket)}.Arn>/reports/*", f"{name}: {why}")
+        acknowledge_resource(self.roles[name], reports, f"{name}: {why}")
 
     def _decision_table(self, function: lambda_.Function, actions: list[str]) -> None:
         function.add_to_role_policy(
@@ -178,17 +212,9 @@ class GateFunctions(Construct):
         )
 
     def _training_jobs(self, function: lambda_.Function, name: str, actions: list[str], why: str) -> None:
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=actions,
-                resources=[Stack.of(self).format_arn(service="sagemaker", resource="training-job", resource_name="*")],
-            )
-        )
-        acknowledge_wildcard(
-            self.roles[name],
-            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
-            why,
-        )
+        jobs = Stack.of(self).format_arn(service="sagemaker", resource="training-job", resource_name="*")
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[jobs]))
+        acknowledge_resource(self.roles[name], jobs, why)
 
     def _group_arns(self) -> tuple[list[str], list[str]]:
         """ARNs of the allowed model package groups, and of the package versions inside them. SageMaker
@@ -209,28 +235,29 @@ class GateFunctions(Construct):
         self._acknowledge_packages(name)
 
     def _acknowledge_packages(self, name: str) -> None:
-        for group in dict.fromkeys(g.lower() for g in self._config.model_package_groups):
-            acknowledge_wildcard(
-                self.roles[name],
-                f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{group}/*",
-                f"{name}: package versions <group>/<n> in the allowed groups only",
+        _, package_arns = self._group_arns()
+        for package_arn in dict.fromkeys(package_arns):
+            acknowledge_resource(
+                self.roles[name], package_arn, f"{name}: package versions <group>/<n> in the allowed groups only"
             )
 
-    def _artifact_reads(self, function: lambda_.Function, name: str, why: str) -> None:
+    def _artifact_reads(self, function: lambda_.Function, name: str, why: str, listing: str) -> None:
         """s3:GetObject in the configured artifact buckets only (object keys are chosen by each job), and
-        kms:Decrypt with the keys of SSE-KMS artifact buckets."""
+        kms:Decrypt with the keys of SSE-KMS artifact buckets.
+
+        And s3:ListBucket on those buckets: without it S3 answers a read of a key that does not exist with 403
+        AccessDenied, not 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+        "Permissions"), and a missing object would be taken for the gate's own misconfiguration."""
         patterns = self._config.artifact_bucket_patterns
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in patterns]
-            )
-        )
-        for pattern in patterns:
-            acknowledge_wildcard(
-                self.roles[name],
-                f"Resource::arn:<AWS::Partition>:s3:::{pattern}/*",
-                f"{name}: {why}, only in the configured artifact_bucket_patterns",
-            )
+        objects = [f"arn:{Aws.PARTITION}:s3:::{p}/*" for p in patterns]
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=objects))
+        for arn in objects:
+            acknowledge_resource(self.roles[name], arn, f"{name}: {why}, only in the artifact_bucket_patterns")
+        buckets = [f"arn:{Aws.PARTITION}:s3:::{p}" for p in patterns]
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=buckets))
+        for pattern, bucket in zip(patterns, buckets, strict=True):
+            if "*" in pattern:
+                acknowledge_resource(self.roles[name], bucket, f"{name}: {listing}, only in the configured buckets")
         if self._config.artifact_kms_key_arns:
             function.add_to_role_policy(
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=list(self._config.artifact_kms_key_arns))
@@ -248,9 +275,8 @@ class GateFunctions(Construct):
                 "DEFAULT_MAX_POLLS": str(config.max_polls),
                 "DEFAULT_TUNING_CANDIDATES": str(config.tuning_candidates),
                 "GATE_TUNING_CHILDREN": "true" if config.gate_tuning_children else "false",
-                "GATE_POLICY": self._policy_json,
-                "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
             },
+            settings=True,
         )
 
     def _build_describe_training_job(self) -> lambda_.Function:
@@ -278,22 +304,20 @@ class GateFunctions(Construct):
         )
         if config.read_cloudwatch_metrics:
             collect.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
-        collect.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["logs:DescribeLogStreams", "logs:FilterLogEvents"],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"{TRAINING_LOG_GROUP}:*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
+        # The log group ARN with ":*": what IAM matches for these actions
+        # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html).
+        training_logs = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{TRAINING_LOG_GROUP}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        acknowledge_wildcard(
+        collect.add_to_role_policy(
+            iam.PolicyStatement(actions=["logs:DescribeLogStreams", "logs:FilterLogEvents"], resources=[training_logs])
+        )
+        acknowledge_resource(
             self.roles["CollectMetrics"],
-            "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*",
+            training_logs,
             "CollectMetrics: SageMaker writes one stream per host and job in this group; only reads are granted",
         )
         self._training_jobs(
@@ -302,7 +326,12 @@ class GateFunctions(Construct):
             ["sagemaker:DescribeTrainingJob"],
             "CollectMetrics: reads the MetricDefinitions of whichever job ended",
         )
-        self._artifact_reads(collect, "CollectMetrics", "reads evaluation files from each job's output.tar.gz")
+        self._artifact_reads(
+            collect,
+            "CollectMetrics",
+            "reads evaluation files from each job's output.tar.gz",
+            "tells a job that wrote no output.tar.gz (404) from a read it may not make (403)",
+        )
         self._reports(
             collect, "CollectMetrics", ["s3:PutObject"], "writes metrics.json under reports/<job>/<execution>/"
         )
@@ -314,14 +343,13 @@ class GateFunctions(Construct):
             "EvaluatePolicy",
             "evaluate_policy",
             {
-                "GATE_POLICY": self._policy_json,
                 "MODEL_PACKAGE_GROUP": config.model_package_group,
-                "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
-                "POLICY_PARAMETER_PREFIX": POLICY_PARAMETER_PREFIX,
+                "POLICY_PARAMETER_PREFIX": self.policy_parameter_prefix,
                 "REPORTS_BUCKET": self._storage.reports_bucket.bucket_name,
                 "DECISION_TABLE": self._storage.decision_table.table_name,
             },
             star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
+            settings=True,
         )
         stack = Stack.of(self)
         _, package_arns = self._group_arns()
@@ -330,21 +358,22 @@ class GateFunctions(Construct):
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=package_arns)
         )
         self._acknowledge_packages("EvaluatePolicy")
-        if config.policy.outcome.group_from_tag:
-            self._training_jobs(
-                evaluate,
-                "EvaluatePolicy",
-                ["sagemaker:ListTags"],
-                "EvaluatePolicy: reads the tags of whichever job ended, to derive its model package group",
-            )
+        # A tuning job's decision is about its best candidate, read again when the last one tried is not it;
+        # the tags of whichever job ended name its group when group_from_tag is set.
+        self._training_jobs(
+            evaluate,
+            "EvaluatePolicy",
+            ["sagemaker:DescribeTrainingJob"]
+            + (["sagemaker:ListTags"] if config.policy.outcome.group_from_tag else []),
+            "EvaluatePolicy: reads whichever job ended (a tuning job's best candidate, the job's tags for its group)",
+        )
         parameter_arn = stack.format_arn(
-            service="ssm", resource="parameter", resource_name=f"{POLICY_PARAMETER_PREFIX.strip('/')}/*"
+            service="ssm", resource="parameter", resource_name=f"{self.policy_parameter_prefix.strip('/')}/*"
         )
         evaluate.add_to_role_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameter_arn]))
-        acknowledge_wildcard(
+        acknowledge_resource(
             self.roles["EvaluatePolicy"],
-            f"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/"
-            f"{POLICY_PARAMETER_PREFIX.strip('/')}/*",
+            parameter_arn,
             "EvaluatePolicy: reads the per-group policies stored under the gate's own parameter prefix",
         )
         self._decision_table(evaluate, ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"])
@@ -360,11 +389,9 @@ class GateFunctions(Construct):
         register = self._zip_function(
             "RegisterModel",
             "register_model",
-            {
-                "DECISION_TABLE": self._storage.decision_table.table_name,
-                "INFERENCE_CONFIG": json.dumps(self._config.inference.model_dump(mode="json")),
-            },
+            {"DECISION_TABLE": self._storage.decision_table.table_name},
             star_reason=XRAY_REASON + "; sagemaker:ListModelPackages has no resource-level permissions",
+            settings=True,
         )
         group_arns, package_arns = self._group_arns()
         register.add_to_role_policy(
@@ -429,22 +456,21 @@ class GateFunctions(Construct):
     def _build_describe_tuning_job(self) -> lambda_.Function:
         function = self._zip_function("DescribeTuningJob", "describe_tuning_job", {})
         # Both actions take the tuning job as their resource (hyper-parameter-tuning-job/<name>).
+        tuning_jobs = Stack.of(self).format_arn(
+            service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"
+        )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
                     "sagemaker:DescribeHyperParameterTuningJob",
                     "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
                 ],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"
-                    )
-                ],
+                resources=[tuning_jobs],
             )
         )
-        acknowledge_wildcard(
+        acknowledge_resource(
             self.roles["DescribeTuningJob"],
-            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:hyper-parameter-tuning-job/*",
+            tuning_jobs,
             "DescribeTuningJob: must read whichever tuning job ended; the EventBridge rule scopes which",
         )
         return function
@@ -462,7 +488,7 @@ class GateFunctions(Construct):
         self._decision_table(function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
         return function
 
-    def grant_describe_executions(self, execution_arn_pattern: str, state_machine_id: str) -> None:
+    def grant_describe_executions(self, execution_arn_pattern: str) -> None:
         """EvaluatePolicy and DescribeFailure check whether a decision's owner still runs; AlertOperations
         reads a failed execution's error and cause. Granted once the state machine exists (its name is in
         the ARN)."""
@@ -477,16 +503,26 @@ class GateFunctions(Construct):
                     iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[execution_arn_pattern])
                 ],
             )
-            acknowledge_wildcard(
+            acknowledge_resource(
                 policy,
-                "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"<{state_machine_id}.Name>:*",
+                execution_arn_pattern,
                 f"{name}: the executions of the gate's own state machine, whose names are chosen at start",
             )
 
     def _build_inspector(self) -> lambda_.DockerImageFunction:
         """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
         config = self._config
+        pair = image_pair(config.sklearn_version, config.inspector_python_version)
+        unsupported = pair.support_warning()
+        if unsupported:
+            Annotations.of(self).add_warning_v2("training-gate:inspector-runtime-end-of-support", unsupported)
+        if pair.base.digest is None:
+            Annotations.of(self).add_warning_v2(
+                "training-gate:inspector-base-not-pinned",
+                f"the inspector's base image {pair.base.image} is not pinned by digest, so a later deploy may build on "
+                "a newer image: run `python scripts/lock_inspector_image.py --base-digests` (needs Docker) and commit "
+                "lambdas/inspector-image/base-images.json",
+            )
         role, log_group = self._function_role("InspectArtifact")
         inspector = lambda_.DockerImageFunction(
             self,
@@ -497,34 +533,15 @@ class GateFunctions(Construct):
             memory_size=config.inspector_memory_mb,
             timeout=Duration.seconds(config.inspector_timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": "training-gate-inspect_artifact",
-                "INSPECT_CONFIG": json.dumps(
-                    {
-                        "sample_input": config.sample_input,
-                        "model_file": config.model_file,
-                        "extra_allowed_globals": config.extra_allowed_globals,
-                        "holdout": config.holdout.model_dump(mode="json") if config.holdout else None,
-                        **config.inspection.model_dump(exclude_none=True),
-                    }
-                ),
-            },
+            environment=self._environment("InspectArtifact", "inspect_artifact", {}, settings=True),
         )
-        self._artifact_reads(inspector, "InspectArtifact", "reads each job's model.tar.gz and nothing else")
         # CompressionType NONE: the model is an S3 prefix, which the inspector must list.
-        inspector.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[f"arn:{Aws.PARTITION}:s3:::{p}" for p in config.artifact_bucket_patterns],
-            )
+        self._artifact_reads(
+            inspector,
+            "InspectArtifact",
+            "reads each job's model.tar.gz and nothing else",
+            "lists uncompressed model prefixes, and tells a missing artifact from a denied read",
         )
-        for pattern in config.artifact_bucket_patterns:
-            if "*" in pattern:
-                acknowledge_wildcard(
-                    role,
-                    f"Resource::arn:<AWS::Partition>:s3:::{pattern}",
-                    "InspectArtifact: lists uncompressed model prefixes, only in the configured artifact buckets",
-                )
         if config.holdout and config.holdout.uri.startswith("s3://"):
             inspector.add_to_role_policy(
                 iam.PolicyStatement(

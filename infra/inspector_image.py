@@ -7,9 +7,12 @@ command line validates configurations without loading the CDK.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,11 @@ LOCK_DIR = "inspector-image"
 # machine, and an arm64 image built on Apple Silicon fails in an x86_64 function with "exec format error".
 PLATFORM = "linux/amd64"
 ARCHITECTURE = "x86_64"
+# The digest each base image tag pointed at when it was last refreshed (scripts/lock_inspector_image.py
+# --base-digests, which needs Docker and the registry). A pinned base makes every later build start from the
+# same image; an unpinned one warns at synth.
+BASE_DIGESTS_FILE = BUILD_CONTEXT / LOCK_DIR / "base-images.json"
+DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,18 @@ class BaseImage:
     image: str
     os_name: str
     glibc: tuple[int, int]
+    # The last day AWS Lambda supports this runtime (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html).
+    supported_until: date | None = None
+
+    @property
+    def digest(self) -> str | None:
+        """The pinned digest of this tag, if the maintainers have recorded one."""
+        return base_digests().get(self.image)
+
+    @property
+    def reference(self) -> str:
+        """What the Dockerfile builds FROM: the tag pinned to its digest when there is one."""
+        return f"{self.image}@{self.digest}" if self.digest else self.image
 
     def platform_tags(self) -> list[str]:
         """Every wheel platform tag the base's glibc can load, newest first.
@@ -47,10 +67,24 @@ class BaseImage:
 
 
 # Lambda's Python 3.11 image is Amazon Linux 2 (glibc 2.26); 3.12 and later are Amazon Linux 2023 (glibc 2.34).
+# Python 3.11 and Amazon Linux 2 reached the end of Lambda support on 2026-06-30.
 BASE_IMAGES: dict[str, BaseImage] = {
-    "3.11": BaseImage("3.11", "public.ecr.aws/lambda/python:3.11", "Amazon Linux 2", (2, 26)),
+    "3.11": BaseImage("3.11", "public.ecr.aws/lambda/python:3.11", "Amazon Linux 2", (2, 26), date(2026, 6, 30)),
     "3.12": BaseImage("3.12", "public.ecr.aws/lambda/python:3.12", "Amazon Linux 2023", (2, 34)),
 }
+
+
+def base_digests(path: Path | None = None) -> dict[str, str]:
+    """Base image tag -> its pinned digest (tags not yet pinned are absent)."""
+    path = path or BASE_DIGESTS_FILE
+    if not path.exists():
+        return {}
+    recorded = json.loads(path.read_text())
+    pinned = {image: digest for image, digest in recorded.items() if digest}
+    for image, digest in pinned.items():
+        if not DIGEST_PATTERN.fullmatch(digest):
+            raise ValueError(f"{path.name}: {image} is pinned to {digest!r}, not sha256:<64 hex digits>")
+    return pinned
 
 
 @dataclass(frozen=True)
@@ -79,6 +113,18 @@ class ImagePair:
         sagemaker = f"SageMaker {self.sagemaker_framework_version}, " if self.sagemaker_framework_version else ""
         return f"{self.sklearn_version} ({sagemaker}Python {self.python_version}, {self.base.os_name})"
 
+    def support_warning(self) -> str | None:
+        """Why this pair should be left behind, when its base runtime is past Lambda's support."""
+        until = self.base.supported_until
+        if until is None:
+            return None
+        return (
+            f"the inspector for scikit-learn {self.sklearn_version} builds on {self.base.image} ({self.base.os_name}, "
+            f"Python {self.python_version}), whose Lambda support ended on {until.isoformat()}: no security patches, "
+            "and Lambda may block updating the function. Retrain with a supported scikit-learn (1.4.2 or later "
+            "runs on Python 3.12, Amazon Linux 2023) and set sklearn_version to it"
+        )
+
 
 # Each bound keeps numpy and scipy near what SageMaker's scikit-learn container of that version ships (its
 # requirements.txt), so that a model loads with the numpy it was pickled with or a close one, and an old
@@ -87,9 +133,8 @@ SUPPORTED_PAIRS: tuple[ImagePair, ...] = (
     # SageMaker 1.2-1 ships numpy 1.24.1 and scipy 1.9.3. scikit-learn 1.2 has no Python 3.12 wheels and is built
     # against numpy 1.x; numpy 1.26 (which loads 1.24 pickles) is what the project's skops pin needs.
     ImagePair("1.2.1", "3.11", "1.2-1", constraints=("numpy<2", "scipy<1.12")),
-    # SageMaker 1.4-2: numpy 2.1.0. On Amazon Linux 2 numpy stays at most 2.2.6, the last with manylinux2014
-    # wheels for Python 3.11.
-    ImagePair("1.4.2", "3.11", "1.4-2", constraints=("numpy<2.2", "scipy<1.15")),
+    # SageMaker 1.4-2: numpy 2.1.0; scikit-learn 1.4.2 publishes cp312 wheels, so it runs on Amazon Linux 2023.
+    ImagePair("1.4.2", "3.12", "1.4-2", constraints=("numpy<2.2", "scipy<1.15")),
     ImagePair("1.5.2", "3.12", "1.5-2", constraints=("numpy<2.2", "scipy<1.15")),
     # SageMaker's current container: scikit-learn 1.9.0, numpy 2.5.1, scipy 1.18.0.
     ImagePair("1.9.0", "3.12", None),
@@ -135,7 +180,7 @@ def pip_environment() -> dict[str, str]:
 def build_args(pair: ImagePair) -> dict[str, str]:
     """The inspector.Dockerfile build arguments for a pair (they also key the CDK asset hash)."""
     return {
-        "BASE_IMAGE": pair.base.image,
+        "BASE_IMAGE": pair.base.reference,
         "LOCK_FILE": f"{LOCK_DIR}/{pair.lock_name}",
         "SKLEARN_VERSION": pair.sklearn_version,
         "PYTHON_VERSION": pair.python_version,

@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.functions import GateFunctions
+from infra.names import gate_names
 from infra.storage import Storage
 from infra.workflow import GateWorkflow
 from training_gate.domain.policy import Outcome, ReasonCode
@@ -103,17 +104,19 @@ class GateMonitoring(Construct):
         return alarms
 
     def _build_dashboard(self) -> cloudwatch.Dashboard:
+        names = gate_names(self)
+
         def gate_metric(name: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace="TrainingGate",
                 metric_name=name,
-                dimensions_map={"service": "training-gate-evaluate_policy"},
+                dimensions_map={"service": names.service("evaluate_policy")},
                 statistic="Sum",
                 period=Duration.hours(1),
             )
 
         machine = self._props.workflow.state_machine
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"training-gate-{Stack.of(self).stack_name}")
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=names.dashboard)
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Decisions",
@@ -134,7 +137,8 @@ class GateMonitoring(Construct):
                     cloudwatch.MathExpression(
                         expression=(
                             "SEARCH('{TrainingGate,Metric,ModelPackageGroup,service} "
-                            "MetricName=\"MetricValue\"', 'Maximum', 3600)"
+                            f'MetricName="MetricValue" service="{names.service("evaluate_policy")}"\', '
+                            "'Maximum', 3600)"
                         ),
                         using_metrics={},
                         label="",

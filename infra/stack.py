@@ -9,8 +9,9 @@ from constructs import Construct
 
 from infra.config import GateConfig
 from infra.gate import TrainingGate, TrainingGateProps
+from infra.names import DEFAULT_STACK_NAME
 
-STACK_NAME = "TrainingGateStack"
+STACK_NAME = DEFAULT_STACK_NAME
 
 
 class TrainingGateStack(Stack):

@@ -17,7 +17,9 @@ from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
 from infra.functions import LOG_RETENTION, GateFunctions
-from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcard, logical_id
+from infra.integrations import INTEGRATIONS, integration_arn
+from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcard
+from infra.names import gate_names
 from infra.storage import DEAD_LETTER_RETENTION, Storage
 
 ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
@@ -49,8 +51,7 @@ class GateWorkflow(Construct):
                 resource="execution",
                 resource_name=f"{self.state_machine.state_machine_name}:*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            logical_id(self.state_machine),
+            )
         )
         self.trigger = self._build_trigger(props.failed_starts)
         self.tuning_trigger = self._build_tuning_trigger(props.failed_starts)
@@ -71,7 +72,6 @@ class GateWorkflow(Construct):
         self.alert_rule = self._build_alert_rule()
 
     def _build_state_machine(self) -> sfn.StateMachine:
-        stack = Stack.of(self)
         functions = self._functions.workflow_functions
         storage = self._storage
         role = iam.Role(self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
@@ -89,10 +89,13 @@ class GateWorkflow(Construct):
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
         substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
+        # Service integrations are named in the stack's partition (arn:aws-cn:states:::sns:publish in China).
+        for placeholder, integration in INTEGRATIONS.items():
+            substitutions[placeholder] = integration_arn(Aws.PARTITION, integration)
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
-            log_group_name=f"/aws/vendedlogs/states/training-gate-{stack.stack_name}",
+            log_group_name=gate_names(self).state_machine_log_group,
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )

@@ -2,12 +2,14 @@
 # (sklearn_version in cdk.json) so that models load with the scikit-learn they were trained with.
 # infra/inspector_image.py chooses the base image and the lock for that version and passes them as build
 # arguments, with platform linux/amd64; the defaults below are the 1.4.2 pair, for a manual `docker build`.
-ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.11
+# BASE_IMAGE is the tag pinned to its digest (tag@sha256:...) once lambdas/inspector-image/base-images.json
+# records one.
+ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12
 FROM ${BASE_IMAGE}
 
-ARG LOCK_FILE=inspector-image/requirements-3.11-sklearn-1.4.2.txt
+ARG LOCK_FILE=inspector-image/requirements-3.12-sklearn-1.4.2.txt
 ARG SKLEARN_VERSION=1.4.2
-ARG PYTHON_VERSION=3.11
+ARG PYTHON_VERSION=3.12
 
 # Every wheel is pinned by hash and resolved for this base's glibc (scripts/lock_inspector_image.py), and
 # --only-binary makes a missing wheel an error here instead of a source build.

@@ -4,12 +4,19 @@
     python scripts/lock_inspector_image.py                  # relock every pair in infra/inspector_image.py
     python scripts/lock_inspector_image.py --sklearn 1.4.2  # relock one pair
     python scripts/lock_inspector_image.py --check          # make test: every lock resolves for its image
+    python scripts/lock_inspector_image.py --base-digests   # pin each base image tag to its digest (Docker)
+    python scripts/lock_inspector_image.py --base-digests --dry-run   # what it would run and write
 
 Each pair is resolved by pip itself for the image, not for this machine: `pip install --dry-run --report`
 with the base image's Python version, ABI and every manylinux tag its glibc accepts, binary wheels only.
 The lock pins each chosen wheel by name, version and sha256, which is what the Dockerfile installs with
 `--require-hashes --only-binary=:all:`. The check runs that same install as a dry run, so a lock that
 would fall back to a source build, miss a dependency or carry a wrong hash fails here, not at deploy.
+
+`--base-digests` asks the registry which digest each base image tag points at now (`docker buildx imagetools
+inspect <tag>`: the multi-platform index, from which the build picks linux/amd64) and records it in
+lambdas/inspector-image/base-images.json; the image is then built FROM <tag>@<digest>, the same bytes on every
+later deploy until the digests are refreshed again (for the base image's security patches).
 """
 
 from __future__ import annotations
@@ -19,17 +26,27 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from infra.inspector_image import BUILD_CONTEXT, LOCK_DIR, SUPPORTED_PAIRS, ImagePair, pip_environment  # noqa: E402
+from infra.inspector_image import (  # noqa: E402
+    BASE_DIGESTS_FILE,
+    BUILD_CONTEXT,
+    DIGEST_PATTERN,
+    LOCK_DIR,
+    SUPPORTED_PAIRS,
+    ImagePair,
+    pip_environment,
+)
 
 STAMP = REPO / ".venv" / ".inspector-locks-checked"
 # The project's own pins (requirements.txt) that the image shares; a pair's constraints may override one.
@@ -158,13 +175,56 @@ def checked_inputs() -> str:
     return digest.hexdigest()
 
 
+def digest_command(image: str) -> list[str]:
+    return ["docker", "buildx", "imagetools", "inspect", image, "--format", "{{json .Manifest}}"]
+
+
+def manifest_digest(output: str, image: str) -> str:
+    """The digest in `imagetools inspect --format '{{json .Manifest}}'` output: the tag's index (or manifest)."""
+    try:
+        digest = json.loads(output)["digest"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"{image}: `imagetools inspect` printed no manifest digest: {output[:200]!r}") from exc
+    if not isinstance(digest, str) or not DIGEST_PATTERN.fullmatch(digest):
+        raise RuntimeError(f"{image}: {digest!r} is not a sha256 digest")
+    return digest
+
+
+def refresh_base_digests(dry_run: bool, run: Any = subprocess.run) -> int:
+    images = sorted({pair.base.image for pair in SUPPORTED_PAIRS})
+    digests: dict[str, str | None] = {}
+    for image in images:
+        command = digest_command(image)
+        if dry_run:
+            print(f"would run: {shlex.join(command)}")
+            digests[image] = None
+            continue
+        result = run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"FAIL {image}: {result.stderr.strip() or result.stdout.strip()}", file=sys.stderr)
+            return 1
+        digests[image] = manifest_digest(result.stdout, image)
+        print(f"{image}@{digests[image]}")
+    target = BASE_DIGESTS_FILE.relative_to(REPO)
+    if dry_run:
+        print(f"would write {target} with the digest of each of: {', '.join(images)}")
+        return 0
+    BASE_DIGESTS_FILE.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {target}: commit it with the change")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="check every lock instead of writing")
     parser.add_argument("--sklearn", action="append", help="only this sklearn_version (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="pairs resolved at once (network-bound)")
     parser.add_argument("--force", action="store_true", help="check even when nothing changed since the last pass")
+    parser.add_argument("--base-digests", action="store_true", help="pin each base image tag to its current digest")
+    parser.add_argument("--dry-run", action="store_true", help="with --base-digests: print, run nothing, write nothing")
     args = parser.parse_args(argv)
+    if args.base_digests:
+        return refresh_base_digests(args.dry_run)
     pairs = [p for p in SUPPORTED_PAIRS if not args.sklearn or p.sklearn_version in args.sklearn]
     if args.sklearn and len(pairs) != len(set(args.sklearn)):
         parser.error(f"supported: {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")

@@ -75,3 +75,30 @@ def template(synthesized: Path) -> dict:
 
 def pytest_report_header() -> list[str]:
     return [f"python {sys.version.split()[0]}; network: loopback only"]
+
+
+# The IAM calls the scenarios checked (tests/scenarios/iam_totals.py), added up over the xdist workers.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.scenarios import iam_totals
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[iam_totals.WORKER_OUTPUT_KEY] = iam_totals.dumps()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    import json
+
+    from tests.scenarios import iam_totals
+
+    output = getattr(node, "workeroutput", {}).get(iam_totals.WORKER_OUTPUT_KEY)
+    if output:
+        iam_totals.add(json.loads(output))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.scenarios import iam_totals
+
+    for line in iam_totals.lines():
+        terminalreporter.write_line(line)

@@ -154,7 +154,7 @@ def run_demo(out: TextIO | None = None, color: bool = False, as_json: bool = Fal
     printer.line(f"model.tar.gz: iris LogisticRegression pipeline, {len(artifact)} bytes")
     printer.line()
     stamp = time.strftime("%H%M%S")
-    with LocalGate(load_template(template)) as gate:
+    with LocalGate(load_template(template), assets=template.parent) as gate:
         results = [run_scenario(gate, scenario, artifact, printer) for scenario in scenarios(stamp)]
     ok = all(r["as_designed"] for r in results)
     elapsed = time.monotonic() - started

@@ -24,7 +24,10 @@ def _newest_source_mtime() -> float:
 
 
 def template_path(outdir: Path = LOCAL_OUTDIR) -> Path:
-    return outdir / f"{STACK_NAME}.template.json"
+    """The gate the local engine runs: TrainingGateStack, or the first of `training-gate-stacks`."""
+    default = outdir / f"{STACK_NAME}.template.json"
+    others = sorted(outdir.glob("*.template.json")) if not default.exists() else []
+    return others[0] if others else default
 
 
 def synthesize(outdir: Path = LOCAL_OUTDIR, overrides: dict[str, Any] | None = None, force: bool = False) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from infra.app import context_overrides
+from infra.app import STACKS_KEY, check_distinct_gates, context_overrides, gate_stacks
 from infra.config import CONTEXT_KEY, load_config, read_context
 from infra.stack import STACK_NAME
 
@@ -32,9 +32,20 @@ RUN_ELSEWHERE = {
         'cli.main(["demo"',
     ),
     "npx cdk synth -c": (
-        "tests.infra.test_context_overrides",
-        "test_the_pinned_cdk_cli_merges_a_json_string_into_cdk_json",
+        "tests.infra.test_synthesis",
+        "test_the_pinned_cdk_cli_synthesizes_as_cdk_deploy_does_with_a_json_string_merged_into_cdk_json",
         '"synth"',
+    ),
+    # The same synthesis: the CLI with an account and a region, as `cdk deploy` runs the app.
+    "AWS_REGION=eu-central-1 CDK_DEFAULT_ACCOUNT=123456789012 npx cdk synth": (
+        "tests.infra.test_synthesis",
+        "test_the_pinned_cdk_cli_synthesizes_as_cdk_deploy_does_with_a_json_string_merged_into_cdk_json",
+        'env=_cli_environment("eu-central-1")',
+    ),
+    "python scripts/lock_inspector_image.py --base-digests --dry-run": (
+        "tests.infra.test_image_locks",
+        "test_the_refresh_dry_run_names_the_registry_command_per_base_and_writes_nothing",
+        '"--base-digests", "--dry-run"',
     ),
 }
 # Run here: the app synthesizes with no credentials and no Docker.
@@ -102,6 +113,21 @@ def test_the_app_synthesizes_as_the_section_runs_it(tmp_path: Path):
 def test_every_context_override_in_the_section_is_a_valid_configuration(command: str):
     (value,) = [a.split("=", 1)[1] for a in shlex.split(without_comment(command)) if a.startswith(f"{CONTEXT_KEY}=")]
     load_config({**read_context(), **context_overrides(value)})
+
+
+def test_the_two_gates_example_declares_two_valid_gates_that_judge_different_jobs():
+    (command,) = [c for c in commands() if f"-c '{STACKS_KEY}=" in c]
+    (value,) = [a.split("=", 1)[1] for a in shlex.split(without_comment(command)) if a.startswith(f"{STACKS_KEY}=")]
+    stacks = gate_stacks(value)
+    assert len(stacks) == 2 and shlex.split(command)[3] in stacks
+    check_distinct_gates({name: load_config({**read_context(), **settings}) for name, settings in stacks.items()})
+
+
+def test_the_prefix_example_gates_by_name_alone_as_the_section_says():
+    (command,) = [c for c in commands() if f"-c '{CONTEXT_KEY}=" in c and "job_name_prefixes" in c]
+    (value,) = [a.split("=", 1)[1] for a in shlex.split(without_comment(command)) if a.startswith(f"{CONTEXT_KEY}=")]
+    config = load_config({**read_context(), **context_overrides(value)})
+    assert config.job_tag is None and config.job_name_prefixes == ["churn-"]
 
 
 def _aws_commands() -> list[list[str]]:

@@ -13,8 +13,8 @@ LARGE = "x" * (300 * 1024)  # over Step Functions' 256 KiB
 
 
 @pytest.fixture(scope="module")
-def account(template: dict) -> Iterator[LocalGate]:
-    with LocalGate(template, retry_time_scale=0.001) as local:
+def account(template: dict, synthesized) -> Iterator[LocalGate]:
+    with LocalGate(template, retry_time_scale=0.001, assets=synthesized.parent) as local:
         yield local
 
 

@@ -3,21 +3,28 @@ pytest (it needs the package index): `scripts/lock_inspector_image.py --check`, 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
-from infra.config import ConfigError, load_config, read_context
+from infra import inspector_image
+from infra.config import ConfigError, GateConfig, load_config, read_context
 from infra.inspector_image import (
+    BASE_DIGESTS_FILE,
     BASE_IMAGES,
     BUILD_CONTEXT,
+    DIGEST_PATTERN,
     DOCKERFILE,
     LOCK_DIR,
     SUPPORTED_PAIRS,
+    base_digests,
     build_args,
     image_pair,
     inspector_image_code,
@@ -67,7 +74,7 @@ def test_every_locked_wheel_loads_on_the_base_image(pair):
 
 def test_amazon_linux_2_locks_keep_numpy_at_most_2_2_6_and_have_manylinux2014_wheels():
     al2 = [p for p in SUPPORTED_PAIRS if p.base.os_name == "Amazon Linux 2"]
-    assert {p.sklearn_version for p in al2} >= {"1.2.1", "1.4.2"}
+    assert {p.sklearn_version for p in al2} == {"1.2.1"}  # the only release with no wheels for a supported base
     for pair in al2:
         entries = _entries(pair.lock_path)
         numpy = tuple(int(part) for part in entries["numpy"][0].split("."))
@@ -98,16 +105,21 @@ def test_no_lock_without_a_pair():
 
 
 def test_the_python_follows_the_sklearn_version():
-    # scikit-learn 1.2 has no Python 3.12 wheels: older versions stay on Amazon Linux 2 / Python 3.11.
+    # scikit-learn 1.2 has no Python 3.12 wheels: it alone stays on Amazon Linux 2 / Python 3.11.
     assert image_pair("1.2.1").python_version == "3.11"
-    assert image_pair("1.4.2").python_version == "3.11"
-    assert all(p.python_version >= "3.12" for p in SUPPORTED_PAIRS if p.sklearn_version >= "1.5")
+    assert image_pair("1.4.2").python_version == "3.12"
+    assert all(p.python_version >= "3.12" for p in SUPPORTED_PAIRS if p.sklearn_version != "1.2.1")
     assert {p.sagemaker_framework_version for p in SUPPORTED_PAIRS} >= {"1.2-1", "1.4-2"}
 
 
-def test_shipped_configuration_keeps_its_sklearn_version():
+def test_the_default_pair_runs_on_a_supported_runtime_and_the_old_one_says_when_support_ended():
     config = load_config(read_context())
-    assert (config.sklearn_version, config.inspector_python_version) == (read_context()["sklearn_version"], "3.11")
+    assert (config.sklearn_version, config.inspector_python_version) == (read_context()["sklearn_version"], "3.12")
+    default = image_pair(GateConfig.model_fields["sklearn_version"].default)
+    assert default.base.supported_until is None and default.support_warning() is None
+    assert image_pair(config.sklearn_version).support_warning() is None
+    warning = image_pair("1.2.1").support_warning()
+    assert warning and "ended on 2026-06-30" in warning and "1.4.2" in warning
 
 
 def test_an_unsupported_sklearn_version_fails_naming_the_supported_ones():
@@ -127,7 +139,8 @@ def test_the_dockerfile_installs_the_lock_binary_only_with_hashes_and_defaults_t
     dockerfile = (BUILD_CONTEXT / DOCKERFILE).read_text()
     assert re.search(r"pip install .*--require-hashes --only-binary=:all: -r", dockerfile)
     defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
-    assert defaults == build_args(image_pair(read_context()["sklearn_version"]))
+    pair = image_pair(read_context()["sklearn_version"])
+    assert defaults == {**build_args(pair), "BASE_IMAGE": pair.base.image}  # a manual build names the tag
 
 
 def test_the_image_asset_is_built_for_linux_amd64_from_its_pairs_lock(tmp_path: Path):
@@ -145,7 +158,7 @@ def test_the_image_asset_is_built_for_linux_amd64_from_its_pairs_lock(tmp_path: 
     assert source["platform"] == "linux/amd64"
     assert source["dockerFile"] == DOCKERFILE
     assert source["dockerBuildArgs"] == {
-        "BASE_IMAGE": "public.ecr.aws/lambda/python:3.11",
+        "BASE_IMAGE": BASE_IMAGES["3.11"].reference,
         "LOCK_FILE": "inspector-image/requirements-3.11-sklearn-1.2.1.txt",
         "SKLEARN_VERSION": "1.2.1",
         "PYTHON_VERSION": "3.11",
@@ -154,3 +167,89 @@ def test_the_image_asset_is_built_for_linux_amd64_from_its_pairs_lock(tmp_path: 
     # Only this pair's lock is in the build context: relocking another pair leaves this image's hash alone.
     assert [p.name for p in (staged / LOCK_DIR).iterdir()] == ["requirements-3.11-sklearn-1.2.1.txt"]
     assert (staged / "training_gate" / "inspector" / "loader.py").exists()
+
+
+# -- the base image, pinned by digest ---------------------------------------------------------------
+
+
+def test_every_base_image_is_recorded_and_each_pin_is_a_sha256_digest():
+    recorded = json.loads(BASE_DIGESTS_FILE.read_text())
+    assert set(recorded) == {p.base.image for p in SUPPORTED_PAIRS}
+    for image, digest in recorded.items():
+        assert digest is None or DIGEST_PATTERN.fullmatch(digest), (image, digest)
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "a" * 128, "latest", "SHA256:" + "A" * 64])
+def test_a_pin_that_is_not_a_sha256_digest_is_refused(tmp_path: Path, digest: str):
+    path = tmp_path / "base-images.json"
+    path.write_text(json.dumps({"public.ecr.aws/lambda/python:3.12": digest}))
+    with pytest.raises(ValueError, match="not sha256:<64 hex digits>"):
+        base_digests(path)
+
+
+def test_a_pinned_base_is_built_from_its_digest(monkeypatch: pytest.MonkeyPatch):
+    digest = "sha256:" + "0123456789abcdef" * 4
+    pair = image_pair("1.4.2")
+    monkeypatch.setattr(inspector_image, "base_digests", lambda: {pair.base.image: digest})
+    assert build_args(pair)["BASE_IMAGE"] == f"public.ecr.aws/lambda/python:3.12@{digest}"
+
+
+def _lock_script():
+    spec = importlib.util.spec_from_file_location("lock_inspector_image", REPO / "scripts" / "lock_inspector_image.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_refresh_dry_run_names_the_registry_command_per_base_and_writes_nothing():
+    before = BASE_DIGESTS_FILE.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "scripts/lock_inspector_image.py", "--base-digests", "--dry-run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    for image in {p.base.image for p in SUPPORTED_PAIRS}:
+        assert f"would run: docker buildx imagetools inspect {image} --format '{{{{json .Manifest}}}}'" in result.stdout
+    assert BASE_DIGESTS_FILE.read_bytes() == before
+
+
+def test_the_refresh_records_the_digest_of_each_tags_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    script = _lock_script()
+    target = tmp_path / "base-images.json"
+    monkeypatch.setattr(script, "BASE_DIGESTS_FILE", target)
+    monkeypatch.setattr(script, "REPO", tmp_path)
+    digests = {
+        image: "sha256:" + f"{n:064x}" for n, image in enumerate(sorted({p.base.image for p in SUPPORTED_PAIRS}))
+    }
+    ran = []
+
+    def registry(command, **kwargs):
+        ran.append(command)
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digests[command[4]],
+            "size": 1609,
+            "manifests": [{"digest": "sha256:" + "f" * 64, "platform": {"architecture": "amd64", "os": "linux"}}],
+        }
+        return subprocess.CompletedProcess(command, 0, stdout=json.dumps(index), stderr="")
+
+    assert script.refresh_base_digests(dry_run=False, run=registry) == 0
+    assert [c[:4] for c in ran] == [["docker", "buildx", "imagetools", "inspect"]] * len(digests)
+    assert json.loads(target.read_text()) == digests
+    assert base_digests(target) == digests
+
+
+def test_synthesis_warns_with_the_end_of_support_when_the_pair_is_on_an_unsupported_runtime():
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.stack import TrainingGateStack
+
+    message = Match.string_like_regexp("Lambda support ended on 2026-06-30")
+    old = TrainingGateStack(App(), "Old", config=load_config({**read_context(), "sklearn_version": "1.2.1"}))
+    Annotations.from_stack(old).has_warning("*", message)
+    shipped = TrainingGateStack(App(), "Shipped", config=load_config(read_context()))
+    assert Annotations.from_stack(shipped).find_warning("*", message) == []

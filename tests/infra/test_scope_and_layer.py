@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Annotations, Match
 
 from infra.config import ConfigError, load_config, read_context
-from infra.functions import powertools_layer_arn, powertools_parameter_name
+from infra.powertools import MAPPING_ID, POWERTOOLS_LAYER_VERSION, PUBLISHERS, partition_of, powertools_layer_arn
 from infra.stack import TrainingGateStack
 from training_gate_cli.local_engine import resources_of
 
@@ -100,42 +100,53 @@ def _layers(template: dict) -> set[str]:
     return found
 
 
-def test_the_powertools_layer_is_the_public_parameters_latest_for_the_runtime_and_architecture(template: dict):
-    assert powertools_parameter_name() == "/aws/service/powertools/python/x86_64/python3.14/latest"
+def test_an_environment_agnostic_template_carries_the_pinned_layer_of_every_region_that_publishes_one(template: dict):
     (layer,) = _layers(template)
-    parameter = json.loads(layer)["Ref"]
-    assert template["Parameters"][parameter] == {
-        "Type": "AWS::SSM::Parameter::Value<String>",
-        "Default": "/aws/service/powertools/python/x86_64/python3.14/latest",
-    }
+    assert json.loads(layer) == {"Fn::FindInMap": [MAPPING_ID, {"Ref": "AWS::Region"}, "arn"]}
+    mapping = template["Mappings"][MAPPING_ID]
+    assert set(mapping) == set(PUBLISHERS)
+    for region, row in mapping.items():
+        arn = row["arn"].split(":")
+        assert (arn[1], arn[3], arn[4]) == (partition_of(region), region, PUBLISHERS[region]), row
+        assert arn[6:] == ["AWSLambdaPowertoolsPythonV3-python314-x86_64", str(POWERTOOLS_LAYER_VERSION)]
+    # Nothing is looked up at deploy time: no SSM parameter but the CDK's own bootstrap version.
+    assert [p["Default"] for p in template.get("Parameters", {}).values()] == ["/cdk-bootstrap/hnb659fds/version"]
     for function in resources_of(template, "AWS::Lambda::Function").values():
         if "Layers" in function["Properties"]:
             assert function["Properties"]["Architectures"] == ["x86_64"]
 
 
-def test_a_pinned_layer_arn_replaces_the_parameter(tmp_path):
+def test_a_pinned_layer_arn_replaces_the_table(tmp_path):
     from training_gate_cli.synth import synthesize
 
     pinned = json.loads(synthesize(tmp_path, overrides={"powertools_layer_arn": PINNED}).read_text())
     assert _layers(pinned) == {json.dumps(PINNED)}
-    assert not any(p.get("Default", "").startswith("/aws/service/powertools") for p in pinned["Parameters"].values())
+    assert MAPPING_ID not in pinned.get("Mappings", {})
 
 
-def test_the_older_layer_version_key_keeps_the_arn_it_built():
-    stack = Stack(App(), "Legacy")
-    arn = powertools_layer_arn(stack, config_without("powertools_layer_arn", powertools_layer_version=27))
-    assert stack.resolve(arn) == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":lambda:",
-                {"Ref": "AWS::Region"},
-                ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:27",
-            ],
-        ]
-    }
+def _layer_in(region: str, **changes: Any) -> str:
+    stack = Stack(App(), "Layer", env=Environment(account="123456789012", region=region))
+    return stack.resolve(powertools_layer_arn(stack, config_without(*changes, **changes), "python3.14", "x86_64"))
+
+
+def test_a_concrete_region_gets_its_publishers_arn_and_the_version_key_picks_another_version():
+    assert _layer_in("eu-west-1") == PINNED.replace(":7", f":{POWERTOOLS_LAYER_VERSION}")
+    assert _layer_in("us-gov-east-1", powertools_layer_version=30) == (
+        "arn:aws-us-gov:lambda:us-gov-east-1:165087284144:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:30"
+    )
+
+
+def test_a_region_without_a_published_layer_fails_synthesis_asking_for_a_pin():
+    with pytest.raises(ConfigError, match=r"no Lambda layer in cn-northwest-1.*powertools_layer_arn"):
+        _layer_in("cn-northwest-1")
+    assert _layer_in(
+        "cn-northwest-1", powertools_layer_arn=PINNED.replace("aws:lambda:eu-west-1", "aws-cn:lambda:cn-northwest-1")
+    )
+
+
+def test_a_pinned_layer_of_another_region_or_partition_is_refused():
+    with pytest.raises(ConfigError, match=r"aws/eu-west-1, but the stack deploys to aws-cn/cn-north-1"):
+        _layer_in("cn-north-1", powertools_layer_arn=PINNED)
 
 
 @pytest.mark.parametrize(

@@ -180,3 +180,22 @@ def test_a_skipped_decision_publishes_its_event_completes_and_never_touches_the_
     assert [e["outcome"] for e in events.published] == ["skipped"] and registry.approvals == {}
     item = log.get("job-1", POLICY.sha256())
     assert (item.status, item.completion) == ("complete", "skipped")
+
+
+@pytest.mark.parametrize(
+    ("own", "touched"),
+    [
+        ("arn:aws:sagemaker:us-east-1:123456789012:model-package/models/7", True),
+        ("arn:aws:sagemaker:us-east-1:123456789012:model-package/team-private/7", False),  # not the decision's group
+        ("arn:aws:sagemaker:eu-west-1:123456789012:model-package/models/7", False),  # another region
+        ("arn:aws:sagemaker:us-east-1:210987654321:model-package/models/7", False),  # another account
+        ("arn:aws:sagemaker:us-east-1:123456789012:model-package/models", False),  # not a versioned package
+    ],
+)
+def test_a_jobs_own_package_is_the_gates_to_decide_only_in_the_decisions_group_here(world, own: str, touched: bool):
+    _, log, registry, events = world
+    job, evaluation = decide(world, 0.5, job=training_job("job-1", output_model_package_arn=own))
+    ports = FinishPorts(log=log, events=events, registry=registry)  # type: ignore[arg-type]
+    record_outcome(RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME), ports)
+    assert registry.approvals == ({own: "Rejected"} if touched else {})
+    assert [e["outcome"] for e in events.published] == ["reject"]  # decided and published either way

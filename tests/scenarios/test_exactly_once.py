@@ -126,11 +126,12 @@ def test_an_execution_stopped_between_creating_the_package_and_recording_it_neve
 
     def create_then_die(self, request):
         original(self, request)
-        client = boto3.client("stepfunctions")
-        (running,) = client.list_executions(stateMachineArn=gate.state_machine_arn, statusFilter="RUNNING")[
-            "executions"
-        ]
-        client.stop_execution(executionArn=running["executionArn"], error="Aborted", cause="stopped by a person")
+        with gate.acting_as_person():
+            client = boto3.client("stepfunctions")
+            (running,) = client.list_executions(stateMachineArn=gate.state_machine_arn, statusFilter="RUNNING")[
+                "executions"
+            ]
+            client.stop_execution(executionArn=running["executionArn"], error="Aborted", cause="stopped by a person")
         raise RuntimeError("the function was stopped with its execution")
 
     monkeypatch.setattr(ModelRegistry, "create_package", create_then_die)

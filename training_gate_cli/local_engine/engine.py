@@ -14,14 +14,17 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
 
 import training_gate_cli.local_engine.moto_hooks as moto_hooks
+from training_gate.handlers.environment import forget_settings
 from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
-from training_gate_cli.local_engine.provision import Account, provision
+from training_gate_cli.local_engine.iam import Enforcement, create_in_account, enforced
+from training_gate_cli.local_engine.provision import Account, Resolver, provision
 from training_gate_cli.local_engine.strict import (
     HISTORY_EVENTS_MAX,
     STATE_PAYLOAD_MAX,
@@ -136,9 +139,15 @@ class LocalGate:
         throttle_rate: float = 0.0,
         seed: int = 0,
         strict: bool = True,
+        iam: bool = True,
+        assets: Path | None = None,
     ):
         self.template = template
+        # The cdk.out directory the template was written to: the files the stack deploys as assets.
+        self.assets = assets
         self.strict = strict
+        self.iam_enforced = iam
+        self.iam: Enforcement | None = None
         self.mock_config = (
             mock_config if mock_config is not None else json.loads(moto_hooks.MOCK_CONFIG_FILE.read_text())
         )
@@ -182,7 +191,13 @@ class LocalGate:
         stack.enter_context(moto_hooks.tuning_jobs(self.tuning))
         stack.enter_context(moto_hooks.redrive_executions())
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
-        self.account = provision(self.template)
+        self.account = provision(self.template, self.assets)
+        if self.iam_enforced:
+            # Each handler runs as its function's role, each task as the state machine's (local_engine/iam.py).
+            self.iam = Enforcement(self.template, Resolver(self.account, self.template).resolve)
+            create_in_account(self.iam)
+            self.iam.start()
+            stack.enter_context(enforced(self.iam))
         if self.strict:
             # After provisioning: the engine's own set-up calls are not the gate's.
             stack.enter_context(strict_requests())
@@ -251,7 +266,10 @@ class LocalGate:
             return _error_payload(fault.error, "injected: the invocation failed before the handler ran")
         context = InvocationContext(function_name=name, invoked_function_arn=function.arn)
         try:
-            result = self._handler(name)(event, context)
+            handler = self._handler(name)
+            forget_settings()  # every function reads its settings document as its own, with its own role
+            with self.iam.acting_as_function(name) if self.iam else contextlib.nullcontext():
+                result = handler(event, context)
         except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:])
@@ -269,8 +287,16 @@ class LocalGate:
             return _error_payload(fault.error, f"injected after the handler ran: {fault.kind}")
         return payload
 
+    def acting_as_person(self) -> contextlib.AbstractContextManager[None]:
+        """What a test does from inside a handler on behalf of a person (not checked against the function's role)."""
+        return self.iam.acting_as_person() if self.iam else contextlib.nullcontext()
+
     def _abort_running(self, event: Any) -> None:
         """Stop the execution this invocation belongs to (StopExecution during the task)."""
+        with self.acting_as_person():
+            self._stop_running(event)
+
+    def _stop_running(self, event: Any) -> None:
         client = boto3.client("stepfunctions")
         wanted = event.get("execution_arn") if isinstance(event, dict) else None
         for execution in client.list_executions(stateMachineArn=self.account.state_machine_arn, statusFilter="RUNNING")[
@@ -364,9 +390,7 @@ class LocalGate:
         return self._resolved(rules[0]["EventPattern"]), rules[0]["Targets"][0]
 
     def _resolved(self, pattern: Any) -> Any:
-        from training_gate_cli.local_engine.provision import Resolver
-
-        resolver = Resolver(self.account)
+        resolver = Resolver(self.account, self.template)
         if isinstance(pattern, dict) and set(pattern) <= {"Ref", "Fn::GetAtt", "Fn::Join"} and pattern:
             return resolver.resolve(pattern)
         if isinstance(pattern, dict):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
 
+from training_gate.domain.settings import SETTINGS_VARIABLE
 from training_gate_cli.local_engine.constants import ACCOUNT_ID, REGION, TRAINING_LOG_GROUP, LocalEngineError
 from training_gate_cli.local_engine.template import resources_of, substitute
 
@@ -43,7 +46,8 @@ class Account:
 
 
 class Resolver:
-    """The intrinsic functions the synthesized template uses for the gate's own resources."""
+    """The intrinsic functions the synthesized template uses for the gate's own resources. Resources the
+    engine does not create (keys, log groups, roles, queues) resolve to the ARNs they would have here."""
 
     PSEUDO: ClassVar[dict[str, str]] = {
         "AWS::Region": REGION,
@@ -52,12 +56,15 @@ class Resolver:
         "AWS::URLSuffix": "amazonaws.com",
     }
 
-    def __init__(self, account: Account):
+    def __init__(self, account: Account, template: dict[str, Any] | None = None):
         self.account = account
+        self.types = {k: v["Type"] for k, v in (template or {}).get("Resources", {}).items()}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, str):
             return value
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
         if isinstance(value, dict) and len(value) == 1:
             ((kind, arg),) = value.items()
             if kind == "Ref":
@@ -67,7 +74,16 @@ class Resolver:
             if kind == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(p)) for p in parts)
+            if kind == "Fn::Sub" and isinstance(arg, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._sub(m.group(1))), arg)
+        if isinstance(value, dict) and not any(k.startswith(("Fn::", "Ref")) for k in value):
+            return {k: self.resolve(v) for k, v in value.items()}
         raise LocalEngineError(f"the local engine cannot resolve {json.dumps(value)[:200]}")
+
+    def _sub(self, name: str) -> Any:
+        if "." in name:
+            return self.get_att(*name.split(".", 1))
+        return self.ref(name)
 
     def ref(self, name: str) -> str:
         account = self.account
@@ -80,6 +96,11 @@ class Resolver:
             return name
         if name and name == account.state_machine_logical_id:
             return account.state_machine_arn
+        kind = self.types.get(name)
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        if kind in ("AWS::IAM::Role", "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::Events::Rule"):
+            return name
         raise LocalEngineError(f"the local engine cannot resolve Ref {name}")
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -90,6 +111,22 @@ class Resolver:
             return f"arn:aws:s3:::{account.bucket_names[name]}"
         if attribute == "Arn" and name in account.table_names:
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{account.table_names[name]}"
+        if name and name == account.state_machine_logical_id and attribute in ("Arn", "Name"):
+            return account.state_machine_arn if attribute == "Arn" else account.state_machine_arn.rsplit(":", 1)[-1]
+        if attribute == "TopicName" and name in account.topic_arns:
+            return account.topic_arns[name].rsplit(":", 1)[-1]
+        synthetic = {
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+            "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{name.lower()}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}",
+        }
+        kind = self.types.get(name)
+        if attribute == "Arn" and kind in synthetic:
+            return synthetic[kind]
+        if attribute == "QueueName" and kind == "AWS::SQS::Queue":
+            return name
         raise LocalEngineError(f"the local engine cannot resolve Fn::GetAtt {name}.{attribute}")
 
 
@@ -104,9 +141,26 @@ def _topic_ref(properties: dict[str, Any], key: str) -> str | None:
     return ref.get("Ref") if isinstance(ref, dict) else None
 
 
-def provision(template: dict[str, Any]) -> Account:
+def _upload_settings(uri: str, assets: Path | None) -> None:
+    """The settings document, where the CDK's asset publishing would put it (infra/settings.py): found by its
+    object key in the assets manifest of the directory the template was written to."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if assets is None:
+        raise LocalEngineError(f"the functions read their settings from {uri}: pass the cdk.out directory (assets=)")
+    for manifest in Path(assets).glob("*.assets.json"):
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            if any(d.get("objectKey") == key for d in asset.get("destinations", {}).values()):
+                s3 = boto3.client("s3")
+                if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+                    s3.create_bucket(Bucket=bucket)
+                s3.put_object(Bucket=bucket, Key=key, Body=(Path(assets) / asset["source"]["path"]).read_bytes())
+                return
+    raise LocalEngineError(f"no asset in {assets} is published as {key}: synthesize again")
+
+
+def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
     account = Account()
-    resolver = Resolver(account)
+    resolver = Resolver(account, template)
     iam = boto3.client("iam")
     role_arn = iam.create_role(RoleName="local-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
@@ -183,6 +237,8 @@ def provision(template: dict[str, Any]) -> Account:
             if known is not None and known != value and key not in _PER_FUNCTION_VARIABLES:
                 raise LocalEngineError(f"functions disagree on {key}; in-process handlers share one environment")
             account.environment[key] = value
+    if SETTINGS_VARIABLE in account.environment:
+        _upload_settings(account.environment[SETTINGS_VARIABLE], assets)
 
     definition = resolver.resolve(machine["DefinitionString"])
     values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}

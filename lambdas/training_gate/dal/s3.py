@@ -87,3 +87,31 @@ class ArtifactStore:
     def put_text(self, bucket: str, key: str, text: str, content_type: str = "text/markdown") -> str:
         self._s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
         return f"s3://{bucket}/{key}"
+
+
+# The settings document is a few kilobytes; anything larger is not the stack's document.
+SETTINGS_MAX_BYTES = 1 << 20
+
+
+class SettingsUnavailable(Exception):
+    """The function's settings document could not be read, or is not the one the stack wrote."""
+
+
+def read_settings(uri: str, sha256: str, s3: Any | None = None) -> dict[str, str]:
+    """The stack's settings document (variable name -> value), checked against the digest the stack recorded
+    in the function's environment: a changed or truncated object is refused, never half used."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        body = (s3 or client("s3")).get_object(Bucket=bucket, Key=key)["Body"].read(SETTINGS_MAX_BYTES + 1)
+    except ClientError as exc:
+        raise SettingsUnavailable(
+            f"the settings document {uri} could not be read ({error_code(exc)}): the function's role must be able "
+            "to read it, and the object must still be in the CDK's asset bucket (redeploy the stack to restore it)"
+        ) from exc
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != sha256:
+        raise SettingsUnavailable(f"the settings document {uri} has sha256 {digest}, the stack wrote {sha256}")
+    document = json.loads(body)
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise SettingsUnavailable(f"the settings document {uri} is not an object of strings")
+    return document

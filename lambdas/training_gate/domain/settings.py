@@ -8,6 +8,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from typing_extensions import TypedDict
 
+# The settings too large for a function's environment live in one JSON document the stack deploys (an S3
+# object of variable name -> value): these two variables name it and its sha256 (infra/settings.py).
+SETTINGS_VARIABLE = "GATE_SETTINGS"
+SETTINGS_SHA256_VARIABLE = "GATE_SETTINGS_SHA256"
+
 
 class InferenceConfig(BaseModel):
     """What a registered package declares about serving it (its InferenceSpecification)."""

@@ -52,6 +52,23 @@ def record_superseded(log: DecisionLog, key: str, policy_sha256: str, me: str, i
     )
 
 
+def own_package(job: TrainingJob, group: str) -> str | None:
+    """The package the job registered itself, if the gate may decide its approval: one in the group the
+    decision is for, in the job's own account and region (the gate's roles may update packages of the
+    configured groups only). A package elsewhere belongs to someone else's process and is left alone."""
+    arn = job.output_model_package_arn
+    if not arn:
+        return None
+    package, training_job = arn.split(":"), job.training_job_arn.split(":")
+    if len(package) < 6 or package[:5] != training_job[:5]:
+        return None
+    # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>; SageMaker lowercases the group.
+    parts = package[5].split("/")
+    if len(parts) != 3 or parts[0] != "model-package" or parts[1] != group.lower():
+        return None
+    return arn
+
+
 def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Completion:
     """Publish the decision event once, before the owners are told (so that a failure here never
     leaves a notification that a re-run would repeat). A pass and a skip are complete afterwards (a
@@ -74,10 +91,9 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
         return Completion(completion="notified")
     try:
         if not item.event_published:
-            if evaluation.outcome == Outcome.REJECT and job.output_model_package_arn:
-                ports.registry.set_approval(
-                    job.output_model_package_arn, "Rejected", f"training-gate: {evaluation.summary}"
-                )
+            own = own_package(job, evaluation.model_package_group)
+            if evaluation.outcome == Outcome.REJECT and own:
+                ports.registry.set_approval(own, "Rejected", f"training-gate: {evaluation.summary}")
             ports.events.publish(
                 decision_event(job, evaluation, me, model_package_arn=package),
                 [r for r in (package, job.training_job_arn) if r],

@@ -24,7 +24,14 @@ from training_gate.domain.contract import Evaluation, Registration, ReportRegist
 from training_gate.domain.report import client_token, model_monitor_statistics, sanitize_metadata
 from training_gate.domain.report_document import Report
 from training_gate.domain.settings import InferenceConfig
-from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, judged_job, record_outcome, record_superseded
+from training_gate.logic.finish import (
+    FinishPorts,
+    RecordOutcomeRequest,
+    judged_job,
+    own_package,
+    record_outcome,
+    record_superseded,
+)
 
 GROUP_DESCRIPTION = "Models that passed training-gate"
 # A versioned package takes its group's tags and refuses its own (CreateModelPackage: "If you supply
@@ -199,9 +206,10 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
     if not report_uri:
         raise ValueError(f"the decision on {job.training_job_name} has no report to register from")
     report = _read_report(ports.store, report_uri)
-    if job.output_model_package_arn:
-        # The job registered its model itself: apply the gate's decision to that package, add none.
-        arn = job.output_model_package_arn
+    own = own_package(job, evaluation.model_package_group)
+    if own:
+        # The job registered its model itself, in the decision's group: apply the decision to it, add none.
+        arn = own
         ports.registry.set_approval(
             arn,
             report.policy.outcome.approval_status,
@@ -225,7 +233,7 @@ def _register(request: RegisterRequest, ports: RegisterPorts, inference: Inferen
             ports.registry.ensure_group(sent["ModelPackageGroupName"], GROUP_DESCRIPTION, GROUP_TAGS)
             arn, created = _create_once(ports.registry, sent, identity)
     ports.log.record_package(key, evaluation.policy_sha256, me, arn)
-    adopted = bool(job.output_model_package_arn)
+    adopted = own is not None
     _record_in_report(ports.store, report_uri, arn, adopted, report)
     return Registration(
         training_job_name=job.training_job_name,
