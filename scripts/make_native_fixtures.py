@@ -321,15 +321,19 @@ def _lightgbm_worker(version: str, out: Path) -> list[dict]:
     directory.mkdir(parents=True, exist_ok=True)
     records = []
     cases = {name: (params, None) for name, params in LIGHTGBM_OBJECTIVES.items()}
-    cases["binary-categorical"] = ({"objective": "binary"}, [4])
+    # Category 1 of column 4 flips the label: a split on it is a categorical split (cat_threshold bitsets).
+    cases["binary-categorical"] = ({"objective": "binary", "min_data_per_group": 5, "cat_smooth": 1}, [4])
     if not version.startswith("3."):
         cases["regression-linear-tree"] = ({"objective": "regression", "linear_tree": True}, None)
     for case, (extra, categorical) in cases.items():
         family = case.split("-")[0]
         params = {"num_leaves": 6, "learning_rate": 0.3, "min_data_in_leaf": 5, "verbose": -1, "seed": 0, **extra}
         params["num_threads"] = 1
+        label = labels[family]
+        if categorical:
+            label = ((x[:, 4] == 1) ^ (x[:, 0] > 0)).astype(label.dtype)
         dataset = lgb.Dataset(
-            x, label=labels[family], group=groups if family == "ranking" else None,
+            x, label=label, group=groups if family == "ranking" else None,
             categorical_feature=categorical or "auto", params={"verbose": -1},
         )  # fmt: skip
         booster = lgb.train(params, dataset, num_boost_round=ROUNDS)
