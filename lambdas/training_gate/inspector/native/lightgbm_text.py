@@ -17,6 +17,7 @@ Pickled Boosters (JumpStart) hold this text under `_handle` (4.x) or `handle` (3
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -187,6 +188,7 @@ def read_lightgbm_text(data: bytes) -> LightGBMModel:
         raise refuse(Reason.INCONSISTENT, "monotone_constraints does not match the features", "monotone_constraints")
     objective, params = _objective(header.get("objective", "regression"), num_class)
     trees, offsets, end = _read_trees(lines, index, max_feature_idx)
+    _check_trailer(lines, end)
     if "tree_sizes" in header:
         _check_tree_sizes(header["tree_sizes"], lines, offsets, end)
     if len(trees) % per_iteration:
@@ -251,6 +253,20 @@ def _read_trees(lines: list[str], index: int, max_feature_idx: int) -> tuple[lis
             index += 1
         trees.append(_tree(block, max_feature_idx, f"tree {len(trees)}"))
     raise refuse(Reason.TRUNCATED, "no 'end of trees' line", "trees")
+
+
+def _check_trailer(lines: list[str], end: int) -> None:
+    """What follows `end of trees` as LightGBM writes it: a `parameters:` section closed by `end of
+    parameters`, and from Python a last `pandas_categorical:<json>` line; a cut file misses either."""
+    rest = lines[end + 1 :]
+    if "parameters:" in rest and "end of parameters" not in rest:
+        raise refuse(Reason.TRUNCATED, "the parameters section never ends", "parameters")
+    tail = [line for line in rest if line.startswith("pandas_categorical:")]
+    if tail:
+        try:
+            json.loads(tail[-1][len("pandas_categorical:") :])
+        except ValueError as exc:
+            raise refuse(Reason.TRUNCATED, "the pandas_categorical line is cut", "pandas_categorical") from exc
 
 
 def _check_tree_sizes(text: str, lines: list[str], offsets: list[int], end: int) -> None:
