@@ -41,10 +41,15 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+# Names a current reader warns about (and may drop) for objectives that compute the same thing.
+_RENAMED = {"reg:linear": "reg:squarederror"}
+
+
 def _objective(model: XGBoostModel) -> dict[str, Any]:
     name = objective_name(model.objective)
     if model.objective_config.get("name") in (name, model.objective):
-        return {**model.objective_config, "name": name}
+        return {**model.objective_config, "name": _RENAMED.get(name, name)}
+    name = _RENAMED.get(name, name)
     # No configuration saved (0.x binaries): the defaults each objective's LoadConfig reads.
     config: dict[str, Any] = {"name": name}
     if name.startswith("multi:"):
