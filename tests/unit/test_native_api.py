@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -66,6 +68,21 @@ def test_the_framework_loads_what_the_gate_validated_and_predicts_the_recorded_v
         np.testing.assert_allclose(np.asarray(output, dtype=np.float64), recorded, atol=2e-5)
     assert model.describe()["framework"] == fixture["framework"]
     assert model.describe()["bytes_validated"] is True
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+def test_a_pickle_payload_named_xgboost_model_is_judged_as_xgboost_and_refused_by_name():
+    payload = pickle.dumps(_Payload(), protocol=3)
+    found = recognise(payload[:512], "xgboost-model")
+    assert found == Recognition("xgboost", "pickle")
+    with pytest.raises(NativeRefusal) as caught:
+        validate_bytes(found, payload)
+    assert caught.value.reason == Reason.PICKLE_GLOBAL_REFUSED
+    assert "system" in caught.value.detail
 
 
 def test_catboost_is_described_as_not_validated():

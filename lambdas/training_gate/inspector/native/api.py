@@ -30,6 +30,7 @@ from training_gate.inspector.native.xgboost_model import OBJECTIVES, XGBoostMode
 # Bytes a recogniser needs to see: the pre-1.0 binary's objective name ends near byte 170.
 HEAD_BYTES = 512
 FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "onnx")
+BUILT_IN_NAME = "xgboost-model"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ def recognise(head: bytes, name: str = "") -> Recognition | None:
             return Recognition("xgboost", "pickle")
         if b"lightgbm.basic" in head[:64]:
             return Recognition("lightgbm", "pickle")
+        # The built-in container's file name: whatever else its pickle imports, the XGBoost reader
+        # judges it and names the global it refuses, rather than the file passing for another kind.
+        if lowered == BUILT_IN_NAME:
+            return Recognition("xgboost", "pickle")
         return None
     fmt = xgboost_readers.detect(head)
     if fmt == "snapshot":
