@@ -243,6 +243,8 @@ def _leaf_index(tree: dict) -> int:
         ),
         (lambda d: _tree0(d)["tree_param"].__setitem__("size_leaf_vector", "3"), Reason.UNSUPPORTED),
         (lambda d: _tree0(d)["split_type"].__setitem__(0, 1), Reason.INCONSISTENT),
+        (lambda d: d["learner"].__setitem__("feature_names", ["a", "b"]), Reason.INCONSISTENT),
+        (lambda d: d["learner"].__setitem__("feature_types", ["q", "q", "q", "q", "x"]), Reason.UNSUPPORTED),
     ],
     ids=[
         "left child out of range",
@@ -264,6 +266,8 @@ def _leaf_index(tree: dict) -> int:
         "iteration_indptr past the trees",
         "vector leaves",
         "categorical split without categories",
+        "fewer feature names than features",
+        "unknown feature type",
     ],
 )
 def test_hostile_json_models_are_refused_by_name(change, reason):

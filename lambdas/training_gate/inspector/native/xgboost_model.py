@@ -62,6 +62,8 @@ LEGACY_GPU_OBJECTIVES = {
     f"gpu:{name}": name for name in ("reg:linear", "reg:logistic", "binary:logistic", "binary:logitraw")
 }
 BOOSTERS = ("gbtree", "dart", "gblinear")
+# DMatrix feature types XGBoost saves: quantitative, integer, float, indicator, categorical.
+FEATURE_TYPES = frozenset({"q", "int", "float", "i", "c"})
 # ProbToMargin of each objective family (src/objective/regression_loss.h and friends): the JSON's
 # base_score is in probability space, the margin starts from its transform.
 _MARGIN_OF_BASE = {"sigmoid": "logit", "exp": "log"}
@@ -167,6 +169,12 @@ def validate(model: XGBoostModel) -> XGBoostModel:
         raise refuse(Reason.INCONSISTENT, f"num_class is {model.num_class}, not in 0..{MAX_CLASSES}", "num_class")
     if not 1 <= model.num_target <= MAX_CLASSES:
         raise refuse(Reason.INCONSISTENT, f"num_target is {model.num_target}", "num_target")
+    for what, names in (("feature_names", model.feature_names), ("feature_types", model.feature_types)):
+        if len(names) not in (0, model.num_feature):
+            raise refuse(Reason.INCONSISTENT, f"{len(names)} {what} for {model.num_feature} features", what)
+    unknown_types = set(model.feature_types) - FEATURE_TYPES
+    if unknown_types:
+        raise refuse(Reason.UNSUPPORTED, f"feature types {sorted(unknown_types)}", "feature_types")
     transform = OBJECTIVES[objective]
     if objective.startswith("multi:") and model.num_class < 2:
         raise refuse(Reason.INCONSISTENT, f"{objective} with num_class {model.num_class}", "num_class")
