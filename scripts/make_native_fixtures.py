@@ -246,12 +246,18 @@ def _xgboost_worker(version: str, out: Path) -> list[dict]:
     if version == "3.0.5":
         cases["binary-forest"] = {"objective": "binary:logistic", "num_parallel_tree": 3, "subsample": 0.8}
         cases["binary-logitraw"] = {"objective": "binary:logitraw"}
+    if (major, minor) >= (2, 0):
+        # Column 4 as a categorical feature: trees with categorical splits (split_type, categories).
+        cases["binary-categorical"] = {"objective": "binary:logistic", "tree_method": "hist", "max_cat_to_onehot": 1}
     for case, extra in cases.items():
         family = case.split("-")[0]
         label = labels["regression"] if family == "poisson" else labels[family]
+        categorical = {"feature_types": ["q"] * 4 + ["c"], "enable_categorical": True} if "categorical" in case else {}
+        if categorical:
+            label = ((x[:, 4] == 1) ^ (x[:, 0] > 0)).astype(label.dtype)
         if family == "poisson":
             label = (label > 0).astype(label.dtype) * 2
-        dtrain = xgb.DMatrix(x, label=label)
+        dtrain = xgb.DMatrix(x, label=label, **categorical)
         if family == "ranking":
             dtrain.set_group(groups)
         params = {"max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1, "tree_method": "exact", **extra}
@@ -259,7 +265,7 @@ def _xgboost_worker(version: str, out: Path) -> list[dict]:
             params.pop("tree_method")
             params.pop("max_depth")
         booster = xgb.train(params, dtrain, num_boost_round=ROUNDS)
-        dprobe = xgb.DMatrix(probe)
+        dprobe = xgb.DMatrix(probe, **categorical)
         predictions = booster.predict(dprobe)
         margins = booster.predict(dprobe, output_margin=True)
         common = {

@@ -103,7 +103,8 @@ def _tree(tree: Tree, index: int, num_feature: int) -> dict[str, Any]:
         left.append(INVALID_NODE if leaf else new[tree.left[old]])
         right.append(INVALID_NODE if leaf else new[tree.right[old]])
         indices.append(0 if leaf else tree.split_index[old])
-        conditions.append(tree.split_condition[old])
+        # A categorical node's condition is unused (the category set decides) and XGBoost writes NaN there.
+        conditions.append(0.0 if tree.is_categorical(old) else tree.split_condition[old])
         default_left.append(0 if leaf else int(tree.default_left[old]))
     categorical = [new[node] for node in tree.categories_nodes if node in new]
     segments, sizes, categories = [], [], []
