@@ -20,7 +20,12 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from training_gate.archive import UnsafeArchive, unpack_stream
-from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
+from training_gate.domain.models import (
+    NO_SMOKE_PREDICTION_DETAIL,
+    NOT_A_SKLEARN_MODEL_DETAIL,
+    CheckStatus,
+    HoldoutConfig,
+)
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
 from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts, PyTorch
 from training_gate.inspector.holdout import holdout_check
@@ -110,7 +115,10 @@ class _Run:
         decision = decide(
             [self.files[n] for n in names], self.loaded, self.request.get("training_image"), self.config.model_file
         )
+        checkpoint = bool(getattr(decision.framework, "checkpoint", False))
         for name in decision.load_later:
+            if checkpoint and _torch_file(self.files[name]):
+                continue  # the checkpoint's restricted reader reads it, with torch's weights-only rules
             self._load_from_disk(name)
         self.emit({"recognition": decision.recognition()})
         self.check("find_model", decision.status, decision.detail)
@@ -119,7 +127,10 @@ class _Run:
             return
         refused = [(n, o) for n, o in self.loaded.items() if isinstance(o, BaseException)]
         if decision.framework is not SCIKIT_LEARN:
-            self._not_judged(decision, refused)
+            if checkpoint and decision.model_file:
+                self._judge_checkpoint(decision, refused)
+            else:
+                self._not_judged(decision, refused)
             return
 
         self.budgets.start("load")
@@ -151,6 +162,44 @@ class _Run:
 
         self.budgets.start("holdout")
         self._holdout(model)
+        self.budgets.stop()
+
+    def _judge_checkpoint(self, decision: Decision, refused: list[tuple[str, BaseException]]) -> None:
+        """A checkpoint (PyTorch, Hugging Face, TensorFlow, Keras): judged by the gate's own readers, its
+        code never run; the load check carries the verdict, nothing predicts."""
+        framework, facts = decision.framework, self.files[decision.model_file or ""]
+        assert framework is not None
+        if refused:  # an auxiliary pickle the allowlist refused: serving code would load it too
+            name, exc = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        # The model spans files (shards, variables/): its budget counts every byte of the artifact.
+        seconds, key = self.config.load_budget(sum(f.size for f in self.files.values()))
+        self.budgets.start("load", seconds, key)
+        hook("load")
+        try:
+            judgement = framework.load(None, facts, self.config)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a file the readers choke on is the load check's verdict
+            self.check("load", CheckStatus.FAIL, f"could not read {facts.name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        self.emit({"model": framework.describe(judgement)})
+        status, detail = framework.loaded_detail(judgement)
+        findings = [{"code": code, "check": "load", "detail": text} for code, text in judgement.findings]
+        self.check("load", status, detail)
+        if status == CheckStatus.FAIL:
+            self.emit({"findings": findings})
+            self.stop("load")
+            return
+        self.check("version_skew", *framework.version_check(judgement))
+        smoke_status, smoke_detail = framework.predict(judgement, self.config)
+        findings.append({"code": "NO_SMOKE_PREDICTION", "check": "smoke_prediction", "detail": smoke_detail})
+        self.emit({"findings": findings})
+        self.check("smoke_prediction", smoke_status, smoke_detail)
+        self.check("reference_predictions", CheckStatus.SKIPPED, f"{NO_SMOKE_PREDICTION_DETAIL}: nothing predicts")
+        holdout = "a holdout set is configured but" if self.config.holdout else "no holdout set configured;"
+        self.check("holdout", CheckStatus.SKIPPED, f"{holdout} a checkpoint is never run by the gate")
         self.budgets.stop()
 
     def _not_judged(self, decision: Decision, refused: list[tuple[str, BaseException]]) -> None:
@@ -281,6 +330,10 @@ class _Run:
         status, detail, scored = holdout_check(model, holdout, lambda _uri: open(path, "rb"))
         self.emit({"metrics": [m.model_dump(mode="json") for m in scored]})
         self.check("holdout", status, detail)
+
+
+def _torch_file(facts: FileFacts) -> bool:
+    return facts.head.startswith(PyTorch.LEGACY_MAGIC) or (facts.pickle_module or "").split(".")[0] == "torch"
 
 
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:
