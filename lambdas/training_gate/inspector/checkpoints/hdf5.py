@@ -70,6 +70,12 @@ class _File:
     def fail(self, detail: str, reason: Reason = Reason.MALFORMED) -> Exception:
         return refuse(reason, detail, self.where)
 
+    def unpack(self, fmt: str, data: bytes, offset: int = 0) -> tuple[Any, ...]:
+        """struct.unpack_from, refusing a structure the bytes are too short for."""
+        if offset < 0 or offset + struct.calcsize(fmt) > len(data):
+            raise self.fail(f"a structure of {struct.calcsize(fmt)} bytes at {offset} in a message of {len(data)}")
+        return struct.unpack_from(fmt, data, offset)
+
     def read(self, address: int, size: int, what: str) -> bytes:
         if address < 0 or size < 0 or address + size > self.size:
             raise self.fail(f"{what} at {address} ({size} bytes) is outside the file", Reason.TRUNCATED)
@@ -92,10 +98,10 @@ class _File:
             raise self.fail("offsets or lengths that are not 8 bytes", Reason.UNSUPPORTED)
         start = 24 + (4 if version == 1 else 0)
         body = self.read(start, 32 + 40, "the superblock's addresses")
-        base, _free, _eof, _driver = struct.unpack_from("<4Q", body)
+        base, _free, _eof, _driver = self.unpack("<4Q", body)
         if base != 0:
             raise self.fail("a base address other than 0", Reason.UNSUPPORTED)
-        _name, header = struct.unpack_from("<2Q", body, 32)
+        _name, header = self.unpack("<2Q", body, 32)
         return self.group("/", header)
 
     def group(self, name: str, address: int, depth: int = 0) -> Group:
@@ -108,7 +114,7 @@ class _File:
         table = [data for kind, data, _at in messages if kind == 0x11]
         if len(table) != 1:
             raise self.fail(f"group {name} has no symbol table (new-style groups are not read)", Reason.UNSUPPORTED)
-        btree, heap = struct.unpack_from("<2Q", table[0])
+        btree, heap = self.unpack("<2Q", table[0])
         names = self.local_heap(heap)
         for child_name, child_address in self.symbols(btree, names, 0):
             if child_name in group.children:
@@ -125,7 +131,7 @@ class _File:
         head = self.read(address, 32, "a local heap")
         if head[:4] != b"HEAP" or head[4] != 0:
             raise self.fail(f"no local heap at {address}")
-        size, _free, data_address = struct.unpack_from("<3Q", head, 8)
+        size, _free, data_address = self.unpack("<3Q", head, 8)
         return self.read(data_address, size, "a local heap's names")
 
     def symbols(self, address: int, names: bytes, depth: int) -> list[tuple[str, int]]:
@@ -135,9 +141,9 @@ class _File:
         head = self.read(address, 24, "a B-tree node")
         if head[:4] != b"TREE" or head[4] != 0:
             raise self.fail(f"no group B-tree node at {address}")
-        level, used = head[5], struct.unpack_from("<H", head, 6)[0]
+        level, used = head[5], self.unpack("<H", head, 6)[0]
         body = self.read(address + 24, used * 16 + 8, "a B-tree node's children")
-        children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+        children = [self.unpack("<Q", body, 8 + 16 * i)[0] for i in range(used)]
         found: list[tuple[str, int]] = []
         for child in children:
             if level > 0:
@@ -146,10 +152,10 @@ class _File:
             node = self.read(child, 8, "a symbol node")
             if node[:4] != b"SNOD" or node[4] != 1:
                 raise self.fail(f"no symbol node at {child}")
-            count = struct.unpack_from("<H", node, 6)[0]
+            count = self.unpack("<H", node, 6)[0]
             entries = self.read(child + 8, 40 * count, "symbol entries")
             for i in range(count):
-                offset, header = struct.unpack_from("<2Q", entries, 40 * i)
+                offset, header = self.unpack("<2Q", entries, 40 * i)
                 found.append((self.name_at(names, offset), header))
         self.objects += len(found)
         if self.objects > MAX_OBJECTS:
@@ -172,7 +178,7 @@ class _File:
 
     def header(self, address: int, peek: bool = False) -> list[tuple[int, bytes, int]]:
         head = self.read(address, 16, "an object header")
-        version, _r, count, _refs, size = struct.unpack_from("<BBHII", head)
+        version, _r, count, _refs, size = self.unpack("<BBHII", head)
         if version != 1:
             raise self.fail(f"object header version {version} at {address} (libver='latest')", Reason.UNSUPPORTED)
         if count > MAX_MESSAGES:
@@ -188,14 +194,14 @@ class _File:
             block = self.read(start, length, "an object header block")
             pos = 0
             while pos + 8 <= len(block) and len(messages) < count:
-                kind, msg_size, flags = struct.unpack_from("<HHB", block, pos)
+                kind, msg_size, flags = self.unpack("<HHB", block, pos)
                 data = block[pos + 8 : pos + 8 + msg_size]
                 if len(data) != msg_size:
                     raise self.fail("a header message runs past its block")
                 if flags & 0x02:
                     raise self.fail("a shared header message", Reason.UNSUPPORTED)
                 if kind == 0x10:
-                    blocks.append(struct.unpack_from("<2Q", data))
+                    blocks.append(self.unpack("<2Q", data))
                 messages.append((kind, data, start + pos + 8))
                 pos += 8 + msg_size
                 if flags & 0x80 and kind not in _KNOWN:
@@ -220,8 +226,8 @@ class _File:
     def attribute(self, data: bytes) -> tuple[str, Any]:
         if len(data) < 8:
             raise self.fail("a cut attribute message")
-        version = data[0]
-        name_size, type_size, space_size = struct.unpack_from("<3H", data, 2)
+        version = self.unpack("<B", data)[0]
+        name_size, type_size, space_size = self.unpack("<3H", data, 2)
         if version == 1:
             pad = lambda n: (n + 7) // 8 * 8  # noqa: E731
             pos = 8
@@ -251,7 +257,7 @@ class _File:
         if datatype.kind == "vlen-string":
             items = []
             for i in range(count):
-                length, collection, index = struct.unpack_from("<IQI", raw, 16 * i)
+                length, collection, index = self.unpack("<IQI", raw, 16 * i)
                 items.append(self.global_string(collection, index, length))
         elif datatype.kind == "string":
             items = [
@@ -273,12 +279,12 @@ class _File:
             head = self.read(collection, 16, "a global heap collection")
             if head[:4] != b"GCOL":
                 raise self.fail(f"no global heap collection at {collection}")
-            (size,) = struct.unpack_from("<Q", head, 8)
+            (size,) = self.unpack("<Q", head, 8)
             body = self.read(collection, size, "a global heap collection")
             objects: dict[int, bytes] = {}
             pos = 16
             while pos + 16 <= len(body):
-                number, _refs, _r, object_size = struct.unpack_from("<HHIQ", body, pos)
+                number, _refs, _r, object_size = self.unpack("<HHIQ", body, pos)
                 if number == 0:
                     break
                 if pos + 16 + object_size > len(body):
@@ -299,7 +305,7 @@ class _File:
             raise self.fail("a cut datatype message")
         kind, version = data[0] & 0x0F, data[0] >> 4
         bits = data[1] | data[2] << 8 | data[3] << 16
-        (size,) = struct.unpack_from("<I", data, 4)
+        (size,) = self.unpack("<I", data, 4)
         if version not in (1, 2, 3):
             raise self.fail(f"datatype version {version}", Reason.UNSUPPORTED)
         if kind in (0, 1) and bits & 1:
@@ -308,7 +314,7 @@ class _File:
             signed = bool(bits & 0x08)
             return Datatype("number", size, BY_NAME[f"{'int' if signed else 'uint'}{size * 8}"])
         if kind == 1 and len(data) >= 20:
-            layout = struct.unpack_from("<2H4BI", data, 8)
+            layout = self.unpack("<2H4BI", data, 8)
             ieee = {2: (0, 16, 10, 5, 0, 10, 15), 4: (0, 32, 23, 8, 0, 23, 127), 8: (0, 64, 52, 11, 0, 52, 1023)}
             if ieee.get(size) == layout:
                 return Datatype("number", size, BY_NAME[f"float{size * 8}"])
@@ -324,18 +330,18 @@ class _File:
     def dataspace(self, data: bytes) -> tuple[int, ...]:
         if len(data) < 8:
             raise self.fail("a cut dataspace message")
-        version, rank, flags = data[0], data[1], data[2]
+        version, rank, flags = self.unpack("<3B", data)
         if version == 1:
             pos = 8
         elif version == 2:
-            if data[3] == 2:
+            if self.unpack("<B", data, 3)[0] == 2:
                 return (0,)
             pos = 4
         else:
             raise self.fail(f"dataspace version {version}", Reason.UNSUPPORTED)
         if rank > 32 or pos + 8 * rank > len(data):
             raise self.fail("a dataspace of impossible rank")
-        dims = struct.unpack_from(f"<{rank}Q", data, pos)
+        dims = self.unpack(f"<{rank}Q", data, pos)
         if any(d >= 1 << 48 for d in dims) or (flags & 0x02):
             raise self.fail("a dataspace with a huge dimension or a permutation")
         return tuple(dims)
@@ -361,14 +367,14 @@ class _File:
         shape = self.dataspace(pick[0x01][0])
         datatype = self.datatype(pick[0x03][0])
         layout, at = pick[0x08]
-        if layout[0] != 3:
+        if self.unpack("<2B", layout)[0] != 3:
             raise self.fail(f"dataset {name} has layout message version {layout[0]}", Reason.UNSUPPORTED)
         need = math.prod(shape) * datatype.size
         if layout[1] == 0:
-            (size,) = struct.unpack_from("<H", layout, 2)
+            (size,) = self.unpack("<H", layout, 2)
             address_of, length = at + 4, size
         elif layout[1] == 1:
-            address_of, length = struct.unpack_from("<2Q", layout, 2)
+            address_of, length = self.unpack("<2Q", layout, 2)
         else:
             raise self.fail(f"dataset {name} is chunked or virtual", Reason.UNSUPPORTED)
         if datatype.kind != "number" and datatype.kind != "bool":

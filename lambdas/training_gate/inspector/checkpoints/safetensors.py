@@ -139,7 +139,11 @@ class ShardIndex:
 def read_index(path: Path, where: str) -> ShardIndex:
     if path.stat().st_size > MAX_INDEX:
         raise refuse(Reason.SHARDS_INCONSISTENT, f"the index is over {MAX_INDEX} bytes", where)
-    document = _finite_json(path.read_text("utf-8", errors="strict"), where)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(Reason.SHARDS_INCONSISTENT, "the index is not UTF-8", where) from exc
+    document = _finite_json(text, where)
     if not isinstance(document, dict) or not isinstance(document.get("weight_map"), dict):
         raise refuse(Reason.SHARDS_INCONSISTENT, "the index has no weight_map object", where)
     weight_map = document["weight_map"]
