@@ -45,6 +45,17 @@ PINS = (
     "ml-dtypes==0.7.0",
 )
 SEED = 7
+README = """# Checkpoint fixtures
+
+Written by `scripts/make_checkpoint_fixtures.py` (its pinned environment: tensorflow-cpu, tf-keras, keras,
+h5py, safetensors, numpy); do not edit by hand. Each directory is one artifact, as it would sit in
+`/opt/ml/model`; `manifest.json` names its framework, model file, files, expected verdict (and the
+sentence that must explain it), and what TensorFlow, h5py and safetensors themselves read from it.
+
+torch is not installed anywhere: its files are written by `tests/support/torch_writer.py` in torch.save's
+documented layouts (the zip as PyTorchStreamWriter and miniz write it, the legacy magic-number file, the
+pre-0.4 tar, a torch.jit.save archive). Hostile variants of every kind are built by the tests themselves.
+"""
 
 
 def ensure_env() -> Path:
@@ -121,6 +132,7 @@ class Worker:
         self.tensorflow()
         self.manifest.sort(key=lambda m: m["name"])
         (self.out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=True) + "\n")
+        (self.out / "README.md").write_text(README)
         return 0
 
     # -- PyTorch, by hand --------------------------------------------------------------------------------------
