@@ -456,7 +456,8 @@ class Worker:
         }
         self.save_safetensors("hf-remote-code", "model.safetensors", {"encoder.weight": w(8, 8), "encoder.bias": w(8)})
         (self.out / "hf-remote-code" / "config.json").write_text(json.dumps(custom, indent=2))
-        (self.out / "hf-remote-code" / "modeling_custom.py").write_text("import os\nclass CustomModel:\n    pass\n")
+        code = 'class CustomModel:\n    """Code from_pretrained(trust_remote_code=True) would import."""\n'
+        (self.out / "hf-remote-code" / "modeling_custom.py").write_text(code)
         self.add("hf-remote-code", "Hugging Face", "model.safetensors", "pass", reason="auto_map")
 
         mismatch = dict(tensors)

@@ -94,7 +94,7 @@ def test_the_safetensors_reader_sees_every_tensor_the_library_sees():
 
 
 def test_a_hugging_face_training_directory_reads_every_auxiliary_file(tmp_path: Path):
-    judgement, status, detail = judged("hf-bert", tmp_path)
+    _, status, detail = judged("hf-bert", tmp_path)
     assert status == CheckStatus.PASS, detail
     for name in ("optimizer.pt", "rng_state.pth", "scheduler.pt", "training_args.bin"):
         assert name in detail
@@ -115,7 +115,7 @@ def test_an_attention_mask_with_infinities_warns_and_is_found_for_the_policy(tmp
 
 
 def test_torchscript_weights_are_read_and_its_code_is_reported(tmp_path: Path):
-    judgement, status, detail = judged("torchscript", tmp_path)
+    judgement, _, detail = judged("torchscript", tmp_path)
     assert judgement.tensors == 2 and not judgement.rejects
     assert [code for code, _ in judgement.findings] == [TORCHSCRIPT]
     assert "code/__torch__.py" in detail
