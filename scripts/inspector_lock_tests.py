@@ -36,8 +36,9 @@ INSPECTOR_TESTS = (
     "tests/unit/test_sandbox*.py",
     "tests/unit/test_structures*.py",
 )
-# Besides the lock: the test tools, at the project's pins (requirements-dev.txt).
-TEST_TOOLS = ("pytest", "hypothesis")
+# Besides the lock: the test tools, at the project's pins (requirements-dev.txt), unless the lock has them.
+# pandas: the estimator zoo fits models on DataFrames (feature_names_in_, categorical dtypes).
+TEST_TOOLS = ("pytest", "hypothesis", "pandas")
 SKIP_VARIABLE = "SKIP_INSPECTOR_LOCK_TESTS"
 ENVS = REPO / ".venv" / "lock-envs"
 SHOWN = ("scikit-learn", "numpy", "scipy", "joblib")
@@ -59,7 +60,9 @@ def default_sklearn_version() -> str:
 def requirements(lock: Path) -> list[str]:
     """The lock's versions without its hashes (those are for the image's platform, not this machine's)."""
     dev = pins_of(REPO / "requirements-dev.txt")
-    return [f"{n}=={v}" for n, v in pins_of(lock).items()] + [f"{tool}=={dev[tool]}" for tool in TEST_TOOLS]
+    locked = pins_of(lock)
+    tools = [f"{tool}=={dev[tool]}" for tool in TEST_TOOLS if tool not in locked]
+    return [f"{n}=={v}" for n, v in locked.items()] + tools
 
 
 def python_version_of(python: str) -> str:
@@ -68,9 +71,11 @@ def python_version_of(python: str) -> str:
 
 
 def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
-    env = ENVS / name
-    stamp = env / ".requirements.sha256"
+    """One environment per requirement set (its digest in the name): checkouts that differ in their
+    requirements each keep their own instead of rebuilding one another's."""
     digest = hashlib.sha256("\n".join([python, *wanted]).encode()).hexdigest()
+    env = ENVS / f"{name}-{digest[:10]}"
+    stamp = env / ".requirements.sha256"
     if stamp.exists() and stamp.read_text() == digest:
         return env
     shutil.rmtree(env, ignore_errors=True)

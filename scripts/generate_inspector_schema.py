@@ -1,0 +1,616 @@
+#!/usr/bin/env python3
+"""Learns the states scikit-learn writes from the estimator zoo and writes them as the inspector's schema.
+
+    python scripts/generate_inspector_schema.py           # this environment's scikit-learn, written fresh
+    python scripts/generate_inspector_schema.py --merge   # add this environment to the committed file
+    python scripts/generate_inspector_schema.py --check   # exit 1 if the committed file misses anything
+
+Every specimen of tests/unit/zoo_catalogue.py is fitted (one BLAS/OpenMP thread), and each fitted model
+is walked as pickle writes it: for every object of an allowlisted Python class, its state (what
+`__reduce_ex__` gives pickle) is described attribute by attribute (`schema.patterns.describe`). A class's
+schema is the union over all its states, plus what its parameter constraints (`_parameter_constraints`)
+admit for each parameter, plus the functions the gate lets a model keep (`FUNCTION_SLOTS`). The file is
+lambdas/training_gate/inspector/schema/sklearn-<version>.json; one file serves every environment of that
+scikit-learn (the image lock's and the development one): regenerate in one and `--merge` from the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copyreg
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "lambdas")]
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
+
+from tests.unit import zoo_catalogue  # noqa: E402
+from training_gate.inspector.restricted.table import fixed_table, resolve_name  # noqa: E402
+from training_gate.inspector.schema import path_for  # noqa: E402
+from training_gate.inspector.schema.patterns import describe, is_function, merge  # noqa: E402
+
+# Classes a model carries besides estimators, allowed to be learned (by exact name; names of another
+# version simply do not resolve). Left out on purpose: builders, splitters' and pruners' internals,
+# PyFuncDistance (calls back into Python), scipy.stats distributions (their __setstate__ runs exec).
+INTERNAL_CLASSES = (
+    *(
+        f"sklearn._loss.loss.{name}"
+        for name in (
+            "AbsoluteError",
+            "ExponentialLoss",
+            "HalfBinomialLoss",
+            "HalfGammaLoss",
+            "HalfMultinomialLoss",
+            "HalfPoissonLoss",
+            "HalfSquaredError",
+            "HalfTweedieLoss",
+            "HalfTweedieLossIdentity",
+            "HuberLoss",
+            "PinballLoss",
+        )
+    ),
+    *(
+        f"sklearn._loss.link.{name}"
+        for name in (
+            "HalfLogitLink",
+            "IdentityLink",
+            "Interval",
+            "LogLink",
+            "LogitLink",
+            "MultinomialLogit",
+            "HalfMultinomialLink",
+        )
+    ),
+    *(
+        f"sklearn.ensemble._gb_losses.{name}"
+        for name in (
+            "LeastSquaresError",
+            "LeastAbsoluteError",
+            "HuberLossFunction",
+            "QuantileLossFunction",
+            "BinomialDeviance",
+            "MultinomialDeviance",
+            "ExponentialLoss",
+        )
+    ),
+    "sklearn.utils._bunch.Bunch",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.metrics._scorer._PassthroughScorer",
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.metrics._scorer._PredictScorer",
+    "sklearn.metrics._scorer._ProbaScorer",
+    "sklearn.metrics._scorer._ThresholdScorer",
+    "sklearn.metrics._scorer._CurveScorer",
+    "sklearn.metrics._scorer._MultimetricScorer",
+    *(
+        f"sklearn.model_selection._split.{name}"
+        for name in (
+            "KFold",
+            "StratifiedKFold",
+            "GroupKFold",
+            "StratifiedGroupKFold",
+            "ShuffleSplit",
+            "StratifiedShuffleSplit",
+            "TimeSeriesSplit",
+            "RepeatedKFold",
+            "RepeatedStratifiedKFold",
+            "LeaveOneOut",
+            "PredefinedSplit",
+            "_CVIterableWrapper",
+        )
+    ),
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+    *(
+        f"sklearn.gaussian_process.kernels.{name}"
+        for name in (
+            "RBF",
+            "ConstantKernel",
+            "WhiteKernel",
+            "Matern",
+            "RationalQuadratic",
+            "ExpSineSquared",
+            "DotProduct",
+            "Product",
+            "Sum",
+            "Exponentiation",
+            "CompoundKernel",
+            "PairwiseKernel",
+        )
+    ),
+    "sklearn.cluster._birch._CFNode",
+    "sklearn.cluster._birch._CFSubcluster",
+    "sklearn.cluster._bisect_k_means._BisectingTree",
+    "sklearn.multiclass._ConstantPredictor",
+    "sklearn.utils._metadata_requests.MetadataRequest",
+    "sklearn.utils._metadata_requests.MethodMetadataRequest",
+    "sklearn.compose._column_transformer.make_column_selector",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "scipy.interpolate._bsplines.BSpline",
+    *(f"scipy.sparse._{fmt}.{fmt}_{kind}" for fmt in ("csr", "csc", "coo") for kind in ("matrix", "array")),
+)
+
+# Functions a model may keep, and the only (class, attribute) places they may sit. The model's own code
+# calls them with arguments it builds; the same function elsewhere (FunctionTransformer.func, whose
+# kw_args come from the file) would be called with arguments the file chose.
+_SCORE_OWNERS = [
+    f"sklearn.feature_selection._univariate_selection.{name}"
+    for name in ("SelectKBest", "SelectPercentile", "SelectFpr", "SelectFdr", "SelectFwe", "GenericUnivariateSelect")
+]
+_SCORERS = [
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.metrics._scorer._CurveScorer",
+    "sklearn.metrics._scorer._PredictScorer",
+    "sklearn.metrics._scorer._ProbaScorer",
+    "sklearn.metrics._scorer._ThresholdScorer",
+]
+FUNCTION_SLOTS: dict[str, list[tuple[str, str]]] = {
+    **{
+        f"sklearn.feature_selection._univariate_selection.{name}": [(owner, "score_func") for owner in _SCORE_OWNERS]
+        for name in ("f_classif", "f_regression", "chi2", "r_regression")
+    },
+    **{
+        f"sklearn.feature_selection._mutual_info.{name}": [(owner, "score_func") for owner in _SCORE_OWNERS]
+        for name in ("mutual_info_classif", "mutual_info_regression")
+    },
+    "numpy.mean": [("sklearn.cluster._agglomerative.FeatureAgglomeration", "pooling_func")],
+    **{
+        f"sklearn.cluster._kmeans.{name}": [("sklearn.cluster._bisect_k_means.BisectingKMeans", "_kmeans_single")]
+        for name in ("_kmeans_single_lloyd", "_kmeans_single_elkan")
+    },
+    "scipy._lib.array_api_compat.numpy._aliases.asarray": [("scipy.interpolate._bsplines.BSpline", "_asarray")],
+    **{
+        name: [(owner, "_score_func") for owner in _SCORERS]
+        for name in (
+            *(
+                f"sklearn.metrics._classification.{m}"
+                for m in (
+                    "accuracy_score",
+                    "balanced_accuracy_score",
+                    "brier_score_loss",
+                    "f1_score",
+                    "jaccard_score",
+                    "log_loss",
+                    "matthews_corrcoef",
+                    "precision_score",
+                    "recall_score",
+                )
+            ),
+            *(
+                f"sklearn.metrics._ranking.{m}"
+                for m in ("average_precision_score", "roc_auc_score", "top_k_accuracy_score")
+            ),
+            *(
+                f"sklearn.metrics._regression.{m}"
+                for m in (
+                    "explained_variance_score",
+                    "max_error",
+                    "mean_absolute_error",
+                    "mean_absolute_percentage_error",
+                    "mean_gamma_deviance",
+                    "mean_poisson_deviance",
+                    "mean_squared_error",
+                    "mean_squared_log_error",
+                    "median_absolute_error",
+                    "r2_score",
+                    "root_mean_squared_error",
+                    "root_mean_squared_log_error",
+                )
+            ),
+        )
+    },
+}
+PLAIN = {"plain": True}
+
+
+# -- parameter constraints -> patterns -------------------------------------------------------------------------
+
+
+def _subclasses_of(base: type, candidates: dict[str, type]) -> list[str]:
+    return sorted(name for name, cls in candidates.items() if isinstance(cls, type) and issubclass(cls, base))
+
+
+def constraint_pattern(constraint: Any, candidates: dict[str, type]) -> dict[str, Any] | None:
+    """What a parameter constraint admits, as a pattern (None: a constraint the generator does not map,
+    so only what the zoo stored is admitted)."""
+    from numbers import Integral, Real
+
+    from sklearn.utils import _param_validation as pv
+
+    if isinstance(constraint, str) and constraint == "no_validation":
+        return PLAIN
+    try:
+        constraint = pv.make_constraint(constraint)
+    except (ValueError, TypeError):
+        return None
+    kind = type(constraint).__name__
+    if kind == "Hidden":
+        return constraint_pattern(constraint.constraint, candidates)
+    if kind == "_NoneConstraint":
+        return {"none": True}
+    if kind in ("_Booleans",):
+        return {"bool": True}
+    if kind == "_VerboseHelper":
+        return {"bool": True, "int": True}
+    if kind in ("_NanConstraint", "_PandasNAConstraint"):
+        return {"float": True}
+    if kind == "MissingValues":
+        return {"int": True, "float": True, "str": True, "none": True}
+    if kind == "Interval":
+        return {"int": True} if constraint.type is Integral else {"int": True, "float": True}
+    if kind == "StrOptions":
+        return {"str": True}
+    if kind == "Options":
+        options = list(constraint.options)
+        if all(isinstance(o, type) for o in options):
+            names = [n for o in options for n, c in candidates.items() if c is o]
+            return {"types": sorted(names)} if names else None
+        return {"plain": True}
+    if kind in ("_ArrayLikes", "_IterablesNotString"):
+        return PLAIN
+    if kind == "_SparseMatrices":
+        return {"objects": [n for n in candidates if n.startswith("scipy.sparse.")]}
+    if kind == "_RandomStates":
+        return {"int": True, "none": True, "objects": ["numpy.random.mtrand.RandomState"]}
+    if kind == "_CVObjects":
+        return {
+            "int": True,
+            "none": True,
+            "plain": True,
+            "objects": [n for n in candidates if ".model_selection._split." in n],
+        }
+    if kind == "HasMethods":
+        return {"estimators": True}
+    if kind == "_InstancesOf":
+        cls = constraint.type
+        if cls is Integral:
+            return {"int": True}
+        if cls in (Real, float):
+            return {"int": True, "float": True}
+        if cls is str:
+            return {"str": True}
+        if cls is bool:
+            return {"bool": True}
+        if cls in (list, tuple, dict, np.ndarray):
+            return PLAIN
+        if isinstance(cls, type) and issubclass(cls, BaseEstimator):
+            return {"estimators": True}
+        names = _subclasses_of(cls, candidates)
+        return {"objects": names} if names else None
+    return None  # _Callables and the rest: what the zoo stored, and FUNCTION_SLOTS
+
+
+# -- walking fitted models as pickle writes them -------------------------------------------------------------
+
+
+class Learner:
+    def __init__(self) -> None:
+        self.fixed = fixed_table()
+        self.candidates: dict[str, type] = {}
+        for name in INTERNAL_CLASSES:
+            cls = resolve_name(name)
+            if isinstance(cls, type):
+                self.candidates[name] = cls
+        for _name, cls in zoo_catalogue.estimator_classes():
+            self.candidates[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        self.names: dict[int, str] = {id(cls): name for name, cls in self.candidates.items()}
+        for name in self.fixed.names():
+            obj = self.fixed.lookup(name)
+            self.names.setdefault(id(obj), self.fixed.role_of(obj).name)
+        for name in FUNCTION_SLOTS:
+            obj = resolve_name(name)
+            if obj is not None:
+                self.names[id(obj)] = name
+        self.classes: dict[str, dict[str, Any]] = {}
+        self.references: set[str] = set()
+        self.unknown: dict[str, str] = {}
+
+    def name_of(self, obj: Any) -> str | None:
+        name = self.names.get(id(obj))
+        if name is not None and (isinstance(obj, type) or is_function(obj)):
+            self.references.add(name)
+        return name
+
+    def record_model(self, root: Any, where: str) -> None:
+        seen: set[int] = set()
+        pending = [root]
+        while pending:
+            obj = pending.pop()
+            if (
+                id(obj) in seen
+                or obj is None
+                or isinstance(obj, (str, bytes, int, float, complex, np.generic, np.dtype))
+            ):
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, (list, tuple, set, frozenset)):
+                pending.extend(obj)
+            elif isinstance(obj, dict) and type(obj) in (dict, __import__("collections").OrderedDict):
+                pending.extend([*obj.keys(), *obj.values()])
+            elif isinstance(obj, np.ndarray):
+                if obj.dtype.hasobject:
+                    pending.extend(obj.ravel().tolist())
+            elif isinstance(obj, type) or is_function(obj):
+                if self.name_of(obj) is None:
+                    self.unknown[repr(obj)] = where
+            elif self.names.get(id(type(obj))) in self.candidates:
+                pending.extend(self.record_instance(obj, where))
+            elif self.fixed.role_of(type(obj)) is not None or isinstance(obj, __import__("functools").partial):
+                reduced = obj.__reduce_ex__(2)
+                pending.extend([reduced[1], *(reduced[2:3] if len(reduced) > 2 else ())])
+            else:
+                self.unknown[f"{type(obj).__module__}.{type(obj).__qualname__}"] = where
+
+    def record_instance(self, obj: Any, where: str, fitted: bool | None = None) -> list[Any]:
+        cls = type(obj)
+        name = self.names[id(cls)]
+        reduced = obj.__reduce_ex__(2)
+        if reduced[0] is not copyreg.__newobj__ or reduced[1] != (cls,):
+            self.unknown[name] = f"{where}: pickled by {reduced[0]!r}, not as a plain instance"
+            return []
+        state = reduced[2] if len(reduced) > 2 and reduced[2] is not None else {}
+        if isinstance(state, tuple):
+            state = state[0] or {}
+        items = dict(reduced[4]) if len(reduced) > 4 and reduced[4] is not None else None
+        estimator = isinstance(obj, BaseEstimator)
+        params = obj.get_params(deep=False) if estimator else {}
+        if fitted is None:
+            fitted = not estimator or any(k.endswith("_") and not k.startswith("__") for k in vars(obj))
+        entry = self.classes.setdefault(
+            name,
+            {
+                "estimator": estimator,
+                "attributes": {},
+                "always": None,
+                "fitted": None,
+                "unfitted": set(),
+                "params": set(),
+                "items": None,
+                "seen": 0,
+            },
+        )
+        entry["seen"] += 1
+        entry["params"] |= set(params)
+        chosen = _estimator_classes(params.values())
+        for key, value in state.items():
+            try:
+                pattern = describe(value, self.name_of)
+            except LookupError as exc:
+                self.unknown[f"{exc.args[0]!r} in {name}.{key}"] = where
+                continue
+            if key in params:
+                pattern = _generalize(pattern, None)
+            else:
+                pattern = _generalize(pattern, chosen)
+            entry["attributes"][key] = merge(entry["attributes"].get(key, {}), pattern)
+        keys = set(state)
+        entry["always"] = keys if entry["always"] is None else entry["always"] & keys
+        if fitted:
+            entry["fitted"] = keys if entry["fitted"] is None else entry["fitted"] & keys
+        else:
+            entry["unfitted"] |= keys
+        if items is not None:
+            entry["items"] = merge(entry["items"] or {"keys": {}, "values": {}}, describe(items, self.name_of)["dict"])
+        return [*state.values(), *(items or {}).values()]
+
+    def finish(self) -> dict[str, Any]:
+        classes = {}
+        for name, entry in sorted(self.classes.items()):
+            cls = self.candidates[name]
+            attributes = entry["attributes"]
+            constraints = getattr(cls, "_parameter_constraints", {}) if entry["estimator"] else {}
+            for param in entry["params"]:
+                for constraint in constraints.get(param, ()):
+                    pattern = constraint_pattern(constraint, self.candidates)
+                    if pattern is not None:
+                        attributes[param] = merge(attributes.get(param, {}), pattern)
+            always = entry["always"] or set()
+            if _ignores_state(cls):
+                entry["fitted"] = always = set()  # its __setstate__ drops the state: skops files have none
+            classes[name] = {
+                "estimator": entry["estimator"],
+                "seen": entry["seen"],
+                "params": sorted(entry["params"]),
+                "always": sorted(always),
+                "fitted": sorted(entry["fitted"] if entry["fitted"] is not None else always),
+                "unfitted": sorted(entry["unfitted"]),
+                "attributes": {key: attributes[key] for key in sorted(attributes)},
+                **({"items": entry["items"]} if entry["items"] is not None else {}),
+            }
+        for function, places in FUNCTION_SLOTS.items():
+            if resolve_name(function) is None:
+                continue
+            for owner, attribute in places:
+                if owner in classes and attribute in classes[owner]["attributes"]:
+                    classes[owner]["attributes"][attribute] = merge(
+                        classes[owner]["attributes"][attribute], {"functions": [function]}
+                    )
+                    self.references.add(function)
+        for spec in classes.values():
+            for pattern in spec["attributes"].values():
+                for key in ("types", "objects"):
+                    self.references.update(n for n in pattern.get(key, ()) if n not in classes and key == "types")
+        return classes
+
+
+def _ignores_state(cls: type) -> bool:
+    import inspect
+
+    from sklearn.utils._bunch import Bunch
+
+    return inspect.getattr_static(cls, "__setstate__", None) is Bunch.__setstate__
+
+
+def _estimator_classes(values: Any) -> set[str]:
+    """Classes of the estimators a parameter holds, however deep (a pipeline's steps)."""
+    found: set[str] = set()
+    pending = list(values)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, BaseEstimator):
+            found.add(f"{type(value).__module__}.{type(value).__qualname__}")
+            pending.extend(value.get_params(deep=False).values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+    return found
+
+
+def _generalize(pattern: dict[str, Any], chosen: set[str] | None) -> dict[str, Any]:
+    """An estimator the user chose may be any estimator: in a parameter (`chosen` None) every estimator
+    object becomes "any estimator"; in a fitted attribute, those of a class a parameter holds (a clone)."""
+    out = dict(pattern)
+    objects = out.get("objects")
+    if objects:
+        chosen_here = [n for n in objects if _is_estimator_name(n) and (chosen is None or n in chosen)]
+        if chosen_here:
+            out["estimators"] = True
+            out["objects"] = [n for n in objects if n not in chosen_here]
+            if not out["objects"]:
+                del out["objects"]
+    for key in ("list", "tuple", "set", "frozenset"):
+        if key in out:
+            out[key] = _generalize(out[key], chosen)
+    for key in ("dict", "odict"):
+        if key in out:
+            out[key] = {"keys": out[key]["keys"], "values": _generalize(out[key]["values"], chosen)}
+    for key in ("array", "masked"):
+        if key in out and "object" in out[key]:
+            out[key] = {
+                **out[key],
+                "object": {**out[key]["object"], "items": _generalize(out[key]["object"]["items"], chosen)},
+            }
+    return out
+
+
+def _is_estimator_name(name: str) -> bool:
+    cls = resolve_name(name)
+    return isinstance(cls, type) and issubclass(cls, BaseEstimator)
+
+
+# -- main --------------------------------------------------------------------------------------------------------
+
+
+def environment_record() -> dict[str, str]:
+    import joblib
+
+    return {
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def learn() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    from threadpoolctl import threadpool_limits
+
+    learner = Learner()
+    refused: dict[str, str] = {}
+    fitted = 0
+    started = time.monotonic()
+    with threadpool_limits(limits=1):
+        for specimen in zoo_catalogue.all_specimens():
+            try:
+                model = zoo_catalogue.fit(specimen)
+            except Exception as exc:  # noqa: BLE001 - a variant the estimator does not take is not a specimen
+                refused[specimen.name] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                continue
+            fitted += 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                learner.record_model(model, specimen.name)
+                if specimen.how != "variant":
+                    unfitted = specimen.build()
+                    if hasattr(unfitted, "get_params") and learner.names.get(id(type(unfitted))) in learner.candidates:
+                        learner.record_instance(unfitted, specimen.name, fitted=False)
+    classes = learner.finish()
+    if learner.unknown:
+        raise SystemExit(
+            "objects of classes not on the allowlist (add them to INTERNAL_CLASSES after review, or drop the "
+            "specimen):\n" + "\n".join(f"  {name}: in {where}" for name, where in sorted(learner.unknown.items()))
+        )
+    zoo = {"specimens": fitted + len(refused), "fitted": fitted, "seconds": round(time.monotonic() - started, 1)}
+    data = {
+        "about": "Generated by scripts/generate_inspector_schema.py from the estimator zoo; do not edit.",
+        "sklearn": sklearn.__version__,
+        "environments": [environment_record()],
+        "zoo": zoo,
+        "references": sorted(learner.references),
+        "classes": classes,
+    }
+    return data, refused, zoo
+
+
+def merge_files(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    classes = dict(old["classes"])
+    for name, spec in new["classes"].items():
+        if name not in classes:
+            classes[name] = spec
+            continue
+        mine = classes[name]
+        attributes = dict(mine["attributes"])
+        for key, pattern in spec["attributes"].items():
+            attributes[key] = merge(attributes.get(key, {}), pattern)
+        classes[name] = {
+            **mine,
+            "seen": mine["seen"] + spec["seen"],
+            "params": sorted(set(mine["params"]) | set(spec["params"])),
+            "always": sorted(set(mine["always"]) & set(spec["always"])),
+            "fitted": sorted(set(mine["fitted"]) & set(spec["fitted"])),
+            "unfitted": sorted(set(mine["unfitted"]) | set(spec["unfitted"])),
+            "attributes": {key: attributes[key] for key in sorted(attributes)},
+        }
+    environments = [e for e in old["environments"] if e != new["environments"][0]] + new["environments"]
+    return {
+        **old,
+        "environments": environments,
+        "references": sorted(set(old["references"]) | set(new["references"])),
+        "classes": dict(sorted(classes.items())),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--merge", action="store_true", help="add this environment to the committed file")
+    parser.add_argument("--check", action="store_true", help="only check that the committed file admits this zoo")
+    args = parser.parse_args(argv)
+    data, _refused, zoo = learn()
+    path = path_for(sklearn.__version__)
+    print(
+        f"scikit-learn {sklearn.__version__}: {zoo['fitted']} of {zoo['specimens']} specimens fitted in "
+        f"{zoo['seconds']} s; {len(data['classes'])} classes"
+    )
+    if args.check:
+        if not path.exists():
+            print(f"FAIL: no {path.name}", file=sys.stderr)
+            return 1
+        merged = merge_files(json.loads(path.read_text()), data)
+        stale = merged["classes"] != json.loads(path.read_text())["classes"]
+        verdict = "misses what this environment writes: regenerate" if stale else "admits everything this zoo writes"
+        print(f"{path.name}: {verdict}")
+        return 1 if stale else 0
+    if args.merge and path.exists():
+        data = merge_files(json.loads(path.read_text()), data)
+    path.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")
+    print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
