@@ -110,26 +110,16 @@ class Learner:
             self.unknown[name] = f"{where}: pickled by {reduced[0]!r}, not as a plain instance"
             return []
         state = reduced[2] if len(reduced) > 2 and reduced[2] is not None else {}
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict) and state[1] is None:
+            state = state[0]  # (dict, no slot state)
         if isinstance(state, tuple):
-            state = state[0] or {}
+            return self.record_tuple(obj, name, state, where)
         items = dict(reduced[4]) if len(reduced) > 4 and reduced[4] is not None else None
         estimator = isinstance(obj, BaseEstimator)
         params = obj.get_params(deep=False) if estimator else {}
         if fitted is None:
             fitted = not estimator or any(k.endswith("_") and not k.startswith("__") for k in vars(obj))
-        entry = self.classes.setdefault(
-            name,
-            {
-                "estimator": estimator,
-                "attributes": {},
-                "always": None,
-                "fitted": None,
-                "unfitted": set(),
-                "params": set(),
-                "items": None,
-                "seen": 0,
-            },
-        )
+        entry = self.classes.setdefault(name, _new_entry(estimator))
         entry["seen"] += 1
         entry["params"] |= set(params)
         chosen = _estimator_classes(params.values())
@@ -154,6 +144,20 @@ class Learner:
             entry["items"] = merge(entry["items"] or {"keys": {}, "values": {}}, describe(items, self.name_of)["dict"])
         return [*state.values(), *(items or {}).values()]
 
+    def record_tuple(self, obj: Any, name: str, state: tuple, where: str) -> list[Any]:
+        """A class whose own __setstate__ takes a tuple (scipy >= 1.18's BSpline): one pattern a position."""
+        entry = self.classes.setdefault(name, _new_entry(False))
+        entry["always"] = entry["fitted"] = set()
+        entry["seen"] += 1
+        patterns = entry.get("tuple") or [{} for _ in state]
+        if len(patterns) != len(state):
+            self.unknown[f"{name}: states of {len(patterns)} and {len(state)} items"] = where
+            return []
+        entry["tuple"] = [
+            merge(pattern, describe(value, self.name_of)) for pattern, value in zip(patterns, state, strict=True)
+        ]
+        return list(state)
+
     def finish(self) -> dict[str, Any]:
         classes = {}
         for name, entry in sorted(self.classes.items()):
@@ -177,6 +181,7 @@ class Learner:
                 "unfitted": sorted(entry["unfitted"]),
                 "attributes": {key: attributes[key] for key in sorted(attributes)},
                 **({"items": entry["items"]} if entry["items"] is not None else {}),
+                **({"tuple": entry["tuple"]} if entry.get("tuple") else {}),
             }
         for function, places in FUNCTION_SLOTS.items():
             if resolve_name(function) is None:
@@ -192,6 +197,20 @@ class Learner:
                 for key in ("types", "objects"):
                     self.references.update(n for n in pattern.get(key, ()) if n not in classes and key == "types")
         return classes
+
+
+def _new_entry(estimator: bool) -> dict[str, Any]:
+    return {
+        "estimator": estimator,
+        "attributes": {},
+        "always": None,
+        "fitted": None,
+        "unfitted": set(),
+        "params": set(),
+        "items": None,
+        "seen": 0,
+        "tuple": None,
+    }
 
 
 def _ignores_state(cls: type) -> bool:
@@ -318,10 +337,12 @@ def merge_files(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             **mine,
             "seen": mine["seen"] + spec["seen"],
             "params": sorted(set(mine["params"]) | set(spec["params"])),
-            "always": sorted(set(mine["always"]) & set(spec["always"])),
-            "fitted": sorted(set(mine["fitted"]) & set(spec["fitted"])),
+            # a class seen only with tuple states in one environment says nothing of its dict states
+            "always": _required(mine, spec, "always"),
+            "fitted": _required(mine, spec, "fitted"),
             "unfitted": sorted(set(mine["unfitted"]) | set(spec["unfitted"])),
             "attributes": {key: attributes[key] for key in sorted(attributes)},
+            **_merged_tuple(mine, spec),
         }
     environments = [e for e in old["environments"] if e != new["environments"][0]] + new["environments"]
     return {
@@ -330,6 +351,22 @@ def merge_files(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "references": sorted(set(old["references"]) | set(new["references"])),
         "classes": dict(sorted(classes.items())),
     }
+
+
+def _required(mine: dict[str, Any], spec: dict[str, Any], key: str) -> list[str]:
+    if not spec["attributes"]:
+        return mine[key]
+    if not mine["attributes"]:
+        return spec[key]
+    return sorted(set(mine[key]) & set(spec[key]))
+
+
+def _merged_tuple(mine: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    if "tuple" not in mine and "tuple" not in spec:
+        return {}
+    if "tuple" not in mine or "tuple" not in spec or len(mine["tuple"]) != len(spec["tuple"]):
+        return {"tuple": mine.get("tuple") or spec.get("tuple")}
+    return {"tuple": [merge(a, b) for a, b in zip(mine["tuple"], spec["tuple"], strict=True)]}
 
 
 def main(argv: list[str] | None = None) -> int:

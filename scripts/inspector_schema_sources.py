@@ -109,6 +109,9 @@ INTERNAL_CLASSES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "scipy.interpolate._bsplines.BSpline",
+    "scipy.interpolate._bsplines._BSpline",  # scipy >= 1.18: the spline BSpline delegates to
+    "sklearn.compose._column_transformer._RemainderColsList",  # scikit-learn 1.5: a list that warns
+    "sklearn.model_selection._classification_threshold._CurveScorer",
     *(f"scipy.sparse._{fmt}.{fmt}_{kind}" for fmt in ("csr", "csc", "coo") for kind in ("matrix", "array")),
 )
 
@@ -136,6 +139,10 @@ FUNCTION_SLOTS: dict[str, list[tuple[str, str]]] = {
         for name in ("mutual_info_classif", "mutual_info_regression")
     },
     "numpy.mean": [("sklearn.cluster._agglomerative.FeatureAgglomeration", "pooling_func")],
+    # scikit-learn < 1.4 keeps this function (it calls estimator.score) as a search's default scorer_.
+    "sklearn.metrics._scorer._passthrough_scorer": [
+        (f"sklearn.model_selection._search.{name}", "scorer_") for name in ("GridSearchCV", "RandomizedSearchCV")
+    ],
     **{
         f"sklearn.cluster._kmeans.{name}": [("sklearn.cluster._bisect_k_means.BisectingKMeans", "_kmeans_single")]
         for name in ("_kmeans_single_lloyd", "_kmeans_single_elkan")

@@ -53,6 +53,9 @@ def test_every_python_class_the_gate_builds_has_a_schema_and_no_unreviewed_code(
     env = environment()
     for name, spec in env.runtime.classes.items():
         cls = env.table.lookup(name)
+        if cls is None:  # a class of another scipy of the same scikit-learn (the image's or this one's)
+            assert not name.startswith("sklearn.") and not spec.estimator, name
+            continue
         assert isinstance(cls, type) and cls.__flags__ & HEAP_TYPE, name
         assert instance_allowed(cls) is None, name
         assert env.table.role_of(cls).estimator == spec.estimator, name

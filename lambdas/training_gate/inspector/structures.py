@@ -8,6 +8,7 @@ objects, such as an estimator's width and its tree's.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,11 +17,14 @@ from scipy import sparse
 
 from training_gate.inspector import invariants
 from training_gate.inspector.restricted.errors import InvalidStructure
+from training_gate.inspector.schema.patterns import is_function
 
 __all__ = ["MAX_OBJECTS", "InvalidStructure", "disable_for_tests", "validate_model"]
 
 # Walking a model visits each object once; a pickle that claims more objects than this is refused.
 MAX_OBJECTS = 5_000_000
+# Nothing to check inside: scalars, classes, and modules (scipy's splines keep their array namespace).
+_LEAVES = (str, bytes, int, float, complex, bool, type(None), type, np.generic, np.dtype, types.ModuleType)
 
 
 def disable_for_tests() -> None:
@@ -34,7 +38,7 @@ def validate_model(root: Any, checks: invariants.Invariants) -> None:
     pending: list[Any] = [root]
     while pending:
         obj = pending.pop()
-        if isinstance(obj, (str, bytes, int, float, complex, bool, type(None), type, np.generic)):
+        if isinstance(obj, _LEAVES) or is_function(obj):
             continue
         if id(obj) in seen:
             continue

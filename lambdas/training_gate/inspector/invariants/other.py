@@ -168,8 +168,15 @@ def bisecting_tree_centers(model: Any) -> None:
 def bspline_knots(spline: Any) -> None:
     """scipy's spline evaluation (C) finds a knot interval in t and reads k+1 coefficients from it:
     BSpline's constructor checks t against k and c, unpickling does not. Its `t` and `c` are attributes
-    in older scipy, properties over `_t` and `_c` in newer."""
+    in older scipy, properties over `_t` and `_c` in newer; scipy >= 1.18 delegates to a `_BSpline`
+    holding them, checked by this same row."""
     state = vars(spline)
+    if "_delegate_to" in state and not {"t", "_t"} & set(state):
+        from scipy.interpolate import _bsplines
+
+        if type(state["_delegate_to"]) is not getattr(_bsplines, "_BSpline", None):
+            raise fail(spline, "_delegate_to", "is not the spline implementation scipy delegates to")
+        return
     k = integer(spline, "k", state.get("k"), 0, 1 << 10)
     knots = array(spline, "t", state.get("t", state.get("_t")), 1, "f")
     coefficients = array(spline, "c", state.get("c", state.get("_c")), None, "fc")

@@ -89,9 +89,9 @@ class Construction:
         self._awaiting[id(obj)] = (obj, handler, optional)
         return obj
 
-    def check_instance_state(self, cls: type, state: dict[Any, Any]) -> None:
+    def check_instance_state(self, cls: type, state: Any) -> None:
         """The state must be one the library writes for `cls`: its schema, then its state invariants."""
-        schema = self.env.class_schema(cls, state.get("_sklearn_version"))
+        schema = self.env.class_schema(cls, state.get("_sklearn_version") if type(state) is dict else None)
         if schema is None:
             raise InvalidStructure(
                 cls.__name__, "state", f"has no schema for scikit-learn {self.env.version}: the gate cannot judge it"

@@ -52,6 +52,7 @@ class ClassSchema:
     items: Pattern | None = None  # a dict subclass's own items
     estimator: bool = False
     params: frozenset[str] = field(default_factory=frozenset)
+    positions: list[Pattern] | None = None  # a state that is a tuple (its class's own __setstate__ takes it)
 
     @classmethod
     def from_data(cls, name: str, data: dict[str, Any]) -> ClassSchema:
@@ -64,10 +65,13 @@ class ClassSchema:
             items=data.get("items"),
             estimator=bool(data.get("estimator")),
             params=frozenset(data.get("params", ())),
+            positions=data.get("tuple"),
         )
 
-    def problem(self, state: dict[Any, Any], matcher: Matcher) -> tuple[str, str] | None:
+    def problem(self, state: Any, matcher: Matcher) -> tuple[str, str] | None:
         """(attribute, what is wrong), or None when `state` is one this version writes."""
+        if type(state) is tuple:  # scipy >= 1.18's BSpline; the same class writes a dict in older scipy
+            return self._tuple_problem(state, matcher)
         for key in state:
             if type(key) is not str or key not in self.attributes:
                 return str(key), "is not an attribute the library writes for this class"
@@ -81,6 +85,15 @@ class ClassSchema:
             problem = matcher.problem(value, self.attributes[key])
             if problem:
                 return key, problem
+        return None
+
+    def _tuple_problem(self, state: Any, matcher: Matcher) -> tuple[str, str] | None:
+        if self.positions is None or type(state) is not tuple or len(state) != len(self.positions):
+            return "state", "is not the state the library writes for this class"
+        for position, (value, pattern) in enumerate(zip(state, self.positions, strict=True)):
+            problem = matcher.problem(value, pattern)
+            if problem:
+                return f"state[{position}]", problem
         return None
 
 
