@@ -51,7 +51,9 @@ class Learner:
         for name in INTERNAL_CLASSES:
             cls = resolve_name(name)
             if isinstance(cls, type):
-                self.candidates[name] = cls
+                # Named as pickle names it (where the class is defined), whichever module re-exports it.
+                defined = f"{cls.__module__}.{cls.__qualname__}"
+                self.candidates[defined if resolve_name(defined) is cls else name] = cls
         for _name, cls in zoo_catalogue.estimator_classes():
             self.candidates[f"{cls.__module__}.{cls.__qualname__}"] = cls
         self.names: dict[int, str] = {id(cls): name for name, cls in self.candidates.items()}

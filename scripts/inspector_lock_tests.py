@@ -3,6 +3,7 @@
 
     python scripts/inspector_lock_tests.py                  # the lock of cdk.json's sklearn_version
     python scripts/inspector_lock_tests.py --sklearn 1.2.1  # another supported pair
+    python scripts/inspector_lock_tests.py --all            # every supported pair, each on its pythonX.Y
 
 The main environment runs the project's scikit-learn (requirements.txt); the image runs the lock's. This
 environment holds the lock's versions (scikit-learn, numpy, scipy, joblib and the rest) plus pytest and
@@ -17,6 +18,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -94,21 +96,10 @@ def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
     return env
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
-    parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
-    args = parser.parse_args(argv)
-    in_ci = os.environ.get("CI", "").lower() == "true"
-    if os.environ.get(SKIP_VARIABLE):
-        if not in_ci:
-            print(f"inspector tests on the image lock: skipped ({SKIP_VARIABLE} is set)")
-            return 0
-        print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
-    pair = image_pair(args.sklearn or default_sklearn_version())
+def run_pair(sklearn_version: str, python: str, pytest_args: list[str]) -> int:
+    pair = image_pair(sklearn_version)
     locked = pins_of(pair.lock_path)
-    version = python_version_of(args.python)
+    version = python_version_of(python)
     print(
         f"inspector tests on {pair.lock_path.name}: "
         + ", ".join(f"{name} {locked[name]}" for name in SHOWN)
@@ -121,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     started = time.monotonic()
     try:
-        env = ensure_env(args.python, f"py{version}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
+        env = ensure_env(python, f"py{version}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
     except subprocess.CalledProcessError:
         print(
             f"FAIL: pip could not install {pair.lock_path.name}'s versions on Python {version} (above: the first "
@@ -134,8 +125,39 @@ def main(argv: list[str] | None = None) -> int:
     # The project is used from the source tree, not installed: nothing but the lock enters the environment.
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lambdas"), str(REPO)])}
     environment.pop("VIRTUAL_ENV", None)
-    command = [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *args.pytest_args]
+    command = [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *pytest_args]
     return subprocess.run(command, cwd=REPO, env=environment).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
+    parser.add_argument("--all", action="store_true", help="every supported pair, each on its own pythonX.Y")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
+    parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
+    args = parser.parse_args(argv)
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if os.environ.get(SKIP_VARIABLE):
+        if not in_ci:
+            print(f"inspector tests on the image lock: skipped ({SKIP_VARIABLE} is set)")
+            return 0
+        print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
+    if not args.all:
+        return run_pair(args.sklearn or default_sklearn_version(), args.python, args.pytest_args)
+    results = []
+    for pair in SUPPORTED_PAIRS:
+        python = shutil.which(f"python{pair.python_version}") or args.python
+        started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        code = run_pair(pair.sklearn_version, python, args.pytest_args)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        results.append((pair.sklearn_version, code, time.monotonic() - started, cpu))
+    # CPU as the kernel accounts it to this process's children: pytest and what it waits for, not the
+    # sandbox's inspection children (the zoo test prints theirs).
+    for version, code, wall, cpu in results:
+        verdict = "passed" if code == 0 else f"FAILED ({code})"
+        print(f"scikit-learn {version}: {verdict} in {wall:.0f} s, {cpu:.0f} s of CPU")
+    return max(code for _version, code, _wall, _cpu in results)
 
 
 if __name__ == "__main__":

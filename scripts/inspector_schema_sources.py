@@ -250,6 +250,10 @@ def constraint_pattern(constraint: Any, candidates: dict[str, type]) -> dict[str
         }
     if kind == "HasMethods":
         return {"estimators": True}
+    if kind == "_Callables":
+        # Where the library keeps a callable: the functions it keeps there (learned, FUNCTION_SLOTS), and
+        # any the deployment allowlists by name. No other function.
+        return {"functions": []}
     if kind == "_InstancesOf":
         cls = constraint.type
         if cls is Integral:
@@ -266,4 +270,4 @@ def constraint_pattern(constraint: Any, candidates: dict[str, type]) -> dict[str
             return {"estimators": True}
         names = _subclasses_of(cls, candidates)
         return {"objects": names} if names else None
-    return None  # _Callables and the rest: what the zoo stored, and FUNCTION_SLOTS
+    return None  # the rest: what the zoo stored

@@ -566,7 +566,7 @@ def mutations() -> list[Mutation]:
         ),
         Mutation(
             "bspline-knots",
-            "invalid BSpline: t has 4 knots",
+            "invalid _?BSpline: t has 4 knots",
             _edit(_make("sklearn.preprocessing.SplineTransformer"), _short_bspline),
             benign=_make("sklearn.preprocessing.SplineTransformer"),
         ),

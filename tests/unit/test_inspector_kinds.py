@@ -163,7 +163,7 @@ def test_spline_knots_too_few_for_the_degree_are_refused():
         spline._t = knots
     else:
         spline.t = knots
-    with pytest.raises(InvalidStructure, match="invalid BSpline: t has 4 knots"):
+    with pytest.raises(InvalidStructure, match=r"invalid _?BSpline: t has 4 knots"):  # scipy 1.18: _BSpline
         load(model)
 
 
