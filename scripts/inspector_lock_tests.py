@@ -96,6 +96,18 @@ def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
     return env
 
 
+def interpreter_for(python_version: str, default: str) -> str:
+    """pythonX.Y from PATH if it runs (a version manager's shim may not), else `default`."""
+    found = shutil.which(f"python{python_version}")
+    if found:
+        try:
+            if python_version_of(found).startswith(f"{python_version}."):
+                return found
+        except subprocess.CalledProcessError:
+            pass
+    return default
+
+
 def run_pair(sklearn_version: str, python: str, pytest_args: list[str]) -> int:
     pair = image_pair(sklearn_version)
     locked = pins_of(pair.lock_path)
@@ -133,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
     parser.add_argument("--all", action="store_true", help="every supported pair, each on its own pythonX.Y")
+    parser.add_argument(
+        "--python-for",
+        action="append",
+        default=[],
+        metavar="X.Y=PATH",
+        help="with --all: the interpreter for the pairs of Python X.Y (default: pythonX.Y on PATH)",
+    )
     parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
     args = parser.parse_args(argv)
@@ -144,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
     if not args.all:
         return run_pair(args.sklearn or default_sklearn_version(), args.python, args.pytest_args)
+    chosen = dict(item.split("=", 1) for item in args.python_for)
     results = []
     for pair in SUPPORTED_PAIRS:
-        python = shutil.which(f"python{pair.python_version}") or args.python
+        python = chosen.get(pair.python_version) or interpreter_for(pair.python_version, args.python)
         started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         code = run_pair(pair.sklearn_version, python, args.pytest_args)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -59,10 +59,17 @@ class Environment:
         if role is None:
             return None
         for version in (recorded, self.version):
-            schema = self.schemas.get(version) if isinstance(version, str) else None
+            schema = self._schema_of(version) if isinstance(version, str) else None
             if schema is not None and role.name in schema.classes:
                 return schema.classes[role.name]
         return None
+
+    def _schema_of(self, version: str) -> VersionSchema | None:
+        if version not in self.schemas and version in available_versions():
+            found = version_schema(version)
+            if found is not None:
+                self.schemas[version] = found
+        return self.schemas.get(version)
 
 
 _LOCK = threading.Lock()
@@ -81,14 +88,13 @@ def environment(extra: frozenset[str] = frozenset()) -> Environment:
 
 def _build(extra: frozenset[str]) -> Environment:
     table = fixed_table()
-    schemas = {v: s for v in available_versions() if (s := version_schema(v)) is not None}
-    runtime = schemas.get(sklearn.__version__)
-    # Every class any supported version's schema knows, if it exists here: a state written by another
-    # version is held to that version's schema, but it is built from this environment's class.
-    for schema in sorted(schemas.values(), key=lambda s: s.version != sklearn.__version__):
-        for name, spec in schema.classes.items():
+    # Only this version's schema is read now; another supported version's, when a state says it wrote it.
+    runtime = version_schema(sklearn.__version__)
+    schemas = {sklearn.__version__: runtime} if runtime is not None else {}
+    if runtime is not None:
+        for name, spec in runtime.classes.items():
             table.add([name], new=sb.new_instance, estimator=spec.estimator)
-        for name in schema.references:
+        for name in runtime.references:
             table.add([name])
     trusted: set[int] = set()
     for name in sorted(extra):
