@@ -251,9 +251,10 @@ def constraint_pattern(constraint: Any, candidates: dict[str, type]) -> dict[str
     if kind == "HasMethods":
         return {"estimators": True}
     if kind == "_Callables":
-        # Where the library keeps a callable: the functions it keeps there (learned, FUNCTION_SLOTS), and
-        # any the deployment allowlists by name. No other function.
-        return {"functions": []}
+        # Where the library keeps a callable: the functions it keeps there (learned, FUNCTION_SLOTS), any
+        # the deployment allowlists by name, and the one partial the gate builds (check_array with plain
+        # options). No other function.
+        return {"functions": [], "partial": True}
     if kind == "_InstancesOf":
         cls = constraint.type
         if cls is Integral:

@@ -29,7 +29,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_array
 
-from tests.unit.invariant_mutations import Forge
+from tests.unit.invariant_edits import Forge
 from tests.unit.zoo_data import X, Y
 from training_gate.inspector.loader import (
     InvalidStructure,

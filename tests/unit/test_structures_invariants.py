@@ -12,7 +12,8 @@ import warnings
 import joblib
 import pytest
 
-from tests.unit.invariant_mutations import ALL_PATHS, Mutation, RawFile, forged, mutations
+from tests.unit.invariant_edits import RawFile
+from tests.unit.invariant_mutations import ALL_PATHS, Mutation, forged, mutations
 from training_gate.inspector import invariants
 from training_gate.inspector.loader import load_model_stream
 from training_gate.inspector.restricted.environment import environment

@@ -167,8 +167,14 @@ ARGUMENTS: dict[str, Callable[[], tuple[Any, ...]]] = {
 
 # A parameter changed from its default, and why.
 PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
-    name: ({"n_components": 2}, "the default n_components='auto' asks 3,509 dimensions for 60 rows")
-    for name in ("GaussianRandomProjection", "SparseRandomProjection")
+    **{
+        name: ({"n_components": 2}, "the default n_components='auto' asks 3,509 dimensions for 60 rows")
+        for name in ("GaussianRandomProjection", "SparseRandomProjection")
+    },
+    "QuantileRegressor": (
+        {"solver": "highs"},
+        "scikit-learn 1.2's default solver, interior-point, is gone from the scipy of its image",
+    ),
 }
 
 

@@ -22,7 +22,6 @@ from typing import Any, BinaryIO, Protocol
 
 import sklearn
 from joblib import numpy_pickle_utils
-from sklearn.exceptions import InconsistentVersionWarning
 
 from training_gate.archive import RATIO_FLOOR
 from training_gate.inspector.restricted.construct import Construction
@@ -148,8 +147,9 @@ def load_model_stream(
     env = environment(frozenset(extra_allowed))
     _require_schema(env)
     build = Construction(env)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
+    with warnings.catch_warnings():
+        # scikit-learn's own __setstate__ warns when versions differ; the gate records the versions itself.
+        warnings.simplefilter("ignore", UserWarning)
         if name.endswith(".skops"):
             max_bytes = caps.max_member_bytes if caps else DEFAULT_MAX_BYTES
             model = load_skops(handle.read(), build, max_bytes, caps.max_ratio if caps else DEFAULT_MAX_RATIO)
@@ -157,7 +157,7 @@ def load_model_stream(
             stream, remaining = _open_pickle(handle, caps)
             model = GateUnpickler.create(name, stream, build, remaining).load()
         build.finish(model)
-    return _loaded(model, caught)
+    return _loaded(model, build.versions)
 
 
 def _require_schema(env: Environment) -> None:
@@ -177,18 +177,18 @@ def load_model(path: Path, extra_allowed: Iterable[str] = (), caps: LoadCaps | N
         return load_model_stream(handle, path.name, extra_allowed, caps)
 
 
-def _loaded(model: Any, caught: list[warnings.WarningMessage]) -> LoadedModel:
-    """The version a model was pickled with is only visible in scikit-learn's warning about it (raised
-    by its own __setstate__, which the gate calls on the checked state)."""
-    version = sklearn.__version__
-    recorded: list[str] = []
-    for warning in caught:
-        if isinstance(warning.message, InconsistentVersionWarning):
-            version = warning.message.original_sklearn_version
-            recorded.append(str(warning.message))
+def _loaded(model: Any, versions: list[str]) -> LoadedModel:
+    """The version that wrote the model: the one the outermost estimator records (states are built inner
+    first, so it is the last one recorded), and a line for each estimator written by another version."""
+    runtime = sklearn.__version__
+    differing = [v for v in versions if v != runtime]
+    recorded = [
+        f"an estimator in the file was pickled with scikit-learn {v}; this is {runtime}"
+        for v in dict.fromkeys(differing)
+    ]
     return LoadedModel(
         model=model,
-        sklearn_version=version,
-        runtime_sklearn_version=sklearn.__version__,
+        sklearn_version=versions[-1] if versions else runtime,
+        runtime_sklearn_version=runtime,
         version_warnings=recorded,
     )

@@ -37,6 +37,8 @@ class Construction:
         # id -> (the object, its BUILD handler, whether it may stay unbuilt): objects this load created
         # that still wait for their state. The object is held, so its id cannot be reused meanwhile.
         self._awaiting: dict[int, tuple[Any, BuildHandler, bool]] = {}
+        # The scikit-learn version each estimator's state says wrote it, in the order they were built.
+        self.versions: list[str] = []
 
     # -- names --------------------------------------------------------------------------------------
 

@@ -41,19 +41,18 @@ def _finite_floats(values: Any, most: int) -> bool:
 
 
 def reviewed_setstate() -> frozenset[int]:
-    """The `__setstate__` functions the gate calls after validating the state (by identity)."""
+    """The `__setstate__` functions the gate calls after validating the state (by identity): scikit-learn's
+    version warning, the HGB predictor's node dtype fix, the isotonic interpolator rebuilt from checked
+    arrays, the Bunch's no-op (its items come with SETITEMS), and scipy >= 1.18's BSpline, whose state is
+    (its _BSpline, an empty array) and which asks array_api_compat which namespace each belongs to."""
+    from scipy.interpolate import BSpline
     from sklearn.base import BaseEstimator
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.isotonic import IsotonicRegression
     from sklearn.utils._bunch import Bunch
 
-    functions = [BaseEstimator.__setstate__, TreePredictor.__setstate__, IsotonicRegression.__setstate__]
-    functions.append(Bunch.__setstate__)  # a no-op: a Bunch's items come with SETITEMS
-    # scipy >= 1.18: a BSpline's state is (its _BSpline, an empty array); it sets them and asks
-    # array_api_compat which namespace each belongs to.
-    from scipy.interpolate import BSpline
-
-    functions.append(inspect.getattr_static(BSpline, "__setstate__", None))
+    owners = (BaseEstimator, TreePredictor, IsotonicRegression, Bunch, BSpline)
+    functions = [inspect.getattr_static(owner, "__setstate__", None) for owner in owners]
     return frozenset(id(f) for f in functions if f is not None)
 
 
@@ -127,6 +126,8 @@ def build_instance(build: Construction, obj: Any, state: Any) -> Any:
         raise _refuse(f"BUILD on {build.name_of(obj)} with a {type(state).__name__}, not the dict the library writes")
     build.check_instance_state(cls, state)
     build.check_state(obj, state)
+    if type(state.get("_sklearn_version")) is str:
+        build.versions.append(state["_sklearn_version"])
     if isinstance(obj, dict):
         build.check_items(obj)
     setstate = _setstate_of(cls)

@@ -170,6 +170,18 @@ class Table:
     def names(self) -> list[str]:
         return sorted(f"{module}.{name}" for module, name in self._by_name)
 
+    def add_pickled_spellings(self) -> None:
+        """Also admit, for each allowlisted object, the name pickle writes for it when that differs from
+        the listed ones (scikit-learn 1.5's wheels define the Cython losses in a module named `_loss`).
+        Added only when that name resolves to this very object."""
+        for role in list(self._by_id.values()):
+            module = getattr(role.obj, "__module__", None)
+            qualname = getattr(role.obj, "__qualname__", None)
+            if type(module) is str and type(qualname) is str and (module, qualname) not in self._by_name:
+                spelling = f"{module}.{qualname}"
+                if resolve_name(spelling) is role.obj:
+                    self._by_name[(module, qualname)] = role.obj
+
 
 def fixed_table() -> Table:
     """Everything the gate builds with its own code: numpy, the core types, scikit-learn's Cython objects."""
@@ -224,4 +236,5 @@ def fixed_table() -> Table:
         cls = resolve_name(f"sklearn.linear_model._sgd_fast.{name}")
         if cls is not None:
             add([f"sklearn.linear_model._sgd_fast.{name}"], call=sb.scalar_loss(cls))
+    table.add_pickled_spellings()
     return table
