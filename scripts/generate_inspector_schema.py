@@ -143,7 +143,9 @@ class Learner:
         else:
             entry["unfitted"] |= keys
         if items is not None:
-            entry["items"] = merge(entry["items"] or {"keys": {}, "values": {}}, describe(items, self.name_of)["dict"])
+            # A Bunch's items are the estimators the user gave (named_estimators_): any estimator may sit there.
+            described = _generalize(describe(items, self.name_of), None)["dict"]
+            entry["items"] = merge(entry["items"] or {"keys": {}, "values": {}}, described)
         return [*state.values(), *(items or {}).values()]
 
     def record_tuple(self, obj: Any, name: str, state: tuple, where: str) -> list[Any]:

@@ -168,5 +168,15 @@ def test_the_committed_schema_admits_every_state_this_environment_writes(zoo: Zo
     def shape(spec: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if spec is None else {k: v for k, v in spec.items() if k != "seen"}
 
+    def first_difference(name: str) -> str:
+        old, new = committed["classes"].get(name) or {}, merged["classes"][name]
+        for key in ("always", "fitted", "unfitted", "params", "items", "tuple"):
+            if old.get(key) != new.get(key):
+                return f"{name}.{key}: {old.get(key)} -> {new.get(key)}"
+        attribute = next(a for a in new["attributes"] if new["attributes"][a] != old.get("attributes", {}).get(a))
+        return f"{name}.{attribute}: {old.get('attributes', {}).get(attribute)} -> {new['attributes'][attribute]}"
+
     stale = [name for name, spec in merged["classes"].items() if shape(spec) != shape(committed["classes"].get(name))]
-    assert stale == [], f"regenerate the schema (scripts/generate_inspector_schema.py --merge): {stale}"
+    assert stale == [], "regenerate the schema (scripts/generate_inspector_schema.py --merge): " + "; ".join(
+        first_difference(name) for name in stale[:3]
+    )

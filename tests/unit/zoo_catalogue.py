@@ -20,6 +20,7 @@ algorithms and metrics of neighbours, losses, kernels, solvers, categorical feat
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from collections.abc import Callable, Iterator
@@ -171,6 +172,7 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
         name: ({"n_components": 2}, "the default n_components='auto' asks 3,509 dimensions for 60 rows")
         for name in ("GaussianRandomProjection", "SparseRandomProjection")
     },
+    "SelectKBest": ({"k": 2}, "the default k=10 is more than the 4 features, which scikit-learn 1.2 refuses"),
     "QuantileRegressor": (
         {"solver": "highs"},
         "scikit-learn 1.2's default solver, interior-point, is gone from the scipy of its image",
@@ -351,7 +353,8 @@ def _with_params(specimen: Specimen, label: str, params: dict[str, Any], output:
 
     def build() -> Any:
         estimator = base_build()
-        estimator.set_params(**{k: v.make() if isinstance(v, Fresh) else v for k, v in params.items()})
+        # Each specimen gets its own copy: an estimator may change a parameter's value in place.
+        estimator.set_params(**{k: v.make() if isinstance(v, Fresh) else copy.deepcopy(v) for k, v in params.items()})
         if output:
             estimator.set_output(transform=output)
         return estimator

@@ -33,8 +33,10 @@ def _refuse(what: str) -> RefusedCall:
 
 
 @invariant("cython-loss-parameters")
-def _finite_floats(values: Any, most: int) -> bool:
-    return type(values) is tuple and len(values) <= most and all(type(v) is float and math.isfinite(v) for v in values)
+def check_loss_parameters(owner: str, values: Any) -> None:
+    """A Cython loss holds at most one scalar parameter (a power, a quantile, a delta, a threshold)."""
+    if not (type(values) is tuple and len(values) <= 1 and all(type(v) is float and math.isfinite(v) for v in values)):
+        raise _refuse(f"{owner} takes no argument or one finite float")
 
 
 # -- Python-class instances -------------------------------------------------------------------------------
@@ -90,15 +92,16 @@ def _plain_new(cls: type) -> bool:
 
 
 def instance_allowed(cls: type) -> str | None:
-    """Why instances of `cls` cannot be built by the gate, or None."""
+    """Why instances of `cls` cannot be built by the gate, or None. Every `__setstate__` along the class's
+    MRO counts: a reviewed one may call the next through super()."""
     if not _plain_new(cls):
         return "it has its own __new__"
-    setstate = _setstate_of(cls)
-    if setstate is not None:
-        if not _REVIEWED:
-            _REVIEWED.append(reviewed_setstate())
-        if id(setstate) not in _REVIEWED[0]:
-            return "its __setstate__ is not one the gate has reviewed"
+    if not _REVIEWED:
+        _REVIEWED.append(reviewed_setstate())
+    for base in cls.__mro__:
+        setstate = vars(base).get("__setstate__")
+        if setstate is not None and id(setstate) not in _REVIEWED[0]:
+            return f"the __setstate__ of {base.__name__} is not one the gate has reviewed"
     return None
 
 
@@ -232,8 +235,7 @@ def scalar_loss(cls: type) -> Any:
     power, the pinball quantile, a Huber delta, SGD's hinge threshold or epsilon)."""
 
     def call(build: Construction, args: tuple) -> Any:
-        if not _finite_floats(args, 1):
-            raise _refuse(f"{build.name_of(cls)} takes no argument or one finite float")
+        check_loss_parameters(build.name_of(cls), args)
         return cls(*args)
 
     return call
@@ -247,8 +249,7 @@ def loss_unpickle(cls: type) -> Any:
         if len(args) != 3 or args[0] is not cls or type(args[1]) is not int:
             raise _refuse(f"the unpickle function of {build.name_of(cls)} builds that class only")
         state = () if args[2] is None else args[2]
-        if not _finite_floats(state, 1):
-            raise _refuse(f"{build.name_of(cls)} is rebuilt from at most one finite float")
+        check_loss_parameters(build.name_of(cls), state)
         return cls(*state)
 
     return call
