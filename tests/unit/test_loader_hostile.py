@@ -372,3 +372,30 @@ def test_joblib_and_plain_pickle_of_a_benign_model_load_alike():
         (skops_bytes(model), "model.skops"),
     ):
         assert np.array_equal(load(data, name).predict(X[:5]), model.predict(X[:5])), name
+
+
+def _npy(header: dict, body: bytes) -> bytes:
+    text = repr(header).encode("latin1")
+    text += b" " * (-(10 + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + body
+
+
+@pytest.mark.parametrize(
+    ("header", "refusal"),
+    [
+        ({"descr": "|O", "fortran_order": False, "shape": (1,)}, "dtype '|O'"),
+        ({"descr": [("a", ("<f8", (2,)))], "fortran_order": False, "shape": (1,)}, "not \\(name, type code\\)"),
+        ({"descr": "<f8", "fortran_order": False, "shape": (1,), "extra": 1}, "other fields than numpy writes"),
+        ({"descr": "<f8", "fortran_order": False, "shape": (-1,)}, "shape \\(-1,\\)"),
+    ],
+    ids=["object", "subarray", "extra-field", "negative-shape"],
+)
+def test_a_skops_array_header_is_checked_as_data_before_numpy_builds_its_dtype(header: dict, refusal: str):
+    source = zipfile.ZipFile(io.BytesIO(skops_bytes({"w": np.arange(1.0)})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            body = _npy(header, b"\0" * 16) if entry.filename.endswith(".npy") else source.read(entry)
+            target.writestr(entry, body)
+    with pytest.raises(RefusedCall, match=refusal):
+        load(out.getvalue(), "model.skops")

@@ -7,8 +7,11 @@ schema and the invariants a pickle meets are exactly the ones a skops file meets
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import re
+import struct
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -59,23 +62,52 @@ def check_inflation(archive: zipfile.ZipFile, max_bytes: int, max_ratio: int, wh
             raise CapExceeded("max_ratio", f"{what} entry {entry.filename!r} inflates more than {max_ratio}:1")
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_DESCR_CODE = re.compile(r"^[<>|=]?[biufcSUV][0-9]{1,5}$")
+
+
+def _descr_problem(descr: Any) -> str | None:
+    """A .npy header's dtype description, checked as data before numpy builds a dtype from it: a type
+    code, or a list of (name, type code) fields. Subarrays, nested records and objects are refused."""
+    if type(descr) is str:
+        return None if _DESCR_CODE.match(descr) else f"dtype {descr!r}"
+    if type(descr) is not list or not descr or len(descr) > 256:
+        return "a dtype description that is neither a code nor a list of fields"
+    for field in descr:
+        if type(field) is not tuple or len(field) != 2 or type(field[0]) is not str or type(field[1]) is not str:
+            return "a record field that is not (name, type code)"
+        if not _DESCR_CODE.match(field[1]):
+            return f"a record field of dtype {field[1]!r}"
+    return None
+
+
 def read_npy(data: bytes) -> np.ndarray:
-    """numpy's .npy format, read by the gate: the header through numpy's literal parser (no pickle), the
-    dtype and shape checked, then exactly that many bytes."""
-    handle = io.BytesIO(data)
+    """numpy's .npy format, read by the gate: the header parsed as a literal and checked as data (its dtype
+    description, shape and order) before numpy builds the dtype, then exactly that many bytes."""
+    if data[:6] != _NPY_MAGIC or len(data) < 10 or data[6:8] not in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
+        raise _refuse("an array that is not in numpy's .npy format")
+    width = 2 if data[6] == 1 else 4
+    (length,) = struct.unpack("<H" if width == 2 else "<I", data[8 : 8 + width])
+    start = 8 + width
+    if length > _NPY_HEADER or start + length > len(data):
+        raise _refuse("an array whose .npy header is longer than numpy allows")
     try:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle, max_header_size=_NPY_HEADER)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle, max_header_size=_NPY_HEADER)
-        else:
-            raise ValueError(f"npy version {version}")
-    except (ValueError, SyntaxError, TypeError) as exc:
-        raise _refuse(f"an array whose .npy header is not numpy's ({exc})") from exc
-    if not nb.is_shape(shape) or not nb.plain_dtype(dtype) or dtype.hasobject or type(fortran) is not bool:
-        raise _refuse(f"an array of shape {shape!r:.60} and dtype {dtype!r:.60}")
-    body = data[handle.tell() :]
+        header = ast.literal_eval(data[start : start + length].decode("latin1"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise _refuse("an array whose .npy header is not a literal") from exc
+    if type(header) is not dict or set(header) != {"descr", "fortran_order", "shape"}:
+        raise _refuse("an array whose .npy header has other fields than numpy writes")
+    problem = _descr_problem(header["descr"])
+    shape, fortran = header["shape"], header["fortran_order"]
+    if problem or not nb.is_shape(shape) or type(fortran) is not bool:
+        raise _refuse(f"an array with {problem or f'shape {shape!r:.60}'}")
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except (ValueError, TypeError) as exc:
+        raise _refuse(f"an array whose dtype numpy's constructor refuses ({exc})") from exc
+    if not nb.plain_dtype(dtype) or dtype.hasobject:
+        raise _refuse(f"an array of dtype {dtype}")
+    body = data[start + length :]
     if len(body) != nb.count_of(shape) * dtype.itemsize:
         raise _refuse(f"an array whose bytes are not exactly shape {shape} x {dtype.itemsize}")
     flat = np.frombuffer(body, dtype=dtype).copy()
