@@ -16,6 +16,47 @@ from training_gate.inspector.invariants.base import array, attribute, fail, inte
 _TREE_STATE_LENGTH = 13
 
 
+def _classes(module: str, names: tuple[str, ...]) -> dict[int, tuple[type, str]]:
+    """id -> (class, its name in this table): the classes these rules apply to, known by identity."""
+    import importlib
+
+    found: dict[int, tuple[type, str]] = {}
+    loaded = importlib.import_module(module)
+    for name in names:
+        for suffix in ("", "64", "32"):
+            cls = getattr(loaded, f"{name}{suffix}", None)
+            if isinstance(cls, type):
+                found[id(cls)] = (cls, name)
+    return found
+
+
+def _kind(obj: Any, table: dict[int, tuple[type, str]]) -> str | None:
+    entry = table.get(id(type(obj)))
+    return entry[1] if entry is not None and entry[0] is type(obj) else None
+
+
+_KD = ("sklearn.neighbors._kd_tree", ("KDTree",))
+_BALL = ("sklearn.neighbors._ball_tree", ("BallTree",))
+_SIZED_METRICS = (
+    "MinkowskiDistance",
+    "WMinkowskiDistance",
+    "SEuclideanDistance",
+    "MahalanobisDistance",
+    "HaversineDistance",
+)
+_CACHE: dict[str, dict[int, tuple[type, str]]] = {}
+
+
+def _table(key: str) -> dict[int, tuple[type, str]]:
+    if key not in _CACHE:
+        _CACHE[key] = {
+            "kd": lambda: _classes(*_KD),
+            "ball": lambda: _classes(*_BALL),
+            "metric": lambda: _classes("sklearn.metrics._dist_metrics", _SIZED_METRICS),
+        }[key]()
+    return _CACHE[key]
+
+
 def _tree_state(tree: Any, state: tuple) -> tuple:
     if len(state) != _TREE_STATE_LENGTH:
         raise fail(tree, "state", f"has {len(state)} fields, not the {_TREE_STATE_LENGTH} the library writes")
@@ -76,11 +117,9 @@ def binary_tree_nodes(tree: Any, state: tuple) -> None:
 @invariant("binary-tree-bounds")
 def binary_tree_bounds(tree: Any, state: tuple) -> None:
     """A KD tree keeps a lower and an upper corner per node, a Ball tree one centroid."""
-    from sklearn.neighbors import KDTree
-
     data = _data(tree, state)
     n_nodes = _node_count(tree, state)
-    corners = 2 if isinstance(tree, KDTree) else 1
+    corners = 2 if _kind(tree, _table("kd")) else 1
     bounds = array(tree, "node_bounds", state[3], 3, "f")
     expected = (corners, n_nodes, data.shape[1])
     if bounds.shape != expected or bounds.dtype != np.float64 or not bounds.flags.c_contiguous:
@@ -104,7 +143,7 @@ def _metric_arrays(metric: Any) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def metric_width(owner: Any, metric: Any, n_features: int) -> None:
-    name = type(metric).__name__.rstrip("0123456789")
+    name = _kind(metric, _table("metric"))
     _p, vec, mat = _metric_arrays(metric)
     if name in ("MinkowskiDistance", "WMinkowskiDistance") and len(vec) not in (0, n_features):
         raise fail(owner, "dist_metric.vec", f"has {len(vec)} weights for {n_features} features")
@@ -128,7 +167,7 @@ def distance_metric_state(metric: Any, state: tuple) -> None:
         value = array(metric, field, value, ndim, "f")
         if value.dtype != np.float64 or not value.flags.c_contiguous:
             raise fail(metric, field, f"is {value.dtype}, not contiguous float64")
-    name = type(metric).__name__.rstrip("0123456789")
+    name = _kind(metric, _table("metric"))
     if name == "MinkowskiDistance" and (not math.isfinite(p) or p < 1):
         raise fail(metric, "p", f"is {p}, not a finite p >= 1")
     if name == "MahalanobisDistance" and (mat.shape[0] != mat.shape[1] or not mat.shape[0]):
@@ -146,8 +185,6 @@ _METRIC_PARAMETERS = {"p", "w", "V", "VI"}
 def neighbors_fit_data(estimator: Any) -> None:
     """kneighbors hands `_fit_X` and the query to distance code that reads as many columns as the query
     has: the stored rows must be exactly the model's width, and a tree must index those same rows."""
-    from sklearn.neighbors import BallTree, KDTree
-
     if "_fit_method" not in vars(estimator):
         return
     method = attribute(estimator, "_fit_method")
@@ -161,8 +198,8 @@ def neighbors_fit_data(estimator: Any) -> None:
     if fit_x.shape[1] != n_features:
         raise fail(estimator, "_fit_X", f"has {fit_x.shape[1]} columns for {n_features} features")
     tree = vars(estimator).get("_tree")
-    expected = {"brute": type(None), "kd_tree": KDTree, "ball_tree": BallTree}.get(method)
-    if expected is None or type(tree) is not expected:
+    fits = {"brute": tree is None, "kd_tree": _kind(tree, _table("kd")), "ball_tree": _kind(tree, _table("ball"))}
+    if not fits.get(method):
         raise fail(estimator, "_tree", f"is {type(tree).__name__} for the {method!r} search")
     if tree is not None and tree.data.shape != fit_x.shape:
         raise fail(estimator, "_tree.data", f"has shape {tree.data.shape}, _fit_X {fit_x.shape}")
@@ -196,12 +233,10 @@ def neighbors_metric_parameters(estimator: Any) -> None:
 
 @invariant("kernel-density-tree")
 def kernel_density_tree(estimator: Any) -> None:
-    from sklearn.neighbors import BallTree, KDTree
-
     if "tree_" not in vars(estimator):
         return
     tree = attribute(estimator, "tree_")
-    if type(tree) not in (KDTree, BallTree):
+    if not (_kind(tree, _table("kd")) or _kind(tree, _table("ball"))):
         raise fail(estimator, "tree_", f"is {type(tree).__name__}, not a KD or Ball tree")
     if tree.data.shape[1] != width(estimator):
         raise fail(estimator, "tree_.data", f"has {tree.data.shape[1]} columns for {width(estimator)} features")
