@@ -8,8 +8,10 @@ than their tensors corrupted memory before torch 2.10).
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
+import tarfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,11 @@ from tests.support import torch_writer as tw
 from training_gate.inspector.checkpoints import judge_artifact
 from training_gate.inspector.checkpoints.dtypes import BY_NAME
 from training_gate.inspector.checkpoints.errors import Reason, Refused
+from training_gate.inspector.checkpoints.judge import read_torch, tar_header
 from training_gate.inspector.checkpoints.pickle_weights import Profile, StateDict, Storage, read_pickle
 from training_gate.inspector.checkpoints.torch_files import read_legacy, read_tar, read_zip
+
+MAGIC = pickle.dumps(tw.LEGACY_MAGIC_NUMBER, protocol=2)  # what torch.save < 1.6 writes first
 
 
 def weights() -> OrderedDict:
@@ -99,6 +104,20 @@ def test_parameters_sizes_devices_sets_bytes_and_counters_are_data(tmp_path: Pat
     assert root["param"].parameter and root["param"].requires_grad
     assert root["size"] == (2, 3) and root["device"].spec == "cuda:0" and root["tags"] == {"a", "b"}
     assert root["blob"] == b"\x00\xffraw" and root["counts"] == {"a": 2} and root["z"] == complex(1, -2)
+
+
+def test_sets_bytearrays_and_complex_numbers_read_as_protocol_2_spells_them(tmp_path: Path):
+    # Python's own pickler at torch.save's protocol names them __builtin__.set, .bytearray, .complex; torch's
+    # weights_only reader maps the Python 2 names back before its lookup, and so does the gate's.
+    values = {"tags": {"a", "b"}, "raw": bytearray(b"\x00\xff"), "z": complex(1.0, -2.0), "blob": b"\x01"}
+    data = pickle.dumps(values, protocol=2)
+    assert b"c__builtin__\nset\n" in data and b"c__builtin__\ncomplex\n" in data
+    result = read_pickle(data, lambda pid: None)
+    assert result.root == {"tags": {"a", "b"}, "raw": b"\x00\xff", "z": complex(1, -2), "blob": b"\x01"}
+    assert {"builtins.set", "builtins.bytearray", "builtins.complex"} <= result.globals
+    # The mapping gives Python 3 names, which still meet the allowlist: __builtin__.eval is builtins.eval.
+    with pytest.raises(Refused, match=r"builtins\.eval"):
+        read_pickle(b"\x80\x02c__builtin__\neval\nX\x02\x00\x00\x001+\x85R.", lambda pid: None)
 
 
 def test_a_global_is_identified_by_its_exact_name_never_a_near_one(tmp_path: Path):
@@ -337,6 +356,38 @@ def test_a_damaged_or_hostile_legacy_file_is_refused(tmp_path: Path, damage: str
         read_legacy(path, "model.pth")
 
 
+def test_a_file_that_is_a_tar_is_read_as_a_tar_even_when_it_starts_like_a_legacy_file(tmp_path: Path):
+    # torch.load tries tarfile.open before the magic number: a tar whose first member's name begins with the
+    # legacy magic number is a tar to torch (its `storages` pickle then runs under weights_only=False), so it
+    # must be a tar to the gate too, and is refused by the tar reader's rules.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, encoding="latin-1") as tar:
+        for name, content in (
+            (MAGIC.decode("latin-1") + "x", b""),
+            ("storages", b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idq\x00\x85R."),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    data = buffer.getvalue()
+    assert data.startswith(MAGIC)
+    path = tmp_path / "model.pt"
+    path.write_bytes(data)
+    with tarfile.open(path, mode="r:", format=tarfile.PAX_FORMAT) as tar:  # what torch.load opens first
+        assert "storages" in tar.getnames()
+    with pytest.raises(Refused, match="tar member"):
+        read_torch(path, "model.pt", tmp_path)
+    judgement = judge_artifact("PyTorch", tmp_path, "model.pt", ["model.pt"], tmp_path)
+    assert judgement.rejects and "tar member" in judgement.rejects[0]
+
+
+def test_a_legacy_file_is_never_taken_for_a_tar(tmp_path: Path):
+    path = tmp_path / "model.pth"
+    path.write_bytes(tw.torch_legacy(weights()))
+    assert not tar_header(path.read_bytes()[:512])
+    assert read_torch(path, "model.pth", tmp_path).format == "torch legacy"
+
+
 def test_the_oldest_tar_format_reads_and_says_modern_torch_refuses_it_under_weights_only(tmp_path: Path):
     parts = {"fc.weight": tw.tensor(np.ones((2, 3), dtype=np.float32))}
     path = tmp_path / "model.pt"
@@ -367,6 +418,27 @@ def test_training_arguments_are_scanned_as_data_and_a_payload_beside_them_reject
     other.mkdir()
     judgement = _artifact(other, {"model.pt": tw.torch_zip(weights()), "training_args.bin": tw.torch_zip(hostile)})
     assert judgement.rejects and "os.system" in judgement.rejects[0]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        tw.Obj("transformers.training_args.TrainingArguments", {"strategy": Call("transformers.Pipeline", "a", "b")}),
+        tw.Obj("transformers.training_args.TrainingArguments", {"strategy": Call("transformers.Pipeline", ["a"])}),
+    ],
+    ids=["two-arguments", "a-list-argument"],
+)
+def test_training_arguments_call_a_class_only_as_an_enum_lookup(tmp_path: Path, hostile: Any):
+    judgement = _artifact(tmp_path, {"model.pt": tw.torch_zip(weights()), "training_args.bin": tw.torch_zip(hostile)})
+    assert judgement.rejects and "auxiliary training_args.bin refused" in judgement.rejects[0], judgement.rejects
+
+
+def test_a_dataclass_in_training_arguments_is_built_only_from_its_state():
+    data = b"\x80\x02ctransformers.training_args\nTrainingArguments\nX\x03\x00\x00\x00out\x85\x81}b."
+    with pytest.raises(Refused, match=r"NEWOBJ of transformers\.training_args\.TrainingArguments with arguments"):
+        read_pickle(data, lambda pid: None, Profile.SCAN)
+    plain = b"\x80\x02ctransformers.training_args\nTrainingArguments\n)\x81}X\x04\x00\x00\x00seedK*sb."
+    assert read_pickle(plain, lambda pid: None, Profile.SCAN).root.state == {"seed": 42}
 
 
 def test_an_rng_state_may_hold_numpy_arrays_but_no_other_numpy_global(tmp_path: Path):

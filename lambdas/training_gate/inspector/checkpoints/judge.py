@@ -13,6 +13,7 @@ load, content the gate does not read), warnings, and findings the policy weighs 
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -57,6 +58,7 @@ class Judgement:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     findings: list[tuple[str, str]] = field(default_factory=list)
+    serving_code: list[str] = field(default_factory=list)
 
     def refused(self, exc: Refused, file: str) -> None:
         sentence = f"{file}: {exc}" if exc.where != file and not str(exc).startswith(file) else str(exc)
@@ -92,6 +94,7 @@ class Judgement:
             "dtypes": dict(sorted(self.dtypes.items(), key=lambda kv: -kv[1])),
             "tensor_bytes": self.tensor_bytes,
             "files_read": self.files[:50],
+            "serving_code": self.serving_code,
             "smoke_prediction": "not run: the model's code never runs in the gate",
         }
 
@@ -108,15 +111,36 @@ def is_torch_file(head: bytes, names_zip: list[str]) -> bool:
 
 
 def read_torch(path: Path, where: str, scratch: Path, profile: Profile = Profile.WEIGHTS) -> TorchFile:
+    """The file read in torch.load's own order: a zip by its first four bytes; otherwise the tar format
+    whenever the first block is a tar header (torch tries `tarfile.open` before anything else, so a file
+    that is a tar and starts like a legacy file is a tar to torch); then the legacy magic number."""
     with open(path, "rb") as handle:
         head = handle.read(512)
     if head.startswith(b"PK\x03\x04"):
         return read_zip(path, where, profile)
+    if tar_header(head):
+        return read_tar(path, where, scratch)
     if head.startswith(LEGACY_MAGIC):
         return read_legacy(path, where)
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return read_tar(path, where, scratch)
     raise Refused(Reason.MALFORMED, "neither a torch zip, the legacy format nor the tar format", where)
+
+
+def tar_header(block: bytes) -> bool:
+    """Whether `block` passes tarfile's test of a header, its checksum (`tarfile.calc_chksums`, the field
+    read as `nti` reads it), leniently: any Python's tarfile that accepts it, torch reads as a tar."""
+    if len(block) < 512 or block.count(0) == 512:
+        return False
+    field = block[148:156]
+    if field[0] in (0o200, 0o377):  # base-256
+        value = int.from_bytes(field[1:], "big") - (256**7 if field[0] == 0o377 else 0)
+    else:
+        try:
+            value = int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+        except (UnicodeDecodeError, ValueError):
+            return False
+    unsigned = 256 + sum(block[:148]) + sum(block[156:512])
+    signed = 256 + sum(struct.unpack_from("148b8x356b", block))
+    return value in (unsigned, signed)
 
 
 # -- PyTorch ---------------------------------------------------------------------------------------------------

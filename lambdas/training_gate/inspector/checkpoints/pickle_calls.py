@@ -126,6 +126,10 @@ def _plain(r: _Reader, value: Any, depth: int = 0) -> bool:
     return type(value) is tuple and all(_plain(r, v, depth + 1) for v in value)
 
 
+def _scalar(value: Any) -> bool:
+    return value is None or type(value) in (str, int, float, bool)
+
+
 def call(r: _Reader, func: _Global, args: tuple[Any, ...]) -> Any:
     if func in _UNREAD.values():
         raise r.fail(Reason.UNSUPPORTED, f"{func.name}: a kind of tensor the gate does not read (sparse, quantized...)")
@@ -188,6 +192,10 @@ def call(r: _Reader, func: _Global, args: tuple[Any, ...]) -> Any:
         if len(args) != 1 and func is not _SCRIPT["torch.jit._pickle.restore_type_tag"]:
             raise r.fail(Reason.PICKLE_SHAPE, f"{func.name} with unexpected arguments")
         return args[0] if args else None
+    if func.value == "scan-class" and not (len(args) == 1 and _scalar(args[0])):
+        # Training arguments call a class only as an Enum's lookup by value (IntervalStrategy('epoch')); a
+        # dataclass arrives by NEWOBJ and BUILD. Any other call would run a constructor when loaded.
+        raise r.fail(Reason.PICKLE_SHAPE, f"{func.name} called with {len(args)} argument(s), not an enum value")
     if func.value in ("scan-class", "script-class"):
         if not all(_plain(r, v) for v in args):
             raise r.fail(Reason.PICKLE_SHAPE, f"{func.name} called with arguments that are not plain values")

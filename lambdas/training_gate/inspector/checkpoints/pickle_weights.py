@@ -21,6 +21,7 @@ state, `SCAN` the dataclasses and enums of `training_args.bin`. None of them eve
 
 from __future__ import annotations
 
+import _compat_pickle
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -348,6 +349,12 @@ def _stop(r: _Reader) -> bool:
 def _global(r: _Reader) -> None:
     module = r.line()
     name = r.line()
+    # Protocol 2 spells Python 3 names the Python 2 way (`__builtin__.set`); torch's weights_only reader
+    # maps them back with the same tables before it looks them up (torch/_weights_only_unpickler.py).
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
     r.result.globals.add(f"{module}.{name}")
     r.stack.append(_resolve(module, name, r.profile, r.where))
 
@@ -483,6 +490,8 @@ def _reduce(r: _Reader) -> None:
 def _newobj(r: _Reader) -> None:
     args = r.pop()
     cls = r.pop()
+    if isinstance(cls, _Global) and cls.value == "scan-class" and args != ():
+        raise r.fail(Reason.PICKLE_SHAPE, f"NEWOBJ of {cls!r} with arguments: a dataclass is built from its state")
     if isinstance(cls, _Global) and cls.value in ("script-class", "scan-class") and type(args) is tuple:
         r.stack.append(Instance(cls.name, args))
         return
