@@ -12,10 +12,17 @@ from tests.support.fakes import FakeEvents, FakeExecutions, FakeJobs, FakeLog, F
 from training_gate.dal.dynamodb import NotOwner
 from training_gate.domain.contract import MetricsSummary
 from training_gate.domain.inputs import GateInput
-from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricsResult
+from training_gate.domain.models import (
+    ArtifactInfo,
+    CheckResult,
+    CheckStatus,
+    InspectionResult,
+    MetricsResult,
+    ModelInfo,
+)
 from training_gate.domain.policy import Policy
 from training_gate.domain.settings import InferenceConfig
-from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate
+from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate, evaluation_from_item
 from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, record_outcome
 from training_gate.logic.register import RegisterPorts, RegisterRequest, register
 
@@ -81,6 +88,65 @@ def test_the_request_is_stored_before_it_is_sent_and_carries_no_tags(world):
         registration.model_package_arn,
     )
     assert [e["outcome"] for e in events.published] == ["pass"]
+
+
+CHECKPOINT = ModelInfo(
+    framework="pytorch", format="torch-zip", tensors=4, parameters=67, dtypes={"float32": 67}, tensor_bytes=268
+)
+
+
+def test_what_the_model_is_goes_to_the_package_metadata_and_the_decision_event(world):
+    _, log, registry, events = world
+    inspection = passing_inspection().model_copy(update={"model": CHECKPOINT})
+    job, evaluation = decide(world, 0.95, inspection=inspection)
+    assert evaluation.model == CHECKPOINT.summary()
+    do_register(world, job, evaluation)
+    (sent,) = registry.packages.values()
+    metadata = sent["CustomerMetadataProperties"]
+    assert {k: v for k, v in metadata.items() if k.startswith("model_")} == {
+        "model_framework": "pytorch",
+        "model_format": "torch-zip",
+        "model_parameters": "67",
+        "model_dtypes": "float32=67",
+        "model_bytes": "268",
+    }
+    (event,) = events.published
+    assert event["model"] == CHECKPOINT.summary()
+    # A taker-over reads the decision back from the table: the model travels with it.
+    item = log.get("job-1", POLICY.sha256())
+    assert evaluation_from_item(item, evaluation.claim, dry_run=False).model == CHECKPOINT.summary()
+
+
+def test_the_model_description_takes_only_the_metadata_entries_the_metrics_leave(world):
+    store, log, registry, _ = world
+    inspection = passing_inspection().model_copy(update={"model": CHECKPOINT})
+    job = training_job("job-1")
+    values = {"accuracy": metric("accuracy", 0.95)} | {f"m{i:02d}": metric(f"m{i:02d}", 0.5) for i in range(45)}
+    evaluation = evaluate(
+        EvaluateRequest(
+            job=job,
+            inspection=inspection,
+            metrics=MetricsSummary(metrics_uri=None),
+            settings=GateInput(training_job_name=job.training_job_name, poll_interval_seconds=0, max_polls=1),
+            execution_arn=ME,
+        ),
+        MetricsResult(metrics=values, details=list(values.values())),
+        GATE,
+        EvaluatePorts(
+            store=store,
+            registry=registry,
+            jobs=FakeJobs(),
+            load_stored=lambda g: None,
+            log=log,
+            executions=FakeExecutions(),
+        ),
+    )
+    do_register(world, job, evaluation)
+    (sent,) = registry.packages.values()
+    metadata = sent["CustomerMetadataProperties"]
+    assert len(metadata) == 50
+    assert len([k for k in metadata if k.startswith("metric_")]) == 40
+    assert "model_framework" in metadata and "model_bytes" not in metadata
 
 
 def test_a_retry_after_the_package_was_recorded_creates_nothing_and_sends_nothing_twice(world):

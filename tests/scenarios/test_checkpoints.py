@@ -35,7 +35,14 @@ def test_a_pytorch_state_dict_is_judged_by_its_bytes_and_registered(gate: LocalG
     assert report["inspection"]["recognition"]["framework"] == "PyTorch"
     assert [f["code"] for f in report["inspection"]["findings"]] == ["NO_SMOKE_PREDICTION"]
     package = boto3.client("sagemaker").describe_model_package(ModelPackageName=result.output["model_package_arn"])
-    assert package["CustomerMetadataProperties"]["gate_decision"] == "pass"
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["gate_decision"] == "pass"
+    assert (metadata["model_framework"], metadata["model_format"], metadata["model_parameters"]) == (
+        "pytorch",
+        "torch-zip",
+        "67",
+    )
+    assert report["inspection"]["model"]["dtypes"] == {"float32": 67}
 
 
 def test_a_whole_model_pickle_is_rejected_and_the_owners_are_told_the_class_and_the_fix(gate: LocalGate):

@@ -47,6 +47,36 @@ def test_a_pytorch_state_dict_passes_without_running_anything(tmp_path: Path):
     assert result.recognition.judged
 
 
+def test_what_the_model_is_goes_to_the_report_in_numbers():
+    result, _ = inspect(artifact("torch-state-dict"))
+    model = result.model
+    assert (model.framework, model.format, model.tensors, model.parameters) == ("pytorch", "torch-zip", 4, 67)
+    assert model.dtypes == {"float32": 67} and model.tensor_bytes == 67 * 4 and model.files_read == ["model.pt"]
+    assert model.smoke_prediction.startswith(NO_SMOKE_PREDICTION_DETAIL)
+    assert model.summary() == {
+        "framework": "pytorch",
+        "format": "torch-zip",
+        "parameters": "67",
+        "dtypes": "float32=67",
+        "bytes": "268",
+    }
+    dumped = result.model_dump(mode="json", by_alias=True)["model"]
+    assert dumped["class"] is None and "serving_code" not in dumped  # empty fields are left out
+
+
+def test_sagemakers_serving_hook_in_the_archive_is_named_not_run(tmp_path: Path):
+    marker = tmp_path / "ran"
+    files = {"model.pt": (FIXTURES / "torch-state-dict" / "model.pt").read_bytes()}
+    files["code/inference.py"] = f"open({str(marker)!r}, 'w')\ndef model_fn(model_dir): ...\n".encode()
+    files["code/requirements.txt"] = b"transformers==4.57.1\n"
+    result, checks = inspect(pack_model_tar_gz(files))
+    assert result.verdict == "pass", checks["load"].detail
+    assert "code/inference.py is SageMaker's serving hook" in checks["load"].detail
+    assert "code/requirements.txt" in checks["load"].detail and "neither ran nor judged it" in checks["load"].detail
+    assert result.model.serving_code == ["code/inference.py", "code/requirements.txt"]
+    assert not marker.exists()
+
+
 def test_a_whole_model_pickle_is_rejected_naming_its_class_and_the_fix():
     result, checks = inspect(artifact("torch-whole-model"))
     assert result.verdict == "reject"

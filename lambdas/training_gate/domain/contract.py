@@ -136,6 +136,7 @@ class Evaluation(BaseModel):
     # A tuning job's candidate that did not pass while others remain: nothing is claimed, the next is judged.
     next_candidate: bool = False
     tuning: TuningContext | None = None
+    model: dict[str, str] = Field(default={}, description="the judged model in short fields (ModelInfo.summary)")
 
     def key(self, job: TrainingJob) -> str:
         return self.decision_key or job.training_job_name

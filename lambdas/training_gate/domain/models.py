@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class CheckStatus(StrEnum):
@@ -45,11 +45,57 @@ class ArtifactInfo(BaseModel):
     bytes: int | None = None
 
 
+# Bounds on what a model description carries through the workflow's states (256 KiB each).
+MODEL_FILES_MAX = 20
+MODEL_NAME_MAX = 200
+_ALWAYS = ("class", "class_name", "sklearn_version")
+
+
+def _bounded_names(names: list[str]) -> list[str]:
+    return [name[:MODEL_NAME_MAX] for name in names[:MODEL_FILES_MAX]]
+
+
 class ModelInfo(BaseModel):
+    """What the inspection found the model to be. A scikit-learn model: its class and the version that
+    pickled it. A checkpoint (judged by its bytes, never run): its framework, format and numbers."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     class_name: str | None = Field(default=None, alias="class")
     sklearn_version: str | None = None
+    framework: Annotated[str | None, Field(description="pytorch, hugging-face, tensorflow, keras")] = None
+    format: Annotated[str | None, Field(description="torch-zip, safetensors, saved-model, keras-v3, ...")] = None
+    format_name: str | None = None
+    writer_version: str | None = None
+    tensors: int | None = None
+    parameters: int | None = None
+    dtypes: Annotated[dict[str, int], Field(description="parameters per element type")] = {}
+    tensor_bytes: int | None = None
+    files_read: Annotated[list[str], AfterValidator(_bounded_names)] = []
+    serving_code: Annotated[
+        list[str], AfterValidator(_bounded_names), Field(description="inference code shipped beside the model")
+    ] = []
+    smoke_prediction: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A scikit-learn model's description stays the two fields it always had; a checkpoint's adds
+        only what its reader found."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if k in _ALWAYS or v not in (None, [], {})}
+
+    def summary(self) -> dict[str, str]:
+        """The model in a few short fields, for the decision event and the model package's metadata."""
+        fields = {
+            "framework": self.framework,
+            "format": self.format,
+            "class": self.class_name,
+            "sklearn_version": self.sklearn_version,
+            "parameters": None if self.parameters is None else str(self.parameters),
+            "dtypes": " ".join(f"{name}={count}" for name, count in self.dtypes.items()) or None,
+            "bytes": None if self.tensor_bytes is None else str(self.tensor_bytes),
+        }
+        return {key: value for key, value in fields.items() if value}
 
 
 class MetricValue(BaseModel):

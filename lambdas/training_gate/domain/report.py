@@ -224,6 +224,8 @@ def decision_event(
         "report_uri": evaluation.report_uri,
         "model_package_arn": model_package_arn,
         "model_package_version": model_package_arn.rsplit("/", 1)[-1] if model_package_arn else None,
+        # What the model is (framework, format, parameters, dtypes, bytes; a scikit-learn class and version).
+        "model": evaluation.model,
     }
 
 

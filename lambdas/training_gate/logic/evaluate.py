@@ -9,6 +9,7 @@ the tuning job, which names every candidate tried."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,7 +267,18 @@ def new_item(
         judged_job=(judged or request.job).model_dump_json(),
         tuning_job_name=tuning.tuning_job_name if tuning else None,
         tuning_job_arn=tuning.tuning_job_arn if tuning else None,
+        model_summary=json.dumps(request.inspection.model.summary(), sort_keys=True),
     )
+
+
+def _model_summary(item: DecisionItem) -> dict[str, str]:
+    try:
+        summary = json.loads(item.model_summary or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(summary, dict):
+        return {}
+    return {str(k): str(v) for k, v in summary.items()}
 
 
 def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resumed: bool = False) -> Evaluation:
@@ -299,6 +311,7 @@ def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resume
         decision_key=item.training_job,
         tuning_job_name=item.tuning_job_name,
         tuning_job_arn=item.tuning_job_arn,
+        model=_model_summary(item),
     )
 
 
@@ -356,6 +369,7 @@ def _decision_attributes(item: DecisionItem) -> dict[str, str]:
         "judged_job",
         "tuning_job_name",
         "tuning_job_arn",
+        "model_summary",
     )
     values = item.model_dump()
     return {f: str(values[f]) for f in fields if values.get(f) is not None} | {"status": ItemStatus.DECIDED.value}

@@ -39,6 +39,7 @@ GROUP_DESCRIPTION = "Models that passed training-gate"
 # associated with the model group"); the gate's identity on the package is in its metadata.
 GROUP_TAGS = [{"Key": "managed-by", "Value": "training-gate"}]
 METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
+METADATA_ENTRIES_MAX = 50  # CustomerMetadataProperties: 1-50 entries
 # Errors after which a retry with the same token cannot help; the package may exist all the same.
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
@@ -86,6 +87,10 @@ def registration_request(
         "artifact_sha256": report.inspection.artifact.sha256 or "",
         **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
     }
+    # What the model is, in the entries the metrics leave (the metrics come first: a champion comparison
+    # reads them back).
+    described = {f"model_{key}": value for key, value in report.inspection.model.summary().items()}
+    metadata.update(dict(list(described.items())[: max(0, METADATA_ENTRIES_MAX - len(metadata))]))
     request: dict[str, Any] = {
         "ModelPackageGroupName": report.model_package_group,
         "ModelPackageDescription": (

@@ -60,7 +60,28 @@ def judge_artifact(framework: str, workdir: Path, model_file: str, files: list[s
         if judgement.tensors == 0 and framework != "TensorFlow":
             judgement.rejects.append(f"{model_file} holds no tensors: there are no weights to serve")
     scan_auxiliaries(judgement, workdir, files, spanned, scratch)
+    _serving_code(judgement, files)
     return judgement
+
+
+def _serving_code(judgement: Judgement, files: list[str]) -> None:
+    """SageMaker's serving containers (PyTorch, TensorFlow, Hugging Face) import `code/inference.py` from the
+    model archive and pip-install `code/requirements.txt` when the model is deployed: code the gate never runs
+    nor judges, named in the report so a person knows it ships with the model."""
+    code = sorted(f for f in files if f.startswith("code/") and f.endswith((".py", "requirements.txt")))
+    if not code:
+        return
+    judgement.serving_code = code
+    shown = ", ".join(code[:5]) + (f" and {len(code) - 5} more" if len(code) > 5 else "")
+    hook = (
+        "; code/inference.py is SageMaker's serving hook (model_fn, input_fn, predict_fn, output_fn)"
+        if "code/inference.py" in code
+        else ""
+    )
+    judgement.notes.append(
+        f"serving code in the archive ({shown}): the serving container imports or installs it when the model is "
+        f"deployed{hook}; the gate neither ran nor judged it"
+    )
 
 
 def _pytorch(judgement: Judgement, workdir: Path, name: str, files: list[str], scratch: Path) -> set[str]:
