@@ -538,6 +538,26 @@ class Worker:
         save(text, "keras-embedding-lstm", "model.keras")
         self.add("keras-embedding-lstm", "Keras", "model.keras", "pass")
 
+        # Lookup layers keep their vocabularies as archive assets; keras.ops in a functional graph are nodes.
+        words = keras.layers.StringLookup()
+        words.adapt(np.array(["cat", "dog", "cat", "bird"]))
+        codes = keras.layers.IntegerLookup()
+        codes.adapt(np.array([3, 5, 7, 5]))
+        vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+        vectorize.adapt(np.array(["the cat sat", "a dog ran"]))
+        word, code = keras.Input((1,), dtype="string"), keras.Input((1,), dtype="int64")
+        sentence = keras.Input((1,), dtype="string")
+        features = keras.layers.Concatenate()(
+            [
+                keras.layers.CategoryEncoding(words.vocabulary_size(), output_mode="one_hot")(words(word)),
+                keras.layers.CategoryEncoding(codes.vocabulary_size(), output_mode="one_hot")(codes(code)),
+                keras.ops.multiply(keras.ops.cast(vectorize(sentence), "float32"), 0.05),
+            ]
+        )
+        lookups = keras.Model([word, code, sentence], keras.layers.Dense(1)(features))
+        save(lookups, "keras-lookups-ops", "model.keras")
+        self.add("keras-lookups-ops", "Keras", "model.keras", "pass")
+
         lam = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t * 2.0), keras.layers.Dense(2)])
         save(lam, "keras-lambda", "model.keras")
         self.add("keras-lambda", "Keras", "model.keras", "reject", reason="Lambda")
@@ -571,6 +591,37 @@ class Worker:
         )
         save(lam2, "tf-keras-lambda-h5", "model.h5")
         self.add("tf-keras-lambda-h5", "Keras", "model.h5", "reject", reason="Lambda")
+        # tf.keras turns a TensorFlow function on a tensor into a TFOpLambda layer naming it: arithmetic
+        # passes, a file read does not.
+        import tensorflow as tf
+
+        lookup = tf_keras.layers.StringLookup()
+        lookup.adapt(np.array(["cat", "dog", "bird"]))
+        token = tf_keras.Input((1,), dtype="string")
+        encoded = tf_keras.layers.CategoryEncoding(lookup.vocabulary_size(), output_mode="one_hot")(lookup(token))
+        scaled = tf.math.multiply(encoded, 0.5) + 1.0
+        tf_keras.Model(token, tf_keras.layers.Dense(1)(scaled)).save(
+            self.out / "tf-keras-lookup-savedmodel", save_format="tf"
+        )
+        self.add(
+            "tf-keras-lookup-savedmodel",
+            "TensorFlow",
+            "saved_model.pb",
+            "pass",
+            **self.tf_facts(self.out / "tf-keras-lookup-savedmodel"),
+        )
+        # tf.io.read_file does not dispatch on Keras tensors, but loading resolves whatever the layer names:
+        # the same model with its TFOpLambda renamed, as an attacker would write it.
+        numbers = tf_keras.Input((4,))
+        doubled = tf_keras.Model(numbers, tf_keras.layers.Dense(1)(tf.math.multiply(numbers, 2.0)))
+        path = save(doubled, "tf-keras-read-file-h5", "model.h5")
+        with h5py.File(path, "r+") as handle:
+            config = handle.attrs["model_config"]
+            text = config.decode() if isinstance(config, bytes) else config
+            assert '"function": "math.multiply"' in text
+            handle.attrs["model_config"] = text.replace('"function": "math.multiply"', '"function": "io.read_file"')
+        self.add("tf-keras-read-file-h5", "Keras", "model.h5", "reject", reason="io.read_file")
+
         old.save(self.out / "tf-keras-savedmodel", save_format="tf")
         self.add(
             "tf-keras-savedmodel",

@@ -16,6 +16,7 @@ from training_gate.inspector.checkpoints import judge_artifact
 from training_gate.inspector.checkpoints.errors import Reason, Refused
 from training_gate.inspector.checkpoints.hdf5 import _File, read_hdf5
 from training_gate.inspector.checkpoints.keras_config import check_config
+from training_gate.inspector.checkpoints.keras_model import _h5_lookups
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "checkpoints"
 
@@ -44,7 +45,18 @@ def model(*layers: dict) -> dict:
         (model(layer("Lambda", function={"class_name": "__lambda__", "config": {"code": "YWJj"}})), "Lambda layer"),
         (model(layer("TFSMLayer", filepath="/tmp/m")), "TFSMLayer"),
         (model(layer("TorchModuleWrapper")), "TorchModuleWrapper"),
-        (model(layer("StringLookup", vocabulary="/etc/passwd")), "vocabulary"),
+        (model(layer("StringLookup", vocabulary="/etc/passwd")), "vocabulary is str"),
+        (model(layer("TextVectorization", idf_weights="/etc/passwd")), "idf_weights is str"),
+        (model(layer("TextVectorization", standardize="os.system")), "standardize is 'os.system'"),
+        (model(layer("Exec", module="keras.src.ops.numpy", registered="Exec")), "operation 'Exec'"),
+        (model(layer("Cond", module="keras.src.ops.core", registered="Cond")), "operation 'Cond'"),
+        (model(layer("Add", module="keras.src.ops.numpy", registered="acme>Add")), "operation 'Add'"),
+        (model(layer("TFOpLambda", module=None, function="io.read_file")), "TFOpLambda calling 'io.read_file'"),
+        (model(layer("TFOpLambda", module=None, function="compat.v1.py_func")), "'compat.v1.py_func'"),
+        (model(layer("TFOpLambda", module=None, function="keras.utils.get_file")), "'keras.utils.get_file'"),
+        (model(layer("SlicingOpLambda", module=None, function="strings.format")), "'strings.format'"),
+        (model(layer("TFOpLambda", module=None, function="math.add", registered="acme>X")), "TFOpLambda"),
+        (model(layer("ClassMethod", module=None, cls_symbol="RaggedTensor.from_tensor")), "'ClassMethod'"),
         (model(layer("Dense", module="os")), "module 'os'"),
         (model(layer("Dense", module="keras.src.utils.file_utils")), "module 'keras.src.utils.file_utils'"),
         (model(layer("get_file", module="keras.utils")), "'get_file'"),
@@ -104,6 +116,33 @@ def test_what_keras_itself_writes_passes():
     )
     config["compile_config"] = {"optimizer": {"class_name": "Custom>Adam", "config": {}}, "loss": "mse"}
     assert check_config(config, "config.json").count("Dense") == 1
+
+
+def test_operations_lookups_and_tensorflow_arithmetic_keras_writes_pass():
+    config = model(
+        layer("Multiply", module="keras.src.ops.numpy", registered="Multiply"),
+        layer("Cast", module="keras.src.ops.core", registered=None),
+        layer("StringLookup", vocabulary=None, idf_weights=None),
+        layer("IntegerLookup", vocabulary=[3, 5, 7]),
+        layer("TextVectorization", standardize="lower_and_strip_punctuation", split="whitespace", vocabulary=None),
+        layer("TFOpLambda", module=None, function="__operators__.add"),
+        layer("TFOpLambda", module=None, function="compat.v1.nn.relu"),
+        layer("TFOpLambda", module=None, function="math.multiply"),
+        layer("SlicingOpLambda", module=None, function="__operators__.getitem"),
+        layer("TFOpLambda", module=None, function="reshape"),
+    )
+    assert "StringLookup" in check_config(config, "config.json")
+
+
+@pytest.mark.parametrize(
+    ("version", "vocabulary", "words"),
+    [("2.21.0", ["a", "b"], "tf.keras cannot load it"), ("3.15.1", None, "an empty vocabulary")],
+)
+def test_a_lookup_layer_in_an_h5_model_is_broken(version: str, vocabulary, words: str):
+    config = model(layer("StringLookup", vocabulary=vocabulary))
+    with pytest.raises(Refused, match=words):
+        _h5_lookups(config, version, "model.h5")
+    _h5_lookups(model(layer("StringLookup", vocabulary=["a", "b"])), "3.15.1", "model.h5")  # loads as saved
 
 
 def test_a_configuration_nested_past_any_model_is_refused():

@@ -58,12 +58,22 @@ def test_a_graph_of_computation_with_its_saver_passes(tmp_path: Path):
         ("DebugIdentityV2", "a system or network op"),
         ("TFRecordDataset", "an input-pipeline op"),
         ("MapDataset", "an input-pipeline op"),
+        ("AnonymousIteratorV3", "an input-pipeline op"),
+        ("MakeIterator", "an input-pipeline op"),
         ("SomeCustomOp", "outside the gate's allowlist"),
     ],
 )
 def test_an_op_outside_the_allowlist_is_refused_by_name_in_the_graph(tmp_path: Path, op: str, words: str):
     error = refused(tmp_path, tfw.saved_model([*SERVE, tfw.node("bad", op, ("x",))]))
     assert op in str(error) and words in str(error)
+
+
+@pytest.mark.parametrize("op", ["CudnnRNNBackpropV3", "IteratorGetNext", "LookupTableImportV2", "Einsum"])
+def test_ops_tensorflow_writes_for_keras_layers_pass(tmp_path: Path, op: str):
+    # A cuDNN recurrent layer's saved backward function; tf.keras's saved adapt_step of a lookup layer takes
+    # the next element of an iterator it is given (every op that could make one from a file is refused).
+    (ops,) = check(tmp_path, tfw.saved_model([*SERVE, tfw.node("op", op, ("x",))]))
+    assert ops[op] == 1
 
 
 def test_every_library_function_is_checked_even_one_nothing_calls(tmp_path: Path):

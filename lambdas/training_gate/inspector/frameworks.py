@@ -286,7 +286,8 @@ class _Checkpoint(_Signatures):
     def loaded_detail(self, model: Any) -> tuple[CheckStatus, str]:
         summary = model.summary()
         if model.rejects:
-            return CheckStatus.FAIL, f"{model.model_file} refused: {'; '.join(model.rejects[:5])} ({summary})"
+            read = f" ({summary})" if model.tensors else ""
+            return CheckStatus.FAIL, f"{model.model_file} refused: {'; '.join(model.rejects[:5])}{read}"
         parts = [summary, *model.notes]
         if model.inconclusive:
             return CheckStatus.INCONCLUSIVE, "; ".join([*model.inconclusive, *parts, *model.warnings])

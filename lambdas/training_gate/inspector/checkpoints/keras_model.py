@@ -19,7 +19,7 @@ from typing import Any
 
 from training_gate.inspector.checkpoints.errors import Reason, Refused, refuse
 from training_gate.inspector.checkpoints.hdf5 import Dataset, Group, datasets, read_hdf5
-from training_gate.inspector.checkpoints.keras_config import check_config
+from training_gate.inspector.checkpoints.keras_config import LOOKUPS, check_config
 from training_gate.inspector.checkpoints.numeric import TensorPlace
 from training_gate.inspector.checkpoints.safetensors import no_duplicates
 from training_gate.inspector.checkpoints.zipread import DEFLATED, STORED, ZipArchive
@@ -211,6 +211,7 @@ def read_keras_h5(path: Path, where: str) -> KerasRead:
             raise refuse(Reason.CONFIG_INVALID, "model_config is not a string", where)
         config = _json(config_text.encode("utf-8"), "model_config", where)
         read.layers = check_config(config, f"{where}: model_config")
+        _h5_lookups(config, root.attrs.get("keras_version"), where)
         training = root.attrs.get("training_config")
         if isinstance(training, str):
             check_config(_json(training.encode("utf-8"), "training_config", where), f"{where}: training_config")
@@ -240,6 +241,29 @@ def read_keras_h5(path: Path, where: str) -> KerasRead:
     if config is not None:
         _consistent(config, {k: v for k, v in by_layer.items() if v}, read, where, keras3=False)
     return read
+
+
+def _h5_lookups(config: Any, version: Any, where: str) -> None:
+    """A lookup layer in an .h5 model is broken: tf.keras refuses to load it (its vocabulary is not a
+    variable: legacy hdf5_format._legacy_weights raises NotImplementedError), Keras 3 loads an adapted one
+    with an empty vocabulary. Only Keras 3 with the vocabulary in the configuration loads as saved."""
+    stack, tf_keras = [config], not (isinstance(version, str) and version.startswith("3."))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            settings = node.get("config")
+            if node.get("class_name") in LOOKUPS and isinstance(settings, dict):
+                if tf_keras or settings.get("vocabulary") is None:
+                    why = "tf.keras cannot load it" if tf_keras else "Keras loads it with an empty vocabulary"
+                    raise refuse(
+                        Reason.MALFORMED,
+                        f"{node['class_name']} {settings.get('name')!r} in an .h5 model: {why} (save as .keras or "
+                        "a SavedModel)",
+                        where,
+                    )
+            stack.extend(node.values())
 
 
 def parameters(places: list[TensorPlace]) -> int:

@@ -118,9 +118,12 @@ def _entry(name: str, value: memoryview, where: str) -> BundleEntry:
             dims = []
             for shape_num, _w, dim in fields(message(item, where), where):
                 if shape_num == 2:
+                    # A Dim of size 0 has no size field (proto3 leaves zeros out): it is still a dimension.
+                    extent = 0
                     for dim_num, _w2, size in fields(message(dim, where), where):
                         if dim_num == 1:
-                            dims.append(signed(number(size, where)))
+                            extent = signed(number(size, where))
+                    dims.append(extent)
                 elif shape_num == 3 and number(dim, where):
                     raise refuse(Reason.MALFORMED, f"variable {name!r} has an unknown rank", where)
             entry.shape = tuple(dims)

@@ -4,7 +4,9 @@ Published attacks (TensorAbuse, 2024) reach files and the network through ordina
 enough: every op in the graph, in every function of the library and named by a function-valued
 attribute must be one of `ALLOWED` (math, neural-network, array, control flow, variables, string and
 image computation, parsing from tensors). Anything else is refused; the categories below only word the
-refusal (a file, system or network, Python-function or input-pipeline op). The checkpoint ops
+refusal (a file, system or network, Python-function or input-pipeline op). Taking the next element of an
+iterator is allowed (tf.keras saves its lookup layers' `adapt_step`): an iterator comes only from a dataset,
+and every op that makes a dataset is refused. The checkpoint ops
 (`SAVER`) are allowed only in the functions and nodes the SaverDef itself names, which the loader feeds
 the variables' path.
 """
@@ -47,6 +49,7 @@ ReluGrad Relu6Grad Elu EluGrad Selu SeluGrad LeakyRelu LeakyReluGrad Softplus So
 Softmax LogSoftmax L2Loss InTopK InTopKV2 TopK TopKV2 ApproxTopK Dilation2D FusedPadConv2D FusedResizeAndPadConv2D
 SoftmaxCrossEntropyWithLogits SparseSoftmaxCrossEntropyWithLogits CTCGreedyDecoder CTCBeamSearchDecoder CTCLoss
 CTCLossV2 NthElement BlockLSTM BlockLSTMV2 LSTMBlockCell GRUBlockCell CudnnRNN CudnnRNNV2 CudnnRNNV3
+CudnnRNNBackprop CudnnRNNBackpropV2 CudnnRNNBackpropV3
 CudnnRNNParamsSize CudnnRNNCanonicalToParams CudnnRNNCanonicalToParamsV2 CudnnRNNParamsToCanonical
 CudnnRNNParamsToCanonicalV2 IsotonicRegression
 
@@ -117,6 +120,7 @@ TensorMapInsert TensorMapLookup TensorMapSize TensorMapStackKeys TensorArrayV3 T
 TensorArrayWriteV3 TensorArrayGatherV3 TensorArrayScatterV3 TensorArraySizeV3 TensorArrayCloseV3
 TensorArrayConcatV3 TensorArraySplitV3 TensorArrayGradV3 TensorArrayGradWithShape OptionalFromValue
 OptionalGetValue OptionalHasValue OptionalNone StackV2 StackPushV2 StackPopV2 StackCloseV2
+IteratorGetNext IteratorGetNextSync IteratorGetNextAsOptional
 
 HashTable HashTableV2 MutableHashTable MutableHashTableV2 MutableHashTableOfTensors MutableHashTableOfTensorsV2
 MutableDenseHashTable MutableDenseHashTableV2 AnonymousHashTable AnonymousMutableHashTable
