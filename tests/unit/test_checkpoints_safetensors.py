@@ -203,3 +203,17 @@ def test_a_flax_checkpoint_is_inconclusive_not_passed_unread(tmp_path: Path):
     (directory / "flax_model.msgpack").write_bytes(b"\x81\xa1a\x01")
     judgement = judge_hf(directory, "flax_model.msgpack")
     assert judgement.inconclusive and "Flax" in judgement.inconclusive[0]
+
+
+def test_a_tokenizers_auto_map_is_remote_code_too(tmp_path: Path):
+    # AutoTokenizer.from_pretrained(trust_remote_code=True) imports what tokenizer_config.json's auto_map names,
+    # here from another repository of the Hub.
+    directory = hf(tmp_path, "hf-bert")
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": {"AutoTokenizer": ["acme/tools--tokenization_acme.AcmeTokenizer", None]}})
+    )
+    judgement = judge_hf(directory)
+    assert not judgement.rejects
+    ((code, sentence),) = judgement.findings
+    assert code == "REMOTE_CODE" and "tokenizer_config.json AutoTokenizer" in sentence
+    assert "acme/tools--tokenization_acme.AcmeTokenizer" in sentence

@@ -236,12 +236,25 @@ def test_one_storage_named_with_two_sizes_is_refused(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("size", "stride", "offset"),
-    [((4, 4), (4, 1), 0), ((3, 4), (4, 1), 1), ((12,), (2,), 0), ((2, 2), (1, 100), 0), ((1,), (1,), 12)],
+    [
+        ((4, 4), (4, 1), 0),
+        ((3, 4), (4, 1), 1),
+        ((12,), (2,), 0),
+        ((2, 2), (1, 100), 0),
+        ((1,), (1,), 12),
+        ((0, 1 << 40), (1 << 40, 1), 1 << 61),  # empty, but its data pointer lies far past the storage
+    ],
 )
 def test_a_tensor_reading_past_its_storage_is_refused(tmp_path: Path, size, stride, offset):
     storage = tw.Storage(np.ones(12, dtype=np.float32).tobytes(), "float32")
     error = refused(tmp_path, {"w": tw.Tensor(storage, size, stride, offset)})
     assert error.reason is Reason.TENSOR_OUT_OF_BOUNDS
+
+
+def test_an_empty_slice_at_the_end_of_its_storage_reads(tmp_path: Path):
+    storage = tw.Storage(np.ones(12, dtype=np.float32).tobytes(), "float32")
+    torch = read_zip(saved(tmp_path, {"w": tw.Tensor(storage, (12,)), "tail": tw.Tensor(storage, (0,), (1,), 12)}), "m")
+    assert [n for n, _ in torch.tensors] == ["w", "tail"]
 
 
 def test_negative_sizes_strides_and_offsets_are_refused(tmp_path: Path):

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from training_gate.inspector.checkpoints import keras_config
 from training_gate.inspector.checkpoints.errors import Reason, Refused, refuse
-from training_gate.inspector.checkpoints.huggingface import check_shapes, read_config, remote_code
+from training_gate.inspector.checkpoints.huggingface import check_shapes, read_config, remote_code, side_auto_maps
 from training_gate.inspector.checkpoints.judge import (
     REMOTE_CODE,
     SHARD,
@@ -103,7 +103,8 @@ def _hugging_face(judgement: Judgement, workdir: Path, name: str, files: list[st
     config = read_config(workdir / config_name, config_name)
     judgement.files.append(config_name)
     python_files = sorted(PurePosixPath(f).name for f in here if f.endswith(".py"))
-    code = remote_code(config, python_files)
+    side = side_auto_maps(workdir / directory, [PurePosixPath(f).name for f in here], str(directory).strip("."))
+    code = remote_code(config, python_files, side)
     if code:
         judgement.warnings.append(code)
         judgement.findings.append((REMOTE_CODE, code))

@@ -151,13 +151,34 @@ def read_config(path: Path, where: str) -> HFConfig:
     return HFConfig(model_type, architectures, auto_map, document)
 
 
-def remote_code(config: HFConfig, python_files: list[str]) -> str | None:
+# Files beside config.json whose own `auto_map` makes AutoTokenizer / AutoProcessor / AutoImageProcessor /
+# AutoFeatureExtractor import code with trust_remote_code=True.
+SIDE_CONFIGS = ("tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+
+
+def side_auto_maps(directory: Path, names: list[str], where: str) -> dict[str, Any]:
+    """The auto_map entries of the tokenizer and processor configurations beside config.json, by file."""
+    found: dict[str, Any] = {}
+    for name in SIDE_CONFIGS:
+        if name not in names:
+            continue
+        document = read_config(directory / name, f"{where}/{name}" if where else name).document
+        auto_map = document.get("auto_map")
+        if auto_map:
+            if not isinstance(auto_map, dict):
+                raise refuse(Reason.CONFIG_INVALID, f"{name}'s auto_map is not an object", where)
+            found.update({f"{name} {kind}": target for kind, target in auto_map.items()})
+    return found
+
+
+def remote_code(config: HFConfig, python_files: list[str], side: dict[str, Any] | None = None) -> str | None:
     """A sentence naming the code from_pretrained would import, or None."""
-    if not config.auto_map and not python_files:
+    maps = {**config.auto_map, **(side or {})}
+    if not maps and not python_files:
         return None
-    named = [f"{kind}: {target}" for kind, target in list(config.auto_map.items())[:4]]
+    named = [f"{kind}: {target}" for kind, target in list(maps.items())[:4]]
     files = f"; Python files beside it: {', '.join(python_files[:5])}" if python_files else ""
-    mapping = f"config.json's auto_map names code ({'; '.join(named)})" if named else "no auto_map"
+    mapping = f"auto_map names code ({'; '.join(named)})" if named else "no auto_map"
     return f"{mapping}{files}: from_pretrained(trust_remote_code=True) imports and runs it; the gate did not run it"
 
 

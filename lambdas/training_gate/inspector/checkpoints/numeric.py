@@ -68,6 +68,15 @@ def check_bounds(place: TensorPlace, where: str) -> None:
     """Every element the size, stride and offset reach lies inside the storage (what C code indexes)."""
     if len(place.size) != len(place.stride) or any(v < 0 for v in (*place.size, *place.stride, place.offset)):
         raise refuse(Reason.TENSOR_OUT_OF_BOUNDS, f"{place.name}: malformed size {place.size} / stride", where)
+    if place.dtype.itemsize and place.offset * place.dtype.itemsize > place.storage_bytes:
+        # Even an empty tensor's data pointer is its storage's plus the offset: it may end the storage,
+        # never pass it (torch writes a slice past the end as an offset at the end).
+        raise refuse(
+            Reason.TENSOR_OUT_OF_BOUNDS,
+            f"{place.name} starts at element {place.offset}, past its storage of "
+            f"{place.storage_bytes // place.dtype.itemsize}",
+            where,
+        )
     if place.numel == 0:
         return
     last = place.offset + sum((extent - 1) * step for extent, step in zip(place.size, place.stride, strict=True))
