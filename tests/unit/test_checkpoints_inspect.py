@@ -77,6 +77,20 @@ def test_sagemakers_serving_hook_in_the_archive_is_named_not_run(tmp_path: Path)
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("optimizer.pt", b"cposix\nsystem\n(S'id'\ntR."),  # protocol 0: no header names it a pickle
+        ("extra.pt", b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x00cposix\nsystem\nX\x02\x00\x00\x00id\x85R."),
+    ],
+)
+def test_a_payload_pickle_beside_a_pytorch_model_rejects_the_artifact(name: str, data: bytes):
+    files = {"model.pt": (FIXTURES / "torch-state-dict" / "model.pt").read_bytes(), name: data}
+    result, checks = inspect(pack_model_tar_gz(files))
+    assert result.verdict == "reject", checks["load"].detail
+    assert f"{name} is a pickle that torch.load or pickle.load would run" in checks["load"].detail
+
+
 def test_a_whole_model_pickle_is_rejected_naming_its_class_and_the_fix():
     result, checks = inspect(artifact("torch-whole-model"))
     assert result.verdict == "reject"

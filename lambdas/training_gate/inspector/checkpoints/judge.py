@@ -12,6 +12,7 @@ load, content the gate does not read), warnings, and findings the policy weighs 
 
 from __future__ import annotations
 
+import pickletools
 import re
 import struct
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 from training_gate.inspector.checkpoints import numeric
 from training_gate.inspector.checkpoints.errors import Reason, Refused
-from training_gate.inspector.checkpoints.pickle_weights import Profile
+from training_gate.inspector.checkpoints.pickle_weights import Profile, read_pickle
 from training_gate.inspector.checkpoints.safetensors import check_shards, read_index, read_safetensors
 from training_gate.inspector.checkpoints.torch_files import (
     LEGACY_MAGIC,
@@ -30,6 +31,7 @@ from training_gate.inspector.checkpoints.torch_files import (
     read_zip,
     tensors_of,
 )
+from training_gate.inspector.frameworks import HEAD_BYTES
 
 # Codes of findings a policy weighs (artifact_checks): what the gate reports, the policy decides.
 TORCHSCRIPT = "TORCHSCRIPT"
@@ -40,6 +42,10 @@ AUXILIARY_PROFILES = (
     (re.compile(r"rng_state(_\d+)?\.pth"), Profile.RNG),
 )
 SHARD = re.compile(r"(.+)-\d{5}-of-\d{5}\.(safetensors|bin)")
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+MAX_PLAIN_PICKLE = 64 << 20
+# Opcodes by which a pickle imports something besides GLOBAL and INST (pickletools' names).
+CODE_OPCODES = frozenset({"STACK_GLOBAL", "EXT1", "EXT2", "EXT4"})
 
 
 @dataclass
@@ -217,13 +223,15 @@ def scan_auxiliaries(judgement: Judgement, workdir: Path, names: list[str], span
         path = workdir / name
         try:
             with open(path, "rb") as handle:
-                head = handle.read(4)
-                handle.seek(0)
-                is_zip = head == b"PK\x03\x04"
-                legacy = handle.read(len(LEGACY_MAGIC)) == LEGACY_MAGIC
+                head = handle.read(HEAD_BYTES)  # what recognition saw of it
         except OSError:
             continue
-        if not (legacy or (is_zip and _zip_has_data_pkl(path))):
+        is_zip = head.startswith(b"PK\x03\x04")
+        torch_suffix = PurePosixPath(name).suffix.lower() in TORCH_SUFFIXES
+        if not (
+            head.startswith(LEGACY_MAGIC) or (is_zip and _zip_has_data_pkl(path)) or (torch_suffix and tar_header(head))
+        ):
+            _scan_plain_pickle(judgement, path, name, head, read)
             continue
         base = PurePosixPath(name).name
         profile = next((p for pattern, p in AUXILIARY_PROFILES if pattern.fullmatch(base)), Profile.WEIGHTS)
@@ -242,6 +250,85 @@ def scan_auxiliaries(judgement: Judgement, workdir: Path, names: list[str], span
     if read:
         shown = ", ".join(read[:6]) + (f" and {len(read) - 6} more" if len(read) > 6 else "")
         judgement.notes.append(f"auxiliary torch files read by the restricted reader: {shown}")
+
+
+def _scan_plain_pickle(judgement: Judgement, path: Path, name: str, head: bytes, read: list[str]) -> None:
+    """A file that is no torch container but a pickle that imports or calls something: `torch.load` (whose
+    legacy path unpickles a file's first object before it checks anything) or `pickle.load` would run it.
+    The scikit-learn loader reads what it takes for pickles (their suffixes, protocol 2+ headers naming
+    another framework than torch); this reads the rest: protocol 0 and 1 pickles, torch's own names."""
+    from training_gate.inspector.recognise import PICKLE_SUFFIXES, pickle_head
+
+    if PurePosixPath(name).suffix.lower() in PICKLE_SUFFIXES:
+        return
+    if head[:1] == b"\x80":
+        _, module = pickle_head(name, head)
+        if (module or "").split(".")[0] != "torch":
+            return  # the scikit-learn loader reads it
+    elif PurePosixPath(name).suffix.lower() not in TORCH_SUFFIXES or not calls_code(path):
+        return
+    base = PurePosixPath(name).name
+    profile = next((p for pattern, p in AUXILIARY_PROFILES if pattern.fullmatch(base)), Profile.WEIGHTS)
+    try:
+        if path.stat().st_size > MAX_PLAIN_PICKLE:
+            raise Refused(Reason.LIMIT, f"a pickle of more than {MAX_PLAIN_PICKLE} bytes", name)
+        read_pickle(path.read_bytes(), _no_storage(name), profile, name)
+    except Refused as exc:
+        judgement.rejects.append(
+            f"{name} is a pickle that torch.load or pickle.load would run, refused by the restricted reader: {exc}"
+        )
+        return
+    read.append(f"{name} (a plain pickle of data, not a torch file)")
+
+
+class _Capped:
+    """A file for pickletools that ends the scan at `cap` bytes, lines included (pickle's own readline has
+    no limit, so neither may this one have a smaller one)."""
+
+    def __init__(self, handle: Any, cap: int) -> None:
+        self.handle, self.cap = handle, cap
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or self.handle.tell() + size > self.cap:
+            raise _ScanLimit
+        return self.handle.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = self.handle.readline(max(0, self.cap - self.handle.tell()))
+        if not line.endswith(b"\n"):
+            raise _ScanLimit
+        return line
+
+
+class _ScanLimit(Exception):
+    pass
+
+
+def calls_code(path: Path, cap: int = MAX_PLAIN_PICKLE) -> bool:
+    """Whether the file parses as a pickle up to an import (a GLOBAL or INST naming a dotted identifier,
+    STACK_GLOBAL, an extension code); pickletools reads the opcodes and runs nothing. Text that happens to
+    start like a protocol 0 opcode names no identifier and stops the scan, as it would stop pickle. A
+    pickle still parsing at `cap` bytes counts: it is too large to tell."""
+    with open(path, "rb") as handle:
+        try:
+            for opcode, argument, _position in pickletools.genops(_Capped(handle, cap)):
+                if opcode.name in ("GLOBAL", "INST"):
+                    module, _, attribute = str(argument).partition(" ")
+                    return all(part.isidentifier() for part in (*module.split("."), *attribute.split(".")))
+                if opcode.name in CODE_OPCODES:
+                    return True
+        except _ScanLimit:
+            return handle.tell() >= cap
+        except Exception:  # noqa: BLE001 - not a pickle (an invalid opcode): nothing a loader would run
+            return False
+    return False
+
+
+def _no_storage(where: str) -> Any:
+    def refuse_storage(_pid: Any) -> Any:
+        raise Refused(Reason.PICKLE_SHAPE, "a storage outside a torch file", where)
+
+    return refuse_storage
 
 
 def _zip_has_data_pkl(path: Path) -> bool:
