@@ -228,3 +228,9 @@ def test_a_lambda_in_keras_metadata_is_refused(tmp_path: Path):
 def test_a_bare_checkpoint_reads_its_variables(tmp_path: Path):
     judgement = judge(copy(tmp_path, "tf-checkpoint"), "ckpt.index")
     assert (judgement.format, judgement.tensors, judgement.rejects) == ("TensorFlow checkpoint", 2, [])
+
+
+def test_a_text_format_savedmodel_is_inconclusive_not_refused_unread(tmp_path: Path):
+    (tmp_path / "saved_model.pbtxt").write_text("saved_model_schema_version: 1\nmeta_graphs {\n}\n")
+    judgement = judge_artifact("TensorFlow", tmp_path, "saved_model.pbtxt", ["saved_model.pbtxt"], tmp_path)
+    assert not judgement.rejects and "protobuf text format" in judgement.inconclusive[0]

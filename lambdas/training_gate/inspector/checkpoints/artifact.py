@@ -142,6 +142,8 @@ def _tensorflow(judgement: Judgement, workdir: Path, name: str, files: list[str]
         judgement.add_places(bundle.places)
         prefix = name[: -len(".index")]
         return {f for f in files if f.startswith(prefix + ".data-")}
+    if name.endswith(".pbtxt"):
+        raise refuse(Reason.UNSUPPORTED, "a SavedModel in protobuf text format (saved_model.pbtxt)", name)
     directory = PurePosixPath(name).parent
     root = "" if str(directory) == "." else f"{directory}/"
     graphs = read_saved_model(workdir / name, name)
