@@ -50,7 +50,6 @@ def test_a_graph_of_computation_with_its_saver_passes(tmp_path: Path):
         ("WriteFile", "a file op"),
         ("MatchingFiles", "a file op"),
         ("ImmutableConst", "a file op"),
-        ("InitializeTableFromTextFileV2", "a file op"),
         ("PyFunc", "a Python-function op"),
         ("EagerPyFunc", "a Python-function op"),
         ("_Send", "a system or network op"),
@@ -234,3 +233,15 @@ def test_a_text_format_savedmodel_is_inconclusive_not_refused_unread(tmp_path: P
     (tmp_path / "saved_model.pbtxt").write_text("saved_model_schema_version: 1\nmeta_graphs {\n}\n")
     judgement = judge_artifact("TensorFlow", tmp_path, "saved_model.pbtxt", ["saved_model.pbtxt"], tmp_path)
     assert not judgement.rejects and "protobuf text format" in judgement.inconclusive[0]
+
+
+def test_a_table_filled_from_a_file_is_inconclusive_unless_something_else_is_refused(tmp_path: Path):
+    table = tfw.function(
+        "__inference_initializer_3", ("t", "f"), [tfw.node("i", "InitializeTableFromTextFileV2", ("t", "f"))]
+    )
+    with pytest.raises(Refused) as caught:
+        check(tmp_path, tfw.saved_model(SERVE, [table]))
+    assert caught.value.reason is Reason.UNSUPPORTED and "fills a lookup table from a file" in str(caught.value)
+    reader = tfw.function("__inference_z_9", ("p",), [tfw.node("r", "ReadFile", ("p",))])
+    error = refused(tmp_path, tfw.saved_model(SERVE, [table, reader]))
+    assert error.reason is Reason.OPERATION_REFUSED and "ReadFile" in str(error)

@@ -288,7 +288,7 @@ class _Checkpoint(_Signatures):
         if model.rejects:
             read = f" ({summary})" if model.tensors else ""
             return CheckStatus.FAIL, f"{model.model_file} refused: {'; '.join(model.rejects[:5])}{read}"
-        parts = [summary, *model.notes]
+        parts = [*([summary] if model.format else []), *model.notes]
         if model.inconclusive:
             return CheckStatus.INCONCLUSIVE, "; ".join([*model.inconclusive, *parts, *model.warnings])
         if model.warnings:

@@ -143,6 +143,9 @@ ScatterNdUpdate ScatterSub ScatterUpdate
 ALLOWED = frozenset(_GROUPS.split())
 # Allowed with a condition on an attribute (op -> (attribute, allowed string values)).
 CONDITIONAL = {"PrintV2": ("output_stream", frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"}))}
+# Tables filled from a text file (tf.lookup.TextFileInitializer, TF Transform's vocabularies): the file is
+# usually an asset of the SavedModel, but the op reads whatever path it is given. Inconclusive, not refused.
+FILE_TABLES = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
 # The checkpoint ops: only where the SaverDef's own nodes and functions use them.
 SAVER = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "Save", "Restore", "RestoreSlice", "SaveSlices"})
 

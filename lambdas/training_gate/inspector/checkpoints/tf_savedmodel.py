@@ -232,6 +232,7 @@ def check_graph(graph: MetaGraph, where: str) -> Counter[str]:
     an allowed op, and checkpoint ops outside the saver (writes only on its save path, reads only on its
     restore path from the prefix the loader feeds); returns the ops counted."""
     counts: Counter[str] = Counter()
+    unverified: list[str] = []
     library = graph.functions
     by_name = {node.name: node for node in graph.nodes}
     filename_node, save_nodes, restore_nodes = "", set(), set()
@@ -291,6 +292,9 @@ def check_graph(graph: MetaGraph, where: str) -> Counter[str]:
                 f"{context}: {node.op} with {attribute}={node.strings.get(attribute)!r} (writes a file)",
                 where,
             )
+        if node.op in tf_ops.FILE_TABLES:
+            unverified.append(f"{context}: {node.op}")
+            return
         if node.op not in tf_ops.ALLOWED:
             raise refuse(Reason.OPERATION_REFUSED, f"{context}: op {node.op} is {tf_ops.category(node.op)}", where)
 
@@ -304,4 +308,12 @@ def check_graph(graph: MetaGraph, where: str) -> Counter[str]:
     for name in graph.gradients:
         if name not in library and name not in tf_ops.ALLOWED:
             raise refuse(Reason.OPERATION_REFUSED, f"a gradient names {name!r}, which is no library function", where)
+    if unverified:
+        # Only once every other op passed: a refusal anywhere outranks this.
+        raise refuse(
+            Reason.UNSUPPORTED,
+            f"{unverified[0]} fills a lookup table from a file (a vocabulary among the SavedModel's assets, or any "
+            "path): the gate does not follow which file",
+            where,
+        )
     return counts
