@@ -88,7 +88,8 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
     skipped = evaluation.outcome == Outcome.SKIPPED
     if item.complete and not passed and not skipped:
         # The owners were told already (this is a retry after the decision completed): never twice.
-        return Completion(completion="notified")
+        return Completion(completion="notified", answers_due=len(item.pending_tokens()))
+    due = len(item.pending_tokens()) if item.complete else 0
     try:
         if not item.event_published:
             own = own_package(job, evaluation.model_package_group)
@@ -101,10 +102,13 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
             ports.log.mark_event_published(key, evaluation.policy_sha256, me)
         if (passed or skipped) and not item.complete:
             completion = "registered" if passed else "skipped"
-            ports.log.complete(key, evaluation.policy_sha256, me, completion)
+            # The completed item holds every pipeline token that will ever wait on this decision.
+            due = len(ports.log.complete(key, evaluation.policy_sha256, me, completion).pending_tokens())
     except NotOwner:
         record_superseded(ports.log, key, evaluation.policy_sha256, me, ports.log.get(key, evaluation.policy_sha256))
         return Completion(completion="superseded", model_package_arn=package)
     if skipped:
-        return Completion(completion="skipped")
-    return Completion(completion="registered" if passed else "event_published", model_package_arn=package)
+        return Completion(completion="skipped", answers_due=due)
+    return Completion(
+        completion="registered" if passed else "event_published", model_package_arn=package, answers_due=due
+    )

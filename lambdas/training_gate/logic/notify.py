@@ -63,8 +63,12 @@ def notify_owners(request: NotifyRequest, ports: NotifyPorts) -> Notified:
     if item.notified_by == me or item.complete:
         # SNS accepted this execution's message already (a retry after a lost response): not told twice.
         if not item.complete:
-            ports.log.complete(key, sha, me, "notified")
-        return Notified(completion="notified", message_id=item.notification_message_id)
+            item = ports.log.complete(key, sha, me, "notified")
+        return Notified(
+            completion="notified",
+            message_id=item.notification_message_id,
+            answers_due=len(item.pending_tokens()),
+        )
     try:
         ports.log.begin_notification(key, sha, me)
     except NotOwner:
@@ -84,8 +88,11 @@ def notify_owners(request: NotifyRequest, ports: NotifyPorts) -> Notified:
         raise NotificationFailed(text) from exc
     try:
         ports.log.mark_notified(key, sha, me, message_id)
-        ports.log.complete(key, sha, me, "notified")
+        # The completed item holds every pipeline token that will ever wait on this decision.
+        completed = ports.log.complete(key, sha, me, "notified")
     except NotOwner:
         record_superseded(ports.log, key, sha, me, ports.log.get(key, sha))
         return Notified(completion="superseded", message_id=message_id, sent=True)
-    return Notified(completion="notified", message_id=message_id, sent=True)
+    return Notified(
+        completion="notified", message_id=message_id, sent=True, answers_due=len(completed.pending_tokens())
+    )
