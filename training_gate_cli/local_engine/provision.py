@@ -37,6 +37,8 @@ class Account:
     bucket_names: dict[str, str] = field(default_factory=dict)
     table_names: dict[str, str] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
+    # The template's own queues, by logical ID: URL and ARN in the emulated account.
+    template_queues: dict[str, tuple[str, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict)
     state_machine_arn: str = ""
@@ -98,6 +100,8 @@ class Resolver:
             return account.state_machine_arn
         kind = self.types.get(name)
         if kind == "AWS::SQS::Queue":
+            if name in account.template_queues:
+                return account.template_queues[name][0]
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
         if kind in ("AWS::IAM::Role", "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::Events::Rule"):
             return name
@@ -123,6 +127,10 @@ class Resolver:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}",
         }
         kind = self.types.get(name)
+        if kind == "AWS::SQS::Queue" and name in account.template_queues:
+            url, arn = account.template_queues[name]
+            if attribute in ("Arn", "QueueName", "QueueUrl"):
+                return {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1], "QueueUrl": url}[attribute]
         if attribute == "Arn" and kind in synthetic:
             return synthetic[kind]
         if attribute == "QueueName" and kind == "AWS::SQS::Queue":
@@ -156,6 +164,39 @@ def _upload_settings(uri: str, assets: Path | None) -> None:
                 s3.put_object(Bucket=bucket, Key=key, Body=(Path(assets) / asset["source"]["path"]).read_bytes())
                 return
     raise LocalEngineError(f"no asset in {assets} is published as {key}: synthesize again")
+
+
+def _create_template_queues(template: dict[str, Any], account: Account, resolver: Resolver, sqs: Any) -> None:
+    """The template's queues with the attributes SQS acts on here: their names, visibility timeout,
+    retention and redrive policy (dead-letter queues first, so a redrive policy can name them)."""
+    queues = resources_of(template, "AWS::SQS::Queue")
+
+    def dead_letter_of(properties: dict[str, Any]) -> str | None:
+        target = (properties.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        return target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
+
+    ordered = sorted(queues, key=lambda logical_id: dead_letter_of(queues[logical_id]["Properties"]) is not None)
+    for logical_id in ordered:
+        properties = queues[logical_id]["Properties"]
+        attributes = {
+            key: str(properties[name])
+            for name, key in (
+                ("VisibilityTimeout", "VisibilityTimeout"),
+                ("MessageRetentionPeriod", "MessageRetentionPeriod"),
+            )
+            if name in properties
+        }
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": resolver.resolve(redrive["deadLetterTargetArn"]),
+                    "maxReceiveCount": redrive["maxReceiveCount"],
+                }
+            )
+        url = sqs.create_queue(QueueName=properties.get("QueueName", logical_id), Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        account.template_queues[logical_id] = (url, arn)
 
 
 def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
@@ -196,6 +237,8 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
     events.put_rule(Name=DECISION_EVENTS_RULE, EventPattern=json.dumps({"source": ["training-gate"]}))
     events.put_targets(Rule=DECISION_EVENTS_RULE, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
+    _create_template_queues(template, account, resolver, sqs)
+
     s3 = boto3.client("s3")
     for logical_id in resources_of(template, "AWS::S3::Bucket"):
         name = logical_id.lower()
@@ -230,6 +273,15 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
         account.functions[logical_id] = LocalFunction(logical_id, handler, arn)
+
+    definition = resolver.resolve(machine["DefinitionString"])
+    values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
+    account.definition = json.loads(substitute(definition, values))
+    account.state_machine_arn = boto3.client("stepfunctions").create_state_machine(
+        name="training-gate", definition=json.dumps(account.definition), roleArn=role_arn
+    )["stateMachineArn"]
+
+    # After the state machine: a function may name it (the callback bridge starts it).
     for resource in resources_of(template, "AWS::Lambda::Function").values():
         for key, raw in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
             value = str(resolver.resolve(raw))
@@ -239,12 +291,5 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
             account.environment[key] = value
     if SETTINGS_VARIABLE in account.environment:
         _upload_settings(account.environment[SETTINGS_VARIABLE], assets)
-
-    definition = resolver.resolve(machine["DefinitionString"])
-    values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
-    account.definition = json.loads(substitute(definition, values))
-    account.state_machine_arn = boto3.client("stepfunctions").create_state_machine(
-        name="training-gate", definition=json.dumps(account.definition), roleArn=role_arn
-    )["stateMachineArn"]
     boto3.client("logs").create_log_group(logGroupName=TRAINING_LOG_GROUP)
     return account
