@@ -38,6 +38,15 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
+_NUMERIC = {
+    "NumericGreaterThan": ">",
+    "NumericGreaterThanEquals": ">=",
+    "NumericLessThan": "<",
+    "NumericLessThanEquals": "<=",
+    "NumericEquals": "=",
+}
+
+
 def _condition(rule: dict[str, Any]) -> str:
     """A short label for a Choice rule: the values it compares with."""
     if "Not" in rule:
@@ -58,6 +67,8 @@ def _condition(rule: dict[str, Any]) -> str:
             return f"{variable} {'present' if value else 'absent'}"
         if key.endswith("Path"):
             return f"{variable} < {str(value).rsplit('.', 1)[-1]}"
+        if key in _NUMERIC:
+            return f"{variable} {_NUMERIC[key]} {json.dumps(value)}"
         return f"{value}" if key.startswith("String") else f"{variable}={json.dumps(value)}"
     return "condition"
 

@@ -55,6 +55,8 @@ class GateWorkflow(Construct):
         )
         self.trigger = self._build_trigger(props.failed_starts)
         self.tuning_trigger = self._build_tuning_trigger(props.failed_starts)
+        # SageMaker pipelines' CallbackSteps start the workflow too: queue -> StartCallback -> execution.
+        self.callback_bridge = props.functions.build_start_callback(self.state_machine)
         self.failed_alerts = sqs.Queue(
             self,
             "FailedAlerts",
