@@ -317,3 +317,13 @@ def test_a_start_that_fails_is_delivered_again_and_one_already_made_is_not(callb
     broken = FakeStarter(fail=RuntimeError("throttled"))
     (failed,) = start_from_batch([record("1", body)], BridgePorts(broken, callbacks, "sm"))  # type: ignore[arg-type]
     assert failed.outcome == "failed" and batch_response([failed])["batchItemFailures"] == [{"itemIdentifier": "1"}]
+
+
+def test_arguments_too_large_for_an_execution_fail_the_step_instead_of_retrying_forever(callbacks):
+    starter = FakeStarter()
+    body = {"token": "Huge000001", "arguments": {"TrainingJobName": "job-1", "note": "x" * (256 * 1024)}}
+    (result,) = start_from_batch([record("1", body)], BridgePorts(starter, callbacks, "sm"))  # type: ignore[arg-type]
+    assert result.outcome == "refused_answered" and starter.started == []
+    assert batch_response([result]) == {"batchItemFailures": []}
+    (sent,) = callbacks.sent
+    assert sent["success"] is False and "over 256 KiB" in sent["FailureReason"]

@@ -23,16 +23,21 @@ from training_gate.dal.sagemaker import CallbackNotWaiting, PipelineCallbacks
 from training_gate.dal.stepfunctions import Executions
 from training_gate.domain.pipeline import (
     CallbackMessageError,
+    answer_failure,
     answer_stopping,
     execution_input,
     execution_name,
     parse_message,
 )
 
+# "Maximum input or output size for a task, state, or execution: 256 KiB of data as a UTF-8 encoded string"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+EXECUTION_INPUT_MAX = 256 * 1024
+
 
 class Started(BaseModel):
     message_id: str
-    outcome: Literal["started", "already_started", "stop_answered", "refused", "failed"]
+    outcome: Literal["started", "already_started", "stop_answered", "refused", "refused_answered", "failed"]
     execution_arn: str | None = None
     detail: str | None = None
 
@@ -64,6 +69,15 @@ def start_from_message(message_id: str, body: str, ports: BridgePorts) -> Starte
         return Started(message_id=message_id, outcome="stop_answered")
     name = execution_name(body, message)
     document = json.dumps(execution_input(message), sort_keys=True, separators=(",", ":"))
+    if len(document.encode()) > EXECUTION_INPUT_MAX:
+        # Step Functions would refuse it on every delivery: the step is told why instead.
+        reason = f"the step's arguments make an execution input of {len(document.encode())} bytes, over 256 KiB"
+        answer = answer_failure(message.token, f"execution:{name}", "ArgumentsTooLarge", reason)
+        try:
+            ports.callbacks.send(answer.request(), success=False)
+        except CallbackNotWaiting as exc:
+            return Started(message_id=message_id, outcome="refused_answered", detail=str(exc))
+        return Started(message_id=message_id, outcome="refused_answered", detail=reason)
     arn = ports.executions.start(ports.state_machine_arn, name, document)
     if arn is None:
         return Started(message_id=message_id, outcome="already_started", detail=name)
