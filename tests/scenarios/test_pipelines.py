@@ -328,23 +328,40 @@ def test_an_owner_aborted_after_a_token_was_left_with_it_fails_that_pipeline_onc
     assert outputs(answered_once(gate, late))["decision"] == "pass"
 
 
-def test_an_owner_that_times_out_after_completing_answers_waiting_pipelines_with_the_decision(
-    gate: LocalGate, iris_artifact: bytes, monkeypatch
+def _dies_unfinished(request: Any, *args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("the function did not finish before its execution ended")
+
+
+@pytest.mark.parametrize("finishes", [True, False], ids=["completed-before-the-end", "unfinished"])
+def test_an_owner_that_times_out_while_a_pipeline_waits_answers_it_through_the_alert(
+    gate: LocalGate, iris_artifact: bytes, monkeypatch, finishes: bool
 ):
-    job = create_training_job(gate, "pipe-timeout", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
-    hold = hold_registration(monkeypatch, "pipe-timeout-event")
-    owner = gate.start(gate.route_event(state_change_event(job, "Completed")), name="pipe-timeout-event")
+    job_name = f"pipe-timeout-{finishes}".lower()
+    job = create_training_job(gate, job_name, log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
+    hold = hold_registration(monkeypatch, f"{job_name}-event", then=None if finishes else _dies_unfinished)
+    owner = gate.start(gate.route_event(state_change_event(job, "Completed")), name=f"{job_name}-event")
     hold.wait()
-    arn = start_pipeline(gate, "pipe-timeout")
+    arn = start_pipeline(gate, job_name)
     run_callbacks(gate)
 
-    moto_hooks.time_out_execution(owner)  # past its TimeoutSeconds; its function still finishes its work
+    moto_hooks.time_out_execution(owner)  # past its TimeoutSeconds; its function runs on to its own end
     hold.release.set()
     timed_out = gate.watch(owner)
     assert timed_out.status == "TIMED_OUT" and "AnswerDecision" not in timed_out.states
-    (package,) = packages()
-    assert outputs(answered_once(gate, arn))["model_package_arn"] == package["ModelPackageArn"]
     assert timed_out.alert["pipelines_answered"] == 1
+    if finishes:
+        # The decision completed (the package exists): the waiting pipeline gets it, not a failure.
+        (package,) = packages()
+        assert outputs(answered_once(gate, arn))["model_package_arn"] == package["ModelPackageArn"]
+        return
+    answer = answered_once(gate, arn)
+    assert answer["FailureReason"] == (
+        f"training-gate States.Timeout: the gate's execution timed out before it decided (execution {job_name}-event)"
+    )
+    assert packages() == []
+    monkeypatch.undo()
+    rerun = gate.run(gate.route_event(state_change_event(job, "Completed")), name=f"{job_name}-rerun")
+    assert rerun.states[-1] == "Registered" and len(the_callback(gate, arn).accepted) == 1
 
 
 def test_a_data_limit_after_the_claim_fails_the_pipeline_once_and_the_next_caller_takes_the_decision_over(
