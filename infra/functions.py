@@ -534,15 +534,23 @@ class GateFunctions(Construct):
         return function
 
     def _build_notify_owners(self) -> lambda_.Function:
-        """The owners' message, sent only while the execution owns the decision (checked in the same step)."""
-        topic = self._storage.topic
+        """A decision's message, sent only while the execution owns the decision (checked in the same step):
+        the owners', or operations' for a skipped decision (nothing for the owners to retrain)."""
+        topic, operations = self._storage.topic, self._storage.operations_topic
         function = self._zip_function(
             "NotifyOwners",
             "notify_owners",
-            {"NOTIFICATION_TOPIC_ARN": topic.topic_arn, "DECISION_TABLE": self._storage.decision_table.table_name},
+            {
+                "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
+                "OPERATIONS_TOPIC_ARN": operations.topic_arn,
+                "DECISION_TABLE": self._storage.decision_table.table_name,
+            },
         )
-        function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn, operations.topic_arn])
+        )
         self._storage.key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
+        self._storage.operations_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
         self._decision_table(function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
         return function
 

@@ -71,9 +71,14 @@ def test_every_aws_task_retries_throttling_with_jitter_and_catches_every_failure
             # The pipelines waiting on a failing execution are answered on its way out; if that fails, it
             # still ends as the failure it was (and the operations alert answers them).
             assert (target, state["Next"]) == (FAILURE_ANSWERS[name], FAILURE_ANSWERS[name]), name
-        elif INTEGRATIONS.get(state["Resource"].removeprefix("${").removesuffix("}")) == "sns:publish":
-            # The owners could not be told: a failure of its own, which operations hear of.
-            assert (target, states[target]["Next"]) == ("AnswerNotificationFailed", "NotificationFailed"), name
+        elif state["Resource"] == "${NotifyOwnersFunctionArn}":
+            # The message could not be sent: a failure of its own, which operations hear of.
+            (refused,) = [c for c in state["Catch"] if "NotificationFailed" in c["ErrorEquals"]]
+            assert (refused["Next"], states[refused["Next"]]["Next"]) == (
+                "AnswerNotificationFailed",
+                "NotificationFailed",
+            ), name
+            assert (target, states[target]["Next"]) == ("DescribeGateError", "AnswerGateError"), name
         else:
             assert (target, states[target]["Next"], states["AnswerGateError"]["Next"]) == (
                 "DescribeGateError",
@@ -226,9 +231,9 @@ def actions_the_asl_calls(definition: dict) -> set[str]:
 
 def test_state_machine_role_grants_exactly_what_the_asl_tasks_call(template: dict):
     needed = actions_the_asl_calls(json.loads(ASL_PATH.read_text()))
-    # The owners are told by NotifyOwners (ownership checked where it publishes); operations, of a
-    # skipped model, by the state machine itself.
-    assert needed == {"lambda:InvokeFunction", "sns:Publish"}
+    # Every message of a decision is sent by NotifyOwners (ownership checked where it publishes): the owners',
+    # and operations' of a skipped model. The state machine itself only invokes functions.
+    assert needed == {"lambda:InvokeFunction"}
     granted = _actions(_statements(template, "GateWorkflowStateMachineRole"))
     assert granted - STATE_MACHINE_PLUMBING == needed, (
         f"missing {needed - granted}, extra {granted - STATE_MACHINE_PLUMBING - needed}"

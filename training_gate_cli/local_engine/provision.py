@@ -213,10 +213,15 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
         raise LocalEngineError(f"expected one state machine in the template, found {len(machines)}")
     account.state_machine_logical_id, machine_resource = next(iter(machines.items()))
     machine = machine_resource["Properties"]
-    # The state machine publishes to operations itself (a skipped model); the owners' topic is the other.
-    operations = _topic_ref(machine.get("DefinitionSubstitutions", {}), "OperationsTopicArn")
-    if operations not in account.topic_arns:
-        raise LocalEngineError("the state machine's OperationsTopicArn is not a topic of the template")
+    # The operations topic is the one every function that tells operations names (OPERATIONS_TOPIC_ARN);
+    # the owners' topic is the other.
+    named = {
+        _topic_ref(function["Properties"].get("Environment", {}).get("Variables", {}), "OPERATIONS_TOPIC_ARN")
+        for function in resources_of(template, "AWS::Lambda::Function").values()
+    } - {None}
+    if len(named) != 1 or next(iter(named)) not in account.topic_arns:
+        raise LocalEngineError(f"expected one operations topic of the template in OPERATIONS_TOPIC_ARN, found {named}")
+    operations = next(iter(named))
     account.operations_topic_arn = account.topic_arns[operations]
     owners = [arn for logical_id, arn in account.topic_arns.items() if logical_id != operations]
     if len(owners) != 1:

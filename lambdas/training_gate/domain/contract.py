@@ -252,7 +252,7 @@ class Notified(BaseModel):
 
 
 class Completion(BaseModel):
-    completion: Literal["registered", "event_published", "notified", "superseded", "skipped"]
+    completion: Literal["registered", "event_published", "notified", "superseded"]
     model_package_arn: str | None = None
     answers_due: int = Field(default=0, description=ANSWERS_DUE)
 

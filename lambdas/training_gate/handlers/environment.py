@@ -86,6 +86,7 @@ class StartCallbackEnvironment(_Environment):
 
 class NotifyOwnersEnvironment(_Environment):
     NOTIFICATION_TOPIC_ARN: str
+    OPERATIONS_TOPIC_ARN: str
     DECISION_TABLE: str
 
 
