@@ -125,6 +125,32 @@ def test_answers_are_recorded_once_per_entry_and_never_make_a_stub_item(log: Dec
     assert log.get("no-such-job", "sha") is None
 
 
+def test_the_first_answer_written_for_a_token_stands_whoever_writes_at_the_same_time(log: DecisionLog):
+    writers = 12
+    start = threading.Barrier(writers)
+    stood: list[str | None] = []
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        start.wait()
+        result = log.intend_answer("job-1", "sha", "Owner00001", f'{{"by": "writer-{index}"}}')
+        with lock:
+            stood.append(result)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The map did not exist: one writer created it, every other one got its entry back.
+    (winner,) = set(stood)
+    assert log.get("job-1", "sha").answering == {"Owner00001": winner}
+    assert log.intend_answer("job-1", "sha", "Token00001", "second") == "second"
+    assert log.get("job-1", "sha").answering == {"Owner00001": winner, "Token00001": "second"}
+    assert log.intend_answer("no-such-job", "sha", "Owner00001", "x") is None
+    assert log.get("no-such-job", "sha") is None
+
+
 def test_the_callbacks_choice_of_failing_on_reject_is_fixed_by_the_first_step_and_a_dry_run_refused():
     from training_gate.domain.policy import Policy
     from training_gate.logic.validate import InputDefaults, InvalidInput, validate_input

@@ -13,9 +13,9 @@ from training_gate.dal.sagemaker import CallbackAnswerFailed
 from training_gate.domain.contract import Claim, MetricsSummary
 from training_gate.domain.inputs import GateInput
 from training_gate.domain.models import MetricsResult
-from training_gate.domain.pipeline import PipelineCallback
+from training_gate.domain.pipeline import AnswerIntent, PipelineCallback, answer_decision, answer_failure
 from training_gate.domain.policy import Policy
-from training_gate.logic.answer import AnswerPorts, AnswerRequest, DecisionNotComplete, answer_pipelines
+from training_gate.logic.answer import AnswerPorts, AnswerRequest, DecisionNotComplete, answer_item, answer_pipelines
 from training_gate.logic.callback import BridgePorts, batch_response, start_from_batch
 from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate
 
@@ -327,3 +327,86 @@ def test_arguments_too_large_for_an_execution_fail_the_step_instead_of_retrying_
     assert batch_response([result]) == {"batchItemFailures": []}
     (sent,) = callbacks.sent
     assert sent["success"] is False and "over 256 KiB" in sent["FailureReason"]
+
+
+# -- an answer written before it is sent --------------------------------------------------------------------
+
+
+def test_an_answer_is_written_on_the_item_before_it_is_sent(log, executions, callbacks):
+    claim(log, executions, OWNER)
+    log.complete("job-1", SHA, OWNER, "registered")
+    writes_before = len(log.writes)
+    answer(log, callbacks, decision_key="job-1", policy_sha256=SHA)
+    assert log.writes[writes_before:] == ["answering", "answers"]
+    written = json.loads(log.get("job-1", SHA).answering[TOKENS[OWNER]])
+    assert (written["success"], written["client_request_token"]) == (True, callbacks.sent[0]["ClientRequestToken"])
+
+
+def test_a_failure_written_but_not_sent_is_sent_as_written_by_whoever_comes_next(log, executions, callbacks):
+    claim(log, executions, OWNER)
+    executions.running.add(OWNER)
+    claim(log, executions, CALLER)
+    execution_input = {"TrainingJobName": "job-1", "pipeline_callback": {"token": TOKENS[OWNER]}}
+    callbacks.fail_with = CallbackAnswerFailed("the function died between the write and the send")
+    with pytest.raises(CallbackAnswerFailed):
+        answer(log, callbacks, kind="failure", execution_input=execution_input, error="GateError", cause="boom")
+    callbacks.fail_with = None
+    item = log.get("job-1", SHA)
+    assert sorted(item.answering) == sorted(TOKENS[e] for e in (OWNER, CALLER)) and item.answers == []
+
+    # The alert sees the execution aborted: another error, another cause, but the answers written stand.
+    answer(log, callbacks, kind="failure", execution_input=execution_input, error="Aborted")
+    assert {c["FailureReason"] for c in callbacks.sent} == {
+        f"training-gate GateError: boom (execution {OWNER.rsplit(':', 1)[-1]})"
+    }
+    assert tokens(log.get("job-1", SHA).answers) == sorted(TOKENS[e] for e in (OWNER, CALLER))
+
+
+def test_a_taker_over_sends_the_failure_its_predecessor_wrote_and_not_the_decision(log, executions, callbacks):
+    claim(log, executions, OWNER)
+    execution_input = {"TrainingJobName": "job-1", "pipeline_callback": {"token": TOKENS[OWNER]}}
+    callbacks.fail_with = CallbackAnswerFailed("throttled, and the execution ended")
+    with pytest.raises(CallbackAnswerFailed):
+        answer(log, callbacks, kind="failure", execution_input=execution_input, error="GateError", cause="boom")
+    callbacks.fail_with = None
+    late = claim(log, executions, LATE)  # takes the given-up decision over, leaving its own token
+    assert (late.claim, late.resumed) == (Claim.OWNER, True)
+    log.complete("job-1", SHA, LATE, "registered")
+    result = answer(log, callbacks, execution_arn=LATE, decision_key="job-1", policy_sha256=SHA)
+    by_token = {c["CallbackToken"]: c for c in callbacks.sent}
+    assert by_token[TOKENS[OWNER]]["success"] is False  # answered as its holder said when it gave up
+    assert by_token[TOKENS[LATE]]["success"] is True
+    assert (result.answered, result.refused) == (2, 0)
+
+
+def test_a_duplicates_own_answer_goes_through_the_item_so_the_alert_sends_it_as_written(log, executions, callbacks):
+    claim(log, executions, OWNER)
+    log.complete("job-1", SHA, OWNER, "registered")
+    answer(log, callbacks, decision_key="job-1", policy_sha256=SHA)
+    own = PipelineCallback(token=TOKENS[CALLER], fail_step_on_reject=False)
+    callbacks.fail_with = CallbackAnswerFailed("the function died between the write and the send")
+    with pytest.raises(CallbackAnswerFailed):
+        answer(log, callbacks, execution_arn=CALLER, callback=own, decision_key="job-1", policy_sha256=SHA)
+    callbacks.fail_with = None
+    assert TOKENS[CALLER] in log.get("job-1", SHA).answering
+    # The execution was aborted: the alert owes the token the decision written for it, not a failure.
+    execution_input = {"TrainingJobName": "job-1", "pipeline_callback": {"token": TOKENS[CALLER]}}
+    result = answer(
+        log, callbacks, kind="failure", execution_arn=CALLER, execution_input=execution_input, error="Aborted"
+    )
+    assert result.answered == 1 and callbacks.sent[-1]["CallbackToken"] == TOKENS[CALLER]
+    assert callbacks.sent[-1]["success"] is True
+
+
+def test_a_success_another_execution_wrote_meanwhile_is_sent_with_the_complete_decision(log, executions, callbacks):
+    claim(log, executions, OWNER)
+    stale = log.get("job-1", SHA)  # read before the decision completed
+    log.complete("job-1", SHA, OWNER, "registered")
+    completed = log.get("job-1", SHA)
+    first = answer_decision(completed.for_pipeline(), completed.waiting_tokens()[0])
+    log.intend_answer("job-1", SHA, TOKENS[OWNER], AnswerIntent.of(first, OWNER).entry())
+    ports = AnswerPorts(log=log, callbacks=callbacks)  # type: ignore[arg-type]
+    answer_item(stale, LATE, ports, lambda w: answer_failure(w.token, LATE, "Aborted", None))
+    (sent,) = callbacks.sent
+    assert sent["success"] is True and sent["ClientRequestToken"] == first.client_request_token
+    assert sent["OutputParameters"][0] == {"Name": "decision", "Value": "pass"}

@@ -21,7 +21,8 @@ import pytest
 
 from training_gate.dal.dynamodb import DecisionLog
 from training_gate.domain.pipeline import OUTPUT_NAMES, execution_input, parse_message
-from training_gate_cli.local_engine import LocalGate, moto_hooks
+from training_gate_cli.artifacts import pack_model_tar_gz
+from training_gate_cli.local_engine import Fault, LocalGate, moto_hooks
 from training_gate_cli.local_engine.emulated import (
     TuningChild,
     create_training_job,
@@ -490,3 +491,138 @@ def test_a_message_with_no_token_to_answer_ends_in_the_dead_letter_queue(gate: L
     boto3.client("sqs").send_message(QueueUrl=gate._event_source_mapping()[1], MessageBody='{"arguments": {}}')
     assert gate.deliver_callbacks() == []
     assert gate.callback_dead_letters() == ['{"arguments": {}}']
+
+
+# -- a death between any two side effects -------------------------------------------------------------------
+
+# Another framework's model: the decision is `skipped`.
+XGBOOST_ARTIFACT = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"})
+
+
+DEATHS = [
+    # (outcome, the function whose invocation the fault hits, the fault)
+    ("pass", "EvaluatePolicy", "abort"),
+    ("pass", "EvaluatePolicy", "time_out"),
+    ("pass", "RegisterModel", "stop"),
+    ("pass", "RegisterModel", "abort"),
+    ("pass", "AnswerPipelines", "stop"),
+    ("pass", "AnswerPipelines", "abort"),
+    ("pass", "AnswerPipelines", "lose_response"),
+    ("reject", "RecordOutcome", "abort"),
+    ("reject", "NotifyOwners", "stop"),
+    ("reject", "NotifyOwners", "abort"),
+    ("reject", "AnswerPipelines", "abort"),
+    ("skipped", "RecordOutcome", "abort"),
+    ("skipped", "NotifyOwners", "stop"),
+    ("skipped", "NotifyOwners", "abort"),
+    ("skipped", "AnswerPipelines", "time_out"),
+]
+
+
+@pytest.mark.parametrize(("outcome", "function", "kind"), DEATHS, ids=["-".join(d) for d in DEATHS])
+def test_a_death_between_any_two_side_effects_answers_the_pipeline_once_and_decides_once(
+    gate: LocalGate, iris_artifact: bytes, outcome: str, function: str, kind: str
+):
+    job = f"pd-{outcome}-{function}-{kind}".lower().replace("_", "-")[:60]
+    artifact = XGBOOST_ARTIFACT if outcome == "skipped" else iris_artifact
+    log = WEAK_LOG if outcome == "reject" else GOOD_LOG
+    create_training_job(gate, job, log_lines=log, artifact=artifact, statuses=())
+    arn = start_pipeline(gate, job, name=f"p-{outcome}-{function}-{kind}".lower().replace("_", "-"))
+    gate.faults.append(Fault(function=function, kind=kind))
+    (first,) = run_callbacks(gate)
+    gate.faults.clear()
+    execution_input = json.loads(boto3.client("stepfunctions").describe_execution(executionArn=first.arn)["input"])
+
+    rerun = gate.run(execution_input, name=f"{job}-rerun")  # operations re-run the alert's input
+    redriven = None
+    if first.status != "SUCCEEDED":
+        gate.redrive(first.arn)
+        redriven = gate.watch(first.arn)
+    late = start_pipeline(gate, job, name=f"late-{outcome}-{function}-{kind}".lower().replace("_", "-"))
+    run_callbacks(gate)
+
+    summary = {
+        "first": (first.status, first.states[-3:], first.error),
+        "rerun": (rerun.status, rerun.states[-3:], rerun.error),
+        "redriven": redriven and (redriven.status, redriven.states[-3:], redriven.error),
+        "callback": the_callback(gate, arn),
+        "late": the_callback(gate, late),
+    }
+    answer = answered_once(gate, arn)
+    late_answer = answered_once(gate, late)
+    owners = [n["Subject"] for n in gate.notifications()]
+    skips = [n["Subject"] for n in gate.operations_notifications() if n["Subject"].startswith("Model skipped")]
+    events = list(gate.decision_events())
+    assert len(events) == 1, summary
+    assert len(packages()) == (1 if outcome == "pass" else 0), summary
+    assert len(owners) == (1 if outcome == "reject" else 0), summary
+    assert len(skips) == (1 if outcome == "skipped" else 0), summary
+    (item,) = decision_items(gate, job)
+    assert item["status"] == "complete", summary
+    assert outputs(late_answer)["decision"] == outcome, summary
+    if answer["success"]:
+        assert outputs(answer)["decision"] == outcome, summary
+    else:
+        # The owner died holding the decision: its pipeline failed with why, once; the re-run decided.
+        assert answer["FailureReason"].startswith("training-gate "), summary
+
+
+def _abort_after_the_send(monkeypatch: pytest.MonkeyPatch, gate: LocalGate, execution_arn: Callable[[], str]) -> list:
+    """The first answer SageMaker accepts stops its execution right after: nothing records it."""
+    from training_gate.dal import sagemaker
+
+    real, hit = sagemaker.PipelineCallbacks.send, []
+
+    def send(self, request, success):
+        answered = real(self, request, success)
+        if not hit:
+            hit.append(request)
+            with gate.acting_as_person():
+                boto3.client("stepfunctions").stop_execution(executionArn=execution_arn(), error="Aborted")
+            raise RuntimeError("the function was stopped with its execution")
+        return answered
+
+    monkeypatch.setattr(sagemaker.PipelineCallbacks, "send", send)
+    return hit
+
+
+def _running(gate: LocalGate) -> str:
+    (running,) = [e["executionArn"] for e in gate._all_executions() if e["status"] == "RUNNING"]
+    return running
+
+
+@pytest.mark.parametrize("gate_error", [False, True], ids=["decision-answer", "failure-answer"])
+def test_an_execution_stopped_between_an_answer_and_its_record_is_answered_again_with_the_very_same_request(
+    gate: LocalGate, iris_artifact: bytes, monkeypatch, gate_error: bool
+):
+    job = f"pipe-unrecorded-{gate_error}".lower()
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
+    arn = start_pipeline(gate, job, name=f"unrecorded-{gate_error}".lower())
+    if gate_error:  # the registration fails for good after the claim: the owner closes and fails the step
+        gate.faults.append(Fault(function="RegisterModel", kind="crash", error="RegistryDown"))
+    sent = _abort_after_the_send(monkeypatch, gate, lambda: _running(gate))
+    (died,) = run_callbacks(gate)
+    gate.faults.clear()
+
+    assert died.status == "ABORTED" and len(sent) == 1
+    callback = the_callback(gate, arn)
+    # The alert sent the answer again: SageMaker takes the same request as done, nothing is refused.
+    assert len(callback.accepted) == 1 and callback.refused == [], callback
+    assert [r["ClientRequestToken"] for r in callback.replays] == [sent[0]["ClientRequestToken"]]
+    (item,) = decision_items(gate, job)
+    assert [json.loads(a)["token"] for a in item["answers"]] == [callback.token]
+    assert callback.accepted[0]["success"] is not gate_error
+
+
+def test_an_execution_stopped_after_answering_before_any_decision_leaves_the_alert_a_refused_second_answer(
+    gate: LocalGate, monkeypatch
+):
+    # The documented window: no decision item holds the token, so nothing says what the first answer was.
+    arn = start_pipeline(gate, "pipe-args", name="bad-args-stopped", definition=with_arguments(colour="red"))
+    sent = _abort_after_the_send(monkeypatch, gate, lambda: _running(gate))
+    (died,) = run_callbacks(gate)
+    assert died.status == "ABORTED" and died.alert["alerted"]
+    callback = the_callback(gate, arn)
+    assert callback.accepted == [{"success": False, **sent[0]}]  # the pipeline keeps the first answer
+    assert [r["FailureReason"].split(":")[0] for r in callback.refused] == ["training-gate Aborted"]
+    assert pipeline_status(gate, arn) == "Failed"

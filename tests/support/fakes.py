@@ -82,6 +82,15 @@ class FakeLog:
             stored.answers = sorted({*stored.answers, *entries})
             self.writes.append("answers")
 
+    def intend_answer(self, job: str, sha: str, token: str, entry: str) -> str | None:
+        stored = self.items.get((job, sha))
+        if stored is None:
+            return None
+        if token not in stored.answering:
+            stored.answering = {**stored.answering, token: entry}
+            self.writes.append("answering")
+        return stored.answering[token]
+
     def add_duplicate(self, job: str, sha: str, execution_arn: str) -> None:
         stored = self.items[(job, sha)]
         stored.duplicates += 1

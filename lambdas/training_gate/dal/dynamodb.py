@@ -77,7 +77,8 @@ class DecisionLog:
     def create(self, item: DecisionItem) -> bool:
         """Write a new item; False when one exists already (another delivery got there first)."""
         attributes = item.model_dump(
-            exclude_none=True, exclude={"duplicates", "duplicate_executions", "takeovers", "endings", "answers"}
+            exclude_none=True,
+            exclude={"duplicates", "duplicate_executions", "takeovers", "endings", "answers", "answering"},
         )
         if not attributes.get("waiting"):
             attributes.pop("waiting", None)  # DynamoDB refuses an empty set
@@ -250,6 +251,50 @@ class DecisionLog:
                 return None
             raise
         return _item(written["Attributes"])
+
+    def intend_answer(self, training_job_name: str, policy_sha256: str, token: str, entry: str) -> str | None:
+        """Write the answer `token` gets (`answering.<token>`) unless one is written already; the entry that
+        stands (this one, or the first writer's), or None when there is no item. A conditional write is
+        checked and applied atomically
+        (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html)."""
+        key = self._key(training_job_name, policy_sha256)
+        for _ in range(3):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #answering.#token = :entry",
+                    ConditionExpression=(
+                        "attribute_exists(training_job) AND attribute_exists(#answering) "
+                        "AND attribute_not_exists(#answering.#token)"
+                    ),
+                    ExpressionAttributeNames={"#answering": "answering", "#token": token},
+                    ExpressionAttributeValues={":entry": {"S": entry}},
+                )
+                return entry
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            # No map yet (DynamoDB cannot set a path inside a missing map): create it with this entry.
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #answering = :map",
+                    ConditionExpression="attribute_exists(training_job) AND attribute_not_exists(#answering)",
+                    ExpressionAttributeNames={"#answering": "answering"},
+                    ExpressionAttributeValues={":map": {"M": {token: {"S": entry}}}},
+                )
+                return entry
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            item = self.get(training_job_name, policy_sha256)
+            if item is None:
+                return None
+            if token in item.answering:
+                return item.answering[token]
+        raise RuntimeError(f"the answer to token {token} on {training_job_name} could not be written; retried")
 
     def record_answers(self, training_job_name: str, policy_sha256: str, entries: list[str]) -> None:
         """Which tokens were answered, and how (never a stub item should the item have vanished)."""

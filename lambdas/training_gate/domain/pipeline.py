@@ -149,6 +149,51 @@ class AnsweredToken(BaseModel):
         return json.dumps(self.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
 
 
+class AnswerIntent(BaseModel):
+    """The one answer a token left on a decision item gets, written on the item (first writer wins) before
+    it is sent: whoever sends it later (a retry, the operations alert, an execution that took the decision
+    over) sends this very request, so no crash between the send and its record can make a second, different
+    answer. A success's outputs are the complete decision's, which never changes: only its token is kept."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str
+    success: bool
+    client_request_token: str
+    failure_reason: str | None = None
+    by: str | None = None
+
+    @classmethod
+    def of(cls, answer: PipelineAnswer, by: str) -> AnswerIntent:
+        return cls(
+            token=answer.token,
+            success=answer.success,
+            client_request_token=answer.client_request_token,
+            failure_reason=None if answer.success else answer.failure_reason,
+            by=by,
+        )
+
+    def entry(self) -> str:
+        return json.dumps(self.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
+
+    def answer(self, decision: DecisionForPipeline | None) -> PipelineAnswer:
+        if not self.success:
+            return PipelineAnswer(
+                token=self.token,
+                success=False,
+                failure_reason=self.failure_reason or "",
+                client_request_token=self.client_request_token,
+            )
+        if decision is None:
+            raise ValueError(f"the success intended for token {self.token} needs the complete decision")
+        return PipelineAnswer(
+            token=self.token,
+            success=True,
+            outputs=decision_outputs(decision),
+            client_request_token=self.client_request_token,
+        )
+
+
 def parse_entries(entries: list[str], model: type[WaitingToken] | type[AnsweredToken]) -> list[Any]:
     """The entries of a stored set, first of each token only (a token left twice is answered once)."""
     seen: dict[str, Any] = {}

@@ -5,9 +5,11 @@ execution leaves it on a decision item (it owns the decision, or finds another e
 from then on, the decision item. Whoever completes the item answers every token it holds with the recorded
 decision (the completion is atomic with the condition under which tokens are left, so it sees them all); an
 owner that fails closes the item first (no token can be left with it after that) and answers its tokens
-with its failure. Each answer is recorded on the item, so a retry, a redrive or the operations alert skips
-what was answered, and every answer carries a ClientRequestToken derived from what it answers, so sending it
-again (a crash between the send and its record) is harmless.
+with its failure. Each answer is written on the item before it is sent (`answering`, the first writer's
+stands) and recorded once SageMaker took it (`answers`): a retry, a redrive or the operations alert skips
+what was answered and sends what was written but not taken as it was written, so a crash between any two
+of these steps never makes a second, different answer; sending the same request again is harmless (its
+ClientRequestToken, derived from what it answers, makes it idempotent).
 
 Two uses:
 - `decision`: after this execution completed a decision (or found it complete): its tokens, and this
@@ -32,6 +34,7 @@ from training_gate.domain.alerts import decision_key_of
 from training_gate.domain.decision_record import DecisionItem
 from training_gate.domain.pipeline import (
     AnsweredToken,
+    AnswerIntent,
     PipelineAnswer,
     PipelineCallback,
     WaitingToken,
@@ -93,22 +96,50 @@ def _send(answers: list[PipelineAnswer], me: str, callbacks: PipelineCallbacks) 
     return results, None
 
 
+def _intended(item: DecisionItem, answer: PipelineAnswer, me: str, ports: AnswerPorts) -> PipelineAnswer:
+    """The answer a token gets: `answer`, written on the item first, or the one another execution wrote
+    there before (then its request, whatever this execution would have sent)."""
+    stood = ports.log.intend_answer(
+        item.training_job, item.policy_sha256, answer.token, AnswerIntent.of(answer, me).entry()
+    )
+    if stood is None:  # the item vanished (deleted by hand): nothing holds the token but this answer
+        return answer
+    written = AnswerIntent.model_validate_json(stood)
+    current = item if item.complete or not written.success else ports.log.get(item.training_job, item.policy_sha256)
+    # A success is written only for a complete decision, which never changes again.
+    return written.answer(current.for_pipeline() if current is not None and current.complete else None)
+
+
 def answer_item(
-    item: DecisionItem, me: str, ports: AnswerPorts, make: Callable[[WaitingToken], PipelineAnswer]
+    item: DecisionItem,
+    me: str,
+    ports: AnswerPorts,
+    make: Callable[[WaitingToken], PipelineAnswer],
+    own: WaitingToken | None = None,
 ) -> list[AnsweredToken]:
-    """Answer every token the item holds that nobody answered; record what was sent, even when a later send
-    failed (the rest is sent by the retry)."""
-    results, error = _send([make(w) for w in item.pending_tokens()], me, ports.callbacks)
+    """Answer every token the item owes an answer (and `own`, this execution's token no item holds): each
+    with the answer written on the item, or the one `make` gives it, written first. Record what was sent,
+    even when a later send failed (the rest is sent by the retry)."""
+    waiting = {w.token: w for w in item.pending_tokens()}
+    if own is not None:
+        waiting.setdefault(own.token, own)
+    intents = item.intents()
+    decision = item.for_pipeline() if item.complete else None
+    answers = [
+        intents[token].answer(decision) if token in intents else _intended(item, make(waiting[token]), me, ports)
+        for token in sorted(set(item.unanswered()) | set(waiting))
+    ]
+    results, error = _send(answers, me, ports.callbacks)
     ports.log.record_answers(item.training_job, item.policy_sha256, [r.entry() for r in results])
     if error is not None:
         raise error
     return results
 
 
-def _answer_own(answer: PipelineAnswer, me: str, ports: AnswerPorts, item: DecisionItem | None) -> list[AnsweredToken]:
+def _answer_alone(answer: PipelineAnswer, me: str, ports: AnswerPorts) -> list[AnsweredToken]:
+    """A token no decision item holds (the execution failed before any claim): its answer depends only on the
+    execution, its error and its cause."""
     results, error = _send([answer], me, ports.callbacks)
-    if item is not None:
-        ports.log.record_answers(item.training_job, item.policy_sha256, [r.entry() for r in results])
     if error is not None:
         raise error
     return results
@@ -121,11 +152,10 @@ def answer_with_decision(request: AnswerRequest, ports: AnswerPorts) -> Answered
         raise DecisionNotComplete(f"the decision on {key} ({sha}) is not complete: there is nothing to answer with")
     decision = item.for_pipeline()
     answered = Answered()
-    answered.add(answer_item(item, me, ports, lambda waiting: answer_decision(decision, waiting)))
     own = request.callback
-    if own is not None and not item.holds_token(own.token):
-        # This execution found the decision complete (a duplicate): its own token gets the recorded decision.
-        answered.add(_answer_own(answer_decision(decision, WaitingToken.of(own, me)), me, ports, item))
+    # A duplicate (it found the decision complete): its own token gets the recorded decision, through the item.
+    mine = WaitingToken.of(own, me) if own is not None and not item.holds_token(own.token) else None
+    answered.add(answer_item(item, me, ports, lambda waiting: answer_decision(decision, waiting), own=mine))
     return answered
 
 
@@ -160,7 +190,7 @@ def answer_with_failure(request: AnswerRequest, ports: AnswerPorts) -> Answered:
             answered.add(answer_item(current, me, ports, lambda w, d=decision: answer_decision(d, w)))
         # Otherwise another execution, still running or to be taken over, holds the decision and its tokens.
     if own is not None and not own_held:
-        answered.add(_answer_own(answer_failure(own.token, me, error, cause), me, ports, None))
+        answered.add(_answer_alone(answer_failure(own.token, me, error, cause), me, ports))
     return answered
 
 

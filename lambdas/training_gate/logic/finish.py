@@ -86,8 +86,8 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
     passed = evaluation.outcome == Outcome.PASS
     if item.complete and not passed:
         # Its message was sent already (this is a retry after the decision completed): never twice.
-        return Completion(completion="notified", answers_due=len(item.pending_tokens()))
-    due = len(item.pending_tokens()) if item.complete else 0
+        return Completion(completion="notified", answers_due=len(item.unanswered()))
+    due = len(item.unanswered()) if item.complete else 0
     try:
         if not item.event_published:
             own = own_package(job, evaluation.model_package_group)
@@ -100,7 +100,7 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
             ports.log.mark_event_published(key, evaluation.policy_sha256, me)
         if passed and not item.complete:
             # The completed item holds every pipeline token that will ever wait on this decision.
-            due = len(ports.log.complete(key, evaluation.policy_sha256, me, "registered").pending_tokens())
+            due = len(ports.log.complete(key, evaluation.policy_sha256, me, "registered").unanswered())
     except NotOwner:
         record_superseded(ports.log, key, evaluation.policy_sha256, me, ports.log.get(key, evaluation.policy_sha256))
         return Completion(completion="superseded", model_package_arn=package)

@@ -79,7 +79,7 @@ def notify_owners(request: NotifyRequest, ports: NotifyPorts) -> Notified:
         return Notified(
             completion="notified",
             message_id=item.notification_message_id,
-            answers_due=len(item.pending_tokens()),
+            answers_due=len(item.unanswered()),
         )
     try:
         ports.log.begin_notification(key, sha, me)
@@ -107,4 +107,4 @@ def notify_owners(request: NotifyRequest, ports: NotifyPorts) -> Notified:
     except NotOwner:
         record_superseded(ports.log, key, sha, me, ports.log.get(key, sha))
         return Notified(completion="superseded", message_id=message_id, sent=True)
-    return Notified(completion="notified", message_id=message_id, sent=True, answers_due=len(completed.pending_tokens()))
+    return Notified(completion="notified", message_id=message_id, sent=True, answers_due=len(completed.unanswered()))
