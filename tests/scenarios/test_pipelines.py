@@ -154,6 +154,16 @@ def test_a_passing_job_answers_its_pipeline_once_with_the_package_and_the_pipeli
     token = the_callback(gate, arn).token
     assert [json.loads(a)["token"] for a in item["answers"]] == [token]
     assert json.loads(item["answers"][0])["answer"] == "success"
+    # Each call was made as the role the template gives it, and allowed by it (the module fails on a denial).
+    assert gate.iam is not None
+    made = {(c.role, c.action) for c in gate.iam.calls if c.allowed}
+    for role, action in [
+        ("GateFunctionsAnswerPipelines", "sagemaker:SendPipelineExecutionStepSuccess"),
+        ("GateFunctionsStartCallback", "sqs:ReceiveMessage"),
+        ("GateFunctionsStartCallback", "sqs:DeleteMessage"),
+        ("GateFunctionsStartCallback", "states:StartExecution"),
+    ]:
+        assert any(r.startswith(role) and a == action for r, a in made), (role, action)
 
 
 def test_a_rejected_job_answers_reject_for_a_condition_step_to_branch_on(gate: LocalGate, iris_artifact: bytes):
