@@ -5,13 +5,14 @@ message delivered more than once. And an execution that passes its timeout ends 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 
 import boto3
 import pytest
 
-from training_gate_cli.local_engine import Fault, LocalGate, resources_of
+from training_gate_cli.local_engine import Fault, LocalEngineError, LocalGate, resources_of
 from training_gate_cli.local_engine.emulated import create_training_job
 
 
@@ -50,6 +51,17 @@ def test_the_mapping_is_the_templates_batch_size_and_partial_batch_responses(tem
     function, url, arn, batch_size, partial = gate._event_source_mapping()
     assert function.startswith("GateFunctionsStartCallback") and (batch_size, partial) == (10, True)
     assert url.endswith("/training-gate-sagemaker-callbacks") and arn.endswith(":training-gate-sagemaker-callbacks")
+
+
+def test_a_mapping_whose_function_outlives_the_queues_visibility_timeout_is_refused_as_lambda_refuses_it(
+    gate: LocalGate, monkeypatch
+):
+    function, *_ = gate._event_source_mapping()
+    template = copy.deepcopy(gate.template)
+    template["Resources"][function]["Properties"]["Timeout"] = 900  # the queue's visibility timeout is 360 s
+    monkeypatch.setattr(gate, "template", template)
+    with pytest.raises(LocalEngineError, match=r"its timeout \(900 s\) exceeds the visibility timeout"):
+        gate.deliver_callbacks()
 
 
 def test_messages_arrive_in_batches_of_at_most_the_batch_size_received_and_deleted_with_the_functions_role(

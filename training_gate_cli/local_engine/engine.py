@@ -437,6 +437,16 @@ class LocalGate:
         properties = next(iter(mappings.values()))["Properties"]
         function = properties["FunctionName"]["Ref"]
         queue = properties["EventSourceArn"]["Fn::GetAtt"][0]
+        # "Your function's timeout must be less than or equal to the queue's visibility timeout. Lambda
+        # validates this requirement when you create or update an event source mapping and will return an
+        # error" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html); SQS's default is 30 s.
+        visibility = int(self.template["Resources"][queue]["Properties"].get("VisibilityTimeout", 30))
+        timeout = int(self.template["Resources"][function]["Properties"].get("Timeout", 3))
+        if timeout > visibility:
+            raise LocalEngineError(
+                f"the event source mapping of {function} is refused: its timeout ({timeout} s) exceeds the visibility "
+                f"timeout of queue {queue} ({visibility} s)"
+            )
         url, arn = self.account.template_queues[queue]
         partial = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
         return function, url, arn, int(properties.get("BatchSize", 10)), partial
