@@ -52,6 +52,7 @@ DOCUMENT_VARIABLES = {
 }
 # What each environment variable comes from, for the size check's message.
 ENVIRONMENT_SETTINGS = {
+    "SCOPED_BY_PREFIX": "job_name_prefixes",
     "DEFAULT_POLL_INTERVAL_SECONDS": "poll_interval_seconds",
     "DEFAULT_MAX_POLLS": "max_polls",
     "MODEL_PACKAGE_GROUP": "model_package_group",
@@ -300,7 +301,7 @@ class GateFunctions(Construct):
         # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py):
         # the prefixes (up to 4 KB of them) come from the settings document; unscoped, it never reads it.
         scoped = bool(self._config.job_name_prefixes)
-        environment = {} if scoped else {"JOB_NAME_PREFIXES": "[]"}
+        environment = {"SCOPED_BY_PREFIX": "true" if scoped else "false"}
         function = self._zip_function("DescribeTrainingJob", "describe_training_job", environment, settings=scoped)
         self._training_jobs(
             function,
