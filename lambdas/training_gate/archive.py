@@ -33,7 +33,16 @@ from training_gate.tar_walk import (
     is_regular,
 )
 
-__all__ = ["BLOCK", "CHUNK", "RATIO_FLOOR", "ArchiveLimits", "ArchiveResult", "UnsafeArchive", "unpack_stream"]
+__all__ = [
+    "BLOCK",
+    "CHUNK",
+    "RATIO_FLOOR",
+    "ArchiveLimits",
+    "ArchiveResult",
+    "UnsafeArchive",
+    "WorkSpaceExhausted",
+    "unpack_stream",
+]
 
 _DEFAULT_LIMITS = ArchiveLimits()
 
@@ -215,7 +224,9 @@ def safe_relative_name(name: str) -> PurePosixPath:
 Consumer = Callable[[BinaryIO], None]
 
 
-Consumer = Callable[[BinaryIO], None]
+class WorkSpaceExhausted(Exception):
+    """The files to write do not fit the free space of the work directory: the limit of the environment the
+    gate runs in, never a fault of the archive (the archive's own caps are `UnsafeArchive`)."""
 
 
 def _check_member(member: tarfile.TarInfo, limits: ArchiveLimits, dest: Path) -> PurePosixPath:
@@ -300,18 +311,17 @@ def unpack_stream(
             raise UnsafeArchive("member_names", f"member {member.name!r} cannot be unpacked: {exc.strerror}") from exc
         if limits.max_written_bytes is not None and written + member.size > limits.max_written_bytes:
             os.close(fd)
-            raise UnsafeArchive(
-                "unpack_limits",
+            raise WorkSpaceExhausted(
                 f"member {member.name!r} would take the files written to {written + member.size} bytes, over the "
-                f"{limits.max_written_bytes} bytes of free work space (raise the function's ephemeral storage)",
+                f"{limits.max_written_bytes} bytes free in the gate's work directory."
             )
         written += member.size
         with os.fdopen(fd, "wb") as sink:
             while chunk := source.read_some():
                 sink.write(chunk)
         result_files.append(name)
-    if members == 0 or seen == {"."}:
-        raise UnsafeArchive("tar", "the artifact is an empty tar")
+    # A tar with no member (or only its root directory) is what a job that saved nothing uploads: a valid
+    # archive of no files, which recognition names (no model file of any kind), not a broken one.
     inflating.drain_zeros()
     inflating.check_single_member()
     digesting.drain()

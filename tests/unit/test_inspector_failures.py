@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tests.unit.test_inspector import SAMPLE, X, Y, dump, run
-from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
+from training_gate.archive import ArchiveLimits, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
@@ -134,11 +134,35 @@ def test_a_full_disk_is_named_enospc_and_is_a_gate_error(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_written_bytes_cap_refuses_before_the_disk_fills(tmp_path: Path):
+def test_the_written_bytes_cap_refuses_before_the_disk_fills_as_the_work_spaces_limit(tmp_path: Path):
+    # The free space of the work directory is the environment's limit: not an UnsafeArchive (a model's reject).
     artifact = pack_model_tar_gz({"model.joblib": b"m", "data.bin": b"x" * 5000})
-    with pytest.raises(UnsafeArchive, match="ephemeral storage") as refused:
+    with pytest.raises(WorkSpaceExhausted, match="4096 bytes free in the gate's work directory"):
         unpack_stream(io.BytesIO(artifact), tmp_path, ArchiveLimits().with_written(4096))
-    assert refused.value.check == "unpack_limits"
+    assert not (tmp_path / "data.bin").exists() or (tmp_path / "data.bin").stat().st_size == 0
+
+
+def test_a_model_larger_than_the_gates_work_space_is_a_gate_error_naming_the_setting(tmp_path: Path, monkeypatch):
+    # GIVEN a legitimate 3 MB weights file and a work directory with 1 MB free (a 512 MB ephemeral storage and a
+    # larger model, scaled down)
+    import shutil
+
+    from training_gate.inspector import inspect as inspect_module
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        inspect_module.shutil,
+        "disk_usage",
+        lambda path: real(path)._replace(free=inspect_module.DISK_RESERVE_BYTES + (1 << 20)),
+    )
+    artifact = pack_model_tar_gz(
+        {"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)), "w.bin": b"\1" * (3 << 20)}
+    )
+    # WHEN it is inspected THEN the gate's own limit is an error for operations, naming the setting, not a reject
+    with pytest.raises(InspectorEnvironmentError, match="inspector_ephemeral_storage_mb") as error:
+        inspect_artifact("s3://t/big.tar.gz", lambda: io.BytesIO(artifact), InspectConfig(), work_root=tmp_path)
+    assert "not the model's" in str(error.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_inspect_json_prints_exactly_one_json_object_on_stdout(tmp_path: Path, capfd, monkeypatch):

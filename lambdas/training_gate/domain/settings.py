@@ -43,6 +43,11 @@ class InspectionLimits(BaseModel):
     load_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
     load_time_s_per_mib: Annotated[float | None, Field(ge=0)] = None
     smoke_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    reference_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    holdout_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    prediction_time_s_per_1k_rows: Annotated[float | None, Field(ge=0, le=900)] = None
+    max_reference_rows: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    max_zip_entries: Annotated[int | None, Field(ge=1)] = None
 
 
 # -- sample input -------------------------------------------------------------------------------------------

@@ -12,19 +12,31 @@ fails the step that raised it (fail closed).
 from __future__ import annotations
 
 import errno
+import io
 import signal
+import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from training_gate.archive import UnsafeArchive, unpack_stream
+from training_gate.archive import RATIO_FLOOR, UnsafeArchive, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
+from training_gate.inspector import pickles
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
-from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts, PyTorch
+from training_gate.inspector.frameworks import HEAD_BYTES, REGISTRY, SCIKIT_LEARN, FileFacts
 from training_gate.inspector.holdout import holdout_check
-from training_gate.inspector.recognise import Decision, decide, pickle_head
+from training_gate.inspector.recognise import (
+    PICKLE_SUFFIXES,
+    Content,
+    Decision,
+    classify,
+    decide,
+    framework_of_refusal,
+    wrapper_globals,
+)
 from training_gate.inspector.smoke import failure, has_method, reference_check, smoke_prediction
 from training_gate.logic.evaluation_files import read_evaluation_files
 
@@ -39,22 +51,33 @@ class EnvironmentFailure(Exception):
 
 
 class _Budgets:
-    """One kernel timer for the phase in progress: a load inside the unpack pauses the unpack's clock."""
+    """One kernel timer for the phase in progress: a load inside the unpack pauses the unpack's clock.
+
+    Every phase starts with a budget (there is no way to start one without): a hostile slow model costs
+    the budget of the phase it is in, named by its setting, never the whole time limit."""
 
     def __init__(self, emit: Emit, enabled: bool):
         self.emit = emit
         self.enabled = enabled
         self.paused: list[tuple[str, float, str]] = []
         self.current: tuple[str, float, str] | None = None
+        self.started = 0.0
 
-    def start(self, phase: str, seconds: float | None = None, key: str = "") -> None:
-        message: dict[str, Any] = {"phase": phase}
-        if seconds is not None:
-            message.update(budget_s=round(seconds, 3), budget_key=key)
-        self.emit(message)
+    def start(self, phase: str, seconds: float, key: str) -> None:
+        self.emit({"phase": phase, "budget_s": round(seconds, 3), "budget_key": key})
         if self.enabled:
-            signal.setitimer(signal.ITIMER_REAL, seconds or 0.0)
-        self.current = (phase, seconds or 0.0, key) if seconds is not None else None
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        self.current = (phase, seconds, key)
+        self.started = time.monotonic()
+
+    def extend(self, seconds: float, key: str) -> None:
+        """The phase in progress is now known to need `seconds` from its start (its rows were counted)."""
+        assert self.current is not None
+        left = seconds - (time.monotonic() - self.started)
+        self.emit({"phase": self.current[0], "budget_s": round(seconds, 3), "budget_key": key})
+        if self.enabled:
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+        self.current = (self.current[0], seconds, key)
 
     def nested(self, phase: str, seconds: float, key: str) -> None:
         if self.current is not None:
@@ -68,13 +91,19 @@ class _Budgets:
         phase, left, key = self.paused.pop()
         if phase:
             self.start(phase, max(left, 0.001), key)
-        else:  # a load outside any phase (the files an uncompressed artifact's parent copied)
+        else:
             self.stop()
 
     def stop(self) -> None:
         if self.enabled:
             signal.setitimer(signal.ITIMER_REAL, 0.0)
         self.current = None
+
+
+# A zip inside a zip is followed this deep (torch.save inside a .zip); deeper, it cannot be vouched for.
+ZIP_DEPTH_MAX = 2
+# A zip inside a zip is read into memory to be opened: at most this large.
+NESTED_ZIP_MAX_BYTES = 64 << 20
 
 
 class _Run:
@@ -86,10 +115,18 @@ class _Run:
         self.request = request
         self.emit = emit
         self.config = InspectConfig.model_validate(request["config"])
+        # The scikit-learn API wrappers judged frameworks vouch for are admitted inside scikit-learn pickles.
+        wrappers = sorted(wrapper_globals() - set(self.config.extra_allowed_globals))
+        self.load_config = self.config.model_copy(
+            update={"extra_allowed_globals": [*self.config.extra_allowed_globals, *wrappers]}
+        )
         self.workdir = Path(request["workdir"])
         self.metrics: list[Any] = []
         self.files: dict[str, FileFacts] = {}
+        self.contents: dict[str, Content] = {}
         self.loaded: dict[str, Any] = {}  # file -> LoadedModel, or the exception that refused it
+        # Pickles inside the artifact's zips (torch.save's data.pkl, .npz object arrays): (zip, entry) -> outcome.
+        self.contained: dict[tuple[str, str], Any] = {}
         self.budgets = _Budgets(emit, bool(request.get("budgets", True)))
 
     def check(self, name: str, status: CheckStatus, detail: str) -> None:
@@ -105,36 +142,39 @@ class _Run:
             return
         self.emit({"metrics": [m.model_dump(mode="json") for m in self.metrics]})
 
-        # Recognition reads heads and zip directories only; bounded like a load all the same.
+        # Recognition reads heads and zip directories; the pickles not read while they streamed are read
+        # here, each under its own load budget.
         self.budgets.start("find_model", self.config.load_time_s, "load_time_s")
+        self._read_pickles(names)
         decision = decide(
             [self.files[n] for n in names], self.loaded, self.request.get("training_image"), self.config.model_file
         )
         for name in decision.load_later:
             self._load_from_disk(name)
+        if decision.status != CheckStatus.FAIL:
+            self._read_zips(names, decision)
         self.emit({"recognition": decision.recognition()})
         self.check("find_model", decision.status, decision.detail)
         if decision.status == CheckStatus.FAIL:
             self.stop("find_model")
             return
-        refused = [(n, o) for n, o in self.loaded.items() if isinstance(o, BaseException)]
-        if decision.framework is not SCIKIT_LEARN:
-            self._not_judged(decision, refused)
+        refused, left = self._refusals(decision)
+        if decision.framework is not SCIKIT_LEARN or not decision.judged:
+            self._not_judged(refused, left)
             return
 
-        self.budgets.start("load")
+        self.budgets.start("load", self.config.load_time_s, "load_time_s")
         model_file = decision.model_file or ""
-        refused.sort(key=lambda item: item[0] != model_file)  # the model's own refusal first
         if refused or model_file not in self.loaded:
-            name, exc = refused[0] if refused else (model_file, RuntimeError("the model file was not loaded"))
-            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
+            name, why = refused[0] if refused else (model_file, "the model file was not loaded")
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {why}")
             self.stop("load")
             return
         loaded = self.loaded[model_file]
         model = loaded.model
         self.emit({"model": SCIKIT_LEARN.describe(loaded)})
-        auxiliary = len(self.loaded) - 1
-        others = f" (and {auxiliary} auxiliary file(s))" if auxiliary else ""
+        auxiliary = len(self.loaded) + len(self.contained) - 1
+        others = f" (and {auxiliary} auxiliary pickle(s))" if auxiliary else ""
         self.check("load", CheckStatus.PASS, f"loaded {type(model).__name__} through the allowlist{others}")
         self._version(loaded)
 
@@ -142,46 +182,79 @@ class _Run:
         hook("smoke_prediction")
         self.check("smoke_prediction", *SCIKIT_LEARN.predict(model, self.config))
 
-        self.budgets.start("reference_predictions")
-        try:
-            status, detail = reference_check(model, self.workdir, names, self.config.reference_tolerance)
-        except Exception as exc:  # noqa: BLE001
-            status, detail = CheckStatus.FAIL, f"reference check raised {failure(exc, self._memory())}"
-        self.check("reference_predictions", status, detail)
-
-        self.budgets.start("holdout")
+        self._reference(model, names)
         self._holdout(model)
         self.budgets.stop()
 
-    def _not_judged(self, decision: Decision, refused: list[tuple[str, BaseException]]) -> None:
+    # -- the verdict of the pickles that are not the model ---------------------------------------------------
+
+    def _refusals(self, decision: Decision) -> tuple[list[tuple[str, str]], list[str]]:
+        """(file, why) for each refused pickle that rejects the artifact, the model's own first; and the
+        pickles left to a framework's own reader. When nothing is judged (another framework's model), the
+        model's own pickles are that framework's to read, and so is any pickle the loader refused at one of
+        an unjudged framework's globals; beside a judged model, every refusal rejects: serving code loads
+        auxiliary files too, and the gate cannot vouch for what it could not read."""
+        model_file = decision.model_file or ""
+        outcomes = [(name, name, o) for name, o in self.loaded.items()]
+        outcomes += [((z, e), f"{z} (its {e})" if e else z, o) for (z, e), o in self.contained.items()]
+        refused: list[tuple[str, str]] = []
+        left: list[str] = []
+        for key, label, outcome in outcomes:
+            if not isinstance(outcome, BaseException):
+                continue
+            owner = key[0] if isinstance(key, tuple) else key
+            holding = framework_of_refusal(outcome)
+            if not decision.judged and (owner == model_file or holding is not None):
+                left.append(label)
+                continue
+            why = failure(outcome, self._memory())
+            if holding is not None:
+                framework = holding[0]
+                why += (
+                    f": a {framework.name} pickle beside the judged model; the gate does not read {framework.name} "
+                    "pickles yet, so it cannot vouch for this file, which serving code may load too (remove it "
+                    "from the artifact)"
+                )
+            refused.append((label, why))
+        refused.sort(key=lambda item: item[0] != model_file)
+        return refused, left
+
+    def _not_judged(self, refused: list[tuple[str, str]], left: list[str]) -> None:
         """Another framework's model: nothing to judge, but a refused auxiliary pickle still rejects."""
         if refused:
-            name, exc = refused[0]
-            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
+            name, why = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {why}")
             self.stop("load")
             return
-        read = f"; {len(self.loaded)} auxiliary pickle(s) loaded through the allowlist" if self.loaded else ""
-        self.check("load", CheckStatus.SKIPPED, f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}{read}")
+        read = len(self.loaded) + len(self.contained) - len(left)
+        parts = [f"{read} auxiliary pickle(s) loaded through the allowlist"] if read else []
+        if left:
+            parts.append(f"left to their framework's own reader: {', '.join(left[:5])}")
+        aside = f"; {'; '.join(parts)}" if parts else ""
+        self.check("load", CheckStatus.SKIPPED, f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}{aside}")
         self.stop("load", f"not run: {NOT_A_SKLEARN_MODEL_DETAIL}")
 
     def _memory(self) -> int | None:
         return self.request.get("limits", {}).get("memory_mib")
 
-    def _load(self, stream: BinaryIO, facts: FileFacts) -> None:
-        seconds, key = self.config.load_budget(facts.size)
-        self.budgets.nested("load", seconds, key)  # a crash from here on is the load's
+    # -- reading pickles --------------------------------------------------------------------------------------
+
+    def _load(self, stream: BinaryIO, facts: FileFacts, into: dict[Any, Any] | None = None, key: Any = None) -> None:
+        seconds, budget = self.config.load_budget(facts.size)
+        self.budgets.nested("load", seconds, budget)  # a crash from here on is the load's
         hook("load")
         try:
-            self.loaded[facts.name] = SCIKIT_LEARN.load(stream, facts, self.config)
+            outcome: Any = SCIKIT_LEARN.load(stream, facts, self.load_config)
         except UnsafeArchive:
             raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
         except Exception as exc:  # noqa: BLE001 - a refused or corrupt file is the load check's verdict
-            self.loaded[facts.name] = exc
+            outcome = exc
+        (self.loaded if into is None else into)[facts.name if key is None else key] = outcome
         self.budgets.resume()
 
     def _load_from_disk(self, name: str) -> None:
         facts = self.files[name]
-        if facts.head.startswith(PyTorch.LEGACY_MAGIC):
+        if facts.head.startswith(pickles.TORCH_LEGACY_MAGIC):
             # A sequence of pickles: the loader would read the first (a magic number) and vouch for none of
             # the rest. Beside the model it judges, the gate cannot let it through unread.
             self.loaded[name] = ValueError(
@@ -191,19 +264,161 @@ class _Run:
         with open(self.workdir / name, "rb") as stream:
             self._load(stream, facts)
 
+    def _read_pickles(self, names: list[str]) -> None:
+        """Every file that is or may be a pickle and was not read as it streamed: compressed as joblib
+        compresses, a .npy of objects, one whose head did not decide, one only its name calls a pickle.
+        A pickle another framework's module opens is left to recognition (`decide`)."""
+        every = frozenset(names)
+        for name in names:
+            content = self.contents.get(name)
+            if name in self.loaded or content is None:
+                continue
+            facts = self.files[name]
+            if content.kind in ("pickle", "skops"):
+                if not content.foreign:
+                    self._load_from_disk(name)  # files the parent copied: none was read as it streamed
+            elif content.kind in ("compressed", "npy", "undecided"):
+                self._examine(name, content)
+            elif content.kind == "other" and facts.suffix in PICKLE_SUFFIXES and not _recognised(facts, every):
+                self._load_from_disk(name)  # named as a pickle, no format's content: the loader says why
+
+    def _read_zips(self, names: list[str], decision: Decision) -> None:
+        """The pickles inside the artifact's zips, but those of a model the gate does not judge (its
+        framework's reader will)."""
+        for name in names:
+            content = self.contents.get(name)
+            if content is None or content.kind != "zip" or name in self.loaded:
+                continue
+            if name == decision.model_file and not decision.judged:
+                continue
+            self._examine(name, content)
+
+    def _examine(self, name: str, content: Content) -> None:
+        """Whether a file holds a pickle, proven under its own load budget; a file that cannot be read to
+        prove it holds none is refused by name, as a pickle would be."""
+        facts = self.files[name]
+        seconds, key = self.config.load_budget(facts.size)
+        self.budgets.nested("load", seconds, key)
+        try:
+            found = self._judge(name, lambda: open(self.workdir / name, "rb"), facts.size, content, None, 0)
+        except pickles.CannotRead as exc:
+            if content.kind == "zip":
+                self.contained[(name, "")] = exc
+            else:
+                self.loaded[name] = exc
+        else:
+            if found is not None:  # a top-level pickle another framework's module opens: recognition's
+                facts.pickle_module = found
+        self.budgets.resume()
+
+    def _judge(
+        self, label: str, opener: Callable[[], Any], size: int, content: Content, inside: str | None, depth: int
+    ) -> str | None:
+        """Read `label` (a file, or an entry of the artifact's zip `inside`) as each loader would and load
+        every pickle it holds through the allowlist. Returns the module of a top-level pickle that is
+        another framework's (left to recognition)."""
+        if content.kind == "undecided":
+            with opener() as stream:
+                reading = pickles.read_pickle(stream)
+            if not reading.is_pickle:
+                return None
+            content = Content("pickle", reading.module, reading.reason)
+        if content.kind in ("pickle", "skops"):
+            if inside is None and content.foreign:
+                return content.module
+            self._load_at(label, opener, size, 0, inside)
+        elif content.kind == "compressed":
+            if content.compressor == "ambiguous":
+                raise pickles.CannotRead(f"{content.detail}: pickle.load and joblib.load would read it differently")
+            with opener() as raw:
+                reading = pickles.read_compressed(raw, content.compressor or "", *self._caps())
+            if reading.is_pickle:
+                if inside is None and Content("pickle", reading.module).foreign:
+                    return reading.module
+                self._load_at(label, opener, size, 0, inside)
+        elif content.kind == "npy":
+            with opener() as raw:
+                offset = pickles.npy_pickle_offset(raw)
+            if offset is not None:  # numpy.load(allow_pickle=True) unpickles what follows the header
+                self._load_at(label, opener, size, offset, inside)
+        elif content.kind == "zip":
+            self._judge_zip(label, opener, size, depth, inside or label)
+        return None
+
+    def _caps(self) -> tuple[int, int, int]:
+        return self.config.max_member_bytes, self.config.max_ratio, RATIO_FLOOR
+
+    def _judge_zip(self, label: str, opener: Callable[[], Any], size: int, depth: int, top: str) -> None:
+        """Every entry of a zip (torch.save's data.pkl, an .npz's arrays), classified and judged like a file.
+        An entry that cannot be read is refused by name; a zip that cannot be read at all raises."""
+        if depth >= ZIP_DEPTH_MAX:
+            raise pickles.CannotRead(f"a zip nested {depth + 1} deep: the gate follows zips {ZIP_DEPTH_MAX} deep")
+        with opener() as raw:
+            source: Any = raw
+            if depth:  # an entry of another zip: opened from memory (zipfile seeks)
+                if size > NESTED_ZIP_MAX_BYTES:
+                    raise pickles.CannotRead(f"a zip inside a zip larger than {NESTED_ZIP_MAX_BYTES} bytes")
+                source = io.BytesIO(raw.read(size))
+            try:
+                archive = zipfile.ZipFile(source)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise pickles.CannotRead(f"a zip that cannot be read: {exc}") from exc
+            with archive:
+                seen: set[str] = set()
+                for info in pickles.zip_entries(archive, self.config.max_zip_entries, *self._caps()):
+                    if info.filename in seen:  # readers differ on which of two same-named entries they read
+                        raise pickles.CannotRead(f"a zip with two entries named {info.filename!r}")
+                    seen.add(info.filename)
+                    name = info.filename if depth == 0 else f"{label}/{info.filename}"
+                    try:
+                        self._judge_entry(archive, info, name, depth, top)
+                    except pickles.CannotRead as exc:
+                        self.contained[(top, name)] = exc
+
+    def _judge_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, depth: int, top: str) -> None:
+        def entry() -> pickles.EntryReader:
+            try:
+                return pickles.EntryReader(archive.open(info), info.file_size)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, ValueError, EOFError) as exc:
+                raise pickles.CannotRead(f"it cannot be read: {exc}") from exc
+
+        try:
+            with entry() as stream:
+                head = stream.read(HEAD_BYTES)
+            inner = classify(info.filename, head, info.file_size)
+            if inner.kind != "other":
+                self._judge(name, entry, info.file_size, inner, top, depth + 1)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            raise pickles.CannotRead(f"it cannot be read: {exc}") from exc
+
+    def _load_at(self, name: str, opener: Callable[[], Any], size: int, offset: int, inside: str | None) -> None:
+        """Load the pickle that starts `offset` bytes into `name` through the allowlist."""
+        facts = FileFacts(name, size - offset, b"")
+        with opener() as stream:
+            if offset:
+                stream.read(offset)
+            reader = stream if inside is None and not offset else _Window(stream, size - offset)
+            if inside is None:
+                self._load(reader, facts)
+            else:
+                self._load(reader, facts, self.contained, (inside, name))
+
+    # -- unpacking ---------------------------------------------------------------------------------------------
+
     def _unpack(self, data: BinaryIO | None) -> list[str] | None:
+        self.budgets.start("unpack", self.config.unpack_time_s, "unpack_time_s")
         if data is None:  # the parent copied the files (an uncompressed artifact under a prefix)
             return self._copied(list(self.request["files"]))
-        self.budgets.start("unpack", self.config.unpack_time_s, "unpack_time_s")
 
         def claim(name: str, head: bytes, size: int) -> Callable[[BinaryIO], None] | None:
-            is_pickle, module = pickle_head(name, head)
-            facts = FileFacts(name, size, head[:HEAD_BYTES], self.workdir / name, module)
+            content = classify(name, head, size)
+            facts = FileFacts(name, size, head[:HEAD_BYTES], self.workdir / name, _module_of(content))
             self.files[name] = facts
-            if not is_pickle:
-                return None
-            facts.path = None
-            return lambda stream: self._load(stream, facts)
+            self.contents[name] = content
+            if content.kind == "skops" or (content.kind == "pickle" and not content.foreign):
+                facts.path = None  # read as it streams, never written
+                return lambda stream: self._load(stream, facts)
+            return None
 
         limits = self.config.limits()
         if self.request.get("max_written_bytes") is not None:
@@ -211,6 +426,8 @@ class _Run:
         try:
             hook("unpack")
             unpacked = unpack_stream(data, self.workdir, limits, claim, digest=False, head_bytes=HEAD_BYTES)
+        except WorkSpaceExhausted as exc:
+            raise EnvironmentFailure(f"{exc} {WORK_SPACE_ADVICE}") from exc
         except UnsafeArchive as exc:
             self.check("unpack", CheckStatus.FAIL, f"{exc.check}: {exc.detail}")
             self.stop("unpack")
@@ -218,8 +435,7 @@ class _Run:
         except OSError as exc:
             if exc.errno in _NO_SPACE:
                 raise EnvironmentFailure(
-                    f"ENOSPC: no space left in the work directory while unpacking ({exc.strerror}); the caps "
-                    "should have refused first: check EphemeralStorage against max_total_bytes"
+                    f"ENOSPC: no space left in the work directory while unpacking ({exc.strerror}). {WORK_SPACE_ADVICE}"
                 ) from exc
             if exc.errno == errno.EFBIG:
                 self.check("unpack", CheckStatus.FAIL, "file size limit exceeded (raise max_member_bytes)")
@@ -238,10 +454,10 @@ class _Run:
             path = self.workdir / name
             with open(path, "rb") as handle:
                 head = handle.read(HEAD_BYTES)
-            is_pickle, module = pickle_head(name, head)
-            self.files[name] = FileFacts(name, path.stat().st_size, head, path, module)
-            if is_pickle:
-                self._load_from_disk(name)
+            size = path.stat().st_size
+            content = classify(name, head, size)
+            self.files[name] = FileFacts(name, size, head, path, _module_of(content))
+            self.contents[name] = content
         return names if self._evaluation_files(names) else None
 
     def _evaluation_files(self, files: list[str]) -> bool:
@@ -254,6 +470,8 @@ class _Run:
             self.stop("unpack")
             return False
         return True
+
+    # -- the checks after the smoke prediction ----------------------------------------------------------------
 
     def _version(self, loaded: Any) -> None:
         if loaded.version_skew:
@@ -268,7 +486,35 @@ class _Run:
         else:
             self.check("version_skew", CheckStatus.PASS, f"scikit-learn {loaded.sklearn_version} on both sides")
 
+    def _rows_budget(self, base: float, base_key: str) -> Callable[[int], None]:
+        """Once a phase has counted its rows, its budget grows with them: base + per 1,000 rows."""
+
+        def counted(rows: int) -> None:
+            seconds, key = self.config.rows_budget(base, base_key, rows)
+            self.budgets.extend(seconds, key)
+
+        return counted
+
+    def _reference(self, model: Any, names: list[str]) -> None:
+        self.budgets.start("reference_predictions", self.config.reference_time_s, "reference_time_s")
+        hook("reference_predictions")
+        counted = self._rows_budget(self.config.reference_time_s, "reference_time_s")
+        try:
+            status, detail = reference_check(
+                model,
+                self.workdir,
+                names,
+                self.config.reference_tolerance,
+                max_rows=self.config.max_reference_rows,
+                on_rows=counted,
+            )
+        except Exception as exc:  # noqa: BLE001
+            status, detail = CheckStatus.FAIL, f"reference check raised {failure(exc, self._memory())}"
+        self.check("reference_predictions", status, detail)
+
     def _holdout(self, model: Any) -> None:
+        self.budgets.start("holdout", self.config.holdout_time_s, "holdout_time_s")
+        hook("holdout")
         holdout: HoldoutConfig | None = self.config.holdout
         if holdout is None:
             self.check("holdout", CheckStatus.SKIPPED, "no holdout set configured")
@@ -278,9 +524,63 @@ class _Run:
             self.check("holdout", CheckStatus.FAIL, prepared["error"])
             return
         path = Path(prepared["path"])
-        status, detail, scored = holdout_check(model, holdout, lambda _uri: open(path, "rb"))
+        counted = self._rows_budget(self.config.holdout_time_s, "holdout_time_s")
+        status, detail, scored = holdout_check(model, holdout, lambda _uri: open(path, "rb"), on_rows=counted)
         self.emit({"metrics": [m.model_dump(mode="json") for m in scored]})
         self.check("holdout", status, detail)
+
+
+# The gate's own work space, named for operations: the function's ephemeral storage in a deployment.
+WORK_SPACE_ADVICE = (
+    "This is the gate's own limit, not the model's: raise inspector_ephemeral_storage_mb in cdk.json (the "
+    "inspector function's ephemeral storage, up to 10240 MB) or lower max_total_bytes below it; on the command "
+    "line, free space in the work directory."
+)
+
+
+def _module_of(content: Content) -> str | None:
+    """The first global of a pickle, for recognition: what a framework's `modules` match."""
+    return content.module if content.kind == "pickle" else None
+
+
+def _recognised(facts: FileFacts, names: frozenset[str]) -> bool:
+    """Whether another framework recognises the file by its content (not by its name alone)."""
+    for framework in REGISTRY[1:]:
+        if framework.recognise(facts, names) and not framework.by_name_only(facts):
+            return True
+    return False
+
+
+class _Window:
+    """At most `size` bytes of a stream, as a file with `remaining` (the loader checks lengths against it)."""
+
+    def __init__(self, stream: Any, size: int):
+        self._stream = stream
+        self.remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(self.remaining if size is None or size < 0 else min(size, self.remaining))
+        self.remaining -= len(data)
+        return data
+
+    def readinto(self, target: Any) -> int:
+        view = memoryview(target).cast("B")[: self.remaining]
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        self.remaining -= len(data)
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = self._stream.readline(self.remaining if size is None or size < 0 else min(size, self.remaining))
+        self.remaining -= len(line)
+        return line
+
+    def peek(self, size: int = 1) -> bytes:
+        peek = getattr(self._stream, "peek", None)
+        return peek(size)[: min(max(size, 1), self.remaining)] if peek else b""
 
 
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:

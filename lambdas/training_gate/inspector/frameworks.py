@@ -92,6 +92,10 @@ class Framework:
 
     name: ClassVar[str] = ""
     judged: ClassVar[bool] = False
+    # Its scikit-learn API wrappers (module.Class) its plug-in vouches for inside a scikit-learn pickle (a
+    # Pipeline ending in XGBClassifier). Empty: such a pickle is recognised as this framework's and skipped;
+    # filled on a judged framework: the loader admits them and the pickle is judged as scikit-learn.
+    sklearn_wrapper_globals: ClassVar[frozenset[str]] = frozenset()
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
         """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
@@ -311,8 +315,17 @@ class MXNet(_Signatures):
     NDARRAY_MAGIC = b"\x12\x01\x00\x00\x00\x00\x00\x00"  # kMXAPINDArrayListMagic, little-endian uint64
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        # SageMaker's built-in algorithms name their model model_algo-<n>, whatever its layout.
+        built_in = (
+            ", the name SageMaker's built-in algorithms give their model"
+            if file.basename.startswith("model_algo-")
+            else ""
+        )
         if file.head.startswith(self.NDARRAY_MAGIC):
-            return "an MXNet NDArray file (.params)"
+            return f"an MXNet NDArray file (.params){built_in}"
+        entries = [PurePosixPath(e).name for e in file.zip_names()]
+        if any(e.endswith("-symbol.json") for e in entries) and any(e.endswith(".params") for e in entries):
+            return f"an MXNet module zip (-symbol.json graph, .params weights){built_in}"
         if file.basename.endswith("-symbol.json"):
             graph = _json_head(file)
             if isinstance(graph, dict) and "nodes" in graph and "heads" in graph:
