@@ -47,7 +47,7 @@ class InspectionLimits(BaseModel):
     holdout_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
     prediction_time_s_per_1k_rows: Annotated[float | None, Field(ge=0, le=900)] = None
     max_reference_rows: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
-    max_zip_entries: Annotated[int | None, Field(ge=1)] = None
+    max_container_entries: Annotated[int | None, Field(ge=1)] = None
 
 
 # -- sample input -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import io
 import signal
+import tarfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -100,10 +101,10 @@ class _Budgets:
         self.current = None
 
 
-# A zip inside a zip is followed this deep (torch.save inside a .zip); deeper, it cannot be vouched for.
-ZIP_DEPTH_MAX = 2
-# A zip inside a zip is read into memory to be opened: at most this large.
-NESTED_ZIP_MAX_BYTES = 64 << 20
+# A zip or tar inside another is followed this deep (torch.save inside a .zip); deeper, it cannot be vouched for.
+CONTAINER_DEPTH_MAX = 2
+# A zip or tar inside another is read into memory to be opened: at most this large.
+NESTED_CONTAINER_MAX_BYTES = 64 << 20
 
 
 class _Run:
@@ -152,7 +153,7 @@ class _Run:
         for name in decision.load_later:
             self._load_from_disk(name)
         if decision.status != CheckStatus.FAIL:
-            self._read_zips(names, decision)
+            self._read_containers(names, decision)
         self.emit({"recognition": decision.recognition()})
         self.check("find_model", decision.status, decision.detail)
         if decision.status == CheckStatus.FAIL:
@@ -191,10 +192,12 @@ class _Run:
     def _refusals(self, decision: Decision) -> tuple[list[tuple[str, str]], list[str]]:
         """(file, why) for each refused pickle that rejects the artifact, the model's own first; and the
         pickles left to a framework's own reader. When nothing is judged (another framework's model), the
-        model's own pickles are that framework's to read, and so is any pickle the loader refused at one of
-        an unjudged framework's globals; beside a judged model, every refusal rejects: serving code loads
-        auxiliary files too, and the gate cannot vouch for what it could not read."""
+        pickles of the files recognised as that framework's are its reader's to read, and so is any pickle
+        the loader refused at one of an unjudged framework's classes; beside a judged model, every refusal
+        rejects: serving code loads auxiliary files too, and the gate cannot vouch for what it could not read."""
         model_file = decision.model_file or ""
+        theirs = {c.file for c in decision.candidates if c.framework is decision.framework}
+        unjudged = {c.file: c.framework for c in decision.candidates if not c.judged}
         outcomes = [(name, name, o) for name, o in self.loaded.items()]
         outcomes += [((z, e), f"{z} (its {e})" if e else z, o) for (z, e), o in self.contained.items()]
         refused: list[tuple[str, str]] = []
@@ -204,14 +207,14 @@ class _Run:
                 continue
             owner = key[0] if isinstance(key, tuple) else key
             holding = framework_of_refusal(outcome)
-            if not decision.judged and (owner == model_file or holding is not None):
+            if not decision.judged and (owner == model_file or owner in theirs or holding is not None):
                 left.append(label)
                 continue
             why = failure(outcome, self._memory())
-            if holding is not None:
-                framework = holding[0]
+            framework = holding[0] if holding is not None else unjudged.get(owner)
+            if framework is not None:
                 why += (
-                    f": a {framework.name} pickle beside the judged model; the gate does not read {framework.name} "
+                    f": a {framework.name} file beside the judged model; the gate does not read {framework.name} "
                     "pickles yet, so it cannot vouch for this file, which serving code may load too (remove it "
                     "from the artifact)"
                 )
@@ -239,12 +242,31 @@ class _Run:
 
     # -- reading pickles --------------------------------------------------------------------------------------
 
-    def _load(self, stream: BinaryIO, facts: FileFacts, into: dict[Any, Any] | None = None, key: Any = None) -> None:
+    def _load(
+        self,
+        stream: Any,
+        facts: FileFacts,
+        into: dict[Any, Any] | None = None,
+        key: Any = None,
+        sequence: bool = True,
+    ) -> None:
+        """Load a pickle through the loader under its own budget; `sequence`: the file's raw bytes are the
+        pickle, so every pickle after the first is loaded too (torch.load's legacy format reads several
+        from one file, and so does code that calls pickle.load twice)."""
         seconds, budget = self.config.load_budget(facts.size)
         self.budgets.nested("load", seconds, budget)  # a crash from here on is the load's
         hook("load")
         try:
             outcome: Any = SCIKIT_LEARN.load(stream, facts, self.load_config)
+            count = 1
+            while sequence and _left(stream, facts.size):
+                count += 1
+                try:
+                    SCIKIT_LEARN.load(stream, facts, self.load_config)
+                except UnsafeArchive:
+                    raise
+                except Exception as exc:  # named as the file's refusal
+                    raise FollowingPickle(count, exc) from exc
         except UnsafeArchive:
             raise  # the archive itself broke (truncated, bomb): that is the unpack check's verdict
         except Exception as exc:  # noqa: BLE001 - a refused or corrupt file is the load check's verdict
@@ -255,19 +277,21 @@ class _Run:
     def _load_from_disk(self, name: str) -> None:
         facts = self.files[name]
         if facts.head.startswith(pickles.TORCH_LEGACY_MAGIC):
-            # A sequence of pickles: the loader would read the first (a magic number) and vouch for none of
-            # the rest. Beside the model it judges, the gate cannot let it through unread.
+            # torch.save < 1.6: a magic number, then pickles read with a persistent_load the loader does
+            # not have. Beside the model it judges, the gate cannot let it through unread.
             self.loaded[name] = ValueError(
-                "a legacy torch.save file (a sequence of pickles) beside the model: the allowlist cannot read it"
+                "a legacy torch.save file: the gate cannot read its pickles, so it cannot vouch for it"
             )
             return
+        content = self.contents.get(name)
         with open(self.workdir / name, "rb") as stream:
-            self._load(stream, facts)
+            self._load(stream, facts, sequence=content is None or content.kind == "pickle")
 
     def _read_pickles(self, names: list[str]) -> None:
-        """Every file that is or may be a pickle and was not read as it streamed: compressed as joblib
-        compresses, a .npy of objects, one whose head did not decide, one only its name calls a pickle.
-        A pickle another framework's module opens is left to recognition (`decide`)."""
+        """Every file that is or may hold a pickle and was not read as it streamed: compressed as joblib
+        compresses, a .npy of objects, one whose head did not decide, one that is two things at once, one
+        only its name calls a pickle. A pickle another framework's module opens is left to recognition
+        (`decide`); containers wait for it (`_read_containers`)."""
         every = frozenset(names)
         for name in names:
             content = self.contents.get(name)
@@ -277,21 +301,22 @@ class _Run:
             if content.kind in ("pickle", "skops"):
                 if not content.foreign:
                     self._load_from_disk(name)  # files the parent copied: none was read as it streamed
-            elif content.kind in ("compressed", "npy", "undecided"):
+            elif content.kind in ("compressed", "npy", "undecided", "ambiguous"):
                 self._examine(name, content)
             elif content.kind == "other" and facts.suffix in PICKLE_SUFFIXES and not _recognised(facts, every):
                 self._load_from_disk(name)  # named as a pickle, no format's content: the loader says why
 
-    def _read_zips(self, names: list[str], decision: Decision) -> None:
-        """The pickles inside the artifact's zips, but those of a model the gate does not judge (its
-        framework's reader will)."""
+    def _read_containers(self, names: list[str], decision: Decision) -> None:
+        """The pickles inside the artifact's zips and tars, but those of a model the gate does not judge
+        (its framework's reader will)."""
         for name in names:
             content = self.contents.get(name)
-            if content is None or content.kind != "zip" or name in self.loaded:
+            if content is None or content.kind not in ("zip", "tar", "skops"):
                 continue
             if name == decision.model_file and not decision.judged:
                 continue
-            self._examine(name, content)
+            # A skops file was loaded as one; its zip may hold more than skops reads.
+            self._examine(name, Content("zip", detail=content.detail) if content.kind == "skops" else content)
 
     def _examine(self, name: str, content: Content) -> None:
         """Whether a file holds a pickle, proven under its own load budget; a file that cannot be read to
@@ -302,7 +327,7 @@ class _Run:
         try:
             found = self._judge(name, lambda: open(self.workdir / name, "rb"), facts.size, content, None, 0)
         except pickles.CannotRead as exc:
-            if content.kind == "zip":
+            if content.kind in ("zip", "tar", "skops"):
                 self.contained[(name, "")] = exc
             else:
                 self.loaded[name] = exc
@@ -314,94 +339,107 @@ class _Run:
     def _judge(
         self, label: str, opener: Callable[[], Any], size: int, content: Content, inside: str | None, depth: int
     ) -> str | None:
-        """Read `label` (a file, or an entry of the artifact's zip `inside`) as each loader would and load
-        every pickle it holds through the allowlist. Returns the module of a top-level pickle that is
+        """Read `label` (a file, or an entry of the artifact's container `inside`) as each loader would and
+        load every pickle it holds through the allowlist. Returns the module of a top-level pickle that is
         another framework's (left to recognition)."""
+        contained = inside is not None
+        if content.kind == "ambiguous":
+            raise pickles.CannotRead(f"{content.detail}: two readers would read two different things")
         if content.kind == "undecided":
             with opener() as stream:
-                reading = pickles.read_pickle(stream)
+                reading = pickles.read_pickle(stream, persistent=contained)
             if not reading.is_pickle:
                 return None
             content = Content("pickle", reading.module, reading.reason)
         if content.kind in ("pickle", "skops"):
-            if inside is None and content.foreign:
+            if not contained and content.foreign:
                 return content.module
-            self._load_at(label, opener, size, 0, inside)
-        elif content.kind == "compressed":
-            if content.compressor == "ambiguous":
-                raise pickles.CannotRead(f"{content.detail}: pickle.load and joblib.load would read it differently")
+            self._load_at(label, opener, size, 0, inside, sequence=content.kind == "pickle")
+        if content.compressor is not None:  # compressed, or a tar whose first bytes are a compressor's too
             with opener() as raw:
-                reading = pickles.read_compressed(raw, content.compressor or "", *self._caps())
+                reading = pickles.read_compressed(raw, content.compressor, *self._caps())
             if reading.is_pickle:
-                if inside is None and Content("pickle", reading.module).foreign:
+                if not contained and Content("pickle", reading.module).foreign:
                     return reading.module
-                self._load_at(label, opener, size, 0, inside)
-        elif content.kind == "npy":
+                self._load_at(label, opener, size, 0, inside, sequence=False)
+        if content.kind == "npy":
             with opener() as raw:
                 offset = pickles.npy_pickle_offset(raw)
             if offset is not None:  # numpy.load(allow_pickle=True) unpickles what follows the header
-                self._load_at(label, opener, size, offset, inside)
+                self._load_at(label, opener, size, offset, inside, sequence=False)
         elif content.kind == "zip":
             self._judge_zip(label, opener, size, depth, inside or label)
+        elif content.kind == "tar":
+            self._judge_tar(label, opener, size, depth, inside or label)
         return None
 
     def _caps(self) -> tuple[int, int, int]:
         return self.config.max_member_bytes, self.config.max_ratio, RATIO_FLOOR
 
+    def _container(self, opener: Callable[[], Any], size: int, depth: int) -> Any:
+        """The container to open: the file itself, or, inside another container, its bytes in memory."""
+        if depth >= CONTAINER_DEPTH_MAX:
+            raise pickles.CannotRead(
+                f"a container nested {depth + 1} deep: the gate follows zips and tars {CONTAINER_DEPTH_MAX} deep"
+            )
+        if not depth:
+            return opener()
+        if size > NESTED_CONTAINER_MAX_BYTES:
+            raise pickles.CannotRead(f"a zip or tar inside another larger than {NESTED_CONTAINER_MAX_BYTES} bytes")
+        with opener() as raw:
+            return io.BytesIO(raw.read(size))
+
     def _judge_zip(self, label: str, opener: Callable[[], Any], size: int, depth: int, top: str) -> None:
         """Every entry of a zip (torch.save's data.pkl, an .npz's arrays), classified and judged like a file.
         An entry that cannot be read is refused by name; a zip that cannot be read at all raises."""
-        if depth >= ZIP_DEPTH_MAX:
-            raise pickles.CannotRead(f"a zip nested {depth + 1} deep: the gate follows zips {ZIP_DEPTH_MAX} deep")
-        with opener() as raw:
-            source: Any = raw
-            if depth:  # an entry of another zip: opened from memory (zipfile seeks)
-                if size > NESTED_ZIP_MAX_BYTES:
-                    raise pickles.CannotRead(f"a zip inside a zip larger than {NESTED_ZIP_MAX_BYTES} bytes")
-                source = io.BytesIO(raw.read(size))
+        with self._container(opener, size, depth) as source:
             try:
                 archive = zipfile.ZipFile(source)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
                 raise pickles.CannotRead(f"a zip that cannot be read: {exc}") from exc
             with archive:
-                seen: set[str] = set()
-                for info in pickles.zip_entries(archive, self.config.max_zip_entries, *self._caps()):
-                    if info.filename in seen:  # readers differ on which of two same-named entries they read
-                        raise pickles.CannotRead(f"a zip with two entries named {info.filename!r}")
-                    seen.add(info.filename)
+                for info in pickles.zip_entries(archive, self.config.max_container_entries, *self._caps()):
                     name = info.filename if depth == 0 else f"{label}/{info.filename}"
-                    try:
-                        self._judge_entry(archive, info, name, depth, top)
-                    except pickles.CannotRead as exc:
-                        self.contained[(top, name)] = exc
 
-    def _judge_entry(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, depth: int, top: str) -> None:
-        def entry() -> pickles.EntryReader:
-            try:
-                return pickles.EntryReader(archive.open(info), info.file_size)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, ValueError, EOFError) as exc:
-                raise pickles.CannotRead(f"it cannot be read: {exc}") from exc
+                    def entry(info: zipfile.ZipInfo = info) -> pickles.Window:
+                        return pickles.Window(archive.open(info), info.file_size)
 
+                    self._judge_entry(name, entry, info.file_size, depth, top)
+
+    def _judge_tar(self, label: str, opener: Callable[[], Any], size: int, depth: int, top: str) -> None:
+        """Every member of a tar inside the artifact (torch.load reads its oldest format from one)."""
+        with self._container(opener, size, depth) as source:
+            for member, member_opener in pickles.tar_members(
+                source, self.config.max_container_entries, self.config.max_member_bytes
+            ):
+                name = member.name if depth == 0 else f"{label}/{member.name}"
+                self._judge_entry(name, member_opener, member.size, depth, top)
+
+    def _judge_entry(self, name: str, opener: Callable[[], Any], size: int, depth: int, top: str) -> None:
         try:
-            with entry() as stream:
+            with opener() as stream:
                 head = stream.read(HEAD_BYTES)
-            inner = classify(info.filename, head, info.file_size)
+            inner = classify(name, head, size, contained=True)
             if inner.kind != "other":
-                self._judge(name, entry, info.file_size, inner, top, depth + 1)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise pickles.CannotRead(f"it cannot be read: {exc}") from exc
+                self._judge(name, opener, size, inner, top, depth + 1)
+        except pickles.CannotRead as exc:
+            self.contained[(top, name)] = exc
+        except (zipfile.BadZipFile, tarfile.TarError, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+            self.contained[(top, name)] = pickles.CannotRead(f"it cannot be read: {type(exc).__name__}: {exc}")
 
-    def _load_at(self, name: str, opener: Callable[[], Any], size: int, offset: int, inside: str | None) -> None:
-        """Load the pickle that starts `offset` bytes into `name` through the allowlist."""
+    def _load_at(
+        self, name: str, opener: Callable[[], Any], size: int, offset: int, inside: str | None, sequence: bool
+    ) -> None:
+        """Load the pickle(s) that start `offset` bytes into `name` through the allowlist."""
         facts = FileFacts(name, size - offset, b"")
         with opener() as stream:
             if offset:
                 stream.read(offset)
-            reader = stream if inside is None and not offset else _Window(stream, size - offset)
+            reader = stream if inside is None and not offset else pickles.Window(stream, size - offset)
             if inside is None:
-                self._load(reader, facts)
+                self._load(reader, facts, sequence=sequence)
             else:
-                self._load(reader, facts, self.contained, (inside, name))
+                self._load(reader, facts, self.contained, (inside, name), sequence=sequence)
 
     # -- unpacking ---------------------------------------------------------------------------------------------
 
@@ -415,8 +453,10 @@ class _Run:
             facts = FileFacts(name, size, head[:HEAD_BYTES], self.workdir / name, _module_of(content))
             self.files[name] = facts
             self.contents[name] = content
-            if content.kind == "skops" or (content.kind == "pickle" and not content.foreign):
-                facts.path = None  # read as it streams, never written
+            if content.kind == "pickle" and not content.foreign:
+                # Read as it streams, never written. A skops file is written: its zip's other entries are
+                # read too (`_read_containers`).
+                facts.path = None
                 return lambda stream: self._load(stream, facts)
             return None
 
@@ -538,6 +578,22 @@ WORK_SPACE_ADVICE = (
 )
 
 
+class FollowingPickle(ValueError):
+    """A pickle after the first in one file was refused: serving code that reads on would meet it."""
+
+    def __init__(self, number: int, cause: BaseException):
+        super().__init__(f"its pickle #{number} (after the first): {type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+def _left(stream: Any, size: int) -> int:
+    """Bytes of the file after what the loader read."""
+    remaining = getattr(stream, "remaining", None)
+    if remaining is not None:
+        return int(remaining)
+    return size - stream.tell()
+
+
 def _module_of(content: Content) -> str | None:
     """The first global of a pickle, for recognition: what a framework's `modules` match."""
     return content.module if content.kind == "pickle" else None
@@ -549,38 +605,6 @@ def _recognised(facts: FileFacts, names: frozenset[str]) -> bool:
         if framework.recognise(facts, names) and not framework.by_name_only(facts):
             return True
     return False
-
-
-class _Window:
-    """At most `size` bytes of a stream, as a file with `remaining` (the loader checks lengths against it)."""
-
-    def __init__(self, stream: Any, size: int):
-        self._stream = stream
-        self.remaining = size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._stream.read(self.remaining if size is None or size < 0 else min(size, self.remaining))
-        self.remaining -= len(data)
-        return data
-
-    def readinto(self, target: Any) -> int:
-        view = memoryview(target).cast("B")[: self.remaining]
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        self.remaining -= len(data)
-        return len(data)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        line = self._stream.readline(self.remaining if size is None or size < 0 else min(size, self.remaining))
-        self.remaining -= len(line)
-        return line
-
-    def peek(self, size: int = 1) -> bytes:
-        peek = getattr(self._stream, "peek", None)
-        return peek(size)[: min(max(size, 1), self.remaining)] if peek else b""
 
 
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:

@@ -28,7 +28,7 @@ DEFAULT_HOLDOUT_TIME_S = 30.0
 DEFAULT_PREDICTION_TIME_S_PER_1K_ROWS = 0.5
 DEFAULT_MAX_REFERENCE_ROWS = 1_000
 # Entries of one zip in the artifact (torch.save writes one per tensor storage) the gate reads for pickles.
-DEFAULT_MAX_ZIP_ENTRIES = 10_000
+DEFAULT_MAX_CONTAINER_ENTRIES = 10_000
 # What the function keeps for itself besides the child: the parent (boto3, Powertools, the pipe) and
 # the zygote's own pages. A quarter of the function's memory, at least this much.
 LAMBDA_HEADROOM_MIB = 384
@@ -85,9 +85,9 @@ class InspectConfig(BaseModel):
     max_reference_rows: Annotated[
         int, Field(gt=0, description="reference rows compared; the first ones of a longer file")
     ] = DEFAULT_MAX_REFERENCE_ROWS
-    max_zip_entries: Annotated[int, Field(gt=0, description="entries of one zip in the artifact read for pickles")] = (
-        DEFAULT_MAX_ZIP_ENTRIES
-    )
+    max_container_entries: Annotated[
+        int, Field(gt=0, description="entries of one zip or tar in the artifact read for pickles")
+    ] = DEFAULT_MAX_CONTAINER_ENTRIES
     memory_limit_mib: Annotated[
         int | None, Field(gt=0, description="the child's memory beyond its imports; default from the function's")
     ] = None

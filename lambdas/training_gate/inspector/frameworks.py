@@ -35,7 +35,7 @@ class FileFacts:
     size: int
     head: bytes
     path: Path | None = None  # on disk; None when a loader consumed it while it streamed
-    pickle_module: str | None = None  # the first global a pickle names (see recognise.pickle_head)
+    pickle_module: str | None = None  # the first global a pickle names (see recognise.classify)
     _zip: list[str] | None = field(default=None, repr=False)
 
     @property

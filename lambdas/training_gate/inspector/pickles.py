@@ -1,40 +1,45 @@
-"""Which files are pickles, decided from their bytes as the loaders that serve them read them, never by name.
+"""Which files hold pickles, decided from their bytes as the loaders that serve them read them, never by name.
 
 Serving code opens an artifact's files with `joblib.load`, `pickle.load`, `numpy.load(allow_pickle=True)`
-and `torch.load`. A file is a pickle here when one of them could run or import something from it:
+and `torch.load`. A file holds a pickle here when one of them could run something from it:
 
-- its raw bytes, read by an unpickler (protocols 0 to 5: `pickle.load`, and `joblib.load` of an
-  uncompressed file), see `read_pickle`;
+- its raw bytes, read by an unpickler (protocols 0 to 5: `pickle.load`, `joblib.load` of an uncompressed
+  file, `torch.load` of a file that is neither zip nor tar), see `read_head` and `read_pickle`;
 - its bytes after a compressor's magic number, unwrapped as `joblib.load` unwraps them (joblib's own
-  table of compressors: zlib, gzip, bz2, lzma, xz, lz4, and the old `ZF` format), see `unwrap`;
+  table of compressors: zlib, gzip, bz2, lzma, xz, lz4, and the old `ZF` format), see `read_compressed`;
 - the pickle after a `.npy` header whose dtype holds objects (`numpy.load(allow_pickle=True)`);
-- any of these as an entry of a zip (torch.save's `data.pkl`, `.npz`), see `zip_entries`.
+- any of these as an entry of a zip (torch.save's `data.pkl`, an `.npz`) or a member of a tar (torch's
+  oldest format), read with a persistent_load as torch reads them, see `zip_entries` and `tar_members`.
 
-`read_pickle` proves a stream is no pickle by interpreting its opcodes abstractly, the way both of
-CPython's unpicklers would, without building anything: it tracks which stack values could be objects
-a global named (a class, a function, what a call returned) and which are plain data. The stream is a
-pickle as soon as an unpickler could call such a value (REDUCE, BUILD, NEWOBJ, OBJ, INST, or a
-container method on it) or reach STOP; it is proven not to be one when every unpickler must fail
-first: an unknown opcode, a stack underflow, a missing mark, a length beyond the end, a call on plain
-data, a persistent id with no `persistent_load`. Whenever the interpretation cannot tell (a memo
-entry it did not track, a string it cannot read), it assumes the worse. One assumption is named: a
-module whose name is not a dotted Python identifier cannot be imported by a serving environment (no
-standard or installed module has such a name), so a "global" read from ordinary text ("import os")
-ends the unpickler there.
+The interpretation proves a stream is no pickle by running its opcodes abstractly, the way both of
+CPython's unpicklers would, without building anything: it tracks which stack values could be objects a
+global named (a class, a function, what persistent_load returned) or containers holding one, and which
+are plain data. The stream is a pickle as soon as an unpickler could call such a value (REDUCE, BUILD,
+NEWOBJ, OBJ, INST, a container method on it), hash it, or reach STOP; it is proven not to be one when
+every unpickler must fail first: an unknown opcode, a stack underflow, a missing mark, a length beyond
+the end, a call on plain data, a persistent id where the reader has no persistent_load. Whenever the
+interpretation cannot tell (a memo entry it did not track, text whose decoding depends on the reader) it
+assumes the worse. Two assumptions are named: importing an installed module is not counted as running
+the file's code (only calling what it names is), and a module whose name is not a dotted Python
+identifier cannot be imported by a serving environment, so a "global" read from ordinary text ("import
+os") ends the unpickler there.
 
-A file proven to be no pickle is left to the framework recognisers; every other one goes through the
-restricted loader, and one that cannot be read at all is refused: it might be a pickle.
+A file proven to hold no pickle is left to the framework recognisers; every pickle it may hold goes
+through the gate's loader (`loader.load_model_stream`), all of them end to end when a file holds several
+(see `child`); and a file that cannot be read at all is refused by name: it might hold one.
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import struct
 import sys
+import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 PICKLE = "pickle"
 NOT_PICKLE = "not a pickle"
@@ -99,68 +104,89 @@ class _Head:
     def skip(self, n: int) -> None:
         self.take(n)
 
-    def line(self) -> tuple[bytes, bool]:
+    def line(self) -> tuple[bytes | None, bool]:
+        """The next line without its newline (None when longer than _LINE_KEPT), and whether it ended."""
         newline = self._data.find(b"\n", self.position)
         if newline < 0:
             if len(self._data) < self._size:
                 raise _Undecided
             data, self.position = self._data[self.position :], len(self._data)
-            return data[:_LINE_KEPT], False
+            return _kept(data), False
         data, self.position = self._data[self.position : newline], newline + 1
-        return data[:_LINE_KEPT], True
+        return _kept(data), True
+
+
+def _kept(line: bytes) -> bytes | None:
+    return line if len(line) <= _LINE_KEPT else None
 
 
 class _Stream:
     """A whole stream (a file, a decompressed file, a zip entry), read once from where it stands."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: Any):
         self._stream = stream
         self._buffer = b""
+        self._at = 0  # the read position inside _buffer (slicing the buffer at each opcode would be quadratic)
         self.position = 0
 
+    def _available(self) -> int:
+        return len(self._buffer) - self._at
+
     def _fill(self, n: int) -> None:
-        while len(self._buffer) < n:
-            more = self._stream.read(max(n - len(self._buffer), 1 << 16))
+        if self._available() >= n:
+            return
+        parts = [self._buffer[self._at :]]
+        have = len(parts[0])
+        while have < n:
+            more = self._stream.read(max(n - have, 1 << 16))
             if not more:
-                return
-            self._buffer += more
+                break
+            parts.append(more)
+            have += len(more)
+        self._buffer, self._at = b"".join(parts), 0
 
     def take(self, n: int) -> bytes:
         if n > _SKIP_CHUNK:
             self.skip(n)
             return b""
         self._fill(n)
-        if len(self._buffer) < n:
+        if self._available() < n:
             raise _Fails(f"the stream ends inside an argument at byte {self.position}")
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        data = self._buffer[self._at : self._at + n]
+        self._at += n
         self.position += n
         return data
 
     def skip(self, n: int) -> None:
         while n:
-            if not self._buffer:
+            if not self._available():
                 self._fill(min(n, _SKIP_CHUNK))
-                if not self._buffer:
+                if not self._available():
                     raise _Fails(f"a length runs past the end of the stream at byte {self.position}")
-            step = min(n, len(self._buffer))
-            self._buffer = self._buffer[step:]
+            step = min(n, self._available())
+            self._at += step
             self.position += step
             n -= step
 
-    def line(self) -> tuple[bytes, bool]:
-        kept = b""
+    def line(self) -> tuple[bytes | None, bool]:
+        """The next line without its newline (None when longer than _LINE_KEPT), and whether it ended."""
+        kept: list[bytes] = []
+        length = 0
         while True:
-            newline = self._buffer.find(b"\n")
+            newline = self._buffer.find(b"\n", self._at)
+            end = newline if newline >= 0 else len(self._buffer)
+            if length <= _LINE_KEPT:
+                kept.append(self._buffer[self._at : min(end, self._at + _LINE_KEPT + 1 - length)])
+            length += end - self._at
+            self.position += end - self._at
+            self._at = end
             if newline >= 0:
-                part, self._buffer = self._buffer[:newline], self._buffer[newline + 1 :]
-                self.position += newline + 1
-                return (kept + part)[:_LINE_KEPT], True
-            kept = (kept + self._buffer)[:_LINE_KEPT]
-            self.position += len(self._buffer)
-            self._buffer = b""
+                self._at += 1
+                self.position += 1
+                return _kept(b"".join(kept)), True
             self._fill(1)
-            if not self._buffer:
-                return kept, False
+            if not self._available():
+                return _kept(b"".join(kept)), False
 
 
 # -- the abstract unpickler -----------------------------------------------------------------------------------
@@ -172,13 +198,21 @@ class _Value:
     __slots__ = ("kind", "text")
 
     def __init__(self, kind: str, text: str | None = None):
-        self.kind = kind  # "object" (from a global, a call, or unknown), "str", "data", "mark"
+        # "object": what a global named, a call returned, persistent_load gave, or anything not tracked;
+        # "holder": a tuple, list, dict or set that holds such an object (hashing it runs the object's code);
+        # "str": text (`text` when it is known exactly); "data": plain data.
+        self.kind = kind
         self.text = text
 
 
 _OBJECT = _Value("object")
+_HOLDER = _Value("holder")
 _DATA = _Value("data")
 _SOME_STR = _Value("str")
+
+
+def _container(items: list[_Value]) -> _Value:
+    return _HOLDER if any(v.kind in ("object", "holder") for v in items) else _DATA
 
 
 def _identifier_path(text: str) -> bool:
@@ -186,8 +220,13 @@ def _identifier_path(text: str) -> bool:
 
 
 class _Interpreter:
-    def __init__(self, source: _Head | _Stream):
+    def __init__(self, source: _Head | _Stream, persistent: bool, first_global_decides: bool):
         self.source = source
+        # Whether the reader has a persistent_load (torch.load's unpickler of a zip's data.pkl does: what it
+        # returns is an object); pickle.load and joblib.load have none and fail at a persistent id.
+        self.persistent = persistent
+        # A stream already known to be a pickle (a protocol header) is read only up to its first global.
+        self.first_global_decides = first_global_decides
         self.frames: list[list[_Value]] = [[]]
         self.memo: dict[int, _Value] = {}
         self.depth = 0
@@ -232,28 +271,34 @@ class _Interpreter:
             raise _Fails(f"{opcode} names {module[:40]!r}.{name[:40]!r}, which no environment can import")
         if self.first_module is None:
             self.first_module = module
+            if self.first_global_decides:
+                raise _Pickle("a pickle protocol header (PROTO)")
         return _Value("object", f"{module}.{name}")
 
     def text_pair(self, opcode: str) -> tuple[str, str]:
+        """GLOBAL's and INST's two lines, decoded as both unpicklers decode them (UTF-8, strict)."""
         module, ended = self.source.line()
         name, ended_too = self.source.line() if ended else (b"", False)
         if not (ended and ended_too):
             raise _Fails(f"{opcode} ends at the end of the stream")
+        if module is None or name is None:
+            raise _Fails(f"{opcode} names a module longer than any environment's")
         try:
             return module.decode("utf-8"), name.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _Fails(f"{opcode} names a module that is not UTF-8") from exc
 
     def call(self, target: _Value, opcode: str) -> None:
-        """A call on `target`: code runs if it could be an object a global named."""
+        """A call on `target`: code runs if it could be an object a global named. Plain data and the
+        builtin containers are not callable: every unpickler fails there."""
         if target.kind == "object":
             named = f" on {target.text}" if target.text else ""
             raise _Pickle(f"{opcode}{named} calls code")
         raise _Fails(f"{opcode} on plain data cannot call anything")
 
     def hashed(self, values: list[_Value], opcode: str) -> None:
-        if any(v.kind == "object" for v in values):
-            raise _Pickle(f"{opcode} hashes an object a global named")
+        if any(v.kind in ("object", "holder") for v in values):
+            raise _Pickle(f"{opcode} hashes an object a global named (its __hash__ runs)")
 
     # -- one opcode ---------------------------------------------------------------------------------------
 
@@ -292,8 +337,9 @@ _LENGTHS = {
 }
 
 
-def _string(width: str) -> Callable[[_Interpreter], None]:
-    """A length-prefixed string: the text when it is short enough to keep, for STACK_GLOBAL."""
+def _unicode(width: str) -> Callable[[_Interpreter], None]:
+    """BINUNICODE and friends: the text exactly as the unpicklers decode it (UTF-8, surrogatepass), kept
+    when short enough for STACK_GLOBAL to name a module with it."""
 
     def handler(self: _Interpreter) -> None:
         fmt, size, opcode = _LENGTHS[width]
@@ -304,9 +350,21 @@ def _string(width: str) -> Callable[[_Interpreter], None]:
             return
         raw = self.source.take(n)
         try:
-            self.push(_Value("str", raw.decode("utf-8")))
+            self.push(_Value("str", raw.decode("utf-8", "surrogatepass")))
         except UnicodeDecodeError:
             self.push(_SOME_STR)
+
+    return handler
+
+
+def _binstring(width: str) -> Callable[[_Interpreter], None]:
+    """BINSTRING and SHORT_BINSTRING: text in the unpickler's own `encoding` (ASCII, latin-1, bytes...),
+    which the file does not say: some text, never trusted to name or not name a module."""
+
+    def handler(self: _Interpreter) -> None:
+        fmt, size, opcode = _LENGTHS[width]
+        self.source.skip(self.length(size, fmt, opcode))
+        self.push(_SOME_STR)
 
     return handler
 
@@ -316,16 +374,23 @@ def _line_data(self: _Interpreter) -> None:
     self.push(_DATA)
 
 
-def _line_string(self: _Interpreter) -> None:
+def _line_unicode(self: _Interpreter) -> None:
+    """UNICODE: a line in raw-unicode-escape, as both unpicklers decode it."""
     raw, _ = self.source.line()
-    self.push(_SOME_STR if len(raw) >= _LINE_KEPT else _Value("str", raw.decode("latin-1")))
+    if raw is None:
+        self.push(_SOME_STR)
+        return
+    try:
+        self.push(_Value("str", raw.decode("raw-unicode-escape")))
+    except UnicodeDecodeError:
+        self.push(_SOME_STR)
 
 
 def _quoted_string(self: _Interpreter) -> None:
     raw, _ = self.source.line()
-    if not (len(raw) >= 2 and raw[:1] == raw[-1:] and raw[:1] in (b'"', b"'")):
+    if raw is not None and not (len(raw) >= 2 and raw[:1] == raw[-1:] and raw[:1] in (b'"', b"'")):
         raise _Fails("STRING without quotes")
-    self.push(_SOME_STR)
+    self.push(_SOME_STR)  # escape-decoded in the unpickler's encoding: some text
 
 
 def _proto(self: _Interpreter) -> None:
@@ -334,6 +399,8 @@ def _proto(self: _Interpreter) -> None:
 
 
 def _frame(self: _Interpreter) -> None:
+    # Frames are read through: CPython's C unpickler interprets a frame's bytes in place, and a pickle may
+    # end (STOP) anywhere inside one.
     if self.length(8, "<Q", "FRAME") > sys.maxsize:
         raise _Fails("FRAME larger than any unpickler accepts")
 
@@ -373,9 +440,8 @@ def _dup(self: _Interpreter) -> None:
 
 def _tuple_n(n: int) -> Callable[[_Interpreter], None]:
     def handler(self: _Interpreter) -> None:
-        for _ in range(n):
-            self.pop(f"TUPLE{n}")
-        self.push(_DATA)
+        items = [self.pop(f"TUPLE{n}") for _ in range(n)]
+        self.push(_container(items))
 
     return handler
 
@@ -385,7 +451,7 @@ def _from_mark(name: str, hashes: bool) -> Callable[[_Interpreter], None]:
         items = self.pop_mark(name)
         if hashes:
             self.hashed(items, name)
-        self.push(_DATA)
+        self.push(_container(items))
 
     return handler
 
@@ -432,7 +498,7 @@ def _additems(self: _Interpreter) -> None:
 def _memo_key_line(self: _Interpreter) -> int | None:
     raw, _ = self.source.line()
     try:
-        return int(raw)
+        return int(raw) if raw is not None else None
     except ValueError:
         return None
 
@@ -479,7 +545,7 @@ def _global(self: _Interpreter) -> None:
 def _stack_global(self: _Interpreter) -> None:
     name = self.pop("STACK_GLOBAL")
     module = self.pop("STACK_GLOBAL")
-    if "data" in (name.kind, module.kind):
+    if "data" in (name.kind, module.kind) or "holder" in (name.kind, module.kind):
         raise _Fails("STACK_GLOBAL on values that are not strings")
     if module.text is not None and name.text is not None and module.kind == name.kind == "str":
         self.push(self.global_named(module.text, name.text, "STACK_GLOBAL"))
@@ -524,16 +590,28 @@ def _newobj_ex(self: _Interpreter) -> None:
     self.call(self.top("NEWOBJ_EX"), "NEWOBJ_EX")
 
 
-def _persistent(self: _Interpreter) -> None:
-    raise _Fails("a persistent id: pickle.load and joblib.load have no persistent_load")
+def _persid(self: _Interpreter) -> None:
+    raw, _ = self.source.line()
+    if not self.persistent:
+        raise _Fails("a persistent id: pickle.load and joblib.load have no persistent_load")
+    self.push(_Value("object", f"persistent_load({(raw or b'')[:40]!r})"))
+
+
+def _binpersid(self: _Interpreter) -> None:
+    self.pop("BINPERSID")
+    if not self.persistent:
+        raise _Fails("a persistent id: pickle.load and joblib.load have no persistent_load")
+    self.push(_Value("object", "persistent_load"))
 
 
 def _next_buffer(self: _Interpreter) -> None:
-    raise _Fails("an out-of-band buffer: pickle.load and joblib.load are given none")
+    raise _Fails("an out-of-band buffer: pickle.load, joblib.load and torch.load are given none")
 
 
 def _readonly_buffer(self: _Interpreter) -> None:
-    self.top("READONLY_BUFFER")
+    # memoryview(obj): an object's own __buffer__ (Python 3.12) would run.
+    if self.top("READONLY_BUFFER").kind == "object":
+        raise _Pickle("READONLY_BUFFER on an object a global named")
 
 
 _HANDLERS: dict[int, Callable[[_Interpreter], Any]] = {
@@ -549,14 +627,14 @@ _HANDLERS: dict[int, Callable[[_Interpreter], Any]] = {
     ord("L"): _line_data,
     ord("M"): _data(2),
     ord("N"): _no_arg_push(_DATA),
-    ord("P"): _persistent,
-    ord("Q"): _persistent,
+    ord("P"): _persid,
+    ord("Q"): _binpersid,
     ord("R"): _reduce,
     ord("S"): _quoted_string,
-    ord("T"): _string("i4"),
-    ord("U"): _string("u1"),
-    ord("V"): _line_string,
-    ord("X"): _string("u4"),
+    ord("T"): _binstring("i4"),
+    ord("U"): _binstring("u1"),
+    ord("V"): _line_unicode,
+    ord("X"): _unicode("u4"),
     ord("a"): _append,
     ord("b"): _build,
     ord("c"): _global,
@@ -592,8 +670,8 @@ _HANDLERS: dict[int, Callable[[_Interpreter], Any]] = {
     0x89: _no_arg_push(_DATA),
     0x8A: _data("u1"),
     0x8B: _data("i4"),
-    0x8C: _string("u1"),
-    0x8D: _string("u8"),
+    0x8C: _unicode("u1"),
+    0x8D: _unicode("u8"),
     0x8E: _data("u8"),
     0x8F: _no_arg_push(_DATA),
     0x90: _additems,
@@ -608,47 +686,52 @@ _HANDLERS: dict[int, Callable[[_Interpreter], Any]] = {
 }
 
 
-def _interpret(source: _Head | _Stream) -> Reading:
-    """Pickles one after another (a STOP that leaves bytes behind may be followed by another load)."""
-    interpreter = _Interpreter(source)
+def _protocol_header(head: bytes) -> bool:
+    return len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _interpret(source: _Head | _Stream, persistent: bool, proto: bool) -> Reading:
+    """The first pickle of the stream: it is one as soon as an unpickler could run something, or reaches
+    STOP (the loader reads the pickles after it too, see `child`)."""
+    interpreter = _Interpreter(source, persistent, proto)
     try:
-        while True:
-            while interpreter.step():
-                pass
-            raise _Pickle("a complete pickle (STOP)")
+        while interpreter.step():
+            pass
+        raise _Pickle("a complete pickle (STOP)")
     except _Pickle as found:
+        if proto:
+            return Reading(PICKLE, "a pickle protocol header (PROTO)", interpreter.first_module)
         return Reading(PICKLE, str(found), interpreter.first_module)
     except _Fails as failed:
+        if proto:  # a pickle by intent, whatever follows: the loader says what is wrong with it
+            return Reading(PICKLE, "a pickle protocol header (PROTO)", interpreter.first_module)
         return Reading(NOT_PICKLE, f"every unpickler fails first: {failed}")
     except _Undecided:
+        if proto:
+            return Reading(PICKLE, "a pickle protocol header (PROTO)", interpreter.first_module)
         return Reading(UNDECIDED, "the head of the file does not decide")
 
 
-def read_head(head: bytes, size: int) -> Reading:
-    """What an unpickler would make of a file, from its first bytes and its size."""
+def read_head(head: bytes, size: int, persistent: bool = False) -> Reading:
+    """What an unpickler would make of a file, from its first bytes and its size. `persistent`: the
+    reader has a persistent_load (an entry of a zip or tar, as torch.load reads them)."""
     if not head and size == 0:
         return Reading(NOT_PICKLE, "an empty file")
-    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        # A protocol header: a pickle by intent, whatever follows (the loader reports a broken one).
-        found = _interpret(_Head(head, size))
-        return Reading(PICKLE, "a pickle protocol header (PROTO)", found.module)
-    return _interpret(_Head(head, size))
+    return _interpret(_Head(head, size), persistent, _protocol_header(head))
 
 
-def read_pickle(stream: BinaryIO) -> Reading:
+def read_pickle(stream: Any, persistent: bool = False) -> Reading:
     """What an unpickler would make of the whole stream, from where it stands."""
-    head = stream.read(2)
-    proto = len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-    found = _interpret(_Stream(_Prefixed(head, stream)))
-    if proto:
-        return Reading(PICKLE, "a pickle protocol header (PROTO)", found.module)
-    return found
+    head = b""
+    while len(head) < 2 and (more := stream.read(2 - len(head))):
+        head += more
+    return _interpret(_Stream(_Prefixed(head, stream)), persistent, _protocol_header(head))
 
 
 class _Prefixed:
     """Bytes already read, then the rest of the stream."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO):
+    def __init__(self, prefix: bytes, stream: Any):
         self._prefix = prefix
         self._stream = stream
 
@@ -679,6 +762,51 @@ def compressor_of(head: bytes) -> str | None:
     return None
 
 
+# Compressed bytes handed to the decompressor per read: joblib's own readers take at least 8 KiB at a time,
+# so every byte joblib could decompress before an error is one this reading sees too.
+_PIECE = 4096
+
+
+class _Trickle:
+    """The compressed file, given to the decompressor in small pieces."""
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._handle.read(_PIECE if size is None or size < 0 else min(size, _PIECE)))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+class _ZlibReader:
+    """joblib's zlib and gzip reader (`BinaryZlibFile`, one stream of the given `wbits`) in small steps. Where
+    joblib's own reader meets bytes after the end of the stream it spins, doubling its memory, and never
+    gives another byte: here that is an error, after what the stream gave. A stream cut short ends, as
+    joblib's does."""
+
+    def __init__(self, handle: Any, wbits: int):
+        self._handle = handle
+        self._inflater = zlib.decompressobj(wbits)
+
+    def read(self, n: int) -> bytes:
+        while True:
+            if self._inflater.eof:
+                if self._inflater.unused_data or self._handle.read(1):
+                    raise zlib.error("bytes after the end of the compressed stream, where joblib's reader spins")
+                return b""
+            piece = self._inflater.unconsumed_tail or self._handle.read(_PIECE)
+            if not piece:
+                return b""
+            data = self._inflater.decompress(piece, n)
+            if data:
+                return data
+
+
 class _Broken(Exception):
     """The compressed stream stops decompressing (corrupt or cut short) after `produced` bytes."""
 
@@ -687,8 +815,8 @@ class _Broken(Exception):
         self.produced = produced
 
 
-class CappedStream(io.RawIOBase):
-    """A decompressor's output with the artifact's caps: inflated bytes and inflated/compressed ratio."""
+class _Inflated:
+    """What joblib's decompressor gives, in the small steps it gives it, under the artifact's caps."""
 
     def __init__(self, inner: Any, cap: int, max_ratio: int, ratio_floor: int, compressed: Callable[[], int]):
         self._inner = inner
@@ -698,60 +826,50 @@ class CappedStream(io.RawIOBase):
         self._compressed = compressed
         self.produced = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
+    def read(self, n: int) -> bytes:
         try:
-            data = self._inner.read(min(len(view), self._cap - self.produced + 1))
-        except CannotRead:
-            raise
-        except Exception as exc:
+            data = self._inner.read(min(n, _PIECE))
+        except io.UnsupportedOperation:
+            raise  # the gate's own mistake, never the file's
+        except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:  # gzip's and bz2's are OSErrors
             raise _Broken(self.produced, f"{type(exc).__name__}: {exc}") from exc
-        view[: len(data)] = data
         self.produced += len(data)
         if self.produced > self._cap:
             raise CannotRead(f"it inflates past {self._cap} bytes (max_member_bytes)")
         if self.produced > self._floor and self.produced > self._max_ratio * max(self._compressed(), 1):
             raise CannotRead(f"it inflates more than {self._max_ratio}:1 (max_ratio)")
-        return len(data)
+        return data
 
 
-class _CompatFile(io.RawIOBase):
-    """joblib < 0.10's ZF file: `ZF`, its length in hex, then a zlib stream (joblib's read_zfile)."""
+def read_compressed(handle: Any, compressor: str, cap: int, max_ratio: int, ratio_floor: int) -> Reading:
+    """What `joblib.load` would unpickle from a file whose head is a compressor's magic number.
 
-    def __init__(self, handle: BinaryIO):
+    A stream that gives no byte at all (its header is corrupt, or a text that happens to start with the
+    zlib prefix `x`) is no pickle: joblib.load fails before unpickling. One that breaks after giving bytes,
+    before they decide, cannot be proven to be none."""
+    from joblib import numpy_pickle_utils
+
+    if compressor == "compat":
+        # joblib < 0.10: `ZF`, the inflated length in hex, then zlib. The loader refuses the format, so any
+        # file joblib would open as one is refused; one whose length joblib cannot parse is no pickle.
         from joblib import numpy_pickle_compat
 
-        header = len(numpy_pickle_compat._ZFILE_PREFIX) + numpy_pickle_compat._MAX_LEN
-        handle.read(header)
-        self._handle = handle
-        self._inflater = zlib.decompressobj(15)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._pending and not self._inflater.eof:
-            chunk = self._inflater.unconsumed_tail or self._handle.read(1 << 16)
-            if not chunk:
-                break
-            self._pending = self._inflater.decompress(chunk, len(view))
-        out, self._pending = self._pending[: len(view)], self._pending[len(view) :]
-        view[: len(out)] = out
-        return len(out)
-
-
-def read_compressed(handle: BinaryIO, compressor: str, cap: int, max_ratio: int, ratio_floor: int) -> Reading:
-    """What `joblib.load` would unpickle from a compressed file. A stream that gives no byte at all (its
-    header is corrupt: every decompressor checks it before producing anything) is no pickle; one that
-    breaks after giving bytes, before they decide, cannot be proven to be none."""
-    stream = unwrap(handle, compressor, cap, max_ratio, ratio_floor)
+        header = handle.read(len(numpy_pickle_compat._ZFILE_PREFIX) + numpy_pickle_compat._MAX_LEN)
+        try:
+            int(header[len(numpy_pickle_compat._ZFILE_PREFIX) :], 16)
+        except ValueError:
+            return Reading(NOT_PICKLE, "a ZF header joblib cannot parse: joblib.load fails before unpickling")
+        return Reading(PICKLE, "joblib < 0.10's compressed format (ZF)")
+    start = handle.tell()
+    wrapper = numpy_pickle_utils._COMPRESSORS[compressor]
+    wbits = getattr(wrapper.fileobj_factory, "wbits", None)
     try:
-        return read_pickle(stream)
+        inner = _ZlibReader(handle, wbits) if wbits is not None else wrapper.decompressor_file(_Trickle(handle))
+    except (ValueError, ImportError) as exc:  # lz4 is not installed in the inspector
+        raise CannotRead(f"it is {compressor}-compressed and the inspector cannot decompress it: {exc}") from exc
+    inflated = _Inflated(inner, cap, max_ratio, ratio_floor, lambda: handle.tell() - start)
+    try:
+        return read_pickle(inflated)
     except _Broken as broken:
         if broken.produced == 0:
             return Reading(NOT_PICKLE, f"it does not decompress ({broken}): joblib.load fails before unpickling")
@@ -760,63 +878,55 @@ def read_compressed(handle: BinaryIO, compressor: str, cap: int, max_ratio: int,
         ) from broken
 
 
-def unwrap(handle: BinaryIO, compressor: str, cap: int, max_ratio: int, ratio_floor: int) -> BinaryIO:
-    """The bytes `joblib.load` would unpickle from a compressed file, under the artifact's caps."""
-    from joblib import numpy_pickle_utils
-
-    start = handle.tell()
-    if compressor == "compat":
-        inner: Any = _CompatFile(handle)
-    else:
-        try:
-            inner = numpy_pickle_utils._COMPRESSORS[compressor].decompressor_file(handle)
-        except (ValueError, ImportError) as exc:  # lz4 not installed in the inspector
-            raise CannotRead(f"it is {compressor}-compressed and the inspector cannot decompress it: {exc}") from exc
-    capped = CappedStream(inner, cap, max_ratio, ratio_floor, lambda: handle.tell() - start)
-    return io.BufferedReader(capped, buffer_size=1 << 16)  # type: ignore[arg-type]
-
-
 # -- numpy's .npy: object arrays are pickles ------------------------------------------------------------------
 
 
-def npy_pickle_offset(handle: BinaryIO) -> int | None:
+def npy_pickle_offset(handle: Any) -> int | None:
     """Where the pickle of an object array starts in a .npy file (numpy.load(allow_pickle=True) reads it
-    with pickle.load), or None: no object dtype, nothing pickled. A header numpy refuses is no array."""
-    import numpy as np
+    with pickle.load), or None: no object dtype, nothing pickled. Read with numpy's own public header
+    readers; a header this numpy cannot read may be one another numpy reads, with objects after it."""
+    from numpy.lib import format as npy
 
     read = 0
 
-    def counted(n: int) -> bytes:
-        nonlocal read
-        data = handle.read(n)
-        read += len(data)
-        return data
-
     class _Counting:
         def read(self, n: int) -> bytes:
-            return counted(n)
+            nonlocal read
+            data = handle.read(n)
+            read += len(data)
+            return data
 
+    counting = _Counting()
     try:
-        version = np.lib.format.read_magic(_Counting())
-        try:
-            header = np.lib.format._read_array_header(_Counting(), version, max_header_size=1 << 20)
-        except TypeError:  # numpy < 1.24 has no max_header_size
-            header = np.lib.format._read_array_header(_Counting(), version)
-    except (ValueError, SyntaxError, EOFError, OSError) as exc:
-        # A header this numpy refuses may be one another numpy reads, with objects after it.
-        raise CannotRead(f"a .npy header numpy cannot read: {exc}") from exc
+        version = npy.read_magic(counting)
+        if version == (1, 0):
+            header = npy.read_array_header_1_0(counting, max_header_size=_NPY_HEADER_MAX)
+        elif version == (2, 0):
+            header = npy.read_array_header_2_0(counting, max_header_size=_NPY_HEADER_MAX)
+        else:  # 3.0 (UTF-8 field names) has no public reader
+            raise ValueError(f"a .npy format version {version} the gate does not read")
+    except (ValueError, SyntaxError, EOFError, OSError, TypeError) as exc:
+        raise CannotRead(f"a .npy header the gate cannot read: {exc}") from exc
     return read if header[2].hasobject else None
 
 
-# -- zips: torch.save's data.pkl, .npz ----------------------------------------------------------------------------
+# numpy's own limit on a .npy header it reads without allow_pickle (numpy.lib.format._MAX_HEADER_SIZE).
+_NPY_HEADER_MAX = 10_000
+
+
+# -- containers: torch.save's zip (data.pkl), .npz, torch's legacy tar -----------------------------------------
 
 
 def zip_entries(archive: Any, max_entries: int, max_bytes: int, max_ratio: int, ratio_floor: int) -> Iterator[Any]:
     """The zip's file entries, each within the caps, or CannotRead naming the cap it breaks."""
     infos = archive.infolist()
     if len(infos) > max_entries:
-        raise CannotRead(f"a zip of {len(infos)} entries, over max_zip_entries={max_entries}")
+        raise CannotRead(f"a zip of {len(infos)} entries, over max_container_entries={max_entries}")
+    seen: set[str] = set()
     for info in infos:
+        if info.filename in seen:  # readers differ on which of two same-named entries they read
+            raise CannotRead(f"a zip with two entries named {info.filename!r}")
+        seen.add(info.filename)
         if info.is_dir():
             continue
         if info.file_size > max_bytes:
@@ -826,14 +936,64 @@ def zip_entries(archive: Any, max_entries: int, max_bytes: int, max_ratio: int, 
         yield info
 
 
-class EntryReader:
-    """A zip entry as a read-only file with `remaining` and `peek`, as the loader reads a tar member."""
+def is_tar(head: bytes) -> bool:
+    """Whether the file starts with a tar header whose checksum holds, as `tarfile.open(mode="r:")` reads
+    it: torch.load opens such a file as its oldest format and unpickles its members `storages`, `tensors`
+    and `pickle` (the last with a persistent_load)."""
+    if len(head) < tarfile.BLOCKSIZE:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
 
-    def __init__(self, stream: BinaryIO, size: int):
+
+def tar_members(handle: Any, max_entries: int, max_bytes: int) -> Iterator[tuple[Any, Callable[[], Window]]]:
+    """(member, an opener of its bytes) for each regular member of a tar inside the artifact, within the caps. A
+    link is refused: torch's legacy reader extracts members and opens what a link points to."""
+    try:
+        archive = tarfile.open(fileobj=handle, mode="r:")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise CannotRead(f"a tar that cannot be read: {exc}") from exc
+    with archive:
+        count = 0
+        while True:
+            try:
+                member = archive.next()
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise CannotRead(f"a tar that cannot be read: {exc}") from exc
+            if member is None:
+                return
+            count += 1
+            if count > max_entries:
+                raise CannotRead(f"a tar of more than {max_entries} members, over max_container_entries")
+            if member.issym() or member.islnk():
+                raise CannotRead(f"a tar whose member {member.name!r} is a link")
+            if not member.isreg():
+                continue
+            if member.size > max_bytes:
+                raise CannotRead(f"tar member {member.name!r} is {member.size} bytes, over max_member_bytes")
+
+            def opener(member: Any = member) -> Window:
+                reader = archive.extractfile(member)
+                if reader is None:  # a regular member always has one
+                    raise CannotRead(f"tar member {member.name!r} cannot be read")
+                return Window(reader, member.size)
+
+            yield member, opener
+
+
+class Window:
+    """At most `size` bytes of a stream as a read-only file with `remaining`, `peek` and `tell` (relative):
+    what the loader and the readings here take, for a zip entry, a tar member or the pickle inside a .npy."""
+
+    def __init__(self, stream: Any, size: int):
         self._stream = stream
+        self._size = size
         self.remaining = size
 
-    def __enter__(self) -> EntryReader:
+    def __enter__(self) -> Window:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -845,6 +1005,9 @@ class EntryReader:
     def readable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        return self._size - self.remaining
+
     def read(self, size: int | None = -1) -> bytes:
         data = self._stream.read(self.remaining if size is None or size < 0 else min(size, self.remaining))
         self.remaining -= len(data)
@@ -852,9 +1015,10 @@ class EntryReader:
 
     def readinto(self, target: Any) -> int:
         view = memoryview(target).cast("B")[: self.remaining]
-        filled = self._stream.readinto(view)  # type: ignore[attr-defined]
-        self.remaining -= filled
-        return filled
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        self.remaining -= len(data)
+        return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = self.remaining if size is None or size < 0 else min(size, self.remaining)
@@ -863,4 +1027,5 @@ class EntryReader:
         return line
 
     def peek(self, size: int = 1) -> bytes:
-        return self._stream.peek(size)[: min(max(size, 1), self.remaining)]  # type: ignore[attr-defined]
+        peek = getattr(self._stream, "peek", None)
+        return peek(size)[: min(max(size, 1), self.remaining)] if peek is not None else b""

@@ -86,8 +86,9 @@ class Content:
     """What a file's bytes are, as far as pickles go (see `pickles`), decided from its head and size.
 
     kind: "pickle" (raw bytes an unpickler would act on), "skops" (a skops zip, read by the loader),
-    "zip", "compressed" (a joblib compressor's magic), "npy" (a .npy file: its dtype may hold objects),
-    "undecided" (the head does not decide), or "other" (proven to be no pickle as it stands)."""
+    "zip", "tar" (torch's oldest format is one), "compressed" (a joblib compressor's magic), "npy" (a .npy
+    file: its dtype may hold objects), "ambiguous" (one of those, and a pickle to a reader that reads the
+    raw bytes), "undecided" (the head does not decide), or "other" (proven to hold no pickle)."""
 
     kind: str
     module: str | None = None  # the first global a pickle names
@@ -100,37 +101,38 @@ class Content:
         return self.module is not None and self.module.split(".")[0] in FOREIGN_MODULES
 
 
-def classify(name: str, head: bytes, size: int) -> Content:
-    """What a file is, by content; its name counts only for skops (a zip the loader reads as one)."""
+def classify(name: str, head: bytes, size: int, contained: bool = False) -> Content:
+    """What a file is, by content; its name counts only for skops (a zip the loader reads as one).
+    `contained`: an entry of a zip or tar, which torch.load unpickles with a persistent_load."""
+    raw = pickles.read_head(head, size, persistent=contained)
     if head.startswith(pickles.TORCH_LEGACY_MAGIC):
         return Content("pickle", "torch", "the legacy torch.save format (a sequence of pickles)")
-    if head.startswith(pickles.ZIP_MAGIC):
-        if PurePosixPath(name).suffix.lower() == ".skops":
-            return Content("skops", detail="a skops zip")
-        return Content("zip", detail="a zip")
-    if head.startswith(pickles.NPY_MAGIC):
-        return Content("npy", detail="a .npy array")
-    raw = pickles.read_head(head, size)
-    compressor = pickles.compressor_of(head)
-    if compressor is not None:
+    container = _container_kind(name, head, size)
+    if container is not None:
+        kind, detail, compressor = container
         if raw.verdict != pickles.NOT_PICKLE:
-            # pickle.load reads the raw bytes, joblib.load the decompressed ones: two readings, refused.
-            return Content("compressed", detail=f"{raw.reason}; and {compressor}-compressed", compressor="ambiguous")
-        return Content("compressed", detail=f"{compressor}-compressed", compressor=compressor)
+            # A reader of the raw bytes (pickle.load, torch.load of an entry) and the format's own reader
+            # would read two different things: the gate vouches for neither.
+            return Content("ambiguous", detail=f"{detail}, and to an unpickler {raw.reason}")
+        return Content(kind, detail=detail, compressor=compressor)
     if raw.verdict == pickles.PICKLE:
         return Content("pickle", raw.module, raw.reason)
     return Content("undecided" if raw.verdict == pickles.UNDECIDED else "other", detail=raw.reason)
 
 
-def pickle_head(name: str, head: bytes, size: int | None = None) -> tuple[bool, str | None]:
-    """(is it a pickle the scikit-learn loader should read as it streams, the module its first global
-    names). A pickle of another framework (its first global is xgboost's, torch's...) is not."""
-    content = classify(name, head, len(head) if size is None else size)
-    if content.kind == "skops":
-        return True, None
-    if content.kind != "pickle":
-        return False, None
-    return not content.foreign, content.module
+def _container_kind(name: str, head: bytes, size: int) -> tuple[str, str, str | None] | None:
+    if head.startswith(pickles.ZIP_MAGIC):
+        if PurePosixPath(name).suffix.lower() == ".skops":
+            return "skops", "a skops zip", None
+        return "zip", "a zip", None
+    if head.startswith(pickles.NPY_MAGIC):
+        return "npy", "a .npy array", None
+    compressor = pickles.compressor_of(head)
+    if compressor is not None:
+        return "compressed", f"{compressor}-compressed", compressor
+    if pickles.is_tar(head):
+        return "tar", "a tar", None
+    return None
 
 
 def framework_of_refusal(outcome: Any) -> tuple[Framework, str] | None:
