@@ -286,3 +286,46 @@ def test_a_zip_whose_directory_claims_too_many_entries_is_recognised_by_its_firs
     path = tmp_path / "model.pth"
     path.write_bytes(bytes(data))
     assert FileFacts("model.pth", len(data), bytes(data[:4096]), path).zip_names() == ["archive/data.pkl"]
+
+
+# -- a scikit-learn pipeline ending in another framework's estimator ------------------------------------------
+
+
+def _pipeline_ending_in(estimator: object) -> bytes:
+    from sklearn.pipeline import make_pipeline
+
+    return dump(make_pipeline(StandardScaler(), estimator).fit(X, Y))
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "framework"),
+    [("xgboost", "XGBClassifier", "XGBoost"), ("lightgbm", "LGBMClassifier", "LightGBM")],
+)
+def test_a_pipeline_ending_in_another_frameworks_estimator_is_skipped_naming_its_class(module, cls, framework):
+    package = pytest.importorskip(module)
+    estimator = getattr(package, cls)(n_estimators=2, **({"verbose": -1} if module == "lightgbm" else {}))
+    result, checks = inspect({"model.joblib": _pipeline_ending_in(estimator)})
+    assert result.verdict == "skip", result.checks
+    detail = checks["find_model"].detail
+    assert f"recognised {framework} in model.joblib" in detail
+    assert f"holding {module}.sklearn.{cls}" in detail
+    assert f"the gate does not judge {framework} estimators inside scikit-learn pickles yet" in detail
+    assert checks["load"].status == CheckStatus.SKIPPED
+    assert not [c for c in result.checks if c.status == CheckStatus.FAIL]
+
+
+class Placeholder(StandardScaler):
+    """Stands in for a class the pickle names instead (its name is rewritten in the bytes)."""
+
+
+def test_another_class_of_the_same_package_inside_a_pipeline_stays_a_refusal():
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    joblib.dump(make_pipeline(Placeholder().fit(X), LogisticRegression(max_iter=500).fit(X, Y)), buffer, protocol=2)
+    named = f"c{__name__}\nPlaceholder\n".encode()
+    assert named in buffer.getvalue()
+    data = buffer.getvalue().replace(named, b"cxgboost.tracker\nRabitTracker\n")
+    result, checks = inspect({"model.joblib": data})
+    assert result.verdict == "reject", result.checks
+    assert "refused global 'xgboost.tracker.RabitTracker'" in checks["load"].detail

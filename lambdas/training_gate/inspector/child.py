@@ -36,7 +36,6 @@ from training_gate.inspector.recognise import (
     classify,
     decide,
     framework_of_refusal,
-    wrapper_globals,
 )
 from training_gate.inspector.smoke import failure, has_method, reference_check, smoke_prediction
 from training_gate.logic.evaluation_files import read_evaluation_files
@@ -116,11 +115,6 @@ class _Run:
         self.request = request
         self.emit = emit
         self.config = InspectConfig.model_validate(request["config"])
-        # The scikit-learn API wrappers judged frameworks vouch for are admitted inside scikit-learn pickles.
-        wrappers = sorted(wrapper_globals() - set(self.config.extra_allowed_globals))
-        self.load_config = self.config.model_copy(
-            update={"extra_allowed_globals": [*self.config.extra_allowed_globals, *wrappers]}
-        )
         self.workdir = Path(request["workdir"])
         self.metrics: list[Any] = []
         self.files: dict[str, FileFacts] = {}
@@ -257,12 +251,12 @@ class _Run:
         self.budgets.nested("load", seconds, budget)  # a crash from here on is the load's
         hook("load")
         try:
-            outcome: Any = SCIKIT_LEARN.load(stream, facts, self.load_config)
+            outcome: Any = SCIKIT_LEARN.load(stream, facts, self.config)
             count = 1
             while sequence and _left(stream, facts.size):
                 count += 1
                 try:
-                    SCIKIT_LEARN.load(stream, facts, self.load_config)
+                    SCIKIT_LEARN.load(stream, facts, self.config)
                 except UnsafeArchive:
                     raise
                 except Exception as exc:  # named as the file's refusal

@@ -92,10 +92,10 @@ class Framework:
 
     name: ClassVar[str] = ""
     judged: ClassVar[bool] = False
-    # Its scikit-learn API wrappers (module.Class) its plug-in vouches for inside a scikit-learn pickle (a
-    # Pipeline ending in XGBClassifier). Empty: such a pickle is recognised as this framework's and skipped;
-    # filled on a judged framework: the loader admits them and the pickle is judged as scikit-learn.
-    sklearn_wrapper_globals: ClassVar[frozenset[str]] = frozenset()
+    # Its estimators with scikit-learn's API (module.Class as pickle names them) that a scikit-learn pickle
+    # may hold (a Pipeline ending in XGBClassifier). The loader refuses them by identity like any class it
+    # does not know; a refusal at one of these exact names says the pickle is this framework's model.
+    sklearn_api: ClassVar[frozenset[str]] = frozenset()
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
         """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
@@ -189,6 +189,10 @@ class _Signatures(Framework):
 class XGBoost(_Signatures):
     name = "XGBoost"
     modules = ("xgboost",)
+    sklearn_api = frozenset(
+        f"xgboost.sklearn.{c}"
+        for c in ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+    )
     names = ("xgboost-model",)
     suffixes = (".bst", ".xgb", ".ubj")
 
@@ -206,6 +210,9 @@ class XGBoost(_Signatures):
 class LightGBM(_Signatures):
     name = "LightGBM"
     modules = ("lightgbm",)
+    sklearn_api = frozenset(
+        f"lightgbm.sklearn.{c}" for c in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
+    )
     suffixes = (".lgb", ".lgbm")
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
@@ -215,6 +222,9 @@ class LightGBM(_Signatures):
 class CatBoost(_Signatures):
     name = "CatBoost"
     modules = ("catboost",)
+    sklearn_api = frozenset(
+        f"catboost.core.{c}" for c in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    )
     suffixes = (".cbm",)
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:

@@ -135,25 +135,20 @@ def _container_kind(name: str, head: bytes, size: int) -> tuple[str, str, str | 
     return None
 
 
+# Another framework's estimators with scikit-learn's API, by the exact name pickle gives each.
+SKLEARN_API_CLASSES = {name: framework for framework in REGISTRY for name in framework.sklearn_api}
+
+
 def framework_of_refusal(outcome: Any) -> tuple[Framework, str] | None:
-    """The framework a refused pickle belongs to: the loader refused a global whose module is one of a
-    registry framework's (by the root package's identity in the registry's table, not by a guess), and
-    that framework's plug-in does not vouch for its scikit-learn API wrappers. None otherwise."""
+    """The framework whose estimator a refused pickle holds: the loader refused exactly one of the classes
+    a registry framework lists as its scikit-learn API (XGBClassifier...). Any other refusal, another class
+    of the same package included, stays a refusal."""
     from training_gate.inspector.loader import RefusedGlobal
 
     if not isinstance(outcome, RefusedGlobal):
         return None
-    framework = FOREIGN_MODULES.get(outcome.name.split(".", 1)[0])
-    if framework is None or framework.sklearn_wrapper_globals:
-        # A framework that vouches for its wrappers had them admitted: any other global of it is refused.
-        return None
-    return framework, outcome.name
-
-
-def wrapper_globals() -> frozenset[str]:
-    """The scikit-learn API wrappers (XGBClassifier, LGBMRegressor...) judged frameworks vouch for: the
-    loader admits them inside scikit-learn pickles, and such a pickle is judged as scikit-learn."""
-    return frozenset(name for framework in REGISTRY if framework.judged for name in framework.sklearn_wrapper_globals)
+    framework = SKLEARN_API_CLASSES.get(outcome.name)
+    return (framework, outcome.name) if framework is not None else None
 
 
 def sklearn_role(outcome: Any) -> str:
@@ -178,8 +173,8 @@ class Candidate:
     framework: Framework
     evidence: str
     role: str = "model"  # model / predictor / transformer / estimator / data / refused / auxiliary
-    # A pickle the scikit-learn loader opened and that holds this framework's object (a Pipeline ending in
-    # an XGBClassifier): recognised as the framework's, judged only once its plug-in vouches for its wrappers.
+    # A pickle the scikit-learn loader opened and that holds this framework's estimator (a Pipeline ending in
+    # an XGBClassifier): recognised as the framework's, and not judged while the gate does not read them.
     wrapped: bool = False
 
     @property
@@ -362,7 +357,7 @@ def _worded(decision: Decision, candidate: Candidate) -> Decision:
     else:
         decision.status = CheckStatus.SKIPPED
         what = (
-            f"{candidate.framework.name} objects inside other pickles (its scikit-learn API wrappers)"
+            f"{candidate.framework.name} estimators inside scikit-learn pickles"
             if candidate.wrapped
             else f"{candidate.framework.name} models"
         )
