@@ -363,6 +363,24 @@ def test_reference_predictions_that_differ_reject_the_model():
     assert checks["reference_predictions"].detail.startswith("10 of 10 reference predictions differ")
 
 
+def test_only_the_first_max_reference_rows_are_compared_and_the_budget_hears_their_count(tmp_path: Path):
+    from training_gate.inspector.smoke import reference_check
+
+    model = LogisticRegression(max_iter=500).fit(X, Y)
+    reference = {"inputs": X[:10].tolist(), "predictions": model.predict(X[:10]).tolist()}
+    (tmp_path / "reference_predictions.json").write_text(json.dumps(reference))
+    heard: list[int] = []
+    status, detail = reference_check(
+        model, tmp_path, ["reference_predictions.json"], 1e-6, max_rows=4, on_rows=heard.append
+    )
+    assert (status, heard) == (CheckStatus.PASS, [4])
+    assert detail == "4 reference predictions reproduced (the first 4 of 10: max_reference_rows) (tolerance 1e-06)"
+    (tmp_path / "reference_predictions.json").write_text(json.dumps({**reference, "predictions": [0]}))
+    status, detail = reference_check(model, tmp_path, ["reference_predictions.json"], 1e-6, on_rows=heard.append)
+    assert status == CheckStatus.FAIL and "one prediction per input row (10 rows)" in detail
+    assert heard == [4], "nothing is predicted, so no budget is granted, for a file that does not add up"
+
+
 def _holdout_csv(features: np.ndarray, labels: np.ndarray) -> bytes:
     header = ",".join([*(f"f{i}" for i in range(features.shape[1])), "label"])
     rows = [",".join([*(repr(float(v)) for v in row), str(label)]) for row, label in zip(features, labels, strict=True)]

@@ -520,19 +520,20 @@ class _Run:
         else:
             self.check("version_skew", CheckStatus.PASS, f"scikit-learn {loaded.sklearn_version} on both sides")
 
-    def _rows_budget(self, base: float, base_key: str) -> Callable[[int], None]:
+    def _rows_budget(self, phase: str, base: float, base_key: str) -> Callable[[int], None]:
         """Once a phase has counted its rows, its budget grows with them: base + per 1,000 rows."""
 
         def counted(rows: int) -> None:
             seconds, key = self.config.rows_budget(base, base_key, rows)
             self.budgets.extend(seconds, key)
+            hook(f"{phase}_rows")
 
         return counted
 
     def _reference(self, model: Any, names: list[str]) -> None:
         self.budgets.start("reference_predictions", self.config.reference_time_s, "reference_time_s")
         hook("reference_predictions")
-        counted = self._rows_budget(self.config.reference_time_s, "reference_time_s")
+        counted = self._rows_budget("reference_predictions", self.config.reference_time_s, "reference_time_s")
         try:
             status, detail = reference_check(
                 model,
@@ -558,7 +559,7 @@ class _Run:
             self.check("holdout", CheckStatus.FAIL, prepared["error"])
             return
         path = Path(prepared["path"])
-        counted = self._rows_budget(self.config.holdout_time_s, "holdout_time_s")
+        counted = self._rows_budget("holdout", self.config.holdout_time_s, "holdout_time_s")
         status, detail, scored = holdout_check(model, holdout, lambda _uri: open(path, "rb"), on_rows=counted)
         self.emit({"metrics": [m.model_dump(mode="json") for m in scored]})
         self.check("holdout", status, detail)
