@@ -277,6 +277,9 @@ def unpack_stream(
     seen: set[str] = set()
     members = 0
     written = 0
+    # Set when the files no longer fit the work space. The rest is still read (nothing more is written or
+    # claimed), so an artifact that also breaks its own caps is refused for that, as the model's fault.
+    exhausted: str | None = None
     while (member := walker.next()) is not None:
         members += 1
         if members > limits.max_members:
@@ -297,6 +300,8 @@ def unpack_stream(
             _make_directory(target, member.name)
             continue
         source = walker.data(member)
+        if exhausted is not None:
+            continue  # the walker's next() reads past the member's data, through the caps
         consumer = claim(name, source.peek(head_bytes) if head_bytes else b"", member.size) if claim else None
         if consumer is not None:
             consumer(source)  # type: ignore[arg-type]  # a read-only binary file, as loaders expect
@@ -311,10 +316,12 @@ def unpack_stream(
             raise UnsafeArchive("member_names", f"member {member.name!r} cannot be unpacked: {exc.strerror}") from exc
         if limits.max_written_bytes is not None and written + member.size > limits.max_written_bytes:
             os.close(fd)
-            raise WorkSpaceExhausted(
+            target.unlink()
+            exhausted = (
                 f"member {member.name!r} would take the files written to {written + member.size} bytes, over the "
                 f"{limits.max_written_bytes} bytes free in the gate's work directory."
             )
+            continue
         written += member.size
         with os.fdopen(fd, "wb") as sink:
             while chunk := source.read_some():
@@ -325,6 +332,8 @@ def unpack_stream(
     inflating.drain_zeros()
     inflating.check_single_member()
     digesting.drain()
+    if exhausted is not None:
+        raise WorkSpaceExhausted(exhausted)
     return ArchiveResult(
         sha256=digesting.digest.hexdigest(),
         compressed_bytes=digesting.count,

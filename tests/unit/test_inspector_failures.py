@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tests.unit.test_inspector import SAMPLE, X, Y, dump, run
-from training_gate.archive import ArchiveLimits, WorkSpaceExhausted, unpack_stream
+from training_gate.archive import ArchiveLimits, UnsafeArchive, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
@@ -199,3 +199,17 @@ def test_a_source_too_slow_for_the_time_limit_is_a_gate_error_not_a_rejection():
     config = InspectConfig(sample_input=SAMPLE.sample_input, time_limit_s=1.0)
     with pytest.raises(InspectorEnvironmentError, match="did not arrive within the 1 s time limit"):
         inspect_artifact("s3://b/model.tar.gz", lambda: Slow(artifact), config)
+
+
+def test_an_artifact_over_its_own_caps_is_the_models_fault_even_where_the_work_space_is_short(tmp_path: Path):
+    # GIVEN a work space too small for the artifact, whose last member also inflates past max_ratio
+    artifact = pack_model_tar_gz({"model.joblib": b"m", "data.bin": b"x" * 5000, "zeros.bin": b"\0" * (80 << 20)})
+    limits = ArchiveLimits(max_ratio=100).with_written(4096)
+    # WHEN it is unpacked THEN the artifact's own cap is what refuses it: a rejection, not the gate's limit
+    with pytest.raises(UnsafeArchive, match="max_ratio") as refused:
+        unpack_stream(io.BytesIO(artifact), tmp_path, limits)
+    assert refused.value.check == "unpack_limits"
+    # and over max_total_bytes likewise
+    limits = ArchiveLimits(max_total_bytes=6 << 20).with_written(4096)
+    with pytest.raises(UnsafeArchive, match="max_total_bytes"):
+        unpack_stream(io.BytesIO(artifact), tmp_path / "again", limits)

@@ -11,6 +11,8 @@ from training_gate.archive import ArchiveLimits
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.settings import SampleInput
 
+# Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
+DISK_RESERVE_BYTES = 32 << 20
 # Outside Lambda (the command line) there is no function memory to derive the child's budget from.
 DEFAULT_MEMORY_MIB = 4096
 DEFAULT_TIME_LIMIT_S = 600.0

@@ -36,14 +36,12 @@ from training_gate.domain.models import (
     Protection,
     Recognition,
 )
-from training_gate.inspector.config import CHECK_ORDER, InspectConfig
+from training_gate.inspector.config import CHECK_ORDER, DISK_RESERVE_BYTES, InspectConfig
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.sandbox import ChildLimits, ChildOutcome, Sandbox, default_sandbox
 
-__all__ = ["CHECK_ORDER", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
+__all__ = ["CHECK_ORDER", "DISK_RESERVE_BYTES", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
 
-# Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
-DISK_RESERVE_BYTES = 32 << 20
 # The parent reads the artifact in 1 MiB pieces, the size of the pipe: fewer switches to the child.
 READ_SIZE = 1 << 20
 # The child must end this long before the function does, so the verdict can still be returned.
