@@ -213,3 +213,28 @@ def test_an_artifact_over_its_own_caps_is_the_models_fault_even_where_the_work_s
     limits = ArchiveLimits(max_total_bytes=6 << 20).with_written(4096)
     with pytest.raises(UnsafeArchive, match="max_total_bytes"):
         unpack_stream(io.BytesIO(artifact), tmp_path / "again", limits)
+
+
+def test_an_uncompressed_artifact_larger_than_the_work_space_is_a_gate_error_naming_the_setting(
+    tmp_path: Path, monkeypatch
+):
+    import shutil
+
+    from training_gate.inspector import inspect as inspect_module
+    from training_gate.inspector.inspect import PrefixSource
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        inspect_module.shutil,
+        "disk_usage",
+        lambda path: real(path)._replace(free=inspect_module.DISK_RESERVE_BYTES + (1 << 20)),
+    )
+    files = {"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)), "w.bin": b"\1" * (2 << 20)}
+    source = PrefixSource(lambda: [(k, len(v)) for k, v in files.items()], lambda key: io.BytesIO(files[key]))
+    with pytest.raises(InspectorEnvironmentError, match="inspector_ephemeral_storage_mb") as error:
+        inspect_artifact("s3://t/model/", source, InspectConfig(), work_root=tmp_path)
+    assert "over the 1048576 bytes free in the gate's work directory" in str(error.value)
+    # within its own caps first: the same artifact over max_total_bytes is the model's rejection
+    result = inspect_artifact("s3://t/model/", source, InspectConfig(max_total_bytes=1 << 20), work_root=tmp_path)
+    assert result.verdict == "reject"
+    assert "max_total_bytes" in {c.name: c.detail for c in result.checks}["unpack"]

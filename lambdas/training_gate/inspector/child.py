@@ -26,7 +26,7 @@ import numpy as np
 from training_gate.archive import RATIO_FLOOR, UnsafeArchive, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
 from training_gate.inspector import pickles
-from training_gate.inspector.config import CHECK_ORDER, InspectConfig
+from training_gate.inspector.config import CHECK_ORDER, WORK_SPACE_ADVICE, InspectConfig
 from training_gate.inspector.frameworks import HEAD_BYTES, REGISTRY, SCIKIT_LEARN, FileFacts
 from training_gate.inspector.holdout import holdout_check
 from training_gate.inspector.recognise import (
@@ -563,14 +563,6 @@ class _Run:
         status, detail, scored = holdout_check(model, holdout, lambda _uri: open(path, "rb"), on_rows=counted)
         self.emit({"metrics": [m.model_dump(mode="json") for m in scored]})
         self.check("holdout", status, detail)
-
-
-# The gate's own work space, named for operations: the function's ephemeral storage in a deployment.
-WORK_SPACE_ADVICE = (
-    "This is the gate's own limit, not the model's: raise inspector_ephemeral_storage_mb in cdk.json (the "
-    "inspector function's ephemeral storage, up to 10240 MB) or lower max_total_bytes below it; on the command "
-    "line, free space in the work directory."
-)
 
 
 class FollowingPickle(ValueError):

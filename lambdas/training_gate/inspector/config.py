@@ -13,6 +13,12 @@ from training_gate.domain.settings import SampleInput
 
 # Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
 DISK_RESERVE_BYTES = 32 << 20
+# The gate's own work space, named for operations: the function's ephemeral storage in a deployment.
+WORK_SPACE_ADVICE = (
+    "This is the gate's own limit, not the model's: raise inspector_ephemeral_storage_mb in cdk.json (the "
+    "inspector function's ephemeral storage, up to 10240 MB) or lower max_total_bytes below it; on the command "
+    "line, free space in the work directory."
+)
 # Outside Lambda (the command line) there is no function memory to derive the child's budget from.
 DEFAULT_MEMORY_MIB = 4096
 DEFAULT_TIME_LIMIT_S = 600.0
