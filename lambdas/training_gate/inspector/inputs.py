@@ -7,19 +7,21 @@ order, whatever order the records came in. A text model (its first step a vector
 a number, objects when strings are mixed in (encoders take those).
 
 Cells keep the types they were given: JSON says what is a string ("75001") and what is a number, and
-`null` is a missing value (NaN among numbers). CSV cells are text, so a column's type follows what the
-model was fit on where its fitted state says it (an encoder's categories are strings or numbers); a
-column the model says nothing about is numeric when every non-empty cell is a number.
+`null` is a missing value (NaN among numbers). CSV cells are text, so each column is typed, in this
+order: as the sample's `types` says (`{"csv": ..., "types": {"zip": "string"}}`); else as the model was
+fit where its fitted state says it (an encoder's categories, a most-frequent imputer's statistics:
+strings or numbers); else as pandas would read it: numbers when every non-empty cell is one, text
+otherwise. An empty cell is a missing value.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any
 
 import numpy as np
+
+from training_gate.domain.settings import csv_rows, number_of
 
 
 class InputProblem(ValueError):
@@ -58,14 +60,14 @@ def _numbers(values: list[Any]) -> list[Any] | None:
 
 
 def _text_column(values: list[str], kind: str | None) -> list[Any]:
-    """A column of CSV text, typed as the model was fit (`kind`), or numeric when every non-empty cell is
-    a number and the model says nothing; missing cells are NaN."""
+    """A column of CSV text, typed as `kind` says ("str" or "number"), or numeric when every non-empty cell
+    is a number and nothing says otherwise; missing cells are NaN."""
     if kind == "str":
         return [v if v != "" else math.nan for v in values]
-    try:
-        return [float(v) if v.strip() else math.nan for v in values]
-    except ValueError:
+    numbers = [number_of(v) for v in values]
+    if any(n is None for n in numbers):
         return values
+    return numbers
 
 
 def _typed_column(values: list[Any], kind: str | None, text: bool) -> list[Any]:
@@ -172,11 +174,13 @@ def _array(rows: list[list[Any]]) -> np.ndarray:
     return np.asarray(rows, dtype=object)
 
 
-def table_input(model: Any, columns: list[str], rows: list[list[Any]], text: bool = False) -> Any:
+def table_input(
+    model: Any, columns: list[str], rows: list[list[Any]], text: bool = False, types: dict[str, str] | None = None
+) -> Any:
     """Rows with column names (records, CSV with a header, a holdout table) as this model's input.
-    `text`: the cells are CSV text, typed here as the model was fit."""
+    `text`: the cells are CSV text, typed here as `types` says, else as the model was fit."""
     names = _feature_names(model)
-    kinds = fitted_kinds(model)
+    kinds = {**fitted_kinds(model), **{c: _KINDS[t] for c, t in (types or {}).items()}}
     by_column = {name: _typed_column([row[i] for row in rows], kinds.get(name), text) for i, name in enumerate(columns)}
     if names is not None:
         missing = [n for n in names if n not in by_column]
@@ -213,16 +217,17 @@ def documents_input(model: Any, documents: list[str]) -> Any:
     return rows_input(model, [[d] for d in documents])
 
 
+# A CSV sample's `types`, as the kinds the model's fitted state is read as.
+_KINDS = {"string": "str", "number": "number"}
+
+
 def csv_table(text: str) -> tuple[list[str], list[list[Any]]]:
-    """A header and its rows, each as wide as the header (the configuration was checked so at synth)."""
-    table = list(csv.reader(io.StringIO(text)))
-    if len(table) < 2:
-        raise InputProblem("CSV sample input needs a header row and at least one row")
-    width = len(table[0])
-    for number, row in enumerate(table[1:], start=2):
-        if len(row) != width:
-            raise InputProblem(f"CSV sample input: line {number} has {len(row)} cell(s), the header has {width}")
-    return table[0], table[1:]
+    """A header and its rows, read as the configuration was checked at synth (domain.settings.csv_rows)."""
+    try:
+        header, rows = csv_rows(text)
+    except ValueError as exc:
+        raise InputProblem(str(exc)) from exc
+    return header, list(rows)
 
 
 def _records_table(records: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
@@ -234,7 +239,7 @@ def sample_input(model: Any, sample: Any) -> tuple[Any, int]:
     """The configured sample as model input, and its number of rows."""
     if isinstance(sample, dict):
         columns, rows = csv_table(sample["csv"])
-        return table_input(model, columns, rows, text=True), len(rows)
+        return table_input(model, columns, rows, text=True, types=sample.get("types")), len(rows)
     if all(isinstance(item, dict) for item in sample):
         columns, rows = _records_table(sample)
         return table_input(model, columns, rows), len(rows)
@@ -253,14 +258,14 @@ def derived_input(model: Any, width: int) -> Any:
     return np.zeros((1, width))
 
 
-def non_finite(value: Any) -> bool:
-    """Whether numeric sample cells hold NaN or infinity (strings and missing text cells aside)."""
+def infinite(value: Any) -> bool:
+    """Whether numeric sample cells hold an infinity (a missing value, NaN, is the sample's to give)."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "fiu":
-            return not bool(np.all(np.isfinite(value)))
-        return any(_is_number(v) and not math.isfinite(float(v)) for v in value.ravel())
+            return bool(np.any(np.isinf(value)))
+        return any(_is_number(v) and math.isinf(float(v)) for v in value.ravel())
     try:
         numeric = value.select_dtypes(include="number")
     except AttributeError:
         return False
-    return not bool(np.all(np.isfinite(numeric.to_numpy(dtype=float))))
+    return bool(np.any(np.isinf(numeric.to_numpy(dtype=float))))

@@ -21,7 +21,7 @@ from training_gate.inspector.inputs import (
     InputProblem,
     csv_table,
     derived_input,
-    non_finite,
+    infinite,
     sample_input,
     table_input,
 )
@@ -82,11 +82,12 @@ def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, st
         except InputProblem as exc:
             return CheckStatus.FAIL, f"no usable sample input: {exc}"
         numeric = isinstance(rows, np.ndarray) and rows.dtype.kind == "f"
-        if numeric and non_finite(rows):
-            return CheckStatus.FAIL, "the sample input holds NaN or infinity: give finite rows"
-        # Finite numbers (checked above, or zeros made here): scikit-learn would check them again on each
-        # of the three calls, a full pass over a wide sample each time. Other inputs are checked as usual.
-        with sklearn.config_context(assume_finite=numeric):
+        if infinite(rows):  # the configuration refuses infinities at synth; a reference file may hold one
+            return CheckStatus.FAIL, "the sample input holds an infinite number: give finite rows"
+        # Numbers without a missing value (a null): scikit-learn would check them again on each of the three
+        # calls, a full pass over a wide sample each time. Other inputs are checked as usual.
+        finite = numeric and not bool(np.isnan(rows).any())
+        with sklearn.config_context(assume_finite=finite):
             call = _smoke_calls if predicts else _smoke_transform
             return call(model, rows, count, origin)
     except Exception as exc:  # noqa: BLE001 - any failure of foreign code is a verdict
@@ -214,7 +215,7 @@ def reference_check(
         if on_rows is not None:
             on_rows(kept)
         if columns is not None:
-            rows: Any = table_input(model, columns, table[:kept], text=True)
+            rows: Any = table_input(model, columns, table[:kept], text=True, types=inputs.get("types"))
         else:
             rows, _ = sample_input(model, table[:kept])
         expected = np.asarray(predictions[:kept])
