@@ -204,6 +204,12 @@ class XGBoost(_Signatures):
             return "a JSON model (learner)"
         if re.match(rb"^\{[iUIlL].{0,8}learner", head, re.DOTALL):
             return "a UBJSON model (learner)"
+        # No magic number before XGBoost 1.0: its structure, as the gate's own XGBoost reader knows it.
+        from training_gate.inspector.native.api import recognise as native_recognise
+
+        found = native_recognise(head)
+        if found is not None and found.framework == "xgboost" and found.format == "old-binary":
+            return "the binary model format of XGBoost < 1.0 (its parameters, objective and booster)"
         return None
 
 

@@ -321,7 +321,16 @@ def decide(
             "directory)",
             candidates=found,
         )
-    return Decision(CheckStatus.FAIL, f"{NO_MODEL_FOUND_DETAIL}: the artifact holds: {listing}", candidates=found)
+    built_in = [f.name for f in files if PurePosixPath(f.name).name.startswith("model_algo-")]
+    aside = (
+        f" ({', '.join(built_in)}: the name SageMaker's built-in algorithms give their model, in a format the gate "
+        "does not recognise by its bytes; the job's training image names the algorithm)"
+        if built_in
+        else ""
+    )
+    return Decision(
+        CheckStatus.FAIL, f"{NO_MODEL_FOUND_DETAIL}: the artifact holds: {listing}{aside}", candidates=found
+    )
 
 
 def _matches(name: str, pattern: str) -> bool:
