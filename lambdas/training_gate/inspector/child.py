@@ -207,10 +207,17 @@ class _Run:
             why = failure(outcome, self._memory())
             framework = holding[0] if holding is not None else unjudged.get(owner)
             if framework is not None:
+                model = (
+                    f"the {decision.framework.name} model"
+                    if decision.framework is not None and not decision.judged
+                    else "the judged model"
+                    if decision.judged
+                    else "the model"
+                )
                 why += (
-                    f": a {framework.name} file beside the judged model; the gate does not read {framework.name} "
-                    "pickles yet, so it cannot vouch for this file, which serving code may load too (remove it "
-                    "from the artifact)"
+                    f": a {framework.name} file beside {model}; the gate does not read {framework.name} pickles "
+                    "yet, so it cannot vouch for this file, which serving code may load too (remove it from the "
+                    "artifact)"
                 )
             refused.append((label, why))
         refused.sort(key=lambda item: item[0] != model_file)
