@@ -284,9 +284,11 @@ class GateFunctions(Construct):
         )
 
     def _build_describe_training_job(self) -> lambda_.Function:
-        # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py).
+        # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py):
+        # the prefixes (up to 4 KB of them) come from the settings document; unscoped, it never reads it.
         scoped = bool(self._config.job_name_prefixes)
-        function = self._zip_function("DescribeTrainingJob", "describe_training_job", {}, settings=scoped)
+        environment = {} if scoped else {"JOB_NAME_PREFIXES": "[]"}
+        function = self._zip_function("DescribeTrainingJob", "describe_training_job", environment, settings=scoped)
         self._training_jobs(
             function,
             "DescribeTrainingJob",

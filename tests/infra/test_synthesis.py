@@ -165,7 +165,13 @@ def test_every_function_environment_fits_in_lambdas_4_kb(matrix: Matrix, case: C
     sizes = matrix.environment_bytes[case.artifact]
     assert len(sizes) == 11 and max(sizes.values()) <= ENVIRONMENT_MAX_BYTES
     document = settings_document(matrix.template_path(case))
-    assert set(document) == {"GATE_POLICY", "MODEL_PACKAGE_GROUPS", "INFERENCE_CONFIG", "INSPECT_CONFIG"}
+    assert set(document) == {
+        "GATE_POLICY",
+        "MODEL_PACKAGE_GROUPS",
+        "INFERENCE_CONFIG",
+        "INSPECT_CONFIG",
+        "JOB_NAME_PREFIXES",
+    }
 
 
 # -- the deploy path: the pinned CDK CLI with what `cdk deploy` gives the app --------------------------
