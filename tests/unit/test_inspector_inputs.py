@@ -192,11 +192,9 @@ def test_strings_of_digits_reach_a_model_fit_on_strings_as_strings(build, sample
 
 
 def test_a_csv_columns_type_is_the_samples_where_it_says_else_the_models_else_as_pandas_reads_it():
-    from sklearn.dummy import DummyClassifier
-
     from training_gate.inspector.inputs import sample_input
 
-    says_nothing = DummyClassifier().fit(pd.DataFrame({"code": [1.0, 2.0], "n": [1.0, 2.0]}), [0, 1])
+    says_nothing = LogisticRegression().fit(pd.DataFrame({"code": [1.0, 2.0], "n": [1.0, 2.0]}), [0, 1])
     frame, _ = sample_input(says_nothing, {"csv": "code,n\n01,7\n"})
     assert frame.to_dict("records") == [{"code": 1.0, "n": 7.0}]  # numbers, as pandas would read them
     frame, _ = sample_input(says_nothing, {"csv": "code,n\n01,7\n", "types": {"code": "string"}})

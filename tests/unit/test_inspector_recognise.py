@@ -318,6 +318,32 @@ class Placeholder(StandardScaler):
     """Stands in for a class the pickle names instead (its name is rewritten in the bytes)."""
 
 
+class PlaceholderClassifier(LogisticRegression):
+    """Stands in for another framework's classifier, wherever that framework is not installed."""
+
+
+@pytest.mark.parametrize(
+    ("named", "framework"),
+    [
+        (b"xgboost.sklearn\nXGBClassifier", "XGBoost"),
+        (b"lightgbm.sklearn\nLGBMRegressor", "LightGBM"),
+        (b"catboost.core\nCatBoostClassifier", "CatBoost"),
+    ],
+)
+def test_a_pipeline_naming_another_frameworks_estimator_is_skipped_whether_or_not_it_is_installed(named, framework):
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    pipeline = make_pipeline(StandardScaler(), PlaceholderClassifier(max_iter=500)).fit(X, Y)
+    joblib.dump(pipeline, buffer, protocol=2)
+    placeholder = f"c{__name__}\nPlaceholderClassifier\n".encode()
+    assert placeholder in buffer.getvalue()
+    result, checks = inspect({"model.joblib": buffer.getvalue().replace(placeholder, b"c" + named + b"\n")})
+    assert result.verdict == "skip", result.checks
+    assert f"recognised {framework} in model.joblib" in checks["find_model"].detail
+    assert f"holding {named.decode().replace(chr(10), '.')}" in checks["find_model"].detail
+
+
 def test_another_class_of_the_same_package_inside_a_pipeline_stays_a_refusal():
     from sklearn.pipeline import make_pipeline
 
