@@ -88,7 +88,7 @@ def test_a_payload_pickle_beside_a_pytorch_model_rejects_the_artifact(name: str,
     files = {"model.pt": (FIXTURES / "torch-state-dict" / "model.pt").read_bytes(), name: data}
     result, checks = inspect(pack_model_tar_gz(files))
     assert result.verdict == "reject", checks["load"].detail
-    assert f"{name} is a pickle that torch.load or pickle.load would run" in checks["load"].detail
+    assert name in checks["load"].detail and "posix.system" in checks["load"].detail
 
 
 def test_a_whole_model_pickle_is_rejected_naming_its_class_and_the_fix():

@@ -301,3 +301,139 @@ def test_a_zip_whose_directory_claims_too_many_entries_is_recognised_by_its_firs
     path = tmp_path / "model.pth"
     path.write_bytes(bytes(data))
     assert FileFacts("model.pth", len(data), bytes(data[:4096]), path).zip_names() == ["archive/data.pkl"]
+
+
+# -- a scikit-learn pipeline ending in another framework's estimator ------------------------------------------
+
+
+def _pipeline_ending_in(estimator: object) -> bytes:
+    from sklearn.pipeline import make_pipeline
+
+    return dump(make_pipeline(StandardScaler(), estimator).fit(X, Y))
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "framework"),
+    [("xgboost", "XGBClassifier", "XGBoost"), ("lightgbm", "LGBMClassifier", "LightGBM")],
+)
+def test_a_pipeline_ending_in_another_frameworks_estimator_is_skipped_naming_its_class(module, cls, framework):
+    package = pytest.importorskip(module)
+    estimator = getattr(package, cls)(n_estimators=2, **({"verbose": -1} if module == "lightgbm" else {}))
+    result, checks = inspect({"model.joblib": _pipeline_ending_in(estimator)})
+    assert result.verdict == "skip", result.checks
+    detail = checks["find_model"].detail
+    assert f"recognised {framework} in model.joblib" in detail
+    assert f"holding {module}.sklearn.{cls}" in detail
+    assert f"the gate does not judge {framework} estimators inside scikit-learn pickles yet" in detail
+    assert checks["load"].status == CheckStatus.SKIPPED
+    assert not [c for c in result.checks if c.status == CheckStatus.FAIL]
+
+
+class Placeholder(StandardScaler):
+    """Stands in for a class the pickle names instead (its name is rewritten in the bytes)."""
+
+
+class PlaceholderClassifier(LogisticRegression):
+    """Stands in for another framework's classifier, wherever that framework is not installed."""
+
+
+@pytest.mark.parametrize(
+    ("named", "framework"),
+    [
+        (b"xgboost.sklearn\nXGBClassifier", "XGBoost"),
+        (b"lightgbm.sklearn\nLGBMRegressor", "LightGBM"),
+        (b"catboost.core\nCatBoostClassifier", "CatBoost"),
+    ],
+)
+def test_a_pipeline_naming_another_frameworks_estimator_is_skipped_whether_or_not_it_is_installed(named, framework):
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    pipeline = make_pipeline(StandardScaler(), PlaceholderClassifier(max_iter=500)).fit(X, Y)
+    joblib.dump(pipeline, buffer, protocol=2)
+    placeholder = f"c{__name__}\nPlaceholderClassifier\n".encode()
+    assert placeholder in buffer.getvalue()
+    result, checks = inspect({"model.joblib": buffer.getvalue().replace(placeholder, b"c" + named + b"\n")})
+    assert result.verdict == "skip", result.checks
+    assert f"recognised {framework} in model.joblib" in checks["find_model"].detail
+    assert f"holding {named.decode().replace(chr(10), '.')}" in checks["find_model"].detail
+
+
+def test_another_class_of_the_same_package_inside_a_pipeline_stays_a_refusal():
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    joblib.dump(make_pipeline(Placeholder().fit(X), LogisticRegression(max_iter=500).fit(X, Y)), buffer, protocol=2)
+    named = f"c{__name__}\nPlaceholder\n".encode()
+    assert named in buffer.getvalue()
+    data = buffer.getvalue().replace(named, b"cxgboost.tracker\nRabitTracker\n")
+    result, checks = inspect({"model.joblib": data})
+    assert result.verdict == "reject", result.checks
+    assert "refused global 'xgboost.tracker.RabitTracker'" in checks["load"].detail
+
+
+# -- named verdicts where the name would mislead -------------------------------------------------------------
+
+OLD_XGBOOST_BINARY = (
+    struct.pack("<fIiii", 0.5, 4, 0, 0, 0)
+    + b"\0" * 116
+    + struct.pack("<Q", 15)
+    + b"binary:logistic"
+    + struct.pack("<Q", 6)
+    + b"gbtree"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "framework", "evidence"),
+    [
+        (b'{"learner": {"attributes": {}}, "version": [1, 7, 0]}', "XGBoost", "a JSON model (learner)"),
+        (BOOSTER_PICKLE, "XGBoost", "a pickle of xgboost.core"),
+        (OLD_XGBOOST_BINARY, "XGBoost", "the binary model format of XGBoost < 1.0"),
+        (NDARRAY, "MXNet", "an MXNet NDArray file (.params), the name SageMaker's built-in algorithms give"),
+        (
+            zipped({"mx-mod-symbol.json": b'{"nodes": [], "heads": []}', "mx-mod-0000.params": NDARRAY}),
+            "MXNet",
+            "an MXNet module zip (-symbol.json graph, .params weights)",
+        ),
+    ],
+    ids=["xgboost-json", "xgboost-pickle", "xgboost-before-1.0", "k-means", "linear-learner"],
+)
+def test_a_built_in_algorithms_model_algo_1_without_an_image_is_recognised_by_its_bytes(content, framework, evidence):
+    result, checks = inspect({"model_algo-1": content})
+    assert result.verdict == "skip", result.checks
+    assert f"recognised {framework} in model_algo-1 ({evidence}" in checks["find_model"].detail
+
+
+def test_a_model_algo_1_of_unknown_bytes_is_no_model_found_saying_what_its_name_suggests():
+    result, checks = inspect({"model_algo-1": b"PK\x03\x04" + b"\0" * 200})
+    assert result.verdict == "reject"
+    assert checks["find_model"].detail == (
+        "no model file of any kind: the artifact holds: model_algo-1 (model_algo-1: the name SageMaker's built-in "
+        "algorithms give their model, in a format the gate does not recognise by its bytes; the job's training "
+        "image names the algorithm)"
+    )
+    assert checks["load"].status == CheckStatus.SKIPPED
+
+
+def test_a_torch_zip_named_like_a_pickle_is_pytorch_by_its_bytes():
+    result, checks = inspect({"model.pkl": TORCH_ZIP})
+    assert result.recognition.framework == "PyTorch" and result.recognition.judged, result.checks
+    assert "model file model.pkl (PyTorch" in checks["find_model"].detail
+    # Judged by the checkpoint reader, not the scikit-learn loader: its data.pkl is an empty dict.
+    assert result.verdict == "reject" and "holds no tensors" in checks["load"].detail
+
+
+@pytest.mark.parametrize("members", [{}, {"model/": None}], ids=["empty", "directories-only"])
+def test_an_artifact_of_no_files_is_no_model_found_saying_the_job_saved_nothing(members):
+    from tests.unit.test_inspector import info, tar_with
+
+    artifact = tar_with([(info(name, b"5"), None) for name in members])
+    result = inspect_artifact("s3://b/model.tar.gz", lambda: io.BytesIO(artifact), InspectConfig(sample_input=SAMPLE))
+    checks = {c.name: c for c in result.checks}
+    assert result.verdict == "reject"
+    assert checks["unpack"].status == CheckStatus.PASS
+    assert checks["find_model"].detail == (
+        "no model file of any kind: the artifact holds: nothing (the training job saved no files to its model "
+        "directory)"
+    )

@@ -38,11 +38,19 @@ class ValidateInputEnvironment(_Environment):
     DEFAULT_MAX_POLLS: int = 720
     DEFAULT_TUNING_CANDIDATES: int = 1
     GATE_TUNING_CHILDREN: bool = False
+    FAIL_STEP_ON_REJECT: bool = False
     GATE_POLICY: Json[Policy]
     MODEL_PACKAGE_GROUPS: CommaList
 
 
 class DescribeTrainingJobEnvironment(_Environment):
+    SCOPED_BY_PREFIX: bool = False
+
+
+class PrefixScopeEnvironment(_Environment):
+    """Read only when SCOPED_BY_PREFIX: the prefixes are in the settings document. Without them every
+    child of a tuning job is judged on its own (twice at worst, never unjudged)."""
+
     JOB_NAME_PREFIXES: Json[list[str]] = Field(default_factory=list)
 
 
@@ -79,8 +87,17 @@ class DescribeFailureEnvironment(_Environment):
     DECISION_TABLE: str
 
 
+class AnswerPipelinesEnvironment(_Environment):
+    DECISION_TABLE: str
+
+
+class StartCallbackEnvironment(_Environment):
+    STATE_MACHINE_ARN: str
+
+
 class NotifyOwnersEnvironment(_Environment):
     NOTIFICATION_TOPIC_ARN: str
+    OPERATIONS_TOPIC_ARN: str
     DECISION_TABLE: str
 
 

@@ -36,7 +36,7 @@ class FileFacts:
     size: int
     head: bytes
     path: Path | None = None  # on disk; None when a loader consumed it while it streamed
-    pickle_module: str | None = None  # the first global a pickle names (see recognise.pickle_head)
+    pickle_module: str | None = None  # the first global a pickle names (see recognise.classify)
     _zip: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +93,10 @@ class Framework:
 
     name: ClassVar[str] = ""
     judged: ClassVar[bool] = False
+    # Its estimators with scikit-learn's API (module.Class as pickle names them) that a scikit-learn pickle
+    # may hold (a Pipeline ending in XGBClassifier). The loader refuses them by identity like any class it
+    # does not know; a refusal at one of these exact names says the pickle is this framework's model.
+    sklearn_api: ClassVar[frozenset[str]] = frozenset()
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
         """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
@@ -186,6 +190,10 @@ class _Signatures(Framework):
 class XGBoost(_Signatures):
     name = "XGBoost"
     modules = ("xgboost",)
+    sklearn_api = frozenset(
+        f"xgboost.sklearn.{c}"
+        for c in ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+    )
     names = ("xgboost-model",)
     suffixes = (".bst", ".xgb", ".ubj")
 
@@ -197,12 +205,21 @@ class XGBoost(_Signatures):
             return "a JSON model (learner)"
         if re.match(rb"^\{[iUIlL].{0,8}learner", head, re.DOTALL):
             return "a UBJSON model (learner)"
+        # No magic number before XGBoost 1.0: its structure, as the gate's own XGBoost reader knows it.
+        from training_gate.inspector.native.api import recognise as native_recognise
+
+        found = native_recognise(head)
+        if found is not None and found.framework == "xgboost" and found.format == "old-binary":
+            return "the binary model format of XGBoost < 1.0 (its parameters, objective and booster)"
         return None
 
 
 class LightGBM(_Signatures):
     name = "LightGBM"
     modules = ("lightgbm",)
+    sklearn_api = frozenset(
+        f"lightgbm.sklearn.{c}" for c in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
+    )
     suffixes = (".lgb", ".lgbm")
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
@@ -212,6 +229,9 @@ class LightGBM(_Signatures):
 class CatBoost(_Signatures):
     name = "CatBoost"
     modules = ("catboost",)
+    sklearn_api = frozenset(
+        f"catboost.core.{c}" for c in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    )
     suffixes = (".cbm",)
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
@@ -416,8 +436,17 @@ class MXNet(_Signatures):
     NDARRAY_MAGIC = b"\x12\x01\x00\x00\x00\x00\x00\x00"  # kMXAPINDArrayListMagic, little-endian uint64
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        # SageMaker's built-in algorithms name their model model_algo-<n>, whatever its layout.
+        built_in = (
+            ", the name SageMaker's built-in algorithms give their model"
+            if file.basename.startswith("model_algo-")
+            else ""
+        )
         if file.head.startswith(self.NDARRAY_MAGIC):
-            return "an MXNet NDArray file (.params)"
+            return f"an MXNet NDArray file (.params){built_in}"
+        entries = [PurePosixPath(e).name for e in file.zip_names()]
+        if any(e.endswith("-symbol.json") for e in entries) and any(e.endswith(".params") for e in entries):
+            return f"an MXNet module zip (-symbol.json graph, .params weights){built_in}"
         if file.basename.endswith("-symbol.json"):
             graph = _json_head(file)
             if isinstance(graph, dict) and "nodes" in graph and "heads" in graph:

@@ -12,7 +12,6 @@ load, content the gate does not read), warnings, and findings the policy weighs 
 
 from __future__ import annotations
 
-import pickletools
 import re
 import struct
 from dataclasses import dataclass, field
@@ -44,8 +43,6 @@ AUXILIARY_PROFILES = (
 SHARD = re.compile(r"(.+)-\d{5}-of-\d{5}\.(safetensors|bin)")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 MAX_PLAIN_PICKLE = 64 << 20
-# Opcodes by which a pickle imports something besides GLOBAL and INST (pickletools' names).
-CODE_OPCODES = frozenset({"STACK_GLOBAL", "EXT1", "EXT2", "EXT4"})
 
 
 @dataclass
@@ -253,19 +250,13 @@ def scan_auxiliaries(judgement: Judgement, workdir: Path, names: list[str], span
 
 
 def _scan_plain_pickle(judgement: Judgement, path: Path, name: str, head: bytes, read: list[str]) -> None:
-    """A file that is no torch container but a pickle that imports or calls something: `torch.load` (whose
-    legacy path unpickles a file's first object before it checks anything) or `pickle.load` would run it.
-    The scikit-learn loader reads what it takes for pickles (their suffixes, protocol 2+ headers naming
-    another framework than torch); this reads the rest: protocol 0 and 1 pickles, torch's own names."""
-    from training_gate.inspector.recognise import PICKLE_SUFFIXES, pickle_head
+    """A pickle that is no torch container but names torch first: recognition leaves it to torch's reader
+    (`recognise.classify` calls it foreign), and `torch.load` or `pickle.load` would unpickle it, so the
+    restricted reader reads it here. The scikit-learn loader reads every other pickle, whatever its name."""
+    from training_gate.inspector.recognise import classify
 
-    if PurePosixPath(name).suffix.lower() in PICKLE_SUFFIXES:
-        return
-    if head[:1] == b"\x80":
-        _, module = pickle_head(name, head)
-        if (module or "").split(".")[0] != "torch":
-            return  # the scikit-learn loader reads it
-    elif PurePosixPath(name).suffix.lower() not in TORCH_SUFFIXES or not calls_code(path):
+    content = classify(name, head, path.stat().st_size)
+    if content.kind != "pickle" or (content.module or "").split(".")[0] != "torch":
         return
     base = PurePosixPath(name).name
     profile = next((p for pattern, p in AUXILIARY_PROFILES if pattern.fullmatch(base)), Profile.WEIGHTS)
@@ -279,49 +270,6 @@ def _scan_plain_pickle(judgement: Judgement, path: Path, name: str, head: bytes,
         )
         return
     read.append(f"{name} (a plain pickle of data, not a torch file)")
-
-
-class _Capped:
-    """A file for pickletools that ends the scan at `cap` bytes, lines included (pickle's own readline has
-    no limit, so neither may this one have a smaller one)."""
-
-    def __init__(self, handle: Any, cap: int) -> None:
-        self.handle, self.cap = handle, cap
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or self.handle.tell() + size > self.cap:
-            raise _ScanLimit
-        return self.handle.read(size)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        line = self.handle.readline(max(0, self.cap - self.handle.tell()))
-        if not line.endswith(b"\n"):
-            raise _ScanLimit
-        return line
-
-
-class _ScanLimit(Exception):
-    pass
-
-
-def calls_code(path: Path, cap: int = MAX_PLAIN_PICKLE) -> bool:
-    """Whether the file parses as a pickle up to an import (a GLOBAL or INST naming a dotted identifier,
-    STACK_GLOBAL, an extension code); pickletools reads the opcodes and runs nothing. Text that happens to
-    start like a protocol 0 opcode names no identifier and stops the scan, as it would stop pickle. A
-    pickle still parsing at `cap` bytes counts: it is too large to tell."""
-    with open(path, "rb") as handle:
-        try:
-            for opcode, argument, _position in pickletools.genops(_Capped(handle, cap)):
-                if opcode.name in ("GLOBAL", "INST"):
-                    module, _, attribute = str(argument).partition(" ")
-                    return all(part.isidentifier() for part in (*module.split("."), *attribute.split(".")))
-                if opcode.name in CODE_OPCODES:
-                    return True
-        except _ScanLimit:
-            return handle.tell() >= cap
-        except Exception:  # noqa: BLE001 - not a pickle (an invalid opcode): nothing a loader would run
-            return False
-    return False
 
 
 def _no_storage(where: str) -> Any:
