@@ -151,6 +151,17 @@ def test_a_persistent_id_ends_pickle_load_but_not_torch_loads_reading_of_a_zip_e
     assert classify("archive/data.pkl", data, len(data), contained=True).kind == "pickle"
 
 
+def test_a_zip_whose_first_line_runs_past_the_head_is_a_zip_not_ambiguous():
+    # A zip starts with `P` (PERSID): pickle.load fails there whatever the line holds, so a first entry with
+    # no newline in the head (Keras 3 writes such .keras files) leaves nothing undecided.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", b'{"keras_version": "3.15.1"}' + b" " * 8000)
+    data = buffer.getvalue()
+    assert b"\n" not in data[:4096]
+    assert classify("model.keras", data[:4096], len(data)).kind == "zip"
+
+
 @pytest.mark.parametrize(
     "compress", [gzip.compress, zlib.compress, bz2.compress, lzma.compress], ids=["gzip", "zlib", "bz2", "xz"]
 )

@@ -201,6 +201,7 @@ class _Run:
         the loader refused at one of an unjudged framework's classes; beside a judged model, every refusal
         rejects: serving code loads auxiliary files too, and the gate cannot vouch for what it could not read."""
         model_file = decision.model_file or ""
+        checkpoint = decision.judged and bool(getattr(decision.framework, "checkpoint", False))
         theirs = {c.file for c in decision.candidates if c.framework is decision.framework}
         # Files of a framework that is not the judged one: an unjudged framework's, or a checkpoint's beside
         # another framework's model (the checkpoint readers judge only the model's own framework's files).
@@ -217,6 +218,8 @@ class _Run:
             if not isinstance(outcome, BaseException):
                 continue
             owner = key[0] if isinstance(key, tuple) else key
+            if checkpoint and (owner == model_file or _read_as_checkpoint(self.files[owner])):
+                continue  # the checkpoint's readers read it as its own reader does (a zip, not raw bytes)
             holding = framework_of_refusal(outcome)
             if not decision.judged and (owner == model_file or owner in theirs or holding is not None):
                 left.append(label)
