@@ -1,5 +1,6 @@
 """What the artifact is: every framework recognised by its files' content, the stated precedence between
-candidates, the training image's say, and every pickle through the allowlist whatever its role.
+candidates, the training image's say, and every pickle through the allowlist whatever its role (or, for
+XGBoost, LightGBM and CatBoost pickles, their own data readers).
 
 Fixtures are written in each format's own layout (no framework is installed): a torch.save zip, TorchScript,
 safetensors, a transformers directory, XGBoost's binary, JSON, UBJSON and pickled Booster, LightGBM text,
@@ -20,6 +21,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
+from tests.support.native_fixtures import NATIVE
 from training_gate.domain.models import CheckStatus, MetricValue
 from training_gate.domain.policy import Policy, ReasonCode, decide
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
@@ -62,7 +64,7 @@ def inspect(files: dict[str, bytes], image: str | None = None, **config):
     result = inspect_artifact(
         "s3://b/model.tar.gz",
         lambda: io.BytesIO(artifact),
-        InspectConfig(sample_input=SAMPLE, **config),
+        InspectConfig(**{"sample_input": SAMPLE, **config}),
         training_image=image,
     )
     return result, {c.name: c for c in result.checks}
@@ -77,13 +79,6 @@ RECOGNISED = {
     "torch-legacy": ({"model.pth": TORCH_LEGACY}, "PyTorch", "the legacy torch.save format"),
     "safetensors": ({"weights.safetensors": SAFETENSORS}, "PyTorch", "safetensors weights"),
     "hugging-face": ({"model.safetensors": SAFETENSORS, "config.json": HF_CONFIG}, "Hugging Face", "config.json"),
-    "xgboost-binf": ({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"}, "XGBoost", "binf"),
-    "xgboost-json": ({"model.json": b'{"learner": {"attributes": {}}, "version": [2, 1, 0]}'}, "XGBoost", "JSON"),
-    "xgboost-ubjson": ({"model.ubj": b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner{"}, "XGBoost", "UBJSON"),
-    "xgboost-pickle": ({"xgboost-model": BOOSTER_PICKLE}, "XGBoost", "a pickle of xgboost.core"),
-    "lightgbm": ({"model.txt": b"tree\nversion=v4\nnum_class=1\n"}, "LightGBM", "a text model"),
-    "catboost": ({"model.cbm": b"CBM1" + b"\0" * 32}, "CatBoost", "CBM1"),
-    "onnx": ({"model.onnx": b"\x08\x08\x12\x07pytorch\x1a\x032.1"}, "ONNX", "ModelProto"),
     "savedmodel": (
         {
             "1/saved_model.pb": b"\x08\x01\x12\x10\n\x0e",
@@ -125,10 +120,45 @@ def test_each_framework_is_recognised_by_its_content_and_skipped_by_name(case: s
     assert (result.recognition.framework, result.recognition.judged) == (framework, False)
 
 
+# The judged frameworks: recognised by their content, then their gate's own parser refuses a broken file by a named
+# reason before any of their C loaders reads it (CatBoost's, which has no schema to check, refuses it itself).
+JUDGED = {
+    "xgboost-binf": ({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"}, "XGBoost", "old binary", "TRUNCATED"),
+    "xgboost-json": (
+        {"model.json": b'{"learner": {"attributes": {}}, "version": [2, 1, 0]}'},
+        "XGBoost",
+        "JSON",
+        "MALFORMED",
+    ),
+    "xgboost-ubjson": ({"model.ubj": b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner{"}, "XGBoost", "UBJSON", "TRUNCATED"),
+    "xgboost-pickle": ({"xgboost-model": BOOSTER_PICKLE}, "XGBoost", "a pickle", "PICKLE_SHAPE"),
+    "lightgbm": ({"model.txt": b"tree\nversion=v4\nnum_class=1\n"}, "LightGBM", "a text model", "MALFORMED"),
+    "catboost": ({"model.cbm": b"CBM1" + b"\0" * 32}, "CatBoost", "CBM1", "CatBoostError"),
+    "onnx": ({"model.onnx": b"\x08\x08\x12\x07pytorch\x1a\x032.1"}, "ONNX", "ModelProto", "MALFORMED"),
+}
+
+
+@pytest.mark.parametrize("case", list(JUDGED))
+def test_a_judged_framework_is_recognised_by_content_and_a_broken_file_refused_by_name(case: str):
+    files, framework, evidence, reason = JUDGED[case]
+    result, checks = inspect({**files, "code/inference.py": b"def model_fn(d): ..."})
+    assert result.verdict == "reject", result.checks
+    (model_file,) = files
+    assert checks["find_model"].detail.startswith(f"model file {model_file} ({framework}; the only model file")
+    assert (result.recognition.framework, result.recognition.judged) == (framework, True)
+    assert evidence in result.recognition.files[0].evidence
+    assert checks["load"].status == CheckStatus.FAIL and reason in checks["load"].detail
+    if framework != "CatBoost":
+        assert "no C loader read it" in checks["load"].detail
+    assert checks["smoke_prediction"].status == CheckStatus.SKIPPED
+
+
 def test_a_name_alone_is_weaker_evidence_and_says_so():
     result, checks = inspect({"xgboost-model": b"not any format"})
-    assert result.verdict == "skip"
-    assert "named xgboost-model (its content matches no XGBoost format the gate knows)" in checks["find_model"].detail
+    assert result.verdict == "reject"
+    evidence = result.recognition.files[0].evidence
+    assert evidence == "named xgboost-model (its content matches no XGBoost format the gate knows)"
+    assert "refused by the gate's XGBoost checks; no C loader read it" in checks["load"].detail
 
 
 # -- SageMaker built-in algorithms: the training image tells -------------------------------------------------
@@ -192,10 +222,12 @@ def test_a_pytorch_model_beside_a_scaler_is_pytorch_and_the_scaler_is_auxiliary(
 
 
 def test_an_xgboost_job_with_a_label_encoder_is_xgboost():
-    result, checks = inspect({"xgboost-model": b"binf\x00\x00\x00?", "label_encoder.pkl": LABELS})
-    assert result.verdict == "skip", result.checks
-    assert "recognised XGBoost in xgboost-model" in checks["find_model"].detail
-    assert "1 auxiliary pickle(s) loaded through the allowlist" in checks["load"].detail
+    built_in = (NATIVE / "xgboost" / "1.7.6" / "binary.model").read_bytes()
+    result, checks = inspect({"xgboost-model": built_in, "label_encoder.pkl": LABELS}, sample_input=[[0.0] * 5])
+    assert result.verdict == "pass", result.checks
+    assert checks["find_model"].detail.startswith("model file xgboost-model (XGBoost; ")
+    assert "auxiliary, loaded through the allowlist: label_encoder.pkl" in checks["find_model"].detail
+    assert {f.file: f.role for f in result.recognition.files}["label_encoder.pkl"] == "auxiliary"
 
 
 class WritesFile:
@@ -244,10 +276,13 @@ def test_the_training_image_decides_between_frameworks():
 
 
 def test_model_file_picks_the_model_and_its_content_says_which_framework():
-    result, checks = inspect({"model.joblib": CLASSIFIER, "export.onnx": b"\x08\x08\x12\x02tf"}, model_file="*.onnx")
-    assert result.verdict == "skip", result.checks
-    assert "recognised ONNX in export.onnx" in checks["find_model"].detail
-    assert "model_file '*.onnx'" in checks["find_model"].detail
+    onnx_model = (NATIVE / "onnx" / "regression-linear.onnx").read_bytes()
+    result, checks = inspect(
+        {"model.joblib": CLASSIFIER, "export.onnx": onnx_model}, model_file="*.onnx", sample_input=[[0.0] * 5]
+    )
+    assert result.verdict == "pass", result.checks
+    assert checks["find_model"].detail.startswith("model file export.onnx (ONNX; model_file '*.onnx'")
+    assert result.model.framework == "onnx"
 
 
 def test_of_two_scikit_learn_predictors_the_one_named_model_is_judged():

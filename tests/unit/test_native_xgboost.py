@@ -367,12 +367,11 @@ def test_a_payload_inside_the_booster_state_is_refused():
     refused(injected, Reason.PICKLE_GLOBAL_REFUSED)
 
 
-def test_a_pickled_sklearn_wrapper_is_refused_by_name_here():
-    # XGBClassifier pickles hold numpy arrays: the project's restricted loader reads them and hands the
-    # Booster's state to from_booster_state; this reader takes only a pickled Booster.
+def test_a_pickled_sklearn_wrapper_without_a_booster_is_refused():
+    # The wrappers are read as data (tests/unit/test_native_wrappers.py); one that holds no Booster is no model.
     payload = b"\x80\x04\x8c\x0fxgboost.sklearn\x8c\rXGBClassifier\x93)\x81}b."
-    error = refused(payload, Reason.PICKLE_GLOBAL_REFUSED)
-    assert "xgboost.sklearn.XGBClassifier" in str(error)
+    error = refused(payload, Reason.PICKLE_SHAPE)
+    assert "_Booster" in str(error)
 
 
 def test_a_booster_state_without_model_bytes_is_refused():

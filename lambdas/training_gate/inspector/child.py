@@ -20,10 +20,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from training_gate.archive import UnsafeArchive, unpack_stream
-from training_gate.domain.models import NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus, HoldoutConfig
+from training_gate.domain.models import (
+    NOT_A_SKLEARN_MODEL_DETAIL,
+    READER_NOT_INSTALLED_DETAIL,
+    CheckStatus,
+    HoldoutConfig,
+)
 from training_gate.inspector.config import CHECK_ORDER, InspectConfig
-from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts, PyTorch
+from training_gate.inspector.frameworks import HEAD_BYTES, SCIKIT_LEARN, FileFacts, PyTorch, ReaderMissing
 from training_gate.inspector.holdout import holdout_check
+from training_gate.inspector.native.errors import NativeRefusal
 from training_gate.inspector.recognise import Decision, decide, pickle_head
 from training_gate.inspector.smoke import failure, has_method, reference_check, smoke_prediction
 from training_gate.logic.evaluation_files import read_evaluation_files
@@ -119,7 +125,10 @@ class _Run:
             return
         refused = [(n, o) for n, o in self.loaded.items() if isinstance(o, BaseException)]
         if decision.framework is not SCIKIT_LEARN:
-            self._not_judged(decision, refused)
+            if decision.framework is not None and decision.framework.judged and decision.model_file:
+                self._judge(decision, refused, names)
+            else:
+                self._not_judged(decision, refused)
             return
 
         self.budgets.start("load")
@@ -132,7 +141,7 @@ class _Run:
             return
         loaded = self.loaded[model_file]
         model = loaded.model
-        self.emit({"model": SCIKIT_LEARN.describe(loaded)})
+        self.emit({"model": {**SCIKIT_LEARN.describe(loaded), "format": sklearn_format(self.files[model_file])}})
         auxiliary = len(self.loaded) - 1
         others = f" (and {auxiliary} auxiliary file(s))" if auxiliary else ""
         self.check("load", CheckStatus.PASS, f"loaded {type(model).__name__} through the allowlist{others}")
@@ -151,6 +160,56 @@ class _Run:
 
         self.budgets.start("holdout")
         self._holdout(model)
+        self.budgets.stop()
+
+    def _judge(self, decision: Decision, refused: list[tuple[str, BaseException]], names: list[str]) -> None:
+        """Another framework the gate judges: its plug-in validates the bytes with the gate's own parser,
+        then its reader loads exactly what was validated; the same checks follow as for scikit-learn."""
+        framework, facts = decision.framework, self.files[decision.model_file or ""]
+        assert framework is not None
+        if refused:  # an auxiliary pickle the allowlist refused: serving code would load it too
+            name, exc = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        seconds, key = self.config.load_budget(facts.size)
+        self.budgets.start("load", seconds, key)
+        hook("load")
+        try:
+            with open(self.workdir / facts.name, "rb") as stream:
+                model = framework.load(stream, facts, self.config)
+        except ReaderMissing as exc:
+            self.check("load", CheckStatus.SKIPPED, f"{READER_NOT_INSTALLED_DETAIL}: {exc}")
+            self.stop("load", f"not run: {READER_NOT_INSTALLED_DETAIL}")
+            return
+        except NativeRefusal as exc:
+            before = "; no C loader read it" if getattr(exc, "before_reader", False) else ""
+            detail = f"{facts.name} refused by the gate's {framework.name} checks{before}: {exc}"
+            self.check("load", CheckStatus.FAIL, detail)
+            self.stop("load")
+            return
+        except Exception as exc:  # noqa: BLE001 - a file the reader chokes on is the load check's verdict
+            self.check("load", CheckStatus.FAIL, f"could not load {facts.name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        self.emit({"model": framework.describe(model)})
+        self.check("load", *framework.loaded_detail(model))
+        self.check("version_skew", *framework.version_check(model))
+
+        self.budgets.start("smoke_prediction", self.config.smoke_time_s, "smoke_time_s")
+        hook("smoke_prediction")
+        self.check("smoke_prediction", *framework.predict(model, self.config))
+
+        estimator = framework.estimator(model)
+        self.budgets.start("reference_predictions")
+        try:
+            status, detail = reference_check(estimator, self.workdir, names, self.config.reference_tolerance)
+        except Exception as exc:  # noqa: BLE001
+            status, detail = CheckStatus.FAIL, f"reference check raised {failure(exc, self._memory())}"
+        self.check("reference_predictions", status, detail)
+
+        self.budgets.start("holdout")
+        self._holdout(estimator)
         self.budgets.stop()
 
     def _not_judged(self, decision: Decision, refused: list[tuple[str, BaseException]]) -> None:
@@ -283,6 +342,19 @@ class _Run:
         self.check("holdout", status, detail)
 
 
+# joblib's compressed files start with their compressor's magic (joblib/compressor.py).
+_COMPRESSED = (b"ZF", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+
+
+def sklearn_format(facts: FileFacts) -> str:
+    """How a scikit-learn model was saved: skops, joblib (compressed or not) or pickle."""
+    if facts.suffix == ".skops":
+        return "skops"
+    if facts.head.startswith(_COMPRESSED):
+        return "joblib-compressed"
+    return "joblib" if facts.suffix == ".joblib" else "pickle"
+
+
 def run_child(request: dict[str, Any], data: BinaryIO | None, emit: Emit) -> None:
     """Entry point inside the child; the sandbox turns what escapes into a named failure."""
     _HOOK_TARGET[0] = str(request.get("uri", ""))
@@ -326,6 +398,8 @@ def hook(phase: str) -> None:
         disable_for_tests()
     elif action == "enospc":
         raise OSError(errno.ENOSPC, "No space left on device")
+    elif action == "missing":  # an image without this framework's reader
+        raise ImportError("No module named the reader (removed for this test)")
     elif action == "allocate":
         blocks = []
         while True:

@@ -8,7 +8,8 @@ as they inflate; every other file is unpacked and recognised afterwards by the p
 
 1. `model_file`, when configured: that file is the model, whatever else is there.
 2. A SageMaker built-in algorithm (the training image says which): its format is the model (k-means,
-   linear learner and PCA write `model_algo-1`); recognised, not judged.
+   linear learner and PCA write `model_algo-1`); recognised, not judged. Built-in XGBoost (the
+   `sagemaker-xgboost` image) is a framework container here: its `xgboost-model` is judged.
 3. The framework the training image names (a SageMaker framework container), when the artifact holds
    a model of it.
 4. Otherwise the strongest candidate: a scikit-learn object that predicts, then another framework's
@@ -18,7 +19,8 @@ as they inflate; every other file is unpacked and recognised afterwards by the p
 A scikit-learn object beside another framework's model that only transforms or encodes (a scaler, a
 label encoder) is auxiliary: it never decides the framework or the smoke prediction, but it was loaded
 through the same allowlist, and a refused one rejects. Every pickle goes through that loader except
-the model file of a framework the gate does not judge yet, which is described, not loaded.
+the model file of another framework, which its own plug-in reads (XGBoost, LightGBM and CatBoost pickles
+as data, never through `__setstate__`), or describes without loading when the gate does not judge it.
 """
 
 from __future__ import annotations
@@ -91,7 +93,10 @@ def pickle_head(name: str, head: bytes) -> tuple[bool, str | None]:
         return is_pickle, None
     module = _first_global(head)
     foreign = module is not None and module.split(".")[0] in FOREIGN_MODULES
-    return not foreign, module
+    # The built-in XGBoost container's file: whatever its pickle imports, XGBoost's own reader judges it (and
+    # names the global it refuses), never the scikit-learn loader.
+    built_in_xgboost = PurePosixPath(name).name == "xgboost-model"
+    return not (foreign or built_in_xgboost), module
 
 
 def _first_global(head: bytes) -> str | None:

@@ -130,6 +130,8 @@ class XGBoostModel:
     feature_names: list[str] = field(default_factory=list)
     feature_types: list[str] = field(default_factory=list)
     config: dict[str, Any] | None = None
+    # A scikit-learn wrapper's facts (`class`, `classes`) when the file pickled one, else None.
+    estimator: dict[str, Any] | None = None
 
     @property
     def num_groups(self) -> int:
@@ -146,6 +148,7 @@ class XGBoostModel:
             "num_class": self.num_class,
             "num_trees": len(self.trees),
             "num_parallel_tree": self.num_parallel_tree,
+            **({"estimator": self.estimator["class"]} if self.estimator else {}),
         }
 
 

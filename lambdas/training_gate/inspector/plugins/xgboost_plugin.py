@@ -1,0 +1,84 @@
+"""XGBoost: every format SageMaker writes, read and validated by the gate, then loaded by libxgboost only
+from the JSON the gate wrote (`native.xgboost_convert`): whatever the artifact held (the built-in
+container's pickled Booster, memory snapshot, old binary or UBJSON; framework mode's JSON, UBJSON or a
+pickled scikit-learn wrapper), libxgboost never parses a byte the gate did not write. XGBoost 3.1 and
+later read no old binary model at all; the conversion is what lets a current reader judge a 0.90-1.7
+model, with the predictions the version that trained it made (tests/unit/test_native_xgboost.py)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from training_gate.inspector.frameworks import FileFacts
+from training_gate.inspector.native import api
+from training_gate.inspector.native.xgboost_model import OBJECTIVES, XGBoostModel, objective_name
+from training_gate.inspector.plugins.base import Loaded, NativeFramework, NativePredictor, checked
+
+# How a Booster's output reads, per objective: probabilities, a class per row, or a score (a margin for
+# binary:logitraw, whose class is its sign).
+_KIND = {
+    "binary:logistic": "probabilities",
+    "multi:softprob": "probabilities",
+    "multi:softmax": "labels",
+    "binary:hinge": "labels",
+    "binary:logitraw": "labels",
+}
+
+
+class _Booster(Loaded):
+    def __init__(self, xgboost: Any, model: XGBoostModel, payload: bytes) -> None:
+        self.xgboost = xgboost
+        self.model = model
+        self.objective = objective_name(model.objective)
+        self.kind = _KIND.get(self.objective, "scores")
+        self.booster = xgboost.Booster(params={"nthread": 1})
+        self.booster.load_model(bytearray(payload))
+
+    def outputs(self, matrix: np.ndarray) -> np.ndarray:
+        values = self.booster.predict(self.xgboost.DMatrix(matrix.astype(np.float32), nthread=1))
+        values = checked(OBJECTIVES[self.objective], values)
+        if self.objective == "binary:logitraw":
+            return (values > 0).astype(np.int64)  # the class is the margin's sign
+        return values
+
+
+class XGBoost(NativeFramework):
+    name = "XGBoost"
+    framework_key = "xgboost"
+    reader_module = "xgboost"
+    reader_name = "xgboost"
+    modules = ("xgboost",)
+    names = ("xgboost-model",)
+    suffixes = (".bst", ".xgb", ".ubj")
+
+    _EVIDENCE: ClassVar[dict[str, str]] = {
+        "old-binary": "the old binary model format",
+        "json": "a JSON model (learner)",
+        "ubjson": "a UBJSON model (learner)",
+        "snapshot": "a memory snapshot (CONFIG-offset:)",
+        "pickle": "a pickle named xgboost-model (the built-in container's file)",
+    }
+
+    def evidence(self, fmt: str) -> str:
+        return self._EVIDENCE.get(fmt, f"a {fmt} model")
+
+    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        if file.head.startswith(b"binf"):  # 1.0-1.7's magic, whatever follows it
+            return "the old binary model format (binf)"
+        return super().content(file, names)
+
+    def open(self, native: api.NativeModel, reader: Any, file: FileFacts, config: Any) -> NativePredictor:
+        model: XGBoostModel = native.parsed
+        loaded = _Booster(reader, model, native.payload or b"")
+        classes = (model.estimator or {}).get("classes")
+        if classes is None and loaded.kind != "scores":
+            classes = list(range(max(model.num_class, 2)))
+        return self.predictor(native, loaded, reader, model.num_feature, classes, model.feature_names or None)
+
+    def loaded_detail(self, model: NativePredictor) -> tuple[Any, str]:
+        status, detail = super().loaded_detail(model)
+        parsed: XGBoostModel = model.native.parsed
+        shape = f"{parsed.num_feature} features, {len(parsed.trees)} trees"
+        return status, f"{detail} (the JSON the gate wrote from it; {shape})"
