@@ -8,15 +8,15 @@ import math
 import pytest
 
 from tests.conftest import FIXTURES
-from training_gate.domain.metrics import canonical_name, combine, scan_streams
-from training_gate.domain.models import MetricValue
-from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
-from training_gate.inspector.native.metric_policies import (
+from training_gate.domain.framework_policies import (
     XGBOOST_DEFAULT_METRIC,
     default_metric,
     default_policy,
     derived_values,
 )
+from training_gate.domain.metrics import canonical_name, combine, scan_streams
+from training_gate.domain.models import MetricValue
+from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
 
 BUILT_IN_XGBOOST = FIXTURES / "sagemaker-logs" / "03_xgboost_builtin_churn_error"
 

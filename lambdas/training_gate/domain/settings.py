@@ -43,6 +43,8 @@ class InspectionLimits(BaseModel):
     load_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
     load_time_s_per_mib: Annotated[float | None, Field(ge=0)] = None
     smoke_time_s: Annotated[float | None, Field(gt=0, le=900)] = None
+    # ONNX operator domains beyond the ones onnxruntime implements (custom operators your runtime registers).
+    onnx_domains: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]] | None = None
 
 
 # -- sample input -------------------------------------------------------------------------------------------
