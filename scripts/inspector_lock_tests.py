@@ -33,6 +33,7 @@ INSPECTOR_TESTS = (
     "tests/unit/test_archive*.py",
     "tests/unit/test_inspector*.py",
     "tests/unit/test_loader*.py",
+    "tests/unit/test_native_*.py",
     "tests/unit/test_sandbox*.py",
     "tests/unit/test_structures*.py",
 )
@@ -40,7 +41,7 @@ INSPECTOR_TESTS = (
 TEST_TOOLS = ("pytest", "hypothesis")
 SKIP_VARIABLE = "SKIP_INSPECTOR_LOCK_TESTS"
 ENVS = REPO / ".venv" / "lock-envs"
-SHOWN = ("scikit-learn", "numpy", "scipy", "joblib")
+SHOWN = ("scikit-learn", "numpy", "scipy", "joblib", "xgboost-cpu", "lightgbm", "catboost", "onnx", "onnxruntime")
 
 
 def pins_of(path: Path) -> dict[str, str]:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     version = python_version_of(args.python)
     print(
         f"inspector tests on {pair.lock_path.name}: "
-        + ", ".join(f"{name} {locked[name]}" for name in SHOWN)
+        + ", ".join(f"{name} {locked[name]}" for name in SHOWN if name in locked)
         + f"; Python {version}"
     )
     if not version.startswith(f"{pair.python_version}."):

@@ -37,7 +37,16 @@ class _Booster(Loaded):
         self.booster.load_model(bytearray(payload))
 
     def outputs(self, matrix: np.ndarray) -> np.ndarray:
-        values = self.booster.predict(self.xgboost.DMatrix(matrix.astype(np.float32), nthread=1))
+        # A Booster that saved its features' names and types predicts only a matrix that states them.
+        names, types = self.model.feature_names or None, self.model.feature_types or None
+        data = self.xgboost.DMatrix(
+            matrix.astype(np.float32),
+            feature_names=names,
+            feature_types=types,
+            enable_categorical=bool(types and "c" in types),
+            nthread=1,
+        )
+        values = self.booster.predict(data)
         values = checked(OBJECTIVES[self.objective], values)
         if self.objective == "binary:logitraw":
             return (values > 0).astype(np.int64)  # the class is the margin's sign
