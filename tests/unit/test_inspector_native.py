@@ -210,7 +210,9 @@ def test_a_native_classifier_is_scored_on_the_holdout_set(tmp_path: Path):
     holdout.write_text(table)
     artifact = pack_model_tar_gz({"xgboost-model": BINARY_JSON.read_bytes()})
     config = InspectConfig(sample_input=PROBE, holdout=HoldoutConfig(uri=str(holdout), label_column="label"))
-    result = inspect_artifact("s3://b/m.tar.gz", lambda: io.BytesIO(artifact), config, read_holdout=lambda uri: open(uri, "rb"))
+    result = inspect_artifact(
+        "s3://b/m.tar.gz", lambda: io.BytesIO(artifact), config, read_holdout=lambda uri: open(uri, "rb")
+    )
     checks = {c.name: c for c in result.checks}
     assert checks["holdout"].status == CheckStatus.PASS, checks["holdout"]
     scores = {m.name: m.value for m in result.metrics if m.source == "holdout"}
