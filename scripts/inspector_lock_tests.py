@@ -116,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             f"image's, the interpreter is not (--python picks another)"
         )
     started = time.monotonic()
+    wanted = requirements(pair.lock_path)
+    # Named by what it holds: two checkouts with different locks (branches side by side) never rebuild each
+    # other's environment under a running test.
+    digest = hashlib.sha256("\n".join([args.python, *wanted]).encode()).hexdigest()[:10]
     try:
-        env = ensure_env(args.python, f"py{version}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
+        env = ensure_env(args.python, f"py{version}-sklearn-{pair.sklearn_version}-{digest}", wanted)
     except subprocess.CalledProcessError:
         print(
             f"FAIL: pip could not install {pair.lock_path.name}'s versions on Python {version} (above: the first "

@@ -141,7 +141,10 @@ class XGBoostModel:
         return {
             "framework": "xgboost",
             "format": self.source_format,
-            "writer_version": ".".join(map(str, self.writer_version)) if self.writer_version else None,
+            # 0.x wrote no version into the old binary format (its margin base score says it is 0.x).
+            "writer_version": ".".join(map(str, self.writer_version))
+            if self.writer_version
+            else ("0.x" if self.base_score_is_margin else None),
             "objective": self.objective,
             "booster": self.booster,
             "num_feature": self.num_feature,
