@@ -265,3 +265,18 @@ def test_catboost_says_its_bytes_were_not_validated_and_a_missing_reader_says_so
     assert decision.reason_codes == [ReasonCode.READER_NOT_INSTALLED]
     assert decision_subject("job", decision).startswith("Model skipped, no reader in the inspector: job")
     assert "does not carry its reader" in decision_message("job", decision, found, None)
+
+
+def test_a_model_that_did_not_load_is_judged_by_the_rules_of_the_framework_recognition_named():
+    checks = [CheckResult(name="load", status=CheckStatus.FAIL, detail="refused: CHILD_OUT_OF_RANGE")]
+    found = InspectionResult(
+        verdict="reject",
+        checks=checks,
+        artifact=ArtifactInfo(uri="s3://b/m"),
+        recognition=Recognition(framework="XGBoost"),
+    )
+    rules = Policy(rules=[{"metric": "auc", "operator": ">", "threshold": 0.8}]).rules
+    policy = SHIPPED.model_copy(update={"framework_rules": {"xgboost": rules}})
+    effective, rules_from, decision = judged(policy, found, _values(**{"validation:auc": "0.9"}))
+    assert rules_from == "the policy's framework_rules for xgboost" and effective.rules == rules
+    assert decision.reason_codes == [ReasonCode.ARTIFACT_CHECK_FAILED]  # the refusal, not a missing accuracy

@@ -572,7 +572,8 @@ def framework_policy(
     default rules for (XGBoost, LightGBM, CatBoost: what their jobs report, see `framework_policies`) by
     those; else by `rules`. The rules chosen are the effective policy's, so its sha256 names them."""
     model = inspection.model if inspection is not None else None
-    framework = model.framework if model is not None else None
+    # A model that did not load is still of the framework recognition named: its own rules apply to it.
+    framework, _ = model_framework(inspection)
     if not framework:
         return policy, None
     if framework in policy.framework_rules:
@@ -580,6 +581,8 @@ def framework_policy(
         return policy.model_copy(update={"rules": chosen}), f"the policy's framework_rules for {framework}"
     details = model.details if model is not None else {}
     objective = str(details.get("objective") or "")
+    if not objective:
+        return policy, None
     classes = details.get("num_class")
     num_class = classes if isinstance(classes, int) and not isinstance(classes, bool) and classes > 2 else 2
     version = version_of(model.writer_version if model is not None else None)

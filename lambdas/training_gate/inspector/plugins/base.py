@@ -102,8 +102,8 @@ class NativePredictor:
             raise InputProblem("the sample input holds infinity: give finite rows")
         if not self.plugin.takes_missing and np.isnan(matrix).any():
             raise InputProblem(
-                f"the sample input holds missing values: a {self.plugin.name} model has no missing-value convention "
-                "of its own; give complete rows"
+                f"the sample input holds missing values: {self.plugin.name} models have no missing-value "
+                "convention of their own; give complete rows"
             )
         return matrix
 
