@@ -91,13 +91,13 @@ class NativePredictor:
         if cells.ndim != 2:
             raise InputProblem(f"the rows have {cells.ndim} dimensions")
         if self.width is not None and cells.shape[1] != self.width:
-            raise InputProblem(
-                f"the sample input has rows of {cells.shape[1]} values, the model reads {self.width} features: "
-                f"set sample_input to rows of {self.width} values, or leave it unset to predict on one row of zeros"
-            )
-        matrix = np.empty(cells.shape, dtype=np.float64)
-        for (row, column), cell in np.ndenumerate(cells):
-            matrix[row, column] = _number(cell, columns[column] if columns else str(column), self.plugin.name)
+            raise InputProblem(f"rows of {cells.shape[1]} values, the model reads {self.width} features")
+        try:  # numbers throughout (NaN for missing): at once
+            matrix = cells.astype(np.float64)
+        except (TypeError, ValueError):  # None, text or numbers as text: cell by cell, naming the column
+            matrix = np.empty(cells.shape, dtype=np.float64)
+            for (row, column), cell in np.ndenumerate(cells):
+                matrix[row, column] = _number(cell, columns[column] if columns else str(column), self.plugin.name)
         if np.isinf(matrix).any():
             raise InputProblem("the sample input holds infinity: give finite rows")
         if not self.plugin.takes_missing and np.isnan(matrix).any():
@@ -113,7 +113,7 @@ class NativePredictor:
         matrix = self.matrix(rows)
         given = self.loaded.labels(matrix)
         if given is not None:
-            return np.asarray(given).reshape(-1) if np.asarray(given).ndim > 1 else np.asarray(given)
+            return np.asarray(given).reshape(-1)
         outputs = np.asarray(self.loaded.outputs(matrix))
         if self.loaded.kind == "probabilities":
             index = np.argmax(as_probabilities(outputs), axis=1)
@@ -281,6 +281,11 @@ def native_smoke(model: NativePredictor, config: Any) -> tuple[CheckStatus, str]
             origin = f"derived sample: one row of {model.width} zeros (no sample configured)"
         model.matrix(rows)
     except InputProblem as exc:
+        if model.width is not None and str(exc).startswith("rows of "):
+            return CheckStatus.FAIL, (
+                f"no usable sample input: the sample input has {exc}: set sample_input to rows of {model.width} "
+                "values, or leave it unset to predict on one row of zeros"
+            )
         return CheckStatus.FAIL, f"no usable sample input: {exc}"
     except Exception as exc:  # noqa: BLE001 - a sample the model's own attributes choke on is a verdict
         return CheckStatus.FAIL, f"no usable sample input: {failure(exc)}"
