@@ -79,6 +79,12 @@ RECOGNISED = {
     "torch-legacy": ({"model.pth": TORCH_LEGACY}, "PyTorch", "the legacy torch.save format"),
     "safetensors": ({"weights.safetensors": SAFETENSORS}, "PyTorch", "safetensors weights"),
     "hugging-face": ({"model.safetensors": SAFETENSORS, "config.json": HF_CONFIG}, "Hugging Face", "config.json"),
+    # A config.json naming a "BertModel" is no XGBoost JSON snapshot, whatever words it holds.
+    "hugging-face-base-model": (
+        {"model.safetensors": SAFETENSORS, "config.json": json.dumps({"architectures": ["BertModel"]}).encode()},
+        "Hugging Face",
+        "config.json",
+    ),
     "savedmodel": (
         {
             "1/saved_model.pb": b"\x08\x01\x12\x10\n\x0e",

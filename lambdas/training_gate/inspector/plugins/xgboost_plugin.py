@@ -7,6 +7,7 @@ model, with the predictions the version that trained it made (tests/unit/test_na
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,6 +17,8 @@ from training_gate.inspector.native import api
 from training_gate.inspector.native.xgboost_model import OBJECTIVES, XGBoostModel, objective_name
 from training_gate.inspector.plugins.base import Loaded, NativeFramework, NativePredictor, checked
 
+# The first key of an XGBoost JSON or UBJSON document: a model (learner) or a snapshot (Config, Model).
+_DOCUMENT = re.compile(rb'^(\{\s*"(learner|Config|Model)"\s*:|\{[iUIlL].{0,8}(learner|Config|Model))', re.DOTALL)
 # How a Booster's output reads, per objective: probabilities, a class per row, or a score (a margin for
 # binary:logitraw, whose class is its sign).
 _KIND = {
@@ -76,7 +79,14 @@ class XGBoost(NativeFramework):
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
         if file.head.startswith(b"binf"):  # 1.0-1.7's magic, whatever follows it
             return "the old binary model format (binf)"
-        return super().content(file, names)
+        found = api.recognise(file.head, file.basename)
+        if found is None or found.framework != self.framework_key:
+            return None
+        # A JSON document is XGBoost's only when its first key is: a transformers config.json naming a
+        # "BertModel" is not.
+        if found.format in ("json", "ubjson") and not _DOCUMENT.match(file.head):
+            return None
+        return self.evidence(found.format)
 
     def open(self, native: api.NativeModel, reader: Any, file: FileFacts, config: Any) -> NativePredictor:
         model: XGBoostModel = native.parsed
