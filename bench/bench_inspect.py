@@ -56,9 +56,10 @@ def build_artifact(megabytes: int) -> Path:
     half = features // 2
     coef[:, :half] = rng.standard_normal((classes, half))
     coef[:, half:] = np.round(rng.standard_normal((classes, features - half)), 1)
-    model = LogisticRegression()
+    # Fitted, so its state is one scikit-learn writes (the gate refuses others); then made this wide.
+    model = LogisticRegression().fit(np.eye(classes), np.arange(classes))
     model.coef_, model.intercept_ = coef, np.zeros(classes)
-    model.classes_, model.n_features_in_ = np.arange(classes), features
+    model.n_features_in_ = features
     raw = io.BytesIO()
     joblib.dump(model, raw)
     with tarfile.open(path, "w:gz", compresslevel=6) as archive:
@@ -168,9 +169,7 @@ def tiny_artifact() -> Path:
     path = CACHE / "model-tiny.tar.gz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        model = LogisticRegression()
-        model.coef_, model.intercept_ = np.zeros((2, 4)), np.zeros(2)
-        model.classes_, model.n_features_in_ = np.arange(2), 4
+        model = LogisticRegression().fit(np.eye(4)[:2], np.arange(2))
         raw = io.BytesIO()
         joblib.dump(model, raw)
         with tarfile.open(path, "w:gz") as archive:

@@ -17,6 +17,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import CONTEXT_KEY, ConfigError, GateConfig, load_config, read_context
+from infra.names import GateNames
 from infra.stack import STACK_NAME, TrainingGateStack
 
 STACKS_KEY = "training-gate-stacks"
@@ -92,8 +93,9 @@ def check_distinct_gates(configs: dict[str, GateConfig]) -> None:
                     "Give each its own required_job_tag value (training-gate=staging, training-gate=production) "
                     "or job_name_prefixes that do not overlap"
                 )
-            prefix = configs[first].policy_parameter_prefix
-            if prefix and prefix == configs[second].policy_parameter_prefix:
+            # The prefixes as each gate resolves them: a stack's derived prefix can equal another's explicit one.
+            prefix = configs[first].policy_parameter_prefix or GateNames(first).policy_parameter_prefix
+            if prefix == (configs[second].policy_parameter_prefix or GateNames(second).policy_parameter_prefix):
                 raise ConfigError(f"{STACKS_KEY}: {first} and {second} would read the policies under {prefix}")
 
 

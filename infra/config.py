@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from infra.inspector_image import image_pair
+from infra.patterns import EVENT_PATTERN_QUOTA_DEFAULT, EVENT_PATTERN_QUOTA_MAX, pattern_problems
 from training_gate.constants import DEFAULT_JOB_TAG_KEY, DEFAULT_JOB_TAG_VALUE, TUNING_CANDIDATES_MAX
 from training_gate.domain.inputs import MAX_POLLS_LIMIT, POLL_INTERVAL_MAX, field_problems, polling_problems
 from training_gate.domain.models import HoldoutConfig
@@ -111,6 +112,12 @@ class GateConfig(BaseModel):
         description="the version number of the published Powertools layer, in the publisher's account of the "
         "stack's partition and region (infra/powertools.py); default: the version this release pins",
     )
+    event_pattern_quota: Annotated[StrictInt, Field(ge=EVENT_PATTERN_QUOTA_DEFAULT, le=EVENT_PATTERN_QUOTA_MAX)] = (
+        Field(
+            default=EVENT_PATTERN_QUOTA_DEFAULT,
+            description="the account's EventBridge event pattern size quota, if raised; the start rules must fit it",
+        )
+    )
     policy_parameter_prefix: Annotated[str | None, Field(pattern=_PARAMETER_PREFIX, max_length=900)] = Field(
         default=None,
         description="where the per-group policies are stored (<prefix><group>); default: derived from the stack "
@@ -139,6 +146,18 @@ class GateConfig(BaseModel):
         if "required_job_tag" in self.model_fields_set or self.job_name_prefixes:
             return self.required_job_tag
         return JobTag(key=DEFAULT_JOB_TAG_KEY, value=DEFAULT_JOB_TAG_VALUE)
+
+    @property
+    def job_tag_pair(self) -> tuple[str, str] | None:
+        tag = self.job_tag
+        return (tag.key, tag.value) if tag else None
+
+    @model_validator(mode="after")
+    def _start_rules_fit_eventbridge(self) -> GateConfig:
+        problems = pattern_problems(self.job_name_prefixes, self.job_tag_pair, self.event_pattern_quota)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def default_tag_scope(self) -> bool:

@@ -20,12 +20,11 @@ from infra.functions import LOG_RETENTION, GateFunctions
 from infra.integrations import INTEGRATIONS, integration_arn
 from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcard
 from infra.names import gate_names
+from infra.patterns import TRAINING_JOB_DETAIL_TYPE, TUNING_JOB_DETAIL_TYPE, training_job_detail, tuning_job_detail
 from infra.storage import DEAD_LETTER_RETENTION, Storage
 
 ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
 EVENT_DELIVERY_ATTEMPTS = 8
-# Terminal states that start the gate; InProgress/Stopping changes are not worth an execution.
-TERMINAL_STATUSES = ["Completed", "Failed", "Stopped"]
 # How an execution ended that the operations alert looks at (it ignores the designed outcomes).
 ALERT_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
 
@@ -122,12 +121,7 @@ class GateWorkflow(Construct):
 
     def _build_trigger(self, failed_starts: sqs.Queue) -> events.Rule:
         config = self._config
-        detail: dict[str, object] = {"TrainingJobStatus": TERMINAL_STATUSES}
-        if config.job_name_prefixes:
-            detail["TrainingJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
-        if config.job_tag:
-            # SageMaker's state-change event carries the job's tags as an object in detail.Tags.
-            detail["Tags"] = {config.job_tag.key: [config.job_tag.value]}
+        detail = training_job_detail(config.job_name_prefixes, config.job_tag_pair)
         if config.default_tag_scope:
             # A deployment from before the opt-in default gated every job; after an upgrade untagged jobs
             # silently stop being judged, so synth says so until the scope is written down in cdk.json.
@@ -144,7 +138,7 @@ class GateWorkflow(Construct):
             description="Start training-gate when a SageMaker training job of this account and region ends",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
-                detail_type=["SageMaker Training Job State Change"],
+                detail_type=[TRAINING_JOB_DETAIL_TYPE],
                 # An event forwarded from another account or region names a job that is not ours.
                 account=[Aws.ACCOUNT_ID],
                 region=[Aws.REGION],
@@ -173,18 +167,14 @@ class GateWorkflow(Construct):
         names no best job (the workflow describes the tuning job) and carries its tags as an object, as
         a training job's does; the training jobs it launched carry the same tags and end quietly."""
         config = self._config
-        detail: dict[str, object] = {"HyperParameterTuningJobStatus": TERMINAL_STATUSES}
-        if config.job_name_prefixes:
-            detail["HyperParameterTuningJobName"] = [{"prefix": prefix} for prefix in config.job_name_prefixes]
-        if config.job_tag:
-            detail["Tags"] = {config.job_tag.key: [config.job_tag.value]}
+        detail = tuning_job_detail(config.job_name_prefixes, config.job_tag_pair)
         rule = events.Rule(
             self,
             "TuningJobStateChange",
             description="Start training-gate when a SageMaker tuning job of this account and region ends",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
-                detail_type=["SageMaker HyperParameter Tuning Job State Change"],
+                detail_type=[TUNING_JOB_DETAIL_TYPE],
                 account=[Aws.ACCOUNT_ID],
                 region=[Aws.REGION],
                 detail=detail,

@@ -3,6 +3,7 @@
 
     python scripts/inspector_lock_tests.py                  # the lock of cdk.json's sklearn_version
     python scripts/inspector_lock_tests.py --sklearn 1.2.1  # another supported pair
+    python scripts/inspector_lock_tests.py --all            # every supported pair, each on its pythonX.Y
 
 The main environment runs the project's scikit-learn (requirements.txt); the image runs the lock's. This
 environment holds the lock's versions (scikit-learn, numpy, scipy, joblib and the rest) plus pytest and
@@ -17,6 +18,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,7 +39,8 @@ INSPECTOR_TESTS = (
     "tests/unit/test_sandbox*.py",
     "tests/unit/test_structures*.py",
 )
-# Besides the lock: the test tools, at the project's pins (requirements-dev.txt).
+# Besides the lock: the test tools, at the project's pins (requirements-dev.txt), unless the lock has them.
+# pandas comes from the lock itself (the image reads CSV and Parquet holdouts), at the version its numpy allows.
 TEST_TOOLS = ("pytest", "hypothesis")
 SKIP_VARIABLE = "SKIP_INSPECTOR_LOCK_TESTS"
 ENVS = REPO / ".venv" / "lock-envs"
@@ -60,7 +63,9 @@ def default_sklearn_version() -> str:
 def requirements(lock: Path) -> list[str]:
     """The lock's versions without its hashes (those are for the image's platform, not this machine's)."""
     dev = pins_of(REPO / "requirements-dev.txt")
-    return [f"{n}=={v}" for n, v in pins_of(lock).items()] + [f"{tool}=={dev[tool]}" for tool in TEST_TOOLS]
+    locked = pins_of(lock)
+    tools = [f"{tool}=={dev[tool]}" for tool in TEST_TOOLS if tool not in locked]
+    return [f"{n}=={v}" for n, v in locked.items()] + tools
 
 
 def python_version_of(python: str) -> str:
@@ -69,9 +74,11 @@ def python_version_of(python: str) -> str:
 
 
 def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
-    env = ENVS / name
-    stamp = env / ".requirements.sha256"
+    """One environment per requirement set (its digest in the name): checkouts that differ in their
+    requirements each keep their own instead of rebuilding one another's."""
     digest = hashlib.sha256("\n".join([python, *wanted]).encode()).hexdigest()
+    env = ENVS / f"{name}-{digest[:10]}"
+    stamp = env / ".requirements.sha256"
     if stamp.exists() and stamp.read_text() == digest:
         return env
     shutil.rmtree(env, ignore_errors=True)
@@ -90,21 +97,22 @@ def ensure_env(python: str, name: str, wanted: list[str]) -> Path:
     return env
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
-    parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
-    args = parser.parse_args(argv)
-    in_ci = os.environ.get("CI", "").lower() == "true"
-    if os.environ.get(SKIP_VARIABLE):
-        if not in_ci:
-            print(f"inspector tests on the image lock: skipped ({SKIP_VARIABLE} is set)")
-            return 0
-        print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
-    pair = image_pair(args.sklearn or default_sklearn_version())
+def interpreter_for(python_version: str, default: str) -> str:
+    """pythonX.Y from PATH if it runs (a version manager's shim may not), else `default`."""
+    found = shutil.which(f"python{python_version}")
+    if found:
+        try:
+            if python_version_of(found).startswith(f"{python_version}."):
+                return found
+        except subprocess.CalledProcessError:
+            pass
+    return default
+
+
+def run_pair(sklearn_version: str, python: str, pytest_args: list[str]) -> int:
+    pair = image_pair(sklearn_version)
     locked = pins_of(pair.lock_path)
-    version = python_version_of(args.python)
+    version = python_version_of(python)
     print(
         f"inspector tests on {pair.lock_path.name}: "
         + ", ".join(f"{name} {locked[name]}" for name in SHOWN if name in locked)
@@ -116,12 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             f"image's, the interpreter is not (--python picks another)"
         )
     started = time.monotonic()
-    wanted = requirements(pair.lock_path)
-    # Named by what it holds: two checkouts with different locks (branches side by side) never rebuild each
-    # other's environment under a running test.
-    digest = hashlib.sha256("\n".join([args.python, *wanted]).encode()).hexdigest()[:10]
     try:
-        env = ensure_env(args.python, f"py{version}-sklearn-{pair.sklearn_version}-{digest}", wanted)
+        env = ensure_env(python, f"py{version}-sklearn-{pair.sklearn_version}", requirements(pair.lock_path))
     except subprocess.CalledProcessError:
         print(
             f"FAIL: pip could not install {pair.lock_path.name}'s versions on Python {version} (above: the first "
@@ -134,8 +138,47 @@ def main(argv: list[str] | None = None) -> int:
     # The project is used from the source tree, not installed: nothing but the lock enters the environment.
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lambdas"), str(REPO)])}
     environment.pop("VIRTUAL_ENV", None)
-    command = [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *args.pytest_args]
+    command = [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, *pytest_args]
     return subprocess.run(command, cwd=REPO, env=environment).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sklearn", help=f"one of {', '.join(p.sklearn_version for p in SUPPORTED_PAIRS)}")
+    parser.add_argument("--all", action="store_true", help="every supported pair, each on its own pythonX.Y")
+    parser.add_argument(
+        "--python-for",
+        action="append",
+        default=[],
+        metavar="X.Y=PATH",
+        help="with --all: the interpreter for the pairs of Python X.Y (default: pythonX.Y on PATH)",
+    )
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to build on (default: this one)")
+    parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the test files")
+    args = parser.parse_args(argv)
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if os.environ.get(SKIP_VARIABLE):
+        if not in_ci:
+            print(f"inspector tests on the image lock: skipped ({SKIP_VARIABLE} is set)")
+            return 0
+        print(f"{SKIP_VARIABLE} is ignored in CI: the inspector tests run on the image lock")
+    if not args.all:
+        return run_pair(args.sklearn or default_sklearn_version(), args.python, args.pytest_args)
+    chosen = dict(item.split("=", 1) for item in args.python_for)
+    results = []
+    for pair in SUPPORTED_PAIRS:
+        python = chosen.get(pair.python_version) or interpreter_for(pair.python_version, args.python)
+        started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        code = run_pair(pair.sklearn_version, python, args.pytest_args)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        results.append((pair.sklearn_version, code, time.monotonic() - started, cpu))
+    # CPU as the kernel accounts it to this process's children: pytest and what it waits for, not the
+    # sandbox's inspection children (the zoo test prints theirs).
+    for version, code, wall, cpu in results:
+        verdict = "passed" if code == 0 else f"FAILED ({code})"
+        print(f"scikit-learn {version}: {verdict} in {wall:.0f} s, {cpu:.0f} s of CPU")
+    return max(code for _version, code, _wall, _cpu in results)
 
 
 if __name__ == "__main__":

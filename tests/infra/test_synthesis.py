@@ -294,6 +294,13 @@ def test_scopes_overlap_when_one_job_could_match_both_rules(first: dict, second:
     assert scopes_overlap(config(first), config(second)) is overlap
 
 
+def test_a_derived_policy_prefix_equal_to_another_gates_explicit_one_is_refused(monkeypatch: pytest.MonkeyPatch):
+    explicit = {**PRODUCTION, "policy_parameter_prefix": "/training-gate/TrainingGate-Staging/policies/"}
+    _app_with_stacks(monkeypatch, {"TrainingGate-Staging": STAGING, "TrainingGate-Production": explicit})
+    with pytest.raises(ConfigError, match=r"would read the policies under /training-gate/TrainingGate-Staging/"):
+        build_app()
+
+
 def test_a_stack_name_cloudformation_would_refuse_fails_naming_it(monkeypatch: pytest.MonkeyPatch):
     _app_with_stacks(monkeypatch, {"training_gate": STAGING})
     with pytest.raises(ConfigError, match="'training_gate' is not a CloudFormation stack name"):
@@ -329,6 +336,8 @@ MAXIMAL = {
     "read_cloudwatch_metrics": True,
     "required_job_tag": {"key": "k" * 128, "value": "v" * 256},
     "job_name_prefixes": ["x" * 63] * 20,
+    # 20 prefixes of 63 characters and the longest tag need the largest event pattern quota EventBridge grants.
+    "event_pattern_quota": 4096,
     "sample_input": [[round(0.123456789 * (r + 1) * (c + 1), 9) for c in range(30)] for r in range(25)],
     "extra_allowed_globals": [f"package_{i}.module.Class{i}" for i in range(40)],
     "policy": {

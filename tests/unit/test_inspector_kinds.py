@@ -111,7 +111,7 @@ def test_a_plain_class_default_may_be_set_on_the_instance_but_a_method_may_not()
     model = Lars().fit(X, X[:, 0])  # Lars has `positive = False` on the class; the instance sets it
     assert load(model).positive is False
     model.__dict__["predict"] = None
-    with pytest.raises(RefusedCall, match="sets 'predict', which shadows"):
+    with pytest.raises(InvalidStructure, match="invalid Lars: predict is not an attribute the library writes"):
         load(model)
 
 
@@ -119,9 +119,12 @@ def test_a_score_function_loads_where_it_belongs_and_nowhere_else():
     selector = SelectKBest(k=2).fit(X, Y)
     assert load(selector).score_func is f_classif
     moved = FunctionTransformer(func=f_classif).fit(X)
-    with pytest.raises(InvalidStructure, match=r"f_classif sits in FunctionTransformer\.func"):
+    with pytest.raises(
+        InvalidStructure,
+        match=r"FunctionTransformer: func holds the function .*f_classif, which the library does not",
+    ):
         load(moved)
-    with pytest.raises(InvalidStructure, match="sits in a container"):
+    with pytest.raises(InvalidStructure, match=r"top level \['hidden'\] \[0\] holds the function .*f_classif"):
         load({"hidden": [f_classif]})
 
 
@@ -129,7 +132,7 @@ def test_a_kmeans_routine_cannot_be_moved_where_the_file_chooses_its_arguments()
     model = BisectingKMeans(n_clusters=3, random_state=0).fit(X)
     assert load(model).predict(X[:5]).tolist() == model.predict(X[:5]).tolist()
     moved = FunctionTransformer(func=model._kmeans_single, kw_args={"centers_init": np.zeros((1, 1))}).fit(X)
-    with pytest.raises(InvalidStructure, match=r"_kmeans_single_lloyd sits in FunctionTransformer\.func"):
+    with pytest.raises(InvalidStructure, match=r"FunctionTransformer: func holds the function .*_kmeans_single_lloyd"):
         load(moved)
 
 
@@ -147,7 +150,7 @@ def test_a_partial_wraps_only_check_array_and_only_in_function_transformer():
         load(FunctionTransformer(functools.partial(f_classif)).fit(X))
     with pytest.raises(InvalidStructure, match="keywords"):
         load(FunctionTransformer(functools.partial(check_array, estimator=PCA())).fit(X))
-    with pytest.raises(InvalidStructure, match=r"functools\.partial sits in a container"):
+    with pytest.raises(InvalidStructure, match=r"top level \['later'\] holds a functools\.partial"):
         load({"later": functools.partial(check_array)})
 
 
@@ -160,7 +163,7 @@ def test_spline_knots_too_few_for_the_degree_are_refused():
         spline._t = knots
     else:
         spline.t = knots
-    with pytest.raises(InvalidStructure, match="invalid BSpline: t has 4 knots"):
+    with pytest.raises(InvalidStructure, match=r"invalid _?BSpline: t has 4 knots"):  # scipy 1.18: _BSpline
         load(model)
 
 
@@ -169,5 +172,5 @@ def test_a_function_kept_as_a_parameter_is_never_called_while_loading():
         def __reduce__(self):
             return (f_classif, (np.ones((2, 2)), np.array([0, 1])))
 
-    with pytest.raises(RefusedCall, match="referenced, never called while loading"):
+    with pytest.raises(RefusedCall, match="f_classif may not be called while loading"):
         load(Call(), "pickle-2")

@@ -1,32 +1,22 @@
 """The estimator zoo: every scikit-learn estimator, fitted on a small dataset, passes the inspection.
 
-What is tried: every class `sklearn.utils.all_estimators()` lists, with default parameters, fitted on
-60 iris rows scaled to [0, 1] (non-negative, so NMF, chi2 and the count-based naive Bayes fit; zeros,
-the sample the gate derives when none is configured, lie inside the data). Where the defaults cannot
-fit these rows the table below says what was given instead, each with its reason: meta-estimators get
-their required sub-estimator, a few estimators a target or input of another shape (`_INPUTS`), the
-random projections one parameter (`_PARAMETERS`), the few without n_features_in_ a configured sample
-(`_SAMPLES`). `EXCLUDED` lists the estimators not tried, with why; `EXPECTED_REJECTIONS` the ones tried
-that the smoke check rightly rejects (a defect of that scikit-learn), and `SKOPS_CANNOT_SAVE` the ones
-skops itself cannot write.
-On top come the composites a real training job ships (`COMPOSITES`): pipelines, a ColumnTransformer
-with OneHotEncoder, GridSearchCV, CalibratedClassifierCV, MultiOutputClassifier, stacking and voting,
-histogram gradient boosting with a categorical feature, SGD with log loss.
+What is tried: the base zoo of zoo_catalogue.py (every class `sklearn.utils.all_estimators()` lists,
+with default parameters or the catalogue's arguments, fitted on 60 iris rows scaled to [0, 1], and the
+composites a real training job ships). `EXCLUDED` lists the estimators not inspected here, with why
+(their input is not rows of numbers: test_structures_zoo.py loads them through the gate);
+`EXPECTED_REJECTIONS` the ones the smoke check rightly rejects (a defect of that scikit-learn), and
+`SKOPS_CANNOT_SAVE` the ones skops itself cannot write. The data and parameter variants of each
+estimator are loaded in-process by test_structures_zoo.py, not inspected here.
 
 How each is saved: joblib at protocol 5 uncompressed and skops, for every model. Then, so that every
 pickle protocol (2 to 5) and every joblib compressor (none, zlib, lzma) is covered by many estimators
 without multiplying the cost by twelve, each estimator gets one more format from a rotation over the
-other eleven (protocol x compressor) pairs: estimator i gets pair i mod 11, so each pair is seen by
-about 18 estimators (199 on scikit-learn 1.9.1). The composites, which pickle the most varied objects
-(slices, nested estimators, a partial), get all twelve pairs and skops. So each of protocols 2-4 is
-covered by about 100 models, protocol 5 by all of them, zlib and lzma by about 135 each.
+other eleven (protocol x compressor) pairs, and each composite two.
 
 How each is inspected: the whole inspection (tar.gz, unpack, allowlisted load, structural validation,
 smoke check) in the sandbox's disposable child, forked from one shared zygote (which imports skops
-too): a fork costs ~20-40 ms, where a fresh interpreter would cost ~2 s a model. Measured on
-scikit-learn 1.9.1: 804 inspections, 35 s of CPU in all (fitting, saving and the parent's half here,
-plus every child), ~70 s of wall time on the shared two-core machine. The smoke check must pass
-(predictors, transformers) or warn (neither predict nor transform).
+too): a fork costs ~20-40 ms, where a fresh interpreter would cost ~2 s a model. The smoke check must
+pass (predictors, transformers) or warn (neither predict nor transform).
 The test prints how many were tried and passed, the exclusions and their reasons.
 """
 
@@ -34,87 +24,28 @@ from __future__ import annotations
 
 import io
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import joblib
-import numpy as np
 import pytest
 import sklearn
-from sklearn.base import is_regressor
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_iris
-from sklearn.decomposition import PCA
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    RandomForestClassifier,
-    StackingClassifier,
-    StackingRegressor,
-    VotingClassifier,
-    VotingRegressor,
-)
-from sklearn.feature_selection import SelectKBest
-from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
-from sklearn.model_selection import GridSearchCV
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.multioutput import MultiOutputClassifier
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsRegressor, LocalOutlierFactor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
-from sklearn.svm import SVC, LinearSVC
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import all_estimators
 
+from tests.unit.zoo_catalogue import ARGUMENTS, INPUTS, NOT_ROWS, PARAMETERS, Specimen, base_specimens, fit
+from tests.unit.zoo_data import X, Y
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate.inspector.sandbox import Sandbox
 from training_gate_cli.artifacts import pack_model_tar_gz
 
-# -- the data ------------------------------------------------------------------------------------------------
-
-_IRIS_X, _IRIS_Y = load_iris(return_X_y=True)
-_ROWS = np.r_[0:20, 50:70, 100:120]
-_RAW = _IRIS_X[_ROWS]
-X = (_RAW - _RAW.min(axis=0)) / (_RAW.max(axis=0) - _RAW.min(axis=0))
-Y = _IRIS_Y[_ROWS]
-Y_REGRESSION = X @ np.array([0.5, -0.25, 1.0, 0.75]) + 0.5  # positive: Poisson and Gamma fit it
-Y_TWO_TARGETS = np.c_[Y_REGRESSION, X[:, 0] - X[:, 1]]
-Y_BINARY = (Y == 2).astype(int)
-Y_MULTILABEL = np.c_[Y == 2, X[:, 0] > 0.5].astype(int)
-Y_MULTIOUTPUT = np.c_[Y, Y_BINARY]
-# A fifth column of category codes 0..3, for the one-hot and categorical-split composites.
-X_CATEGORICAL = np.c_[X, np.floor(X[:, 0] * 3.999)]
-
-Data = tuple[np.ndarray, np.ndarray | None]
-
-# -- what is tried, and what is not ------------------------------------------------------------------------
-
-# Not tried, and why. Each is a scikit-learn estimator whose input is not rows of numbers: the gate's
-# smoke sample (configured `sample_input`, a list of rows of floats, or the derived row of zeros) cannot
-# be given to it, so no inspection of it could pass the smoke check.
+# Not inspected here, and why: the gate's smoke sample (configured `sample_input`, a list of rows of
+# floats, or the derived row of zeros) cannot be given to them. Their schema is learned all the same, and
+# test_structures_zoo.py loads them through the gate.
 EXCLUDED: dict[str, str] = {
-    "CountVectorizer": "its input is text documents; the gate's smoke sample is rows of numbers",
-    "TfidfVectorizer": "its input is text documents; the gate's smoke sample is rows of numbers",
-    "HashingVectorizer": "its input is text documents; the gate's smoke sample is rows of numbers",
-    "DictVectorizer": "its input is dicts of feature values; the gate's smoke sample is rows of numbers",
-    "FeatureHasher": "its input is dicts or strings; the gate's smoke sample is rows of numbers",
-    "PatchExtractor": "its input is images (n, height, width); the gate's smoke sample is rows of numbers",
-    "LabelBinarizer": "it encodes a target (fit(y)), not rows of X: not a model a training job ships",
-    "LabelEncoder": "it encodes a target (fit(y)), not rows of X: not a model a training job ships",
-    "MultiLabelBinarizer": "it encodes a target (fit(y)), not rows of X: not a model a training job ships",
-}
-
-# A configured sample for estimators that do not declare n_features_in_ (the gate then asks for one):
-# IsotonicRegression in 1.9, the dummy estimators in 1.4.
-_SAMPLES: dict[str, list[list[float]]] = {
-    "IsotonicRegression": [[0.5]],
-    "DummyClassifier": [[0.0, 0.0, 0.0, 0.0]],
-    "DummyRegressor": [[0.0, 0.0, 0.0, 0.0]],
+    name: f"{why}; the gate's smoke sample is rows of numbers" for name, (why, _data) in NOT_ROWS.items()
 }
 
 # Tried, and rejected by the smoke check for a defect of the estimator itself: name -> (the check's
@@ -133,153 +64,6 @@ SKOPS_CANNOT_SAVE: dict[str, str] = {
     "Birch": "skops 0.16 refuses to save Birch (its _CFNode tree is not a supported type)",
 }
 
-# Data of another shape for estimators whose defaults need it (instead of X and the class labels, or X
-# and a continuous target for regressors).
-_INPUTS: dict[str, Callable[[], Data]] = {
-    "IsotonicRegression": lambda: (X[:, :1], Y_REGRESSION),  # one feature only
-    "KernelCenterer": lambda: (X @ X.T, None),  # a square kernel matrix
-    **dict.fromkeys(
-        (
-            "MultiTaskElasticNet",
-            "MultiTaskElasticNetCV",
-            "MultiTaskLasso",
-            "MultiTaskLassoCV",
-            "CCA",  # n_components=2 needs two targets
-            "PLSCanonical",
-            "PLSSVD",
-            "MultiOutputRegressor",
-            "RegressorChain",
-        ),
-        lambda: (X, Y_TWO_TARGETS),
-    ),
-    "ClassifierChain": lambda: (X, Y_MULTILABEL),
-    "MultiOutputClassifier": lambda: (X, Y_MULTIOUTPUT),
-    "FixedThresholdClassifier": lambda: (X, Y_BINARY),
-    "TunedThresholdClassifierCV": lambda: (X, Y_BINARY),
-}
-
-
-def _classifier() -> LogisticRegression:
-    return LogisticRegression()
-
-
-def _two_classifiers() -> list[tuple[str, Any]]:
-    return [("logistic", LogisticRegression()), ("tree", DecisionTreeClassifier(random_state=0))]
-
-
-def _two_regressors() -> list[tuple[str, Any]]:
-    return [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))]
-
-
-# Required constructor arguments (passed by position: scikit-learn 1.4 and 1.9 name some differently).
-_ARGUMENTS: dict[str, Callable[[], tuple[Any, ...]]] = {
-    **dict.fromkeys(
-        (
-            "ClassifierChain",
-            "FixedThresholdClassifier",
-            "MultiOutputClassifier",
-            "OneVsOneClassifier",
-            "OneVsRestClassifier",
-            "OutputCodeClassifier",
-            "RFE",
-            "RFECV",
-            "SelectFromModel",
-            "SelfTrainingClassifier",
-            "SequentialFeatureSelector",
-            "TunedThresholdClassifierCV",
-        ),
-        lambda: (_classifier(),),
-    ),
-    "FrozenEstimator": lambda: (LogisticRegression().fit(X, Y),),
-    "MultiOutputRegressor": lambda: (Ridge(),),
-    "RegressorChain": lambda: (Ridge(),),
-    "GridSearchCV": lambda: (_classifier(), {"C": [0.5, 1.0]}),
-    "RandomizedSearchCV": lambda: (_classifier(), {"C": [0.5, 1.0]}),
-    "Pipeline": lambda: ([("scale", StandardScaler()), ("model", _classifier())],),
-    "FeatureUnion": lambda: ([("pca", PCA(n_components=2)), ("scale", StandardScaler())],),
-    "ColumnTransformer": lambda: ([("scale", StandardScaler(), [0, 1]), ("pca", PCA(n_components=1), [2, 3])],),
-    "SparseCoder": lambda: (PCA(n_components=3).fit(X).components_,),
-    "StackingClassifier": lambda: (_two_classifiers(),),
-    "VotingClassifier": lambda: (_two_classifiers(),),
-    "StackingRegressor": lambda: (_two_regressors(),),
-    "VotingRegressor": lambda: (_two_regressors(),),
-}
-
-# A parameter changed from its default, and why.
-_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
-    name: ({"n_components": 2}, "the default n_components='auto' asks 3,509 dimensions for 60 rows")
-    for name in ("GaussianRandomProjection", "SparseRandomProjection")
-}
-
-
-def _target(name: str, estimator: Any) -> Data:
-    if name in _INPUTS:
-        return _INPUTS[name]()
-    return X, (Y_REGRESSION if is_regressor(estimator) else Y)
-
-
-# Composites a real training job ships, beyond the single estimators.
-COMPOSITES: dict[str, tuple[Callable[[], Any], Callable[[], Data]]] = {
-    "pipeline-scaler-pca-logistic": (
-        lambda: make_pipeline(StandardScaler(), PCA(n_components=2), LogisticRegression()),
-        lambda: (X, Y),
-    ),
-    "column-transformer-one-hot": (
-        lambda: make_pipeline(
-            ColumnTransformer([("numeric", StandardScaler(), [0, 1, 2, 3]), ("category", OneHotEncoder(), [4])]),
-            LogisticRegression(),
-        ),
-        lambda: (X_CATEGORICAL, Y),
-    ),
-    "grid-search-pipeline-svc": (
-        lambda: GridSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [0.5, 1.0]}, cv=3),
-        lambda: (X, Y),
-    ),
-    "calibrated-linear-svc-isotonic": (
-        lambda: CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=3),
-        lambda: (X, Y),
-    ),
-    "multi-output-forest": (
-        lambda: MultiOutputClassifier(RandomForestClassifier(n_estimators=5, random_state=0)),
-        lambda: (X, Y_MULTIOUTPUT),
-    ),
-    "one-vs-rest-multilabel": (lambda: OneVsRestClassifier(LogisticRegression()), lambda: (X, Y_MULTILABEL)),
-    "stacking-classifier": (
-        lambda: StackingClassifier(
-            [
-                ("logistic", LogisticRegression()),
-                ("forest", RandomForestClassifier(n_estimators=5, random_state=0)),
-                ("svc", SVC()),
-            ],
-            final_estimator=LogisticRegression(),
-        ),
-        lambda: (X, Y),
-    ),
-    "stacking-regressor": (
-        lambda: StackingRegressor(
-            [("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0)), ("knn", KNeighborsRegressor())]
-        ),
-        lambda: (X, Y_REGRESSION),
-    ),
-    "voting-soft": (
-        lambda: VotingClassifier(
-            [("logistic", LogisticRegression()), ("bayes", GaussianNB()), ("tree", DecisionTreeClassifier())],
-            voting="soft",
-        ),
-        lambda: (X, Y),
-    ),
-    "voting-regressor": (lambda: VotingRegressor(_two_regressors()), lambda: (X, Y_REGRESSION)),
-    "hist-gradient-boosting-categorical": (
-        lambda: HistGradientBoostingClassifier(categorical_features=[4], max_iter=10, random_state=0),
-        lambda: (X_CATEGORICAL, Y),
-    ),
-    "sgd-log-loss": (lambda: SGDClassifier(loss="log_loss", random_state=0), lambda: (X, Y)),
-    "svc-probability": (lambda: SVC(probability=True, random_state=0), lambda: (X, Y)),
-    "local-outlier-factor-novelty": (lambda: LocalOutlierFactor(novelty=True), lambda: (X, None)),
-    "select-k-best-pipeline": (lambda: make_pipeline(SelectKBest(k=2), LogisticRegression()), lambda: (X, Y)),
-    "spline-pipeline": (lambda: make_pipeline(SplineTransformer(), Ridge()), lambda: (X, Y_REGRESSION)),
-}
-
 # -- formats -------------------------------------------------------------------------------------------------
 
 PROTOCOLS = (2, 3, 4, 5)
@@ -289,7 +73,6 @@ BASE_FORMATS = ("joblib-protocol-5", "skops")
 ROTATION = tuple(
     f"joblib-protocol-{p}" + (f"-{c}" if c else "") for c in COMPRESSORS for p in PROTOCOLS if (p, c) != (5, None)
 )
-ALL_FORMATS = (*BASE_FORMATS, *ROTATION)
 
 
 def dump(model: Any, form: str) -> tuple[str, bytes]:
@@ -310,17 +93,8 @@ def dump(model: Any, form: str) -> tuple[str, bytes]:
 
 
 @dataclass
-class Entry:
-    name: str
-    build: Callable[[], Any]
-    data: Callable[[], Data]
-    formats: tuple[str, ...]
-    how: str  # "defaults", "arguments", "parameters", "inputs" or "composite"
-
-
-@dataclass
 class Outcome:
-    entry: Entry
+    entry: Specimen
     failures: list[str] = field(default_factory=list)
     smoke: dict[str, tuple[str, str]] = field(default_factory=dict)  # format -> (status, detail)
     rejected_as_expected: bool = False
@@ -330,57 +104,24 @@ class Outcome:
         return not self.failures and not self.rejected_as_expected
 
 
-def _build(cls: type, name: str) -> Any:
-    arguments = _ARGUMENTS[name]() if name in _ARGUMENTS else ()
-    estimator = cls(*arguments)
-    if name in _PARAMETERS:
-        estimator.set_params(**_PARAMETERS[name][0])
-    if "random_state" in estimator.get_params(deep=False):
-        estimator.set_params(random_state=0)  # reproducible fits; not a behaviour of its own
-    return estimator
-
-
-def zoo_entries() -> tuple[list[Entry], dict[str, str]]:
-    """Every estimator of this scikit-learn, tried or excluded, then the composites."""
-    entries: list[Entry] = []
+def zoo_entries() -> tuple[list[tuple[Specimen, tuple[str, ...]]], dict[str, str]]:
+    """Every estimator of this scikit-learn, tried or excluded, then the composites, each with its formats."""
+    entries: list[tuple[Specimen, tuple[str, ...]]] = []
     excluded: dict[str, str] = {}
-    for name, cls in all_estimators():
-        if name in EXCLUDED:
-            excluded[name] = EXCLUDED[name]
+    for specimen in base_specimens():
+        if specimen.name in EXCLUDED:
+            excluded[specimen.name] = EXCLUDED[specimen.name]
             continue
-        how = (
-            "arguments"
-            if name in _ARGUMENTS
-            else "parameters"
-            if name in _PARAMETERS
-            else "inputs"
-            if name in _INPUTS
-            else "defaults"
-        )
         rotating = ROTATION[len(entries) % len(ROTATION)]
-
-        def build(cls: type = cls, name: str = name) -> Any:
-            return _build(cls, name)
-
-        def data(name: str = name, cls: type = cls) -> Data:
-            return _target(name, _build(cls, name))
-
-        base = ("joblib-protocol-5",) if name in SKOPS_CANNOT_SAVE else BASE_FORMATS
-        entries.append(Entry(name, build, data, (*base, rotating), how))
-    for name, (build, data) in COMPOSITES.items():
-        entries.append(Entry(name, build, data, ALL_FORMATS, "composite"))
+        base = ("joblib-protocol-5",) if specimen.name in SKOPS_CANNOT_SAVE else BASE_FORMATS
+        if specimen.how == "composite":  # they pickle the most varied objects: one more format each
+            entries.append((specimen, (*base, rotating, ROTATION[(len(entries) + 5) % len(ROTATION)])))
+        else:
+            entries.append((specimen, (*base, rotating)))
     return entries, excluded
 
 
-def _fit(entry: Entry) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecated classes, and convergence warnings of small default fits
-        estimator = entry.build()
-        rows, target = entry.data()
-        return estimator.fit(rows) if target is None else estimator.fit(rows, target)
-
-
-def _inspect(sandbox: Sandbox, entry: Entry, model: Any, form: str, outcome: Outcome, cpu: list[float]) -> None:
+def _inspect(sandbox: Sandbox, entry: Specimen, model: Any, form: str, outcome: Outcome, cpu: list[float]) -> None:
     try:
         filename, data = dump(model, form)
     except Exception as exc:  # noqa: BLE001 - reported as this format's failure
@@ -388,7 +129,7 @@ def _inspect(sandbox: Sandbox, entry: Entry, model: Any, form: str, outcome: Out
         return
     artifact = pack_model_tar_gz({filename: data})
     uri = f"s3://zoo/{entry.name}/{form}/model.tar.gz"
-    config = InspectConfig(sample_input=_SAMPLES.get(entry.name))
+    config = InspectConfig(sample_input=entry.sample)
     result = inspect_artifact(
         uri,
         lambda: io.BytesIO(artifact),
@@ -448,7 +189,7 @@ class ZooRun:
                 for name, why in SKOPS_CANNOT_SAVE.items()
                 if name in self.names()
             ),
-            *(f"changed: {name}: {_PARAMETERS[name][1]}" for name in sorted(_PARAMETERS) if name in self.names()),
+            *(f"changed: {name}: {PARAMETERS[name][1]}" for name in sorted(PARAMETERS) if name in self.names()),
         ]
         failures = [f"  {o.entry.name}: {failure}" for o in self.outcomes for failure in o.failures]
         if failures:
@@ -471,15 +212,15 @@ def zoo() -> Iterator[ZooRun]:
     try:
         # One BLAS/OpenMP thread, as in the children: on 60 rows more threads cost more than they give.
         with threadpool_limits(limits=1):
-            for entry in entries:
+            for entry, formats in entries:
                 outcome = Outcome(entry)
                 outcomes.append(outcome)
                 try:
-                    model = _fit(entry)
+                    model = fit(entry)
                 except Exception as exc:  # noqa: BLE001 - an estimator that does not fit is a failure, listed
                     outcome.failures.append(f"fit: {type(exc).__name__}: {str(exc)[:200]}")
                     continue
-                for form in entry.formats:
+                for form in formats:
                     _inspect(sandbox, entry, model, form, outcome, child_cpu)
         cpu = time.process_time() - cpu_started + sum(child_cpu)
         yield ZooRun(outcomes, excluded, time.monotonic() - started, cpu)
@@ -503,7 +244,7 @@ def test_every_estimator_is_tried_or_excluded_with_a_reason(zoo: ZooRun):
     assert not zoo.names() & set(zoo.excluded)
     assert all(reason for reason in zoo.excluded.values())
     # Every table names estimators of some supported scikit-learn: a typo would silently do nothing.
-    tables = set(EXCLUDED) | set(_INPUTS) | set(_ARGUMENTS) | set(_PARAMETERS)
+    tables = set(EXCLUDED) | set(INPUTS) | set(ARGUMENTS) | set(PARAMETERS)
     newer_only = {"FrozenEstimator", "FixedThresholdClassifier", "TunedThresholdClassifierCV", "ClassicalMDS"}
     assert tables - listed <= newer_only
 

@@ -236,3 +236,26 @@ def test_work_directories_left_by_a_killed_function_are_swept(tmp_path: Path):
     (tmp_path / "unrelated").mkdir()
     assert sweep_stale_workdirs(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["unrelated"]
+
+
+def test_the_zygotes_warm_up_model_passes_every_check(monkeypatch):
+    """The warm-up inspection is the first any zygote runs: a model the loader refuses would leave every
+    child to pay its first-call costs, and nobody would see why."""
+    from training_gate.inspector import zygote
+
+    messages: list[dict] = []
+
+    class Recorder:
+        @staticmethod
+        def run_child(request, data, _emit):
+            from training_gate.inspector import child
+
+            child.run_child(request, data, messages.append)
+
+    zygote._warm_up(Recorder)
+    checks = [m["check"] for m in messages if "check" in m]
+    assert checks, messages
+    failed = [c for c in checks if c["status"] not in (CheckStatus.PASS.value, CheckStatus.SKIPPED.value)]
+    assert not failed, failed
+    assert {"load", "smoke_prediction"} <= {c["name"] for c in checks if c["status"] == CheckStatus.PASS.value}
+    assert messages[-1] == {"done": True}

@@ -119,9 +119,9 @@ def _warm_up(child: Any) -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression()
-    model.coef_, model.intercept_ = np.zeros((2, 4)), np.zeros(2)
-    model.classes_, model.n_features_in_ = np.arange(2), 4
+    # Fitted, not assembled by hand: the loader admits only the states scikit-learn itself writes.
+    features = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]])
+    model = LogisticRegression().fit(features, np.array([0, 1, 0, 1]))
     pickled = io.BytesIO()
     joblib.dump(model, pickled)
     packed = io.BytesIO()
