@@ -46,6 +46,7 @@ DOCUMENT_VARIABLES = {
     "MODEL_PACKAGE_GROUPS": "model_package_group and additional_model_package_groups",
     "INFERENCE_CONFIG": "inference",
     "INSPECT_CONFIG": "sample_input, model_file, extra_allowed_globals, holdout and inspection",
+    "JOB_NAME_PREFIXES": "job_name_prefixes",
 }
 # What each environment variable comes from, for the size check's message.
 ENVIRONMENT_SETTINGS = {
@@ -101,6 +102,7 @@ class GateFunctions(Construct):
             "GATE_POLICY": json.dumps(config.policy.model_dump(mode="json"), separators=(",", ":")),
             "MODEL_PACKAGE_GROUPS": ",".join(config.model_package_groups),
             "INFERENCE_CONFIG": json.dumps(config.inference.model_dump(mode="json"), separators=(",", ":")),
+            "JOB_NAME_PREFIXES": json.dumps(config.job_name_prefixes, separators=(",", ":")),
             # Whatever shape these settings take, as the validated configuration dumps them.
             "INSPECT_CONFIG": json.dumps(
                 {
@@ -280,7 +282,9 @@ class GateFunctions(Construct):
         )
 
     def _build_describe_training_job(self) -> lambda_.Function:
-        function = self._zip_function("DescribeTrainingJob", "describe_training_job", {})
+        # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py).
+        scoped = bool(self._config.job_name_prefixes)
+        function = self._zip_function("DescribeTrainingJob", "describe_training_job", {}, settings=scoped)
         self._training_jobs(
             function,
             "DescribeTrainingJob",

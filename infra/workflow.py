@@ -22,6 +22,7 @@ from infra.nag import XRAY_REASON, acknowledge, acknowledge_wildcard
 from infra.names import gate_names
 from infra.patterns import TRAINING_JOB_DETAIL_TYPE, TUNING_JOB_DETAIL_TYPE, training_job_detail, tuning_job_detail
 from infra.storage import DEAD_LETTER_RETENTION, Storage
+from training_gate.domain.scope import TUNING_JOB_NAME_MAX, prefixes_no_tuning_job_matches
 
 ASL_PATH = REPO_ROOT / "statemachine" / "training_gate.asl.json"
 EVENT_DELIVERY_ATTEMPTS = 8
@@ -168,6 +169,17 @@ class GateWorkflow(Construct):
         a training job's does; the training jobs it launched carry the same tags and end quietly."""
         config = self._config
         detail = tuning_job_detail(config.job_name_prefixes, config.job_tag_pair)
+        unmatched = prefixes_no_tuning_job_matches(config.job_name_prefixes)
+        if unmatched:
+            # Their training jobs match, their tuning jobs never can: each child is then judged on its own
+            # (domain/scope.py), which is not what a team tuning under such a prefix expects.
+            Annotations.of(self).add_warning_v2(
+                "training-gate:prefix-longer-than-a-tuning-job-name",
+                f"job_name_prefixes {', '.join(unmatched)}: longer than {TUNING_JOB_NAME_MAX} characters, the "
+                "longest name a tuning job may have, so no tuning job's end starts the gate; the training jobs "
+                "such a tuning job launches are each judged on their own. Shorten the prefix to gate the "
+                "tuning job by its best training jobs.",
+            )
         rule = events.Rule(
             self,
             "TuningJobStateChange",

@@ -380,3 +380,17 @@ def test_a_later_synthesis_builds_the_same_thing(matrix: Matrix, tmp_path: Path)
         }
 
     assert sources(tmp_path) == sources(matrix.outdir)
+
+
+def test_a_prefix_no_tuning_job_name_can_match_is_a_synth_warning_naming_it():
+    from aws_cdk.assertions import Annotations, Match
+
+    stack = TrainingGateStack(
+        App(),
+        "LongPrefix",
+        config=load_config({**read_context(), "job_name_prefixes": ["churn-", "x" * 33], "required_job_tag": None}),
+    )
+    found = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("longer than 32 characters"))
+    assert len(found) == 1
+    text = str(found[0].entry.data)
+    assert "x" * 33 in text and "churn-," not in text and "judged on their own" in text

@@ -1,10 +1,11 @@
 """Every optional permission, proved by running the calls that need it as the synthesized roles.
 
 This module's gate is synthesized with every setting that adds a grant (a second group chosen by a job
-tag, CloudWatch metrics, a holdout set in a bucket of its own); every call its handlers and tasks make is
-checked against the roles of that template (training_gate_cli/local_engine/iam.py), and the module fails
-if one was refused. It also holds what the gate may touch of a job that registered itself in a group the
-gate does not manage: nothing, and it still decides and tells the owners."""
+tag, CloudWatch metrics, a holdout set in a bucket of its own, a scope by job-name prefix); every call its
+handlers and tasks make is checked against the roles of that template (training_gate_cli/local_engine/
+iam.py), and the module fails if one was refused. It also holds what the gate may touch of a job that
+registered itself in a group the gate does not manage: nothing, and it still decides and tells the owners;
+and, scoped by a prefix, which training jobs of a tuning job are judged on their own."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ import pytest
 
 from tests.scenarios import iam_totals
 from training_gate_cli.local_engine import LocalGate, load_template
-from training_gate_cli.local_engine.emulated import create_training_job, training_log
+from training_gate_cli.local_engine.emulated import (
+    TuningChild,
+    create_training_job,
+    create_tuning_job,
+    state_change_event,
+    training_log,
+    tuning_state_change_event,
+)
 
 GOOD_LOG = training_log(0.95, 0.95, 0.95, 0.95, 0.95)
 WEAK_LOG = training_log(0.7, 0.7, 0.7, 0.7, 0.7)
@@ -26,6 +34,9 @@ OVERRIDES = {
     "poll_interval_seconds": 0,
     "additional_model_package_groups": ["fraud-models"],
     "read_cloudwatch_metrics": True,
+    # The team's jobs are churn-weekly-<date>; the SDK names a tuning job from the same base, cut to 32 characters.
+    "job_name_prefixes": ["churn-weekly-"],
+    "required_job_tag": None,
     "holdout": {"uri": f"s3://{HOLDOUT_BUCKET}/iris/holdout.csv", "label_column": "label"},
     "policy": {
         "version": 1,
@@ -127,3 +138,38 @@ def test_a_rejected_job_that_registered_itself_elsewhere_still_tells_the_owners_
     assert note["Subject"].startswith("Model rejected: self-weak")
     assert _status(own) == "PendingManualApproval"
     assert [e["detail"]["outcome"] for e in gate.decision_events()] == ["reject"]
+
+
+def _judge_children(gate: LocalGate, tuning: dict) -> list[str]:
+    ends = []
+    for child in tuning["Children"]:
+        execution_input = gate.route_event(state_change_event(child, "Completed"))
+        assert execution_input is not None, f"{child['TrainingJobName']} is in the prefix's scope"
+        ends.append(gate.run(execution_input, name=child["TrainingJobName"]).states[-1])
+    return ends
+
+
+def test_scoped_by_a_prefix_no_tuning_job_matches_each_training_job_it_launched_is_judged(
+    gate: LocalGate, iris_artifact: bytes
+):
+    # "churn-weekly-" matches the children (churn-weekly-001-...) and never the tuning job "churn-weekly".
+    tuning = create_tuning_job(
+        gate, "churn-weekly", [TuningChild(0.95), TuningChild(0.93)], artifact=iris_artifact, tags={}
+    )
+    assert gate.route_event(tuning_state_change_event(tuning, "Completed")) is None
+    assert _judge_children(gate, tuning) == ["Registered", "Registered"]
+    assert [e["detail"]["outcome"] for e in gate.decision_events()] == ["pass", "pass"]
+
+
+def test_scoped_by_a_prefix_its_tuning_job_matches_the_children_end_quietly_and_the_tuning_job_is_judged(
+    gate: LocalGate, iris_artifact: bytes
+):
+    tuning = create_tuning_job(
+        gate, "churn-weekly-hpo", [TuningChild(0.95), TuningChild(0.93)], artifact=iris_artifact, tags={}
+    )
+    assert _judge_children(gate, tuning) == ["ChildOfTuningJob", "ChildOfTuningJob"]
+    execution_input = gate.route_event(tuning_state_change_event(tuning, "Completed"))
+    assert execution_input is not None
+    result = gate.run(execution_input, name="churn-weekly-hpo")
+    assert result.states[-1] == "Registered", (result.error, result.cause)
+    assert [e["detail"]["outcome"] for e in gate.decision_events()] == ["pass"]

@@ -59,6 +59,9 @@ class TrainingJob(BaseModel):
     training_image: str | None = None
     output_model_package_arn: str | None = None
     tuning_job_arn: str | None = None
+    judged_with_tuning_job: bool = Field(
+        default=False, description="its tuning job's execution judges it (domain/scope.py); it ends quietly"
+    )
     creation_time: str | None = None
     training_start_time: str | None = None
     training_end_time: str | None = None

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from training_gate.dal.sagemaker import TrainingJobs
+from training_gate.handlers.environment import DescribeTrainingJobEnvironment, environment
 from training_gate.handlers.observability import logger, trace_aws_calls, tracer
 from training_gate.logic.describe import describe_training_job
 
@@ -23,4 +24,6 @@ class DescribeInput(BaseModel):
 @logger.inject_lambda_context(correlation_id_path="training_job_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=DescribeInput)
-    return describe_training_job(request.training_job_name, TrainingJobs()).model_dump(mode="json")
+    env = environment(DescribeTrainingJobEnvironment)
+    job = describe_training_job(request.training_job_name, TrainingJobs(), env.JOB_NAME_PREFIXES)
+    return job.model_dump(mode="json")

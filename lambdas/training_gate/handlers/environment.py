@@ -42,6 +42,10 @@ class ValidateInputEnvironment(_Environment):
     MODEL_PACKAGE_GROUPS: CommaList
 
 
+class DescribeTrainingJobEnvironment(_Environment):
+    JOB_NAME_PREFIXES: Json[list[str]] = Field(default_factory=list)
+
+
 class CollectMetricsEnvironment(_Environment):
     TRAINING_LOG_GROUP: str = TRAINING_LOG_GROUP
     READ_CLOUDWATCH_METRICS: bool = False
