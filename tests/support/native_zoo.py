@@ -5,6 +5,7 @@ framework, so the zoo runs in the inspector image's lock environments as it is."
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -25,11 +26,16 @@ REFERENCE_TOLERANCE = 1e-4
 class ZooCase:
     name: str
     framework: str  # the policy's name: xgboost, lightgbm, catboost, onnx
-    format: str | None
+    format: str | None  # the file's format (the zoo's counts)
     files: dict[str, bytes]
     reason: str | None = None  # a hostile or broken case: what the load check must name
     marker: str | None = None  # a payload's witness: this file must never exist
     sample: list[list[Any]] = field(default_factory=list)
+    reported: str | None = None  # the format the report names, when it says more than the file's
+
+    @property
+    def report_format(self) -> str | None:
+        return self.reported or self.format
 
     def artifact(self) -> bytes:
         return pack_model_tar_gz(self.files)
@@ -55,6 +61,11 @@ def _reference(fixture: dict[str, Any], inputs: list[list[Any]]) -> dict[str, An
         if fixture["family"] == "regression":
             return {"inputs": inputs, "predictions": [row[0] for row in values]}
         return {"inputs": inputs, "predictions": _argmax(values), "probabilities": values}
+    if "labels" in fixture:  # a scikit-learn wrapper: what its own predict and predict_proba gave
+        reference = {"inputs": inputs, "predictions": fixture["labels"]}
+        if "probabilities" in fixture:
+            reference["probabilities"] = fixture["probabilities"]
+        return reference
     values = fixture["predictions"]
     if objective in ("binary:logistic", "binary"):
         return {
@@ -91,9 +102,28 @@ def benign() -> list[ZooCase]:
             files = {name: path.read_bytes()}
         files["reference_predictions.json"] = json.dumps(_reference(fixture, inputs)).encode()
         cases.append(
-            ZooCase(fixture["path"], fixture["framework"], fixture["format"], files, sample=[r[:] for r in inputs])
+            ZooCase(
+                fixture["path"],
+                fixture["framework"],
+                fixture["format"],
+                files,
+                sample=[r[:] for r in inputs],
+                reported=_reported_format(fixture),
+            )
         )
     return cases
+
+
+def _reported_format(fixture: dict[str, Any]) -> str | None:
+    """A pickled wrapper (pickle or joblib, compressed or not) is reported as `sklearn-pickle`, and XGBoost's
+    with the format of its Booster's state, as the version that wrote it pickles a Booster."""
+    if not fixture["format"].startswith("sklearn-"):
+        return None
+    if fixture["framework"] == "lightgbm":
+        return "sklearn-pickle"
+    version = tuple(int(p) for p in fixture["library_version"].split(".")[:2])
+    state = "snapshot" if version < (1, 3) else "json-snapshot" if version < (1, 6) else "ubjson-snapshot"
+    return f"sklearn-pickle-{state}"
 
 
 # -- hostile and broken ------------------------------------------------------------------------------------
@@ -190,6 +220,17 @@ def hostile(marker: str) -> list[ZooCase]:
                 {"xgboost-model": _fixture("xgboost/0.90/binary.pkl")[:-30]}, "TRUNCATED"),
         ZooCase("xgboost a payload in a pickled Booster's state", "xgboost", None,
                 {"model.pkl": _booster_with_payload(marker)}, "PICKLE_GLOBAL_REFUSED", marker),
+        ZooCase("xgboost a wrapper whose Booster has a child out of range", "xgboost", None,
+                {"model.pkl": _repickled("xgboost/3.2.0/sklearn-binary.pkl", lambda root: _json_handle(
+                    root.state["_Booster"].state, lambda d: _set(_tree(d), "left_children", 0, 99)))},
+                "CHILD_OUT_OF_RANGE"),
+        ZooCase("xgboost a wrapper hiding a second Booster in its state", "xgboost", None,
+                {"model.pkl": _repickled("xgboost/3.2.0/sklearn-binary.pkl", _spare_booster)},
+                "spare is not an attribute the library writes"),
+        ZooCase("xgboost a Booster state beyond the model's bytes", "xgboost", None,
+                {"xgboost-model": _repickled("xgboost/1.2.1/binary.pkl",
+                                             lambda root: root.state.update(predictor=[1, 2]))},
+                "predictor is not an attribute the library writes"),
         ZooCase("lightgbm truncated text", "lightgbm", "text",
                 {"model.txt": _fixture("lightgbm/4.6.0/binary.txt")[:-400]}, "TRUNCATED"),
         ZooCase("lightgbm child index out of range", "lightgbm", "text",
@@ -204,6 +245,10 @@ def hostile(marker: str) -> list[ZooCase]:
         ZooCase("lightgbm a payload in a pickled Booster", "lightgbm", None,
                 {"model.pkl": b"\x80\x04\x8c\x0elightgbm.basic\x8c\x07Booster\x93)\x81" + payload[2:-1] + b"b."},
                 "PICKLE_GLOBAL_REFUSED", marker),
+        ZooCase("lightgbm a pickled Booster whose text has a cycle", "lightgbm", None,
+                {"model.pkl": _repickled("lightgbm/4.6.0/binary.pkl", lambda root: root.state.update(
+                    _handle=_lightgbm("lightgbm/4.6.0/binary.txt", "right_child", "0").decode()))},
+                "NOT_A_TREE"),
         ZooCase("catboost truncated cbm", "catboost", "cbm",
                 {"model.cbm": _fixture("catboost/1.2.10/binary.cbm")[:-500]}, "CatBoostError"),
         ZooCase("catboost a payload named model.cbm", "catboost", None,
@@ -255,6 +300,40 @@ def _booster_with_payload(marker: str) -> bytes:
     """A pickled Booster whose state hides a payload where its model bytes go."""
     inner = pickle.dumps(_Payload(marker), protocol=2)[2:-1]
     return b"\x80\x02cxgboost.core\nBooster\n)\x81}X\x06\x00\x00\x00handle" + inner + b"sb."
+
+
+def _emit(value: Any) -> bytes:
+    """`value` as protocol 2 pickle opcodes: an object the gate's data reader read (class and state) is written
+    back as NEWOBJ of its class and BUILD of its state, anything else as pickle writes it."""
+    from training_gate.inspector.native.pickle_data import PickledObject
+
+    if isinstance(value, PickledObject):
+        module, name = value.cls.rsplit(".", 1)
+        return f"c{module}\n{name}\n".encode() + b")\x81" + _emit(value.state) + b"b"
+    if isinstance(value, dict) and any(isinstance(v, (PickledObject, dict)) for v in value.values()):
+        return b"}(" + b"".join(_emit(k) + _emit(v) for k, v in value.items()) + b"u"
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def _repickled(path: str, edit: Any) -> bytes:
+    """A fixture pickle read as data, changed by `edit`, and written back: what an attacker edits by hand."""
+    from training_gate.inspector.native.pickle_data import read_pickle
+
+    data = _fixture(path)
+    names = {"xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", "lightgbm.basic.Booster"}
+    root = read_pickle(data, frozenset(names), path, arrays=True)
+    edit(root)
+    return b"\x80\x02" + _emit(root) + b"."
+
+
+def _json_handle(state: dict[str, Any], edit: Any) -> None:
+    document = json.loads(_fixture("xgboost/3.2.0/binary.json"))
+    edit(document)
+    state["handle"] = json.dumps(document).encode()
+
+
+def _spare_booster(root: Any) -> None:
+    root.state["spare"] = copy.deepcopy(root.state["_Booster"])
 
 
 def counts(cases: list[ZooCase]) -> dict[str, dict[str, int]]:

@@ -1,6 +1,7 @@
 """XGBoost, LightGBM, CatBoost and ONNX models through the inspection: the sample input's shapes and its width
-against the model's features, a reader the image lacks, pickled scikit-learn wrappers read as data, holdout
-scoring, and what the report learns about the model."""
+against the model's features, a reader the image lacks, pickled scikit-learn wrappers through the gate's loader
+(alone and in pipelines, each Booster validated before any reader sees it), holdout scoring, and what the report
+learns about the model."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def test_a_framework_whose_reader_the_image_lacks_is_skipped_naming_why_after_it
     assert broken.verdict == "reject" and broken_checks["load"].status == CheckStatus.FAIL
 
 
-# -- pickled scikit-learn wrappers, read as data ----------------------------------------------------------------
+# -- pickled scikit-learn wrappers, through the gate's loader ---------------------------------------------------
 
 
 def _data(labels: list[str] | None = None):
@@ -196,6 +197,99 @@ def test_a_payload_inside_a_wrappers_state_is_refused_before_anything_runs(tmp_p
     assert result.verdict == "reject"
     assert "PICKLE_GLOBAL_REFUSED" in checks["load"].detail and "io.open" in checks["load"].detail
     assert not (tmp_path / "owned").exists()
+
+
+def _corrupt_xgboost(booster) -> bytes:
+    """The Booster's JSON with the first tree's first left child pointing past its nodes."""
+    document = json.loads(bytes(booster.save_raw("json")))
+    document["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 999
+    return json.dumps(document).encode()
+
+
+def _corrupt_lightgbm(booster) -> str:
+    """The model text with the first tree's first left child pointing past its nodes."""
+    lines = booster.model_to_string().split("\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith("left_child="))
+    children = lines[index].split("=", 1)[1].split(" ")
+    lines[index] = "left_child=" + " ".join(["99", *children[1:]])
+    return "\n".join(lines)
+
+
+def _with_state(booster, state: dict) -> None:
+    # What pickle asks the object for: here, the state an attacker writes.
+    booster.__getstate__ = lambda: state
+
+
+def test_a_second_booster_hidden_in_a_wrappers_state_is_refused_by_the_states_schema(tmp_path: Path):
+    import xgboost
+
+    model = xgboost.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(*_data())
+    model.spare = model.get_booster().copy()  # serving's joblib.load would hand its bytes to XGBoost's C parser
+    result, checks = run({"model.pkl": pickle.dumps(model)}, PROBE)
+    assert result.verdict == "reject"
+    assert "PICKLE_SHAPE" in checks["load"].detail
+    assert "spare is not an attribute the library writes for this class" in checks["load"].detail
+    # and when its bytes are hostile, the gate's parser refuses them before anything else sees them
+    _with_state(model.spare, {"handle": _corrupt_xgboost(model.spare)})
+    result, checks = run({"model.pkl": pickle.dumps(model)}, PROBE)
+    assert result.verdict == "reject" and "CHILD_OUT_OF_RANGE" in checks["load"].detail
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_a_wrappers_corrupt_booster_is_refused_by_the_gates_parser_before_any_reader(framework: str):
+    if framework == "xgboost":
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(*_data())
+        _with_state(model.get_booster(), {"handle": _corrupt_xgboost(model.get_booster())})
+        reason = "CHILD_OUT_OF_RANGE"
+    else:
+        import lightgbm
+
+        model = lightgbm.LGBMClassifier(n_estimators=2, verbose=-1, n_jobs=1).fit(*_data())
+        state = dict(model.booster_.__getstate__())
+        state["_handle"] = _corrupt_lightgbm(model.booster_)
+        _with_state(model.booster_, state)
+        reason = "INCONSISTENT"
+    result, checks = run({"model.pkl": pickle.dumps(model)}, PROBE)
+    assert result.verdict == "reject"
+    assert "no C loader read it" in checks["load"].detail and reason in checks["load"].detail, checks["load"]
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_a_pipeline_with_a_framework_estimator_loads_through_the_allowlist_and_predicts_like_itself(framework):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model, labels = _wrapper(f"{framework}-classifier")
+    pipeline = make_pipeline(StandardScaler(), model)
+    x, y = _data(labels)
+    pipeline.fit(x, y)
+    rows = x[:4].tolist()
+    reference = {
+        "inputs": rows,
+        "predictions": pipeline.predict(np.asarray(rows)).tolist(),
+        "probabilities": pipeline.predict_proba(np.asarray(rows)).tolist(),
+    }
+    files = {"model.joblib": _dumps(pipeline, "joblib"), "reference_predictions.json": json.dumps(reference).encode()}
+    result, checks = run(files, rows, reference_tolerance=1e-5)
+    assert result.verdict == "pass", checks
+    assert checks["reference_predictions"].status == CheckStatus.PASS, checks["reference_predictions"]
+    assert (result.model.framework, result.model.class_name) == ("scikit-learn", "Pipeline")
+
+
+def test_a_corrupt_booster_inside_a_pipeline_is_refused_by_the_gates_parser():
+    import xgboost
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), xgboost.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1))
+    pipeline.fit(*_data())
+    booster = pipeline[-1].get_booster()
+    _with_state(booster, {"handle": _corrupt_xgboost(booster)})
+    result, checks = run({"model.pkl": pickle.dumps(pipeline)}, PROBE)
+    assert result.verdict == "reject"
+    assert "CHILD_OUT_OF_RANGE" in checks["load"].detail, checks["load"]
 
 
 # -- holdout and describe -----------------------------------------------------------------------------------

@@ -256,11 +256,27 @@ def test_a_hostile_auxiliary_pickle_rejects_whatever_the_model_is(tmp_path: Path
 
 
 def test_another_frameworks_pickle_that_is_not_the_model_goes_through_the_allowlist():
-    # A pickled Booster beside a scikit-learn model: not the model, so the loader reads it, and refuses it.
+    # A pickled Booster beside a scikit-learn model: not the model, so the loader reads it (serving code may
+    # load it too): a state without its model is refused, a valid one is validated and loaded as auxiliary.
     result, checks = inspect({"model.joblib": CLASSIFIER, "booster.pkl": BOOSTER_PICKLE})
     assert result.verdict == "reject"
     assert "could not load booster.pkl" in checks["load"].detail
-    assert "xgboost.core.Booster" in checks["load"].detail
+    assert "invalid Booster: handle is missing" in checks["load"].detail
+    booster = (NATIVE / "xgboost" / "3.2.0" / "binary.pkl").read_bytes()
+    result, checks = inspect({"model.joblib": CLASSIFIER, "booster.pkl": booster})
+    assert result.verdict == "pass", result.checks
+    assert result.recognition.model_file == "model.joblib"
+    assert "also recognised, not judged: XGBoost booster.pkl" in checks["find_model"].detail
+
+
+def test_a_corrupt_booster_beside_the_model_is_refused_by_the_gates_parser_before_xgboost_reads_it():
+    document = json.loads((NATIVE / "xgboost" / "3.2.0" / "binary.json").read_bytes())
+    document["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 99
+    state = pickle.dumps({"handle": json.dumps(document).encode()}, protocol=2)[2:-1]
+    booster = b"\x80\x02cxgboost.core\nBooster\n)\x81" + state + b"b."
+    result, checks = inspect({"model.joblib": CLASSIFIER, "booster.pkl": booster})
+    assert result.verdict == "reject"
+    assert "CHILD_OUT_OF_RANGE" in checks["load"].detail, checks["load"]
 
 
 def test_a_scikit_learn_predictor_beside_another_format_is_judged_and_the_other_named():

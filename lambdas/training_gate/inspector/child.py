@@ -176,8 +176,11 @@ class _Run:
         self.budgets.start("load", seconds, key)
         hook("load")
         try:
-            with open(self.workdir / facts.name, "rb") as stream:
-                model = framework.load(stream, facts, self.config)
+            if facts.name in self.loaded:  # a pickle the gate's loader read as it streamed
+                model = framework.adopt(self.loaded[facts.name], facts, self.config)
+            else:
+                with open(self.workdir / facts.name, "rb") as stream:
+                    model = framework.load(stream, facts, self.config)
         except ReaderMissing as exc:
             self.check("load", CheckStatus.SKIPPED, f"{READER_NOT_INSTALLED_DETAIL}: {exc}")
             self.stop("load", f"not run: {READER_NOT_INSTALLED_DETAIL}")

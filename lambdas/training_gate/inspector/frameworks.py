@@ -6,7 +6,8 @@ structure (and its name, as weaker evidence), `validate` the bytes, `load` insid
 `reader_version` and `writer_version` keys reach the report, the decision event, the package's metadata
 and the owners' message; any other key is kept as a detail). A judged plug-in may also say how the
 model's writer and reader versions compare (`version_check`) and what object the reference predictions
-and the holdout scoring call (`estimator`). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
+and the holdout scoring call (`estimator`), and claim a pickle the gate's loader read (`owns`, `adopt`: a
+pickled XGBoost or LightGBM estimator). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
 (the last four in `inspector/plugins`); the other frameworks recognise and describe only, so an artifact
 of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
 `ReaderMissing` from `load`: the artifact is `skipped`, naming why. A later framework is judged by
@@ -121,6 +122,15 @@ class Framework:
         raise NotJudged(self.name)
 
     def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> Any:
+        raise NotJudged(self.name)
+
+    def owns(self, outcome: Any) -> bool:
+        """Whether a pickle the gate's loader read as the artifact streamed (a compressed joblib file, say)
+        holds this framework's model, known by identity."""
+        return False
+
+    def adopt(self, loaded: Any, file: FileFacts, config: Any) -> Any:
+        """`load` for such a pickle: the model the loader built, judged as this framework's."""
         raise NotJudged(self.name)
 
     def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:

@@ -165,10 +165,21 @@ class Decision:
         }
 
 
+def _owner(outcome: Any) -> Framework | None:
+    """The framework whose model a pickle the loader read holds (an XGBoost or LightGBM Booster or estimator,
+    known by identity): that plug-in judges it, as it would the same pickle read by itself."""
+    return next((f for f in REGISTRY[1:] if f.owns(outcome)), None)
+
+
 def candidates_of(files: list[FileFacts], loaded: dict[str, Any]) -> list[Candidate]:
     names = frozenset(f.name for f in files)
     found: list[Candidate] = []
     for file in files:
+        owner = _owner(loaded[file.name]) if file.name in loaded else None
+        if owner is not None:
+            what = type(loaded[file.name].model).__name__
+            found.append(Candidate(file.name, owner, f"a pickled {what}, loaded through the allowlist"))
+            continue
         if file.name in loaded:
             role = sklearn_role(loaded[file.name])
             evidence = "did not load through the allowlist" if role == "refused" else "loaded through the allowlist"

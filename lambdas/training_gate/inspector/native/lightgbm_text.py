@@ -99,10 +99,17 @@ class LightGBMModel:
     text: bytes = b""
     # A scikit-learn wrapper's facts (`class`, `classes`) when the file pickled one, else None.
     estimator: dict[str, Any] | None = None
+    # The iteration a pickled Booster predicts up to by default (its `best_iteration` after early stopping);
+    # 0: every one. A text model saves only the iterations it predicts with.
+    best_iteration: int = 0
 
     @property
     def num_feature(self) -> int:
         return self.max_feature_idx + 1
+
+    @property
+    def iterations(self) -> int:
+        return len(self.trees) // max(self.num_tree_per_iteration, 1)
 
     def describe(self) -> dict[str, Any]:
         return {

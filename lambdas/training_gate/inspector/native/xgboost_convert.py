@@ -191,6 +191,20 @@ def _one_intercept(model: XGBoostModel) -> XGBoostModel:
     )
 
 
+def first_trees(model: XGBoostModel, per_output: int) -> XGBoostModel:
+    """The model's first `per_output` trees of each output (`ntree_limit`, iterations times parallel trees):
+    what a scikit-learn wrapper predicts with after early stopping, where a Booster predicts with every tree."""
+    if model.booster == "gblinear" or per_output <= 0:
+        return model
+    end = per_output * model.num_groups
+    if end >= len(model.trees):
+        return model
+    drops = model.weight_drop[:end] if model.weight_drop is not None else None
+    return replace(
+        model, trees=model.trees[:end], tree_info=model.tree_info[:end], weight_drop=drops, iteration_indptr=None
+    )
+
+
 def to_document(model: XGBoostModel) -> dict[str, Any]:
     """The model as an XGBoost JSON document; the model is validated first (a refusal propagates)."""
     validate(model)

@@ -14,7 +14,9 @@ against the model's features first: XGBoost itself predicts a 6-feature model on
 from __future__ import annotations
 
 import importlib
+import io
 import math
+import pickle
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -26,6 +28,7 @@ from training_gate.inspector.inputs import InputProblem, derived_input, sample_i
 from training_gate.inspector.native import api
 from training_gate.inspector.native.errors import NativeRefusal, Reason, refuse
 from training_gate.inspector.native.onnx_wire import DEFAULT_DOMAINS, OnnxLimits
+from training_gate.inspector.plugins import pickled
 from training_gate.inspector.smoke import failure, smoke_calls
 
 
@@ -177,21 +180,83 @@ class NativeFramework(_Signatures):
 
     def validate(self, stream: BinaryIO, file: FileFacts, config: Any = None) -> api.NativeModel:
         """The gate's own parser on the whole file; a NativeRefusal names what is wrong. Nothing is imported."""
-        data = stream.read()
+        return self.validate_bytes(stream.read(), file, config)
+
+    def recognition(self, data: bytes, file: FileFacts) -> api.Recognition:
         found = api.recognise(data[: api.HEAD_BYTES], file.basename)
         if found is None or found.framework != self.framework_key:
             found = api.Recognition(self.framework_key, "pickle" if data[:1] == b"\x80" else "unknown")
+        return found
+
+    def validate_bytes(self, data: bytes, file: FileFacts, config: Any = None) -> api.NativeModel:
         domains = frozenset(getattr(config, "onnx_domains", None) or [])
-        return api.validate_bytes(found, data, file.path, OnnxLimits(domains=DEFAULT_DOMAINS | domains))
+        limits = OnnxLimits(domains=DEFAULT_DOMAINS | domains)
+        return api.validate_bytes(self.recognition(data, file), data, file.path, limits)
 
     def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> NativePredictor:
-        """The gate's parser first (a refusal leaves every C loader unused), then the reader on what it validated."""
+        """The gate's parser first (a refusal leaves every C loader unused), then the reader on what it validated.
+        A pickle (XGBoost's and LightGBM's) goes through the gate's loader instead (`load_pickle`)."""
+        data = stream.read()
+        if self.pickles_through_loader and self.recognition(data, file).format == "pickle":
+            return self.load_pickle(data, file, config)
         try:
-            native = self.validate(stream, file, config)
+            native = self.validate_bytes(data, file, config)
         except NativeRefusal as exc:
             exc.before_reader = True  # type: ignore[attr-defined]
             raise
         return self.open(native, self.reader(), file, config)
+
+    # -- a pickle, through the gate's loader ------------------------------------------------------------------------
+
+    pickles_through_loader: ClassVar[bool] = False
+
+    def load_pickle(self, data: bytes, file: FileFacts, config: Any) -> NativePredictor:
+        """The gate's loader reads the pickle: its classes known by identity, its states held to the ones the
+        library writes, each Booster in it loaded only from what the gate's parser validated
+        (`plugins.pickled`). Its refusals are this plug-in's, named as its parser names them."""
+        from training_gate.inspector.loader import load_model_stream
+
+        try:
+            self.reader()
+        except ReaderMissing:
+            # Without its library the loader cannot build the pickle's objects; the gate's own reader still
+            # reads it as data, so a hostile or broken one is rejected rather than skipped.
+            try:
+                self.validate_bytes(data, file, config)
+            except NativeRefusal as exc:
+                exc.before_reader = True  # type: ignore[attr-defined]
+                raise
+            raise
+        try:
+            loaded = load_model_stream(io.BytesIO(data), file.name, config.extra_allowed_globals, config)
+        except NativeRefusal as exc:
+            exc.before_reader = True  # type: ignore[attr-defined]
+            raise
+        except (pickle.UnpicklingError, ValueError, EOFError) as exc:
+            refusal = refuse(_loader_reason(exc), str(exc) or type(exc).__name__, "pickle")
+            refusal.before_reader = True  # type: ignore[attr-defined]
+            raise refusal from exc
+        return self.adopt(loaded, file, config)
+
+    def owns(self, outcome: Any) -> bool:
+        """Whether a file the gate's loader read (while the artifact streamed) is this framework's model: a
+        Booster the loader built from validated bytes, or a wrapper of this framework holding one."""
+        if not self.pickles_through_loader or isinstance(outcome, BaseException):
+            return False
+        found = pickled.judged_model(getattr(outcome, "model", None))
+        return found is not None and found.framework == self.framework_key
+
+    def adopt(self, loaded: Any, file: FileFacts, config: Any) -> NativePredictor:
+        """The model a loaded pickle holds, judged as this framework's: a NativeRefusal when it holds none."""
+        reader = self.reader()
+        found = pickled.judged_model(loaded.model)
+        if found is None or found.framework != self.framework_key:
+            what = type(loaded.model).__name__
+            raise refuse(Reason.PICKLE_SHAPE, f"the pickle holds a {what}, not a {self.name} Booster or estimator")
+        return self.open(self.from_pickle(found), reader, file, config)
+
+    def from_pickle(self, found: pickled.JudgedModel) -> api.NativeModel:
+        raise NotImplementedError
 
     def reader(self) -> Any:
         """The framework's library, imported inside the child; ReaderMissing when the image has none."""
@@ -260,6 +325,18 @@ class NativeFramework(_Signatures):
         }
 
     model_class: ClassVar[str] = "Booster"
+
+
+def _loader_reason(exc: BaseException) -> Reason:
+    from training_gate.inspector.restricted.errors import CapExceeded, RefusedGlobal
+
+    if isinstance(exc, RefusedGlobal):
+        return Reason.PICKLE_GLOBAL_REFUSED
+    if isinstance(exc, CapExceeded):
+        return Reason.LENGTH_TOO_LARGE
+    if isinstance(exc, EOFError):
+        return Reason.TRUNCATED
+    return Reason.PICKLE_SHAPE
 
 
 def native_smoke(model: NativePredictor, config: Any) -> tuple[CheckStatus, str]:

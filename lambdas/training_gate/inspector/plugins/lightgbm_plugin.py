@@ -10,6 +10,7 @@ import numpy as np
 from training_gate.inspector.frameworks import FileFacts
 from training_gate.inspector.native import api
 from training_gate.inspector.native.lightgbm_text import OBJECTIVES, LightGBMModel
+from training_gate.inspector.plugins import pickled
 from training_gate.inspector.plugins.base import Loaded, NativeFramework, NativePredictor, checked
 
 # multiclassova gives one sigmoid per class, not a distribution: its class is the largest, its rows need
@@ -24,7 +25,10 @@ class _Booster(Loaded):
         self.booster = lightgbm.Booster(params={"num_threads": 1}, model_str=model.text.decode("utf-8"))
 
     def outputs(self, matrix: np.ndarray) -> np.ndarray:
-        values = checked(OBJECTIVES[self.model.objective], self.booster.predict(matrix, num_threads=1))
+        # A pickled Booster predicts up to its best iteration by default (Booster.predict), as serving will.
+        last = self.model.best_iteration if 0 < self.model.best_iteration <= self.model.iterations else -1
+        values = self.booster.predict(matrix, num_iteration=last, num_threads=1)
+        values = checked(OBJECTIVES[self.model.objective], values)
         if self.model.objective == "multiclassova":
             return np.argmax(np.asarray(values), axis=1)
         return values
@@ -40,6 +44,24 @@ class LightGBM(NativeFramework):
 
     def evidence(self, fmt: str) -> str:
         return "a text model (tree, version=)" if fmt == "text" else f"a {fmt} model"
+
+    pickles_through_loader = True
+
+    def from_pickle(self, found: pickled.JudgedModel) -> api.NativeModel:
+        model = found.model
+        assert isinstance(model, LightGBMModel)
+        best = vars(found.booster).get("best_iteration")
+        model.best_iteration = best if type(best) is int and best > 0 else 0
+        if found.estimator is not None:
+            model.source_format = "sklearn-pickle"
+            classes = None
+            if model.objective in ("binary", "multiclass", "multiclassova", "cross_entropy"):
+                expected = model.num_class if model.objective.startswith("multiclass") else 2
+                classes = pickled.classes_of(found.estimator, expected)
+            model.estimator = {"class": type(found.estimator).__name__, "classes": classes}
+        return api.NativeModel(
+            api.Recognition("lightgbm", "pickle"), model.describe(), model.num_feature, model.text, parsed=model
+        )
 
     def open(self, native: api.NativeModel, reader: Any, file: FileFacts, config: Any) -> NativePredictor:
         model: LightGBMModel = native.parsed

@@ -14,7 +14,9 @@ import numpy as np
 
 from training_gate.inspector.frameworks import FileFacts
 from training_gate.inspector.native import api
+from training_gate.inspector.native.xgboost_convert import first_trees, to_json
 from training_gate.inspector.native.xgboost_model import OBJECTIVES, XGBoostModel, objective_name
+from training_gate.inspector.plugins import pickled
 from training_gate.inspector.plugins.base import Loaded, NativeFramework, NativePredictor, checked
 
 # The first key of an XGBoost JSON or UBJSON document: a model (learner) or a snapshot (Config, Model).
@@ -56,6 +58,19 @@ class _Booster(Loaded):
         return values
 
 
+def _predicted_trees(estimator: Any, model: XGBoostModel) -> int:
+    """How many trees of each output a wrapper predicts with (0: all). After early stopping, its best
+    iteration's: 1.x keeps `best_ntree_limit` (trees, parallel ones counted), 2.0 and later `best_iteration`
+    in the Booster's attributes (XGBModel._get_iteration_range)."""
+    limit = vars(estimator).get("best_ntree_limit", model.attributes.get("best_ntree_limit"))
+    if isinstance(limit, str) and limit.isdigit():
+        limit = int(limit)
+    if type(limit) is int and limit > 0:
+        return limit
+    best = model.attributes.get("best_iteration", "")
+    return (int(best) + 1) * model.num_parallel_tree if best.isdigit() else 0
+
+
 class XGBoost(NativeFramework):
     name = "XGBoost"
     framework_key = "xgboost"
@@ -87,6 +102,23 @@ class XGBoost(NativeFramework):
         if found.format in ("json", "ubjson") and not _DOCUMENT.match(file.head):
             return None
         return self.evidence(found.format)
+
+    pickles_through_loader = True
+
+    def from_pickle(self, found: pickled.JudgedModel) -> api.NativeModel:
+        model = found.model
+        assert isinstance(model, XGBoostModel)
+        predicted = model
+        if found.estimator is not None:
+            model.source_format = f"sklearn-{model.source_format}"
+            classes = None
+            if objective_name(model.objective).startswith(("binary:", "multi:")):
+                classes = pickled.classes_of(found.estimator, max(model.num_class, 2))
+            model.estimator = {"class": type(found.estimator).__name__, "classes": classes}
+            predicted = first_trees(model, _predicted_trees(found.estimator, model))
+        return api.NativeModel(
+            api.Recognition("xgboost", "pickle"), model.describe(), model.num_feature, to_json(predicted), parsed=model
+        )
 
     def open(self, native: api.NativeModel, reader: Any, file: FileFacts, config: Any) -> NativePredictor:
         model: XGBoostModel = native.parsed
