@@ -325,3 +325,67 @@ def test_the_inspection_says_what_the_model_is_and_what_read_it():
     assert model.bytes_validated is True and model.details["objective"] == "multi:softprob"
     assert model.details["num_class"] == 3
     assert model.summary().startswith("xgboost old-binary, Booster, written by 1.7, read by xgboost ")
+
+
+# -- ONNX graphs that take no table --------------------------------------------------------------------------
+
+
+def _graph(nodes, inputs, outputs, initializers=()) -> bytes:
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_an_onnx_graph_of_images_or_token_ids_is_smoke_tested_on_zeros_of_its_declared_inputs():
+    from onnx import TensorProto, helper, numpy_helper
+
+    image = _graph(
+        [helper.make_node("GlobalAveragePool", ["image"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["y"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    )
+    text = _graph(
+        [helper.make_node("Gather", ["E", "input_ids"], ["e"]), helper.make_node("ReduceMean", ["e"], ["y"], axes=[1])],
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 4])],
+        [numpy_helper.from_array(np.ones((10, 4), np.float32), "E")],
+    )
+    for data, inputs in ((image, "image float"), (text, "input_ids int64")):
+        result, checks = run({"model.onnx": data}, PROBE)  # a table sample, which such a graph cannot take
+        assert result.verdict == "pass", checks
+        assert checks["smoke_prediction"].status == CheckStatus.PASS
+        assert "zeros of the graph's inputs" in checks["smoke_prediction"].detail
+        assert inputs in result.model.details["inputs"]
+
+
+def test_an_onnx_graph_whose_output_on_zeros_is_not_finite_fails_its_smoke_prediction():
+    from onnx import TensorProto, helper
+
+    data = _graph(
+        [helper.make_node("Log", ["image"], ["y"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 2, 2])],
+    )
+    result, checks = run({"model.onnx": data}, None)
+    assert result.verdict == "reject"
+    assert "non-finite" in checks["smoke_prediction"].detail
+
+
+def test_a_float16_onnx_table_takes_the_sample_input():
+    from onnx import TensorProto, helper, numpy_helper
+
+    data = _graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["batch", 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["batch", 1])],
+        [numpy_helper.from_array(np.ones((5, 1), np.float16), "W")],
+    )
+    result, checks = run({"model.onnx": data}, PROBE)
+    assert result.verdict == "pass", checks
+    assert checks["smoke_prediction"].detail.startswith("ONNX: predict on 6 row(s) (configured sample input)")
