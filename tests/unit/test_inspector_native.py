@@ -389,3 +389,26 @@ def test_a_float16_onnx_table_takes_the_sample_input():
     result, checks = run({"model.onnx": data}, PROBE)
     assert result.verdict == "pass", checks
     assert checks["smoke_prediction"].detail.startswith("ONNX: predict on 6 row(s) (configured sample input)")
+
+
+def test_a_catboost_model_with_categorical_features_takes_them_as_text(tmp_path: Path):
+    import catboost
+
+    x, y = _data()
+    cities = ["paris", "lyon", "nice", "lyon"] * 20
+    rows = [[*map(float, r[:4]), city] for r, city in zip(x.tolist(), cities, strict=True)]
+    model = catboost.CatBoostClassifier(
+        iterations=3, depth=2, verbose=False, allow_writing_files=False, thread_count=1, cat_features=[4]
+    ).fit(rows, y)
+    path = tmp_path / "model.cbm"
+    model.save_model(str(path))
+    sample = rows[:3]
+    reference = {"inputs": sample, "predictions": model.predict(sample).tolist()}
+    reference["probabilities"] = model.predict_proba(sample).tolist()
+    files = {"model.cbm": path.read_bytes(), "reference_predictions.json": json.dumps(reference).encode()}
+    result, checks = run(files, sample, reference_tolerance=1e-6)
+    assert result.verdict == "pass", checks
+    assert checks["reference_predictions"].status == CheckStatus.PASS, checks["reference_predictions"]
+    # a sample of numbers only: the category column's numbers reach CatBoost as text
+    result, checks = run({"model.cbm": path.read_bytes()}, [[0.1, 0.2, 0.3, 0.4, 2.0]])
+    assert result.verdict == "pass", checks

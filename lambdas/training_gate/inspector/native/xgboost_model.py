@@ -222,6 +222,14 @@ def _validate_linear(model: XGBoostModel) -> None:
 
 def _validate_trees(model: XGBoostModel) -> None:
     count = len(model.trees)
+    vectors = next((tree.size_leaf_vector for tree in model.trees if tree.size_leaf_vector > 1), None)
+    if vectors is not None:
+        raise refuse(
+            Reason.UNSUPPORTED,
+            f"vector leaves of {vectors} outputs (multi_strategy=multi_output_tree, experimental in XGBoost): "
+            "the gate validates one output per tree",
+            "trees",
+        )
     if len(model.tree_info) != count:
         raise refuse(Reason.INCONSISTENT, f"{len(model.tree_info)} tree_info entries for {count} trees", "tree_info")
     for index, group in enumerate(model.tree_info):

@@ -37,6 +37,8 @@ class Loaded:
     would. `kind`: "probabilities" (rows of class probabilities), "labels" (a class per row) or "scores"."""
 
     kind: str = "scores"
+    # Columns the reader takes as categories (CatBoost's cat_features): their cells reach it as text.
+    categorical: frozenset[int] = frozenset()
 
     def outputs(self, matrix: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -95,6 +97,8 @@ class NativePredictor:
             raise InputProblem(f"the rows have {cells.ndim} dimensions")
         if self.width is not None and cells.shape[1] != self.width:
             raise InputProblem(f"rows of {cells.shape[1]} values, the model reads {self.width} features")
+        if self.loaded.categorical:
+            return self._mixed(cells, columns)
         try:  # numbers throughout (NaN for missing): at once
             matrix = cells.astype(np.float64)
         except (TypeError, ValueError):  # None, text or numbers as text: cell by cell, naming the column
@@ -108,6 +112,23 @@ class NativePredictor:
                 f"the sample input holds missing values: {self.plugin.name} models have no missing-value "
                 "convention of their own; give complete rows"
             )
+        return matrix
+
+    def _mixed(self, cells: np.ndarray, columns: list[str]) -> np.ndarray:
+        """Rows for a reader with categorical columns: those as text (a whole number as its digits, as CatBoost
+        itself turns integer categories into text; a missing one as "None"), the others as numbers."""
+        matrix = np.empty(cells.shape, dtype=object)
+        for (row, column), cell in np.ndenumerate(cells):
+            if column in self.loaded.categorical:
+                if isinstance(cell, (float, np.floating)) and math.isfinite(cell) and float(cell).is_integer():
+                    cell = int(cell)
+                matrix[row, column] = "None" if cell is None else str(cell)
+            else:
+                name = columns[column] if columns else str(column)
+                value = _number(cell, name, self.plugin.name)
+                if math.isinf(value):
+                    raise InputProblem("the sample input holds infinity: give finite rows")
+                matrix[row, column] = value
         return matrix
 
     # -- what the checks call ---------------------------------------------------------------------------------

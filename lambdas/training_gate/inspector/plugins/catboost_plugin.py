@@ -26,12 +26,17 @@ class _Model(Loaded):
         self.loss = str(params.get("loss_function", "")).split(":")[0]
         self.kind = "probabilities" if self.loss in _CLASSIFIERS else "scores"
         self.width = len(self.model.feature_names_ or [])
+        self.categorical = frozenset(int(i) for i in self.model.get_cat_feature_indices())
+        self.catboost = catboost
 
     def outputs(self, matrix: np.ndarray) -> np.ndarray:
+        data: Any = matrix
+        if self.categorical:
+            data = self.catboost.Pool(matrix.tolist(), cat_features=sorted(self.categorical), thread_count=1)
         if self.kind == "probabilities":
-            values = self.model.predict(matrix, prediction_type="Probability", thread_count=1)
+            values = self.model.predict(data, prediction_type="Probability", thread_count=1)
             return checked("softmax", values)
-        return checked("identity", self.model.predict(matrix, thread_count=1))
+        return checked("identity", self.model.predict(data, thread_count=1))
 
 
 class CatBoost(NativeFramework):
