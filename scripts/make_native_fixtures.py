@@ -387,6 +387,8 @@ def _lightgbm_worker(version: str, out: Path) -> list[dict]:
 
 
 def _catboost_worker(version: str, out: Path) -> list[dict]:
+    import pickle
+
     import catboost
 
     assert catboost.__version__ == version, (catboost.__version__, version)
@@ -403,28 +405,35 @@ def _catboost_worker(version: str, out: Path) -> list[dict]:
         "regression": (catboost.CatBoostRegressor, {"loss_function": "RMSE"}),
         "ranking": (catboost.CatBoostRanker, {"loss_function": "YetiRank"}),
     }
+    # Column 4 as a categorical feature: CatBoost takes its values as integers or text, never floats.
+    cases["binary-categorical"] = (catboost.CatBoostClassifier, {"loss_function": "Logloss", "cat_features": [4]})
     for case, (cls, extra) in cases.items():
+        family = case.split("-")[0]
         settings = {"iterations": 5, "depth": 3, "random_seed": 0, "verbose": False, "thread_count": 1}
         model = cls(**settings, allow_writing_files=False, **extra)
-        fit = {"group_id": group_id} if case == "ranking" else {}
-        model.fit(x, labels[case], **fit)
+        fit = {"group_id": group_id} if family == "ranking" else {}
+        data, rows = x, probe
+        if "cat_features" in extra:
+            data = [[*row[:4], int(row[4])] for row in x.tolist()]
+            rows = [[*row[:4], int(row[4])] for row in probe.tolist()]
+        model.fit(data, labels[family], **fit)
+        predictions = model.predict_proba(rows) if family in ("binary", "multiclass") else model.predict(rows)
+        common = {
+            "framework": "catboost",
+            "library_version": version,
+            "family": family,
+            "case": case,
+            "objective": extra["loss_function"],
+            "num_feature": NUM_FEATURE,
+            "predictions": _floats(predictions),
+        }
         path = directory / f"{case}.cbm"
         model.save_model(str(path))
-        predictions = model.predict_proba(probe) if case in ("binary", "multiclass") else model.predict(probe)
-        records.append(
-            _record(
-                path,
-                out,
-                framework="catboost",
-                library_version=version,
-                family=case,
-                case=case,
-                format="cbm",
-                objective=extra["loss_function"],
-                num_feature=NUM_FEATURE,
-                predictions=_floats(predictions),
-            )
-        )
+        records.append(_record(path, out, format="cbm", **common))
+        # A pickled estimator (framework mode): CatBoost's own state, the .cbm bytes under `__model`.
+        path = directory / f"{case}.pkl"
+        path.write_bytes(pickle.dumps(model, protocol=4))
+        records.append(_record(path, out, format="pickle", **common))
     return records
 
 

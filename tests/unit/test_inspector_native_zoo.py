@@ -51,6 +51,7 @@ def test_the_zoo_covers_each_framework_every_objective_family_and_every_format()
     assert set(table) == {"xgboost", "lightgbm", "catboost", "onnx"}
     for case in BENIGN:
         assert case.report_format in FRAMEWORK_FORMATS[case.framework], case.name
+    assert set(table["catboost"]) == {"cbm", "pickle"}
     for framework in ("xgboost", "lightgbm"):  # scikit-learn wrappers, pickled and dumped by joblib
         assert {"sklearn-pickle", "sklearn-joblib", "sklearn-joblib-compressed"} <= set(table[framework])
     families = {(c.framework, c.name.split("/")[-1].split("-")[0].split(".")[0]) for c in BENIGN}
