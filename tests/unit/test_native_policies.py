@@ -88,6 +88,24 @@ def test_regression_asks_only_for_a_reported_finite_metric():
     assert decide(policy, combine([_value("validation:rmse", "nan")]), None).outcome == Outcome.REJECT
 
 
+@pytest.mark.parametrize(
+    ("framework", "objective", "logged", "metric"),
+    [
+        ("xgboost", "reg:squarederror", "validation:mae", "mae"),
+        ("xgboost", "rank:ndcg", "validation:map", "map"),
+        ("lightgbm", "regression", "validation:l1", "l1"),
+        ("catboost", "RMSE", "validation:MAE", "mae"),
+    ],
+)
+def test_a_regression_or_ranking_job_is_judged_on_the_metric_of_its_family_it_logged(
+    framework, objective, logged, metric
+):
+    reported = {canonical_name(logged)}
+    policy = Policy.model_validate(default_policy(framework, objective, (3, 0), reported=reported))
+    assert [rule.metric for rule in policy.rules] == [metric]
+    assert decide(policy, combine([_value(logged, "0.25")]), None).outcome == Outcome.PASS
+
+
 def test_accuracy_is_derived_from_error_for_the_shipped_accuracy_rule():
     derived = derived_values([_value("validation:error", "0.061562"), _value("train:error", "0.02")])
     assert [(d.name, d.original_name, d.value) for d in derived] == [

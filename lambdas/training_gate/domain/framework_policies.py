@@ -12,7 +12,8 @@ trivial predictor:
 - binary: logloss < ln 2 (a constant 0.5 scores ln 2), error < 0.5, AUC > 0.5;
 - multiclass with k classes: multi-class logloss < ln k, merror < 1 - 1/k;
 - regression, ranking and count objectives have no scale-free bar: the rule asks that the metric be
-  reported and finite (`>= 0`); a user sets the threshold their data needs.
+  reported and finite (`>= 0`), each of the family's metrics the job reported (`mae` as well as `rmse`);
+  a user sets the threshold their data needs.
 
 A job that reported none of its family's metrics is judged on the one its framework reports by default
 for the objective, which is then missing: inconclusive, naming it. Those are floors against a broken
@@ -106,9 +107,14 @@ _CHANCE_RULES: dict[str, tuple[str, str] | None] = {
     "merror": ("<", "1-1/k"),
     "multi_error": ("<", "1-1/k"),
 }
-# The metrics of each objective family a job may report (its eval_metric), in the order they are judged.
+# The metrics of each objective family a job may report (its eval_metric), in the order they are judged. A
+# regression or ranking job judged on another of its family's metrics than the default (eval_metric=mae) is
+# judged on what it reported, not found inconclusive for want of the default.
 _BINARY = ("logloss", "error", "auc")
 _MULTICLASS = ("mlogloss", "merror")
+_XGB_REGRESSION = ("rmse", "mae", "rmsle", "mape", "mphe")
+_XGB_RANKING = ("ndcg", "map", "pre", "auc")
+_LGB_REGRESSION = ("l2", "rmse", "l1", "huber", "fair", "mape", "quantile")
 FAMILY_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "xgboost": {
         "binary:logistic": _BINARY,
@@ -116,13 +122,31 @@ FAMILY_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
         "binary:hinge": ("error",),
         "multi:softmax": _MULTICLASS,
         "multi:softprob": _MULTICLASS,
+        **{
+            objective: _XGB_REGRESSION
+            for objective in (
+                "reg:squarederror",
+                "reg:linear",
+                "reg:squaredlogerror",
+                "reg:pseudohubererror",
+                "reg:absoluteerror",
+                "reg:logistic",
+            )
+        },
+        **{objective: _XGB_RANKING for objective in ("rank:pairwise", "rank:ndcg", "rank:map")},
     },
     "lightgbm": {
         "binary": ("binary_logloss", "binary_error", "auc"),
         "multiclass": ("multi_logloss", "multi_error"),
         "multiclassova": ("multi_logloss", "multi_error"),
+        **{objective: _LGB_REGRESSION for objective in ("regression", "regression_l1", "huber", "fair", "quantile")},
+        **{objective: ("ndcg", "map") for objective in ("lambdarank", "rank_xendcg")},
     },
-    "catboost": {"Logloss": ("logloss", "auc"), "MultiClass": ("multiclass",)},
+    "catboost": {
+        "Logloss": ("logloss", "auc"),
+        "MultiClass": ("multiclass",),
+        "RMSE": ("rmse", "mae"),
+    },
 }
 
 
