@@ -1,7 +1,8 @@
 """The inspection of XGBoost, LightGBM, CatBoost and ONNX models against loading and predicting with the
 framework alone (make bench), on the fixtures of tests/fixtures/native, one core.
 
-For each framework, a model.tar.gz of one fixture, and:
+For each framework, a model.tar.gz of one fixture (and a pickled XGBClassifier, `xgb-sklearn`, which goes
+through the gate's loader), and:
 - alone, cold: a fresh interpreter imports the framework, loads the file and predicts six rows (what a
   script pays, import included);
 - alone, warm: load and predict in a process that imported the framework already;
@@ -36,6 +37,8 @@ CASES = {
     "lightgbm": ("lightgbm/4.6.0/multiclass.txt", "model.txt"),
     "catboost": ("catboost/1.2.10/multiclass.cbm", "model.cbm"),
     "onnx": ("onnx/multiclass-forest.onnx", "model.onnx"),
+    # A pickled XGBClassifier: the gate's loader (identity, learned states, the Booster validated and converted).
+    "xgb-sklearn": ("xgboost/3.2.0/sklearn-binary.pkl", "model.pkl"),
 }
 # Import, then load and predict: the framework alone, as a script would use it.
 IMPORT = {
@@ -43,6 +46,7 @@ IMPORT = {
     "lightgbm": "import lightgbm as l",
     "catboost": "import catboost as c",
     "onnx": "import onnxruntime as o",
+    "xgb-sklearn": "import pickle, xgboost as x",
 }
 PREDICT = {
     "xgboost": "b = x.Booster(); b.load_model(P); b.predict(x.DMatrix(n.asarray(R)))",
@@ -52,6 +56,7 @@ PREDICT = {
         "s = o.InferenceSession(P, providers=['CPUExecutionProvider']); "
         "s.run(None, {s.get_inputs()[0].name: n.asarray(R, dtype=n.float32)})"
     ),
+    "xgb-sklearn": "pickle.load(open(P, 'rb')).predict_proba(n.asarray(R))",
 }
 ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
 
