@@ -19,8 +19,10 @@ as they inflate; every other file is unpacked and recognised afterwards by the p
 A scikit-learn object beside another framework's model that only transforms or encodes (a scaler, a
 label encoder) is auxiliary: it never decides the framework or the smoke prediction, but it was loaded
 through the same allowlist, and a refused one rejects. Every pickle goes through that loader except
-the model file of another framework, which its own plug-in reads (XGBoost, LightGBM and CatBoost pickles
-as data, never through `__setstate__`), or describes without loading when the gate does not judge it.
+the model file of another framework, which its own plug-in reads (XGBoost's and LightGBM's through the same
+loader, held to the states those libraries write; CatBoost's as data; never through `__setstate__`), or
+describes without loading when the gate does not judge it. A pickle the loader read as it streamed (a
+compressed joblib file) whose model is an XGBoost or LightGBM one is judged by that framework's plug-in.
 """
 
 from __future__ import annotations
