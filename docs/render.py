@@ -38,6 +38,15 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
+_NUMERIC = {
+    "NumericGreaterThan": ">",
+    "NumericGreaterThanEquals": ">=",
+    "NumericLessThan": "<",
+    "NumericLessThanEquals": "<=",
+    "NumericEquals": "=",
+}
+
+
 def _condition(rule: dict[str, Any]) -> str:
     """A short label for a Choice rule: the values it compares with."""
     if "Not" in rule:
@@ -58,6 +67,8 @@ def _condition(rule: dict[str, Any]) -> str:
             return f"{variable} {'present' if value else 'absent'}"
         if key.endswith("Path"):
             return f"{variable} < {str(value).rsplit('.', 1)[-1]}"
+        if key in _NUMERIC:
+            return f"{variable} {_NUMERIC[key]} {json.dumps(value)}"
         return f"{value}" if key.startswith("String") else f"{variable}={json.dumps(value)}"
     return "condition"
 
@@ -113,7 +124,11 @@ ARCHITECTURE_DOT = """digraph architecture {
     inspect [label="InspectArtifact\\n(container, scikit-learn)"];
     collect [label="CollectMetrics"]; evaluate [label="EvaluatePolicy"]; register [label="RegisterModel"];
     record [label="RecordOutcome"]; failure [label="DescribeFailure"];
-    describe_tuning [label="DescribeTuningJob"]; notify [label="NotifyOwners\\n(owner-checked)"]; }
+    describe_tuning [label="DescribeTuningJob"]; notify [label="NotifyOwners\\n(owner-checked)"];
+    answer [label="AnswerPipelines"]; }
+  pipeline [label="SageMaker pipeline\\nCallbackStep" fillcolor="#fce5cd"];
+  callbacks [label="SQS: callback queue\\n(dead-letter queue)" fillcolor="#fff2cc"];
+  start_callback [label="StartCallback\\n(event source mapping)"];
   alert [label="AlertOperations"];
   s3 [label="S3: model.tar.gz,\\nreports, metrics" fillcolor="#fff2cc"];
   logs [label="CloudWatch Logs\\n/aws/sagemaker/TrainingJobs" fillcolor="#fff2cc"];
@@ -133,7 +148,10 @@ ARCHITECTURE_DOT = """digraph architecture {
   describe_tuning -> tuning [style=dashed]; failure -> ddb; notify -> ddb;
   inspect -> s3; collect -> logs; collect -> s3; evaluate -> s3; evaluate -> ddb; register -> ddb;
   register -> registry; register -> bus; record -> bus; record -> ddb;
-  notify -> owners [label="reject / inconclusive / training failed"]; sfn -> ops [label="skipped"];
+  notify -> owners [label="reject / inconclusive / training failed"]; notify -> ops [label="skipped"];
+  pipeline -> callbacks [label="token + arguments"]; callbacks -> start_callback; start_callback -> sfn;
+  sfn -> answer; answer -> ddb; answer -> pipeline [label="SendPipelineExecutionStep*" style=dashed];
+  alert -> pipeline [label="what no Catch sees" style=dashed];
   sfn -> ended [style=dashed]; ended -> alert; alert -> ops; alert -> ddb [label="endings"];
   alarms [label="CloudWatch alarms"]; alarms -> ops;
 }

@@ -82,6 +82,11 @@ class GateConfig(BaseModel):
         default=False,
         description="judge each training job a tuning job launches on its own, beside the tuning job's decision",
     )
+    fail_step_on_reject: bool = Field(
+        default=False,
+        description="a SageMaker pipeline's CallbackStep fails on reject, inconclusive or skipped; by default it "
+        "succeeds with decision=reject (or inconclusive, skipped) so a ConditionStep can branch",
+    )
     operations_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = []
     kms_key_arn: Annotated[str | None, Field(pattern=_KMS_KEY_ARN)] = None
     operations_kms_key_arn: Annotated[

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import REPO_ROOT, GateConfig
@@ -56,7 +58,14 @@ ENVIRONMENT_SETTINGS = {
     "POLICY_PARAMETER_PREFIX": "policy_parameter_prefix, or the stack name",
     "POWERTOOLS_SERVICE_NAME": "the stack name",
     "READ_CLOUDWATCH_METRICS": "read_cloudwatch_metrics",
+    "FAIL_STEP_ON_REJECT": "fail_step_on_reject",
 }
+# SendPipelineExecutionStepSuccess and SendPipelineExecutionStepFailure name a callback token, not a resource:
+# the request carries no ARN a policy could scope to.
+CALLBACK_REASON = "sagemaker:SendPipelineExecutionStep* act on a callback token, which no resource ARN names"
+CALLBACK_ACTIONS = ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"]
+# The bridge starts at most this many executions per invocation (SQS event source batch size).
+CALLBACK_BATCH_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,10 @@ class GateFunctions(Construct):
         self.describe_failure = self._build_describe_failure()
         self.describe_tuning_job = self._build_describe_tuning_job()
         self.notify_owners = self._build_notify_owners()
+        self.answer_pipelines = self._build_answer_pipelines()
         self.alert_operations = self._build_alert_operations()
+        # Built with the workflow, whose state machine it starts (build_start_callback).
+        self.start_callback: lambda_.Function | None = None
         self.environment_bytes = {
             name: check_environment(self, name, variables, {**ENVIRONMENT_SETTINGS, **DOCUMENT_VARIABLES})
             for name, variables in self.environments.items()
@@ -129,11 +141,13 @@ class GateFunctions(Construct):
             "DescribeFailure": self.describe_failure,
             "DescribeTuningJob": self.describe_tuning_job,
             "NotifyOwners": self.notify_owners,
+            "AnswerPipelines": self.answer_pipelines,
         }
 
     @property
     def all(self) -> dict[str, lambda_.IFunction]:
-        return {**self.workflow_functions, "AlertOperations": self.alert_operations}
+        bridge = {"StartCallback": self.start_callback} if self.start_callback is not None else {}
+        return {**self.workflow_functions, "AlertOperations": self.alert_operations, **bridge}
 
     @property
     def policy_parameter_prefix(self) -> str:
@@ -277,14 +291,17 @@ class GateFunctions(Construct):
                 "DEFAULT_MAX_POLLS": str(config.max_polls),
                 "DEFAULT_TUNING_CANDIDATES": str(config.tuning_candidates),
                 "GATE_TUNING_CHILDREN": "true" if config.gate_tuning_children else "false",
+                "FAIL_STEP_ON_REJECT": "true" if config.fail_step_on_reject else "false",
             },
             settings=True,
         )
 
     def _build_describe_training_job(self) -> lambda_.Function:
-        # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py).
+        # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py):
+        # the prefixes (up to 4 KB of them) come from the settings document; unscoped, it never reads it.
         scoped = bool(self._config.job_name_prefixes)
-        function = self._zip_function("DescribeTrainingJob", "describe_training_job", {}, settings=scoped)
+        environment = {} if scoped else {"JOB_NAME_PREFIXES": "[]"}
+        function = self._zip_function("DescribeTrainingJob", "describe_training_job", environment, settings=scoped)
         self._training_jobs(
             function,
             "DescribeTrainingJob",
@@ -442,12 +459,55 @@ class GateFunctions(Construct):
             "AlertOperations",
             "alert_operations",
             {"OPERATIONS_TOPIC_ARN": topic.topic_arn, "DECISION_TABLE": self._storage.decision_table.table_name},
+            star_reason=f"{XRAY_REASON}; {CALLBACK_REASON}",
         )
         alert.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
         self._storage.operations_key.grant(alert, "kms:GenerateDataKey", "kms:Decrypt")
-        # How an execution ended is written on the decision item it owned (found by the job's key).
+        # How an execution ended is written on the decision item it owned (found by the job's key), and the
+        # pipelines waiting on what it held are answered (what no Catch sees ends here).
         self._decision_table(alert, ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+        alert.add_to_role_policy(iam.PolicyStatement(actions=CALLBACK_ACTIONS, resources=["*"]))
         return alert
+
+    def _build_answer_pipelines(self) -> lambda_.Function:
+        """Answers the SageMaker pipelines waiting on a decision: reads and records on the decision item."""
+        function = self._zip_function(
+            "AnswerPipelines",
+            "answer_pipelines",
+            {"DECISION_TABLE": self._storage.decision_table.table_name},
+            star_reason=f"{XRAY_REASON}; {CALLBACK_REASON}",
+        )
+        self._decision_table(function, ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+        function.add_to_role_policy(iam.PolicyStatement(actions=CALLBACK_ACTIONS, resources=["*"]))
+        return function
+
+    def build_start_callback(self, state_machine: sfn.IStateMachine) -> lambda_.Function:
+        """The bridge from the callback queue to the workflow: an SQS event source mapping (batches of
+        messages, partial batch responses) on a function that names each execution after its message."""
+        name = "StartCallback"
+        function = self._zip_function(
+            name,
+            "start_callback",
+            {"STATE_MACHINE_ARN": state_machine.state_machine_arn},
+            star_reason=f"{XRAY_REASON}; {CALLBACK_REASON} (a stopping pipeline is answered at once)",
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:SendPipelineExecutionStepFailure"], resources=["*"])
+        )
+        # Grants the function's role what the event source mapping polls with (receive, delete, visibility).
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                self._storage.callbacks, batch_size=CALLBACK_BATCH_SIZE, report_batch_item_failures=True
+            )
+        )
+        self.environment_bytes[name] = check_environment(
+            self, name, self.environments[name], {**ENVIRONMENT_SETTINGS, **DOCUMENT_VARIABLES}
+        )
+        self.start_callback = function
+        return function
 
     def _build_describe_failure(self) -> lambda_.Function:
         function = self._zip_function(
@@ -480,15 +540,23 @@ class GateFunctions(Construct):
         return function
 
     def _build_notify_owners(self) -> lambda_.Function:
-        """The owners' message, sent only while the execution owns the decision (checked in the same step)."""
-        topic = self._storage.topic
+        """A decision's message, sent only while the execution owns the decision (checked in the same step):
+        the owners', or operations' for a skipped decision (nothing for the owners to retrain)."""
+        topic, operations = self._storage.topic, self._storage.operations_topic
         function = self._zip_function(
             "NotifyOwners",
             "notify_owners",
-            {"NOTIFICATION_TOPIC_ARN": topic.topic_arn, "DECISION_TABLE": self._storage.decision_table.table_name},
+            {
+                "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
+                "OPERATIONS_TOPIC_ARN": operations.topic_arn,
+                "DECISION_TABLE": self._storage.decision_table.table_name,
+            },
         )
-        function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn, operations.topic_arn])
+        )
         self._storage.key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
+        self._storage.operations_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
         self._decision_table(function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
         return function
 

@@ -8,10 +8,9 @@ placeholder as a Resource. Kept free of aws_cdk: docs/render.py labels the pictu
 
 from __future__ import annotations
 
-# Placeholder -> the integration (service:api) it stands for.
-INTEGRATIONS = {
-    "SnsPublishArn": "sns:publish",
-}
+# Placeholder -> the integration (service:api) it stands for. None today: each side effect of a decision
+# checks in its own step that the execution owns the decision, which takes a function.
+INTEGRATIONS: dict[str, str] = {}
 
 
 def integration_arn(partition: str, integration: str) -> str:

@@ -79,6 +79,10 @@ class GateMonitoring(Construct):
             "UndeliveredAlerts": props.workflow.failed_alerts.metric_approximate_number_of_messages_visible(
                 period=ALARM_PERIOD
             ),
+            # A pipeline's callback message that never started an execution: its pipeline waits.
+            "CallbackDeadLetters": props.storage.callback_dead_letters.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD
+            ),
             # A notification SNS accepted but could not deliver (an endpoint refusing, a key disabled).
             "OwnerNotificationsFailed": props.storage.topic.metric_number_of_notifications_failed(period=ALARM_PERIOD),
             "OperationsNotificationsFailed": props.storage.operations_topic.metric_number_of_notifications_failed(
@@ -86,6 +90,10 @@ class GateMonitoring(Construct):
             ),
         }
         metrics["AlertOperationsErrors"] = props.functions.alert_operations.metric_errors(period=ALARM_PERIOD)
+        # The bridge reports a message it could not start as a batch item failure, not an error; an error
+        # here failed a whole batch (SQS delivers it again, then to the dead-letter queue).
+        if props.functions.start_callback is not None:
+            metrics["StartCallbackErrors"] = props.functions.start_callback.metric_errors(period=ALARM_PERIOD)
         for name, function in props.functions.all.items():
             metrics[f"{name}Throttles"] = function.metric_throttles(period=ALARM_PERIOD)
         alarms = []

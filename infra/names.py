@@ -10,6 +10,7 @@ where they are); any other stack name gets names of its own.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from aws_cdk import Stack
@@ -23,6 +24,11 @@ MODEL_PACKAGE_GROUP_MAX = 63
 # CloudWatch dashboard names: up to 255 characters of A-Z, a-z, 0-9, "-" and "_".
 DASHBOARD_NAME_MAX = 255
 LOG_GROUP_NAME_MAX = 512
+# SQS queue names: 1-80 characters of A-Z, a-z, 0-9, "-" and "_".
+QUEUE_NAME_MAX = 80
+# Contains "sagemaker": the AmazonSageMakerPipelinesIntegrations managed policy lets a pipeline's role send
+# to queues whose name does (https://docs.aws.amazon.com/sagemaker/latest/dg/security-iam-awsmanpol-pipelines.html).
+CALLBACK_QUEUE_SUFFIX = "sagemaker-callbacks"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,19 @@ class GateNames:
     @property
     def dashboard(self) -> str:
         return f"training-gate-{self.stack_name}"
+
+    @property
+    def callback_queue(self) -> str:
+        """The queue SageMaker pipelines' CallbackSteps send to: named by the gate, so that a pipeline's role
+        with the managed Pipelines policy may send to it, and two gates never share one."""
+        if self.is_default:
+            return f"training-gate-{CALLBACK_QUEUE_SUFFIX}"
+        name = f"{self.stack_name}-{CALLBACK_QUEUE_SUFFIX}"
+        if len(name) <= QUEUE_NAME_MAX:
+            return name
+        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()[:8]
+        keep = QUEUE_NAME_MAX - len(CALLBACK_QUEUE_SUFFIX) - len(digest) - 2
+        return f"{self.stack_name[:keep]}-{digest}-{CALLBACK_QUEUE_SUFFIX}"
 
     @property
     def state_machine_log_group(self) -> str:

@@ -36,6 +36,8 @@ TOKEN_BOUNDS: dict[str, int] = {
     "REPORTS_BUCKET": 63,
     "OPERATIONS_TOPIC_ARN": 300,
     "NOTIFICATION_TOPIC_ARN": 300,
+    # arn:<partition>:states:<region>:<account>:stateMachine:<name of at most 80 characters>
+    "STATE_MACHINE_ARN": 256,
     SETTINGS_VARIABLE: len("s3://") + 63 + len("/") + 64 + len(".json"),
 }
 

@@ -34,6 +34,12 @@ class TrainingGateStack(Stack):
                 reason="FailedStarts queue: it is itself the dead-letter queue of the EventBridge target",
             )
         )
+        Validations.of(self.gate.storage.callback_dead_letters).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SQS3",
+                reason="CallbackDeadLetters queue: it is itself the dead-letter queue of the callback queue",
+            )
+        )
 
     def _outputs(self) -> None:
         """What the README's deploy section tells people to look at after a deploy, by name
@@ -48,6 +54,12 @@ class TrainingGateStack(Stack):
             "ReportsBucketName": (gate.storage.reports_bucket.bucket_name, "reports/<job>/<execution>/"),
             "DecisionTableName": (gate.storage.decision_table.table_name, "one item per decision"),
             "FailedStartsQueueUrl": (gate.storage.failed_starts.queue_url, "events that could not start the gate"),
+            "CallbackQueueUrl": (gate.storage.callbacks.queue_url, "a SageMaker pipeline CallbackStep's sqs_queue_url"),
+            "CallbackQueueArn": (gate.storage.callbacks.queue_arn, "a pipeline's role needs sqs:SendMessage on it"),
+            "CallbackDeadLettersQueueUrl": (
+                gate.storage.callback_dead_letters.queue_url,
+                "callback messages that could not start the gate",
+            ),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -1,5 +1,6 @@
 """The gate's stateful resources: keys, topics, the reports bucket, the decision table, the queue of
-events that could not start an execution.
+events that could not start an execution, and the queue SageMaker pipelines' CallbackSteps send to (with
+its dead-letter queue).
 
 They are created directly in the gate's own scope, not in a child construct: a resource's logical ID
 comes from its construct path, and CloudFormation replaces a resource whose logical ID changes (the
@@ -21,8 +22,14 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import GateConfig
+from infra.names import gate_names
 
 DEAD_LETTER_RETENTION = Duration.days(14)
+# Lambda's SQS event source: "set the source queue's visibility timeout to at least six times the timeout
+# that you configure on your function" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+CALLBACK_VISIBILITY = Duration.minutes(6)
+# A message the bridge could not start an execution for is delivered again, then kept for operations.
+CALLBACK_MAX_RECEIVES = 5
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Storage:
     reports_bucket: s3.Bucket
     decision_table: dynamodb.Table
     failed_starts: sqs.Queue
+    callbacks: sqs.Queue
+    callback_dead_letters: sqs.Queue
 
 
 def _stack_key(scope: Construct, construct_id: str, description: str) -> kms.Key:
@@ -127,6 +136,24 @@ def build_storage(scope: Construct, config: GateConfig) -> Storage:
         enforce_ssl=True,
         encryption=sqs.QueueEncryption.SQS_MANAGED,
     )
+    # SQS-managed encryption: a pipeline's role sends to the queue without a grant on any key of ours.
+    callback_dead_letters = sqs.Queue(
+        scope,
+        "CallbackDeadLetters",
+        retention_period=DEAD_LETTER_RETENTION,
+        enforce_ssl=True,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+    )
+    callbacks = sqs.Queue(
+        scope,
+        "Callbacks",
+        queue_name=gate_names(scope).callback_queue,
+        retention_period=DEAD_LETTER_RETENTION,
+        visibility_timeout=CALLBACK_VISIBILITY,
+        enforce_ssl=True,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=CALLBACK_MAX_RECEIVES, queue=callback_dead_letters),
+    )
     return Storage(
         key=key,
         operations_key=operations_key,
@@ -135,4 +162,6 @@ def build_storage(scope: Construct, config: GateConfig) -> Storage:
         reports_bucket=reports,
         decision_table=table,
         failed_starts=failed_starts,
+        callbacks=callbacks,
+        callback_dead_letters=callback_dead_letters,
     )

@@ -55,6 +55,8 @@ class GateWorkflow(Construct):
         )
         self.trigger = self._build_trigger(props.failed_starts)
         self.tuning_trigger = self._build_tuning_trigger(props.failed_starts)
+        # SageMaker pipelines' CallbackSteps start the workflow too: queue -> StartCallback -> execution.
+        self.callback_bridge = props.functions.build_start_callback(self.state_machine)
         self.failed_alerts = sqs.Queue(
             self,
             "FailedAlerts",
@@ -73,7 +75,6 @@ class GateWorkflow(Construct):
 
     def _build_state_machine(self) -> sfn.StateMachine:
         functions = self._functions.workflow_functions
-        storage = self._storage
         role = iam.Role(self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
         # Unqualified ARNs only: the ASL invokes $LATEST, so no version wildcard is granted.
         role.add_to_policy(
@@ -81,14 +82,11 @@ class GateWorkflow(Construct):
                 actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions.values()]
             )
         )
-        # Explicit rather than grant_publish, which would add the kms:GenerateDataKey* wildcard. Only the
-        # operations topic, for a skipped decision: the owners are told by NotifyOwners, which checks the
-        # decision's ownership in the same step as it publishes.
-        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.operations_topic.topic_arn]))
-        storage.operations_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        # No sns:Publish: every message of a decision (the owners', and operations' of a skipped one) is
+        # sent by NotifyOwners, which checks the decision's ownership in the step that publishes (a redrive
+        # re-enters that step, so a direct integration could not check it).
         acknowledge_wildcard(role, "Resource::*", f"StateMachine: {XRAY_REASON}; so does CloudWatch Logs delivery")
         substitutions = {f"{name}FunctionArn": fn.function_arn for name, fn in functions.items()}
-        substitutions["OperationsTopicArn"] = storage.operations_topic.topic_arn
         # Service integrations are named in the stack's partition (arn:aws-cn:states:::sns:publish in China).
         for placeholder, integration in INTEGRATIONS.items():
             substitutions[placeholder] = integration_arn(Aws.PARTITION, integration)

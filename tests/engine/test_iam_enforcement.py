@@ -270,3 +270,65 @@ def test_reading_a_missing_object_without_list_bucket_is_access_denied_as_s3_ans
                 with pytest.raises(s3.exceptions.ClientError) as raised:
                     boto3.client("s3", region_name=REGION).get_object(Bucket="bucket-a", Key="output.tar.gz")
             assert raised.value.response["Error"]["Code"] == code
+
+
+# -- the calls that answer SageMaker pipelines ----------------------------------------------------------
+
+
+def _pipeline_definition() -> dict:
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[2] / "examples" / "pipeline-definition.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("role", "action"),
+    [
+        ("GateFunctionsAnswerPipelinesRole", "sagemaker:SendPipelineExecutionStepSuccess"),
+        ("GateFunctionsNotifyOwnersRole", "sns:Publish"),
+    ],
+    ids=["answer", "skip-notice"],
+)
+def test_a_pipeline_answer_or_notice_the_synthesized_role_does_not_allow_is_refused_as_on_aws(
+    template: dict, synthesized, iris_artifact_bytes: bytes, role: str, action: str
+):
+    from training_gate_cli.artifacts import pack_model_tar_gz
+
+    skipped = action == "sns:Publish"
+    artifact = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?"}) if skipped else iris_artifact_bytes
+    with LocalGate(_without(template, role, action), retry_time_scale=0.001, assets=synthesized.parent) as gate:
+        create_training_job(
+            gate, "denied-pipe", log_lines=training_log(0.95, 0.95, 0.95, 0.95, 0.95), artifact=artifact, statuses=()
+        )
+        arn = gate.start_pipeline(
+            "denied", _pipeline_definition(), properties={"TrainModel": {"TrainingJobName": "denied-pipe"}}
+        )
+        (execution,) = gate.deliver_callbacks()
+        result = gate.watch(execution)
+        assert gate.iam is not None
+        denied = {(c.role, c.action) for c in gate.iam.calls if not c.allowed}
+        (callback,) = gate.pipelines.callbacks_of(arn)
+    assert {a for _, a in denied} == {action}, denied
+    assert result.status == "FAILED", (result.error, result.cause)
+    assert len(callback.accepted) == 1 and callback.refused == [], callback
+    if skipped:
+        # SNS refuses a publish the role lacks with AuthorizationError: operations' notice is unsent, the
+        # decision unfinished, and the step fails with why (the failure's own call is allowed).
+        assert result.error == "NotificationFailed" and "AuthorizationError" in (result.cause or "")
+        assert callback.accepted[0]["success"] is False
+    else:
+        # The decision completed; the workflow could not answer, the operations alert (its own role) did.
+        assert result.error == "GateError" and "AccessDenied" in (result.cause or "")
+        assert callback.accepted[0]["success"] is True and (result.alert or {}).get("pipelines_answered") == 1
+
+
+def test_the_bridge_polls_its_queue_with_the_functions_role_and_a_role_without_receive_is_refused(
+    template: dict, synthesized
+):
+    role, action = "GateFunctionsStartCallbackRole", "sqs:ReceiveMessage"
+    with LocalGate(_without(template, role, action), retry_time_scale=0.001, assets=synthesized.parent) as gate:
+        gate.start_pipeline("denied", _pipeline_definition(), properties={"TrainModel": {"TrainingJobName": "x"}})
+        with pytest.raises(Exception, match="AccessDenied"):
+            gate.deliver_callbacks()
+        assert gate.iam is not None
+        assert {c.action for c in gate.iam.calls if not c.allowed} == {action}

@@ -182,12 +182,20 @@ def test_h12_create_model_package_is_the_backend_method():
 
 def test_h13_environment_set_error_and_set_stop():
     from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
-    for method in ("set_error", "set_stop"):
+    for method in ("set_error", "set_stop", "set_timed_out"):
         assert callable(getattr(Environment, method, None)), f"H13 moved: Environment.{method}"
     assert "self._program_state = ProgramError" in inspect.getsource(Environment.set_error), "H13 moved: set_error"
     assert "ProgramStopped(" in inspect.getsource(Environment.set_stop) and ProgramStopped, "H13 moved: set_stop"
+    assert "ProgramTimedOut()" in inspect.getsource(Environment.set_timed_out), "H13 moved: set_timed_out"
+    # time_out_execution: a timed-out program state ends the execution TIMED_OUT.
+    reflect = inspect.getsource(BaseExecutionWorkerCommunication._reflect_execution_status)
+    assert "ProgramTimedOut" in reflect and "TIMED_OUT" in reflect and ProgramTimedOut, "H13 moved: TIMED_OUT"
+    assert callable(getattr(StepFunctionsParserBackend, "describe_execution", None)), "H13 moved: describe_execution"
+    assert stepfunctions_parser_backends is not None
 
 
 def test_h14_lambda_task_errors_are_named_in_from_error():
@@ -242,3 +250,29 @@ def test_h16_execution_worker_and_event_history_for_redrive():
     assert not hasattr(StepFunctionResponse, "redrive_execution"), (
         "moto now implements RedriveExecution: compare it with moto_hooks.redrive"
     )
+
+
+def test_h17_pipeline_backend_and_response_dispatch():
+    from moto.core.utils import method_names_from_class
+    from moto.sagemaker.models import FakePipeline
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.sqs.models import SQSBackend
+
+    for action in (
+        "send_pipeline_execution_step_success",
+        "send_pipeline_execution_step_failure",
+        "stop_pipeline_execution",
+        "list_pipeline_execution_steps",
+    ):
+        assert action not in method_names_from_class(SageMakerResponse), (
+            f"moto now implements {action}: compare it with local_engine/pipelines.py"
+        )
+    with mock_aws():
+        backend = moto_hooks.sagemaker_backend()
+        for method in ("start_pipeline_execution", "describe_pipeline_execution"):
+            assert callable(getattr(backend, method, None)), f"H17 moved: backend.{method}"
+        assert isinstance(backend.pipelines, dict), "H17 moved: backend.pipelines"
+    assert "self.pipeline_definition = pipeline_definition" in inspect.getsource(FakePipeline.__init__), (
+        "H17 moved: FakePipeline.pipeline_definition"
+    )
+    assert list(inspect.signature(SQSBackend.send_message).parameters)[:3] == ["self", "queue_name", "message_body"]

@@ -52,6 +52,7 @@ def test_validate_input_fills_defaults_and_names_the_job_once(validate_env):
         "policy_overrides": None,
         "source_account": None,
         "source_region": None,
+        "pipeline_callback": None,
     }
 
 

@@ -15,6 +15,8 @@ STATEFUL = {
     "GateNotificationsB48D426C": "AWS::SNS::Topic",
     "GateOperationsD269067B": "AWS::SNS::Topic",
     "GateFailedStarts7647E835": "AWS::SQS::Queue",
+    "GateCallbacksEA6B901B": "AWS::SQS::Queue",
+    "GateCallbackDeadLetters45596F63": "AWS::SQS::Queue",
 }
 
 

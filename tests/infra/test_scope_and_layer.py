@@ -174,6 +174,9 @@ def test_the_stack_outputs_what_the_deploy_section_tells_people_to_look_at(templ
         "ReportsBucketName",
         "DecisionTableName",
         "FailedStartsQueueUrl",
+        "CallbackQueueUrl",
+        "CallbackQueueArn",
+        "CallbackDeadLettersQueueUrl",
     }
     for name in outputs:
         assert f"`{name}`" in readme, name

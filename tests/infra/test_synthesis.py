@@ -131,7 +131,7 @@ def _explicit_names(template: dict[str, Any]) -> dict[str, str]:
     names = {}
     for logical_id, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
-        for key in ("LogGroupName", "DashboardName"):
+        for key in ("LogGroupName", "DashboardName", "QueueName"):
             if isinstance(properties.get(key), str):
                 names[f"{logical_id}.{key}"] = properties[key]
         for key, value in properties.get("Environment", {}).get("Variables", {}).items():
@@ -149,6 +149,10 @@ def test_what_the_gate_names_is_derived_from_the_stack_name_and_within_its_limit
             assert len(name) <= 512 and case.stack_name in name, name
         elif where.endswith("DashboardName"):
             assert len(name) <= 255 and re.fullmatch(r"[A-Za-z0-9_-]+", name) and case.stack_name in name, name
+        elif where.endswith("QueueName"):
+            # The callback queue: SQS's limit and alphabet, and "sagemaker" in it for the Pipelines managed policy.
+            assert len(name) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+", name) and "sagemaker" in name, name
+            assert name.startswith(case.stack_name[:40]) or case.stack_name == DEFAULT_STACK_NAME, name
         elif where.endswith("POLICY_PARAMETER_PREFIX"):
             assert len(name) + 63 <= PARAMETER_NAME_MAX  # with the longest model package group
             assert (case.stack_name in name) or (
@@ -163,9 +167,15 @@ def test_what_the_gate_names_is_derived_from_the_stack_name_and_within_its_limit
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.artifact)
 def test_every_function_environment_fits_in_lambdas_4_kb(matrix: Matrix, case: Case):
     sizes = matrix.environment_bytes[case.artifact]
-    assert len(sizes) == 11 and max(sizes.values()) <= ENVIRONMENT_MAX_BYTES
+    assert len(sizes) == 13 and max(sizes.values()) <= ENVIRONMENT_MAX_BYTES
     document = settings_document(matrix.template_path(case))
-    assert set(document) == {"GATE_POLICY", "MODEL_PACKAGE_GROUPS", "INFERENCE_CONFIG", "INSPECT_CONFIG"}
+    assert set(document) == {
+        "GATE_POLICY",
+        "MODEL_PACKAGE_GROUPS",
+        "INFERENCE_CONFIG",
+        "INSPECT_CONFIG",
+        "JOB_NAME_PREFIXES",
+    }
 
 
 # -- the deploy path: the pinned CDK CLI with what `cdk deploy` gives the app --------------------------

@@ -54,6 +54,9 @@ def test_the_state_machine_runs_the_asl_file_and_nothing_else(template: dict):
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
 
 
+FAILURE_ANSWERS = {"AnswerGateError": "GateError", "AnswerNotificationFailed": "NotificationFailed"}
+
+
 def test_every_aws_task_retries_throttling_with_jitter_and_catches_every_failure_into_a_named_end():
     definition = json.loads(ASL_PATH.read_text())
     states = definition["States"]
@@ -64,11 +67,24 @@ def test_every_aws_task_retries_throttling_with_jitter_and_catches_every_failure
         catch_all = [c for c in state["Catch"] if "States.ALL" in c["ErrorEquals"]]
         assert catch_all, f"{name} has no catch-all"
         target = catch_all[0]["Next"]
-        if INTEGRATIONS.get(state["Resource"].removeprefix("${").removesuffix("}")) == "sns:publish":
-            # The owners could not be told: a failure of its own, which operations hear of.
-            assert target == "NotificationFailed", name
+        if name in FAILURE_ANSWERS:
+            # The pipelines waiting on a failing execution are answered on its way out; if that fails, it
+            # still ends as the failure it was (and the operations alert answers them).
+            assert (target, state["Next"]) == (FAILURE_ANSWERS[name], FAILURE_ANSWERS[name]), name
+        elif state["Resource"] == "${NotifyOwnersFunctionArn}":
+            # The message could not be sent: a failure of its own, which operations hear of.
+            (refused,) = [c for c in state["Catch"] if "NotificationFailed" in c["ErrorEquals"]]
+            assert (refused["Next"], states[refused["Next"]]["Next"]) == (
+                "AnswerNotificationFailed",
+                "NotificationFailed",
+            ), name
+            assert (target, states[target]["Next"]) == ("DescribeGateError", "AnswerGateError"), name
         else:
-            assert (target, states[target]["Next"]) == ("DescribeGateError", "GateError"), name
+            assert (target, states[target]["Next"], states["AnswerGateError"]["Next"]) == (
+                "DescribeGateError",
+                "AnswerGateError",
+                "GateError",
+            ), name
     # Every Fail state is an outcome the alert function knows, or one operations are told of.
     from training_gate.domain.alerts import DESIGNED_OUTCOMES
 
@@ -134,7 +150,7 @@ def test_functions_use_the_newest_python_and_the_inspector_is_an_image(template:
     zips = [f for f in functions.values() if "Handler" in f["Properties"]]
     images = [f for f in functions.values() if f["Properties"].get("PackageType") == "Image"]
     assert {f["Properties"]["Runtime"] for f in zips} == {"python3.14"}
-    assert len(zips) == 10 and len(images) == 1
+    assert len(zips) == 12 and len(images) == 1
     assert images[0]["Properties"]["ImageConfig"]["Command"] == ["training_gate.handlers.inspect_artifact.handler"]
     assert all(f["Properties"]["TracingConfig"]["Mode"] == "Active" for f in functions.values())
 
@@ -215,9 +231,9 @@ def actions_the_asl_calls(definition: dict) -> set[str]:
 
 def test_state_machine_role_grants_exactly_what_the_asl_tasks_call(template: dict):
     needed = actions_the_asl_calls(json.loads(ASL_PATH.read_text()))
-    # The owners are told by NotifyOwners (ownership checked where it publishes); operations, of a
-    # skipped model, by the state machine itself.
-    assert needed == {"lambda:InvokeFunction", "sns:Publish"}
+    # Every message of a decision is sent by NotifyOwners (ownership checked where it publishes): the owners',
+    # and operations' of a skipped model. The state machine itself only invokes functions.
+    assert needed == {"lambda:InvokeFunction"}
     granted = _actions(_statements(template, "GateWorkflowStateMachineRole"))
     assert granted - STATE_MACHINE_PLUMBING == needed, (
         f"missing {needed - granted}, extra {granted - STATE_MACHINE_PLUMBING - needed}"

@@ -69,17 +69,19 @@ def test_describe_tuning_job_reads_tuning_jobs_and_nothing_else(template: dict):
     assert "hyper-parameter-tuning-job/*" in json.dumps([s["Resource"] for s in sagemaker])
 
 
-def test_only_notify_owners_publishes_to_the_owners_topic_and_it_cannot_create_decisions(template: dict):
+def test_only_notify_owners_publishes_a_decisions_message_and_it_cannot_create_decisions(template: dict):
     topics = resources_of(template, "AWS::SNS::Topic")
     (owners,) = [k for k in topics if not k.startswith("GateOperations")]
+    (operations,) = [k for k in topics if k.startswith("GateOperations")]
     notify = _statements(template, role("NotifyOwners"))
     publish = [s for s in notify if "sns:Publish" in _actions([s])]
-    assert [s["Resource"] for s in publish] == [{"Ref": owners}]
+    # The owners' message, and operations' of a skipped decision: both after the same ownership check.
+    assert [s["Resource"] for s in publish] == [[{"Ref": owners}, {"Ref": operations}]]
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= _actions(notify) and "dynamodb:PutItem" not in _actions(
         notify
     )
     machine = _statements(template, "GateWorkflowStateMachineRole")
-    assert {"Ref": owners} not in [s["Resource"] for s in machine if "sns:Publish" in _actions([s])]
+    assert not [s for s in machine if "sns:Publish" in _actions([s])]
 
 
 def test_the_notice_and_the_alert_reach_the_decision_table(template: dict):

@@ -97,3 +97,28 @@ def test_the_alert_stays_far_inside_snss_message_limit_whatever_the_input_and_ca
     _, ((subject, message),) = run("FAILED", "GateError", cause="c" * 300_000, execution_input=big_input)
     assert len(message.encode()) < 64 * 1024
     assert '{"TrainingJobName": "churn-1"}' in message and subject.endswith("churn-1")
+
+
+def test_a_pipeline_waiting_on_an_aborted_execution_is_answered_and_operations_read_which():
+    from tests.support.fakes import FakeCallbacks, FakeLog
+    from training_gate.dal.sagemaker import CallbackAnswerFailed
+
+    topic, callbacks = Topic(), FakeCallbacks()
+    execution_input = json.dumps({"TrainingJobName": "churn-1", "pipeline_callback": {"token": "Waits00001"}})
+    description = ExecutionDescription(execution_arn=ARN, status="ABORTED", input=execution_input)
+    ports = AlertPorts(
+        executions=Described(description),  # type: ignore[arg-type]
+        operations=topic,  # type: ignore[arg-type]
+        log=FakeLog(),  # type: ignore[arg-type]
+        callbacks=callbacks,  # type: ignore[arg-type]
+    )
+    result = alert_operations(ExecutionStatusChange(executionArn=ARN, status="ABORTED"), ports)
+    (sent,) = callbacks.sent
+    assert (result.pipelines_answered, sent["success"], sent["CallbackToken"]) == (1, False, "Waits00001")
+    assert "SageMaker pipeline steps answered: Waits00001 (failure)" in topic.sent[0][1]
+
+    # SageMaker refusing for a reason a person must look at: operations are told that too, whatever else.
+    callbacks.fail_with = CallbackAnswerFailed("ResourceLimitExceeded: too many")
+    again = alert_operations(ExecutionStatusChange(executionArn=ARN, status="ABORTED"), ports)
+    assert again.alerted and again.pipelines_answered == 0
+    assert "could not be answered: ResourceLimitExceeded: too many" in topic.sent[1][1]

@@ -163,7 +163,7 @@ def test_record_outcome_after_the_owners_were_told_says_so_and_sends_nothing(wor
     assert len(events.published) == 1
 
 
-def test_a_skipped_decision_publishes_its_event_completes_and_never_touches_the_jobs_own_package(world):
+def test_a_skipped_decision_publishes_its_event_and_never_touches_the_jobs_own_package_nor_completes(world):
     _, log, registry, events = world
     own = "arn:aws:sagemaker:us-east-1:123456789012:model-package/models/7"
     skip = InspectionResult(
@@ -175,11 +175,14 @@ def test_a_skipped_decision_publishes_its_event_completes_and_never_touches_the_
     assert (evaluation.outcome, evaluation.reason_codes) == ("skipped", ["NOT_A_SKLEARN_MODEL"])
     ports = FinishPorts(log=log, events=events, registry=registry)  # type: ignore[arg-type]
     request = RecordOutcomeRequest(job=job, evaluation=evaluation, execution_arn=ME)
-    assert record_outcome(request, ports).completion == "skipped"
-    assert record_outcome(request, ports).completion == "skipped"
+    assert record_outcome(request, ports).completion == "event_published"
+    assert record_outcome(request, ports).completion == "event_published"  # a retry: the event once
     assert [e["outcome"] for e in events.published] == ["skipped"] and registry.approvals == {}
+    # Operations' notice completes it (NotifyOwners): an execution stopped before it leaves it for a re-run.
     item = log.get("job-1", POLICY.sha256())
-    assert (item.status, item.completion) == ("complete", "skipped")
+    assert (item.status, item.completion, item.event_published) == ("decided", None, "now")
+    log.complete("job-1", POLICY.sha256(), ME, "skipped")
+    assert record_outcome(request, ports).completion == "notified" and len(events.published) == 1
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,8 @@ class Topic:
         return f"message-{len(self.sent)}"
 
 
-def decided(log: FakeLog, owner: str = ME) -> NotifyRequest:
+def decided(log: FakeLog, owner: str = ME, outcome: str = "reject") -> NotifyRequest:
+    skipped = outcome == "skipped"
     log.create(
         DecisionItem(
             training_job="job-1",
@@ -260,10 +261,10 @@ def decided(log: FakeLog, owner: str = ME) -> NotifyRequest:
             status=ItemStatus.DECIDED,
             owner=owner,
             execution_arn=owner,
-            outcome="reject",
-            reason_codes="THRESHOLD_NOT_MET",
+            outcome=outcome,
+            reason_codes="NOT_A_SKLEARN_MODEL" if skipped else "THRESHOLD_NOT_MET",
             model_package_group="models",
-            notification_subject="Model rejected: job-1",
+            notification_subject="Model skipped, not scikit-learn: job-1" if skipped else "Model rejected: job-1",
             notification_message="retrain",
         )
     )
@@ -273,8 +274,8 @@ def decided(log: FakeLog, owner: str = ME) -> NotifyRequest:
 def test_the_owner_sends_once_and_a_retry_sends_nothing():
     log, topic = FakeLog(), Topic()
     request = decided(log)
-    first = notify_owners(request, NotifyPorts(log=log, topic=topic))  # type: ignore[arg-type]
-    again = notify_owners(request, NotifyPorts(log=log, topic=topic))  # type: ignore[arg-type]
+    first = notify_owners(request, NotifyPorts(log=log, topic=topic, operations=Topic()))  # type: ignore[arg-type]
+    again = notify_owners(request, NotifyPorts(log=log, topic=topic, operations=Topic()))  # type: ignore[arg-type]
     assert (first.completion, first.sent, again.completion, again.sent) == ("notified", True, "notified", False)
     ((subject, _, attributes),) = topic.sent
     assert subject == "Model rejected: job-1"  # the stored message, not one built again
@@ -284,10 +285,35 @@ def test_the_owner_sends_once_and_a_retry_sends_nothing():
     assert log.writes.index("notifying") < log.writes.index("notification_message_id,notified_by")
 
 
+def test_a_skipped_decision_tells_operations_once_and_completes_only_after_they_were_told():
+    log, owners, operations = FakeLog(), Topic(), Topic()
+    request = decided(log, outcome="skipped")
+    first = notify_owners(request, NotifyPorts(log=log, topic=owners, operations=operations))  # type: ignore[arg-type]
+    again = notify_owners(request, NotifyPorts(log=log, topic=owners, operations=operations))  # type: ignore[arg-type]
+    assert (first.sent, again.sent) == (True, False)
+    assert owners.sent == []  # nothing for the owners to retrain
+    ((subject, _, attributes),) = operations.sent
+    assert subject == "Model skipped, not scikit-learn: job-1"
+    assert (attributes["decision"], attributes["reason_codes"]) == ("skipped", ["NOT_A_SKLEARN_MODEL"])
+    item = log.get("job-1", "sha")
+    assert (item.status, item.completion, item.notified_by) == ("complete", "skipped", ME)
+    assert log.writes.index("notification_message_id,notified_by") < log.writes.index("completion,status")
+
+
+def test_operations_refusing_the_skip_notice_leave_the_decision_unfinished_for_a_rerun():
+    log = FakeLog()
+    request = decided(log, outcome="skipped")
+    ports = NotifyPorts(log=log, topic=Topic(), operations=Topic(refuse="KMSDisabled"))
+    with pytest.raises(NotificationFailed, match="the operations' topic refused"):
+        notify_owners(request, ports)  # type: ignore[arg-type]
+    item = log.get("job-1", "sha")
+    assert (item.status, item.notified_by) == ("decided", None)
+
+
 def test_an_execution_that_lost_the_decision_sends_nothing_and_says_so_on_the_item():
     log, topic = FakeLog(), Topic()
     request = decided(log, owner=OTHER)
-    assert notify_owners(request, NotifyPorts(log=log, topic=topic)).completion == "superseded"  # type: ignore[arg-type]
+    assert notify_owners(request, NotifyPorts(log=log, topic=topic, operations=Topic())).completion == "superseded"  # type: ignore[arg-type]
     assert topic.sent == []
     ending = log.get("job-1", "sha").endings["me"]
     assert (ending.ending, ending.error) == ("Superseded", "NotOwner") and OTHER in (ending.cause or "")
@@ -306,7 +332,7 @@ def test_a_refused_message_is_named_for_whether_a_retry_can_help(code, raised):
     log = FakeLog()
     request = decided(log)
     with pytest.raises(raised, match=code):
-        notify_owners(request, NotifyPorts(log=log, topic=Topic(refuse=code)))  # type: ignore[arg-type]
+        notify_owners(request, NotifyPorts(log=log, topic=Topic(refuse=code), operations=Topic()))  # type: ignore[arg-type]
     item = log.get("job-1", "sha")
     assert (item.status, item.notified_by) == ("decided", None)  # unfinished: a re-run tells them
 

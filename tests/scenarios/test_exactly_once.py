@@ -82,7 +82,7 @@ def test_a_crash_after_the_decision_is_written_is_taken_over_by_the_rerun(gate: 
     create_training_job(gate, "crash-after-write", log_lines=GOOD_LOG, artifact=iris_artifact, statuses=())
     gate.faults.append(Fault(function="EvaluatePolicy", kind="error", error="RuntimeError"))
     first = gate.run({"TrainingJobName": "crash-after-write"}, name="crash-1")
-    assert (first.error, first.states[-2:]) == ("GateError", GATE_ERROR_TAIL)
+    assert (first.error, first.states[-3:]) == ("GateError", GATE_ERROR_TAIL)
     assert (item(gate, "crash-after-write")["status"], item(gate, "crash-after-write")["owner"]) == (
         "decided",
         first.arn,
@@ -196,6 +196,7 @@ def test_a_second_execution_while_the_owner_runs_ends_at_once_naming_it_and_take
         "in_progress": True,
         "training_job_name": "owner-running",
         "owner_execution": slow,
+        "pipeline_token_left_with_owner": False,
     }
     assert list(gate.notifications()) == [] and list(gate.decision_events()) == []
 

@@ -43,7 +43,7 @@ def test_describe_throttled_beyond_the_retry_budget_is_a_gate_error_for_operatio
     result = run_case(gate, "iris-throttle-5", "DescribeThrottledBeyondRetries", iris_artifact)
     assert (result.status, result.error) == ("FAILED", "GateError")
     assert task_failures(result) == ["Lambda.TooManyRequestsException"] * 5
-    assert result.states[-2:] == GATE_ERROR_TAIL
+    assert result.states[-3:] == GATE_ERROR_TAIL
     (note,) = gate.operations_notifications()
     assert "Lambda.TooManyRequestsException" in note["Message"]
     assert list(gate.notifications()) == [] and packages() == []

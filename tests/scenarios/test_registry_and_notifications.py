@@ -140,7 +140,7 @@ def test_owners_that_cannot_be_told_end_as_notification_failed_and_operations_he
         )["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=gate.account.owners_topic_arn, Protocol="sqs", Endpoint=queue_arn)
     assert (result.status, result.error) == ("FAILED", "NotificationFailed")
-    assert result.states[-2:] == ["NotifyOwners", "NotificationFailed"]
+    assert result.states[-3:] == ["NotifyOwners", "AnswerNotificationFailed", "NotificationFailed"]
     (alert,) = gate.operations_notifications()
     assert alert["Subject"] == "training-gate failed: NotificationFailed - iris-nosns"
     (item,) = DecisionLog(gate.decision_table).history("iris-nosns")

@@ -60,7 +60,13 @@ def test_an_artifact_with_no_judged_model_is_skipped_once_for_operations_and_nev
     result = gate.run(gate.route_event(state_change_event(job, "Completed")), name="pmml-job")
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert result.states[-4:] == ["RecordOutcome", "AfterRecord", "NotifyOperationsSkipped", "Skipped"]
+    assert result.states[-5:] == [
+        "RecordOutcome",
+        "AfterRecord",
+        "NotifyOperationsSkipped",
+        "AfterSkippedNotice",
+        "Skipped",
+    ]
     assert result.output["outcome"] == "skipped"
     assert result.output["reason_codes"] == ["NOT_A_SKLEARN_MODEL"]
 

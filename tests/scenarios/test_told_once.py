@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from training_gate.dal.dynamodb import DecisionLog
+from training_gate_cli.artifacts import pack_model_tar_gz
 from training_gate_cli.local_engine import Fault, LocalGate
 from training_gate_cli.local_engine.emulated import create_training_job, state_change_event, training_log
 
@@ -195,3 +196,92 @@ def test_a_notice_whose_claimant_crashed_after_claiming_is_told_once_by_the_reru
     assert rerun.error == "TrainingJobFailed"
     assert len(list(gate.notifications())) == 1
     assert item(gate, "notice-crash")["takeovers"] == [rerun.arn]
+
+
+# -- a skipped decision: operations are told, once ----------------------------------------------------------
+
+XGBOOST_ARTIFACT = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"})
+NAMED_ENDS = {"Skipped", "DuplicateDecision", "DuplicateInProgress", "Superseded", "NotificationFailed", "GateError"}
+
+
+def skip_notices(notes: list[dict]) -> list[str]:
+    return [n["Subject"] for n in notes if n["Subject"].startswith("Model skipped, not scikit-learn")]
+
+
+def test_a_skipped_decision_stopped_before_operations_heard_is_told_by_the_rerun(gate: LocalGate):
+    job = "skip-stopped-before-notice"
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    gate.faults.append(Fault(function="RecordOutcome", kind="abort"))  # the event is out, no notice yet
+    first = gate.run({"TrainingJobName": job}, name=f"{job}-1")
+    assert first.status == "ABORTED" and skip_notices(list(gate.operations_notifications())) == []
+    assert item(gate, job)["status"] != "complete"  # the notice completes it, and it was not sent
+
+    rerun = gate.run({"TrainingJobName": job}, name=f"{job}-2")  # "Re-run, do not redrive"
+    assert rerun.states[-1] == "Skipped"
+    (notice,) = skip_notices(list(gate.operations_notifications()))
+    assert notice.startswith(f"Model skipped, not scikit-learn: {job}")
+    assert len(list(gate.decision_events())) == 1  # the event the first published is not published again
+    record = item(gate, job)
+    assert (record["status"], record["completion"], record["takeovers"]) == ("complete", "skipped", [rerun.arn])
+
+
+SKIP_DEATHS = [
+    ("EvaluatePolicy", "abort"),
+    ("RecordOutcome", "stop"),
+    ("RecordOutcome", "abort"),
+    ("NotifyOwners", "stop"),
+    ("NotifyOwners", "abort"),
+    ("NotifyOwners", "lose_response"),
+    ("NotifyOwners", "time_out"),
+]
+
+
+@pytest.mark.parametrize(("function", "kind"), SKIP_DEATHS, ids=["-".join(d) for d in SKIP_DEATHS])
+def test_a_skipped_decision_dying_between_any_two_side_effects_tells_operations_once(
+    gate: LocalGate, function: str, kind: str
+):
+    job = f"skip-{function}-{kind}".lower().replace("_", "-")
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    gate.faults.append(Fault(function=function, kind=kind))
+    first = gate.run({"TrainingJobName": job}, name=f"{job}-1")
+    gate.faults.clear()
+    rerun = gate.run({"TrainingJobName": job}, name=f"{job}-2")
+    redriven = None
+    if first.status != "SUCCEEDED":
+        gate.redrive(first.arn)
+        redriven = gate.watch(first.arn)
+    operations = list(gate.operations_notifications())
+    summary = {
+        "first": (first.status, first.states[-2:]),
+        "rerun": (rerun.status, rerun.states[-2:]),
+        "redriven": redriven and (redriven.status, redriven.states[-2:]),
+        "operations": [n["Subject"] for n in operations],
+    }
+    assert len(skip_notices(operations)) == 1, summary
+    assert list(gate.notifications()) == [], summary  # never the owners: nothing to retrain
+    assert len(list(gate.decision_events())) == 1 and packages() == [], summary
+    for result in (first, rerun, redriven):
+        if result is not None and result.status == "SUCCEEDED":
+            assert result.states[-1] in NAMED_ENDS, summary
+        elif result is not None:
+            assert result.alert and result.alert["alerted"], summary  # an operations alert, not silence
+    record = item(gate, job)
+    assert (record["status"], record["completion"]) == ("complete", "skipped"), (record, summary)
+    if first.status != "SUCCEEDED":
+        assert f"{job}-1" in record.get("endings", {}), (record, summary)
+
+
+def test_operations_refusing_the_skip_notice_end_it_notification_failed_and_the_rerun_tells_them(gate: LocalGate):
+    job = "skip-operations-refuse"
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    first = gate.run({"TrainingJobName": job}, name=f"{job}-1", test_case="OperationsNotificationFails")
+    assert (first.status, first.error) == ("FAILED", "NotificationFailed")
+    assert first.states[-3:] == ["NotifyOperationsSkipped", "AnswerNotificationFailed", "NotificationFailed"]
+    assert skip_notices(list(gate.operations_notifications())) == []
+    record = item(gate, job)
+    assert (record["status"], record["closed_by"]) == ("decided", first.arn)
+
+    rerun = gate.run({"TrainingJobName": job}, name=f"{job}-2")
+    assert rerun.states[-1] == "Skipped"
+    assert len(skip_notices(list(gate.operations_notifications()))) == 1
+    assert item(gate, job)["completion"] == "skipped"

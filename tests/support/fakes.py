@@ -47,27 +47,62 @@ class FakeLog:
         self.writes.append("create")
         return True
 
-    def take_over(self, item: DecisionItem, new_owner: str, replace: dict[str, str] | None = None) -> bool:
+    def take_over(
+        self, item: DecisionItem, new_owner: str, replace: dict[str, str] | None = None, waiting: str | None = None
+    ) -> bool:
         stored = self.items[(item.training_job, item.policy_sha256)]
         if stored.owner != item.owner or stored.complete:
             return False
-        self.items[(item.training_job, item.policy_sha256)] = stored.model_copy(
-            update={"owner": new_owner, "takeovers": [*stored.takeovers, new_owner], **(replace or {})}
-        )
+        update: dict[str, Any] = {"owner": new_owner, "takeovers": [*stored.takeovers, new_owner], **(replace or {})}
+        if waiting is not None:
+            update["waiting"] = sorted({*stored.waiting, waiting})
+        self.items[(item.training_job, item.policy_sha256)] = stored.model_copy(update=update)
         self.writes.append("take_over")
         return True
+
+    def add_waiting(self, job: str, sha: str, owner: str, entry: str) -> bool:
+        stored = self.items.get((job, sha))
+        if stored is None or stored.owner != owner or stored.complete or stored.closed:
+            return False
+        stored.waiting = sorted({*stored.waiting, entry})
+        self.writes.append("waiting")
+        return True
+
+    def close(self, job: str, sha: str, owner: str) -> DecisionItem | None:
+        stored = self.items.get((job, sha))
+        if stored is None or stored.owner != owner or stored.complete:
+            return None
+        stored.closed_by = owner
+        self.writes.append("close")
+        return stored.model_copy(deep=True)
+
+    def record_answers(self, job: str, sha: str, entries: list[str]) -> None:
+        stored = self.items.get((job, sha))
+        if stored is not None and entries:
+            stored.answers = sorted({*stored.answers, *entries})
+            self.writes.append("answers")
+
+    def intend_answer(self, job: str, sha: str, token: str, entry: str) -> str | None:
+        stored = self.items.get((job, sha))
+        if stored is None:
+            return None
+        if token not in stored.answering:
+            stored.answering = {**stored.answering, token: entry}
+            self.writes.append("answering")
+        return stored.answering[token]
 
     def add_duplicate(self, job: str, sha: str, execution_arn: str) -> None:
         stored = self.items[(job, sha)]
         stored.duplicates += 1
         stored.duplicate_executions.append(execution_arn)
 
-    def _owned(self, job: str, sha: str, owner: str, **changes: Any) -> None:
+    def _owned(self, job: str, sha: str, owner: str, **changes: Any) -> DecisionItem:
         stored = self.items[(job, sha)]
         if stored.owner != owner:
             raise NotOwner(f"{owner} is not the owner")
         self.items[(job, sha)] = stored.model_copy(update=changes)
         self.writes.append(",".join(sorted(changes)))
+        return self.items[(job, sha)].model_copy(deep=True)
 
     def store_request(self, job: str, sha: str, owner: str, request: str) -> None:
         self._owned(job, sha, owner, registration_request=request)
@@ -78,8 +113,8 @@ class FakeLog:
     def mark_event_published(self, job: str, sha: str, owner: str) -> None:
         self._owned(job, sha, owner, event_published="now")
 
-    def complete(self, job: str, sha: str, owner: str, completion: str) -> None:
-        self._owned(job, sha, owner, status=ItemStatus.COMPLETE, completion=completion)
+    def complete(self, job: str, sha: str, owner: str, completion: str) -> DecisionItem:
+        return self._owned(job, sha, owner, status=ItemStatus.COMPLETE, completion=completion)
 
     def begin_notification(self, job: str, sha: str, owner: str) -> None:
         stored = self.items.get((job, sha))
@@ -175,3 +210,27 @@ class FakeEvents:
         if self.refuse:
             raise DecisionEventRefused("refused")
         self.published.append(detail)
+
+
+@dataclass
+class FakeCallbacks:
+    """SendPipelineExecutionStep*: each token answered once; the same ClientRequestToken and request again is
+    a replay (answered as before), anything else for an answered token is refused, as the emulation does."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    answered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_with: Exception | None = None
+
+    def send(self, request: dict[str, Any], success: bool) -> str:
+        from training_gate.dal.sagemaker import CallbackNotWaiting
+
+        if self.fail_with is not None:
+            raise self.fail_with
+        call = {"success": success, **request}
+        self.sent.append(call)
+        token = request["CallbackToken"]
+        first = self.answered.get(token)
+        if first is not None and first != call:
+            raise CallbackNotWaiting(f"token {token} was answered already")
+        self.answered[token] = call
+        return "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/x"

@@ -99,12 +99,8 @@ BENIGN = {
 
 @pytest.mark.parametrize("case", list(BENIGN))
 @pytest.mark.parametrize("how", ["joblib", "pickle-protocol-2"])
-def test_models_fit_on_dataframes_text_and_mixed_types_pass(case: str, how: str, request):
+def test_models_fit_on_dataframes_text_and_mixed_types_pass(case: str, how: str):
     build, sample, seen = BENIGN[case]
-    if case.startswith("text") and how == "pickle-protocol-2" and hasattr(text_model()[0], "stop_words_"):
-        # scikit-learn < 1.6 keeps stop_words_, a set, which protocol 2 pickles as a call to builtins.set: the
-        # loader does not admit that call yet. A benign model refused: this marks it until the loader does.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="the loader refuses builtins.set (protocol 2)"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build()

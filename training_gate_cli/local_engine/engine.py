@@ -24,6 +24,7 @@ import training_gate_cli.local_engine.moto_hooks as moto_hooks
 from training_gate.handlers.environment import forget_settings
 from training_gate_cli.local_engine.constants import LOCAL_ENVIRONMENT, POLL_SECONDS, LocalEngineError
 from training_gate_cli.local_engine.iam import Enforcement, create_in_account, enforced
+from training_gate_cli.local_engine.pipelines import PipelineEmulation
 from training_gate_cli.local_engine.provision import Account, Resolver, provision
 from training_gate_cli.local_engine.strict import (
     HISTORY_EVENTS_MAX,
@@ -58,7 +59,8 @@ class Fault:
     kind: `crash` (the invocation fails before the handler runs), `lose_response` (the handler runs
     and its side effects happen, then the response is lost as Lambda.ServiceException), `abort` (the
     handler runs, then the execution is stopped), `stop` (the execution is stopped while the task is
-    scheduled: the handler never runs), `error` (the handler runs, then `error` is raised)."""
+    scheduled: the handler never runs), `error` (the handler runs, then `error` is raised), `time_out`
+    (the handler runs, then the execution passes its TimeoutSeconds: it ends TIMED_OUT)."""
 
     function: str
     kind: str
@@ -159,6 +161,7 @@ class LocalGate:
         self.client_tokens: dict[str, tuple[str, str]] = {}
         self._scripted: dict[str, ScriptedJob] = {}
         self.tuning = TuningEmulation()
+        self.pipelines = PipelineEmulation(seed)
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
@@ -190,6 +193,7 @@ class LocalGate:
         stack.enter_context(moto_hooks.cloudwatch_filter_patterns())
         stack.enter_context(moto_hooks.tuning_jobs(self.tuning))
         stack.enter_context(moto_hooks.redrive_executions())
+        stack.enter_context(moto_hooks.pipeline_executions(self.pipelines))
         self.client_tokens = stack.enter_context(moto_hooks.model_package_client_tokens())
         self.account = provision(self.template, self.assets)
         if self.iam_enforced:
@@ -230,6 +234,13 @@ class LocalGate:
             pass
         self._scripted.clear()
         self.tuning.clear()
+        self.pipelines.clear()
+        sqs = boto3.client("sqs")
+        for url, _ in self.account.template_queues.values():
+            # PurgeQueue is allowed once a minute per queue: receive and delete what is there instead.
+            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for found in batch:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=found["ReceiptHandle"])
         self.faults.clear()
         self.lambda_responses.clear()
         self.retries.intervals.clear()
@@ -283,6 +294,8 @@ class LocalGate:
         if fault is not None:
             if fault.kind == "abort":
                 self._abort_running(event)
+            if fault.kind == "time_out":
+                self._time_out_running(event)
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(fault.error, f"injected after the handler ran: {fault.kind}")
         return payload
@@ -295,6 +308,15 @@ class LocalGate:
         """Stop the execution this invocation belongs to (StopExecution during the task)."""
         with self.acting_as_person():
             self._stop_running(event)
+
+    def _time_out_running(self, event: Any) -> None:
+        wanted = event.get("execution_arn") if isinstance(event, dict) else None
+        client = boto3.client("stepfunctions")
+        with self.acting_as_person():
+            running = client.list_executions(stateMachineArn=self.account.state_machine_arn, statusFilter="RUNNING")
+        for execution in running["executions"]:
+            if wanted in (None, execution["executionArn"]):
+                moto_hooks.time_out_execution(execution["executionArn"])
 
     def _stop_running(self, event: Any) -> None:
         client = boto3.client("stepfunctions")
@@ -372,6 +394,153 @@ class LocalGate:
         )
         described["Tags"] = {t["Key"]: t["Value"] for t in tags}
         return described
+
+    # -- SageMaker pipelines and the callback bridge (emulated: local_engine/pipelines.py) -------------
+
+    def start_pipeline(
+        self,
+        name: str,
+        definition: dict[str, Any],
+        properties: dict[str, dict[str, Any]] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> str:
+        """CreatePipeline (once per name) and StartPipelineExecution, as a person would: the execution runs
+        until its CallbackStep has put its message on the queue. `properties` are what steps the emulation
+        does not run produced (a training step's TrainingJobName); returns the pipeline execution's ARN."""
+        sagemaker = boto3.client("sagemaker")
+        with self.acting_as_person():
+            if name not in moto_hooks.sagemaker_backend().pipelines:
+                sagemaker.create_pipeline(
+                    PipelineName=name,
+                    PipelineDefinition=json.dumps(definition),
+                    RoleArn=f"arn:aws:iam::{self.account.state_machine_arn.split(':')[4]}:role/SageMakerPipelines",
+                )
+            self.pipelines.pending_properties[name] = properties or {}
+            started = sagemaker.start_pipeline_execution(
+                PipelineName=name,
+                PipelineParameters=[{"Name": k, "Value": v} for k, v in (parameters or {}).items()],
+            )
+        return str(started["PipelineExecutionArn"])
+
+    def stop_pipeline(self, pipeline_execution_arn: str) -> None:
+        with self.acting_as_person():
+            boto3.client("sagemaker").stop_pipeline_execution(
+                PipelineExecutionArn=pipeline_execution_arn, ClientRequestToken="stop-" + "0" * 32
+            )
+
+    def _event_source_mapping(self) -> tuple[str, str, str, int, bool]:
+        """(function logical ID, queue URL, queue ARN, batch size, partial batch responses) of the SQS event
+        source mapping the template declares."""
+        mappings = resources_of(self.template, "AWS::Lambda::EventSourceMapping")
+        if len(mappings) != 1:
+            raise LocalEngineError(f"expected one event source mapping, found {len(mappings)}")
+        properties = next(iter(mappings.values()))["Properties"]
+        function = properties["FunctionName"]["Ref"]
+        queue = properties["EventSourceArn"]["Fn::GetAtt"][0]
+        # "Your function's timeout must be less than or equal to the queue's visibility timeout. Lambda
+        # validates this requirement when you create or update an event source mapping and will return an
+        # error" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html); SQS's default is 30 s.
+        visibility = int(self.template["Resources"][queue]["Properties"].get("VisibilityTimeout", 30))
+        timeout = int(self.template["Resources"][function]["Properties"].get("Timeout", 3))
+        if timeout > visibility:
+            raise LocalEngineError(
+                f"the event source mapping of {function} is refused: its timeout ({timeout} s) exceeds the visibility "
+                f"timeout of queue {queue} ({visibility} s)"
+            )
+        url, arn = self.account.template_queues[queue]
+        partial = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
+        return function, url, arn, int(properties.get("BatchSize", 10)), partial
+
+    def deliver_callbacks(self, duplicates: int = 0) -> list[str]:
+        """Lambda's SQS event source mapping, run now: batches of up to BatchSize messages are received with
+        the function's role and handed to it (each batch `1 + duplicates` times: SQS delivers at least once);
+        messages it reports as failed (or all, when it fails) are delivered again at once (as if their
+        visibility timeout had passed) until SQS moves them to the dead-letter queue after maxReceiveCount
+        receives; the others are deleted. Returns the ARNs of the executions started meanwhile, oldest first
+        (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html and services-sqs-errorhandling.html)."""
+        function, url, queue_arn, batch_size, partial = self._event_source_mapping()
+        sqs = boto3.client("sqs")
+        before = {e["executionArn"] for e in self._all_executions()}
+        while True:
+            with self.iam.acting_as_function(function) if self.iam else contextlib.nullcontext():
+                messages = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(batch_size, 10),
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                ).get("Messages", [])
+            if not messages:
+                break
+            event = {"Records": [self._sqs_record(m, queue_arn) for m in messages]}
+            failed: set[str] = set()
+            for _ in range(1 + duplicates):
+                headers: dict[str, Any] = {}
+                payload = self._invoke(self.account.functions[function].arn, json.dumps(event).encode(), headers)
+                answer = json.loads(payload) if payload else {}
+                if headers.get("x-amz-function-error"):
+                    failed |= {m["MessageId"] for m in messages}  # the whole batch is delivered again
+                elif partial:
+                    failed |= {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] in failed:
+                    with self.acting_as_person():  # the visibility timeout elapsing, not a call of the role
+                        sqs.change_message_visibility(
+                            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                        )
+                    continue
+                with self.iam.acting_as_function(function) if self.iam else contextlib.nullcontext():
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        started = [e for e in self._all_executions() if e["executionArn"] not in before]
+        return [e["executionArn"] for e in sorted(started, key=lambda e: e["startDate"])]
+
+    @staticmethod
+    def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+        attributes = message.get("Attributes", {})
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {
+                k: attributes[k]
+                for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+                if k in attributes
+            },
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": queue_arn.split(":")[3],
+        }
+
+    def _all_executions(self) -> list[dict[str, Any]]:
+        client = self._sfn()
+        found, token = [], None
+        while True:
+            kwargs = {"stateMachineArn": self.state_machine_arn, **({"nextToken": token} if token else {})}
+            page = client.list_executions(**kwargs)
+            found += page["executions"]
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def callback_dead_letters(self) -> list[str]:
+        """The bodies of callback messages the bridge never started an execution for (the queue's dead-letter
+        queue), each once."""
+        mappings = resources_of(self.template, "AWS::SQS::Queue")
+        _, url, _, _, _ = self._event_source_mapping()
+        queue = next(k for k, (u, _) in self.account.template_queues.items() if u == url)
+        target = mappings[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        sqs = boto3.client("sqs")
+        dead_letters = self.account.template_queues[target][0]
+        bodies = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=dead_letters, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return bodies
+            for found in batch:
+                sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=found["ReceiptHandle"])
+                bodies.append(found["Body"])
 
     # -- events -------------------------------------------------------------------------------
 

@@ -194,6 +194,15 @@ RESOURCES: dict[str, Callable[[Request], list[str]]] = {
     "cloudwatch:GetMetricStatistics": _everything,
     "cloudwatch:PutMetricData": _everything,
     "sqs:SendMessage": _queue,
+    # What Lambda's SQS event source mapping does with the function's role
+    # (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, "Execution role permissions").
+    "sqs:ReceiveMessage": _queue,
+    "sqs:DeleteMessage": _queue,
+    "sqs:ChangeMessageVisibility": _queue,
+    "sqs:GetQueueAttributes": _queue,
+    # The request names a callback token, not a resource: the reference lists no resource type to scope it to.
+    "sagemaker:SendPipelineExecutionStepSuccess": _everything,
+    "sagemaker:SendPipelineExecutionStepFailure": _everything,
 }
 # What AWS does with the key on the caller's behalf: SNS encrypts a message for an encrypted topic
 # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html), S3 an object in an SSE-KMS bucket

@@ -338,15 +338,15 @@ def terminal_errors_uncatchable() -> Iterator[None]:
 
 @contextlib.contextmanager
 def stopped_stays_aborted() -> Iterator[None]:
-    """StopExecution ends an execution as ABORTED at once; a task still running in it cannot turn that
-    into FAILED when it later fails. moto lets the task's error overwrite the stop."""
+    """StopExecution ends an execution as ABORTED at once, and a timeout as TIMED_OUT; a task still running
+    in it cannot turn that into FAILED when it later fails. moto lets the task's error overwrite both."""
     from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 
     original = Environment.set_error
 
     def set_error(self: Any, error: Any) -> None:
-        if isinstance(self._program_state, ProgramStopped):
+        if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
             return
         original(self, error)
 
@@ -570,3 +570,90 @@ def redrive_executions() -> Iterator[None]:
         )
         stack.enter_context(mock.patch.object(StepFunctionResponse, "describe_execution", describe_execution))
         yield
+
+
+# -- SageMaker pipeline executions and their CallbackSteps (canary: test_h17_pipeline_backend_and_response_dispatch)
+
+
+def sqs_send(queue_url: str, body: str) -> None:
+    """SQS's SendMessage, as SageMaker Pipelines makes it for a CallbackStep (inside moto, not as the gate)."""
+    from moto.sqs.models import sqs_backends
+
+    sqs_backends[ACCOUNT_ID][REGION].send_message(queue_url.rstrip("/").rsplit("/", 1)[-1], body)
+
+
+@contextlib.contextmanager
+def pipeline_executions(emulation: Any) -> Iterator[None]:
+    """StartPipelineExecution runs the execution's steps in `emulation` (local_engine/pipelines.py), which
+    answers DescribePipelineExecution's status and the actions moto lacks: SendPipelineExecutionStepSuccess,
+    SendPipelineExecutionStepFailure, StopPipelineExecution, ListPipelineExecutionSteps."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from training_gate_cli.local_engine.pipelines import PipelineError
+
+    backend = sagemaker_backend()
+    original_start = backend.start_pipeline_execution
+    original_describe = backend.describe_pipeline_execution
+    emulation.send_message = sqs_send
+
+    def start_pipeline_execution(pipeline_name: str, *args: Any, **kwargs: Any) -> dict[str, str]:
+        started = original_start(pipeline_name, *args, **kwargs)
+        parameters = args[1] if len(args) > 1 else kwargs.get("pipeline_parameters")
+        definition = backend.pipelines[pipeline_name].pipeline_definition
+        emulation.begin(started["PipelineExecutionArn"], definition, parameters)
+        return started
+
+    def describe_pipeline_execution(pipeline_execution_arn: str) -> dict[str, Any]:
+        return emulation.describe(pipeline_execution_arn, original_describe(pipeline_execution_arn))
+
+    def _answering(success: bool) -> Any:
+        def answer(response: Any) -> Any:
+            names = ("CallbackToken", "OutputParameters", "FailureReason", "ClientRequestToken")
+            request = {name: response._get_param(name) for name in names if response._get_param(name) is not None}
+            try:
+                arn = emulation.answer(request, success)
+            except PipelineError as exc:
+                raise JsonRESTError(exc.code, str(exc)) from exc
+            return ActionResult({"PipelineExecutionArn": arn})
+
+        return answer
+
+    def stop_pipeline_execution(response: Any) -> Any:
+        arn = response._get_param("PipelineExecutionArn")
+        try:
+            emulation.stop(arn)
+        except PipelineError as exc:
+            raise JsonRESTError(exc.code, str(exc)) from exc
+        return ActionResult({"PipelineExecutionArn": arn})
+
+    def list_pipeline_execution_steps(response: Any) -> Any:
+        try:
+            return ActionResult(emulation.list_steps(response._get_param("PipelineExecutionArn")))
+        except PipelineError as exc:
+            raise JsonRESTError(exc.code, str(exc)) from exc
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(backend, "start_pipeline_execution", start_pipeline_execution))
+        stack.enter_context(mock.patch.object(backend, "describe_pipeline_execution", describe_pipeline_execution))
+        for action, method in (
+            ("send_pipeline_execution_step_success", _answering(True)),
+            ("send_pipeline_execution_step_failure", _answering(False)),
+            ("stop_pipeline_execution", stop_pipeline_execution),
+            ("list_pipeline_execution_steps", list_pipeline_execution_steps),
+        ):
+            stack.enter_context(mock.patch.object(SageMakerResponse, action, method, create=True))
+        yield
+
+
+# -- an execution that times out (canary: test_h13_environment_set_error_and_set_stop) --------------
+
+
+def time_out_execution(execution_arn: str) -> None:
+    """The execution passes its TimeoutSeconds now: it ends TIMED_OUT, as Step Functions ends it (the task
+    running at that moment finishes, and its result is not used). The ASL's 48 h cannot be waited for."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
+    backend.describe_execution(execution_arn).exec_worker.env.set_timed_out()

@@ -37,6 +37,8 @@ class Account:
     bucket_names: dict[str, str] = field(default_factory=dict)
     table_names: dict[str, str] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
+    # The template's own queues, by logical ID: URL and ARN in the emulated account.
+    template_queues: dict[str, tuple[str, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict)
     state_machine_arn: str = ""
@@ -98,6 +100,8 @@ class Resolver:
             return account.state_machine_arn
         kind = self.types.get(name)
         if kind == "AWS::SQS::Queue":
+            if name in account.template_queues:
+                return account.template_queues[name][0]
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
         if kind in ("AWS::IAM::Role", "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::Events::Rule"):
             return name
@@ -123,6 +127,10 @@ class Resolver:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}",
         }
         kind = self.types.get(name)
+        if kind == "AWS::SQS::Queue" and name in account.template_queues:
+            url, arn = account.template_queues[name]
+            if attribute in ("Arn", "QueueName", "QueueUrl"):
+                return {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1], "QueueUrl": url}[attribute]
         if attribute == "Arn" and kind in synthetic:
             return synthetic[kind]
         if attribute == "QueueName" and kind == "AWS::SQS::Queue":
@@ -158,6 +166,39 @@ def _upload_settings(uri: str, assets: Path | None) -> None:
     raise LocalEngineError(f"no asset in {assets} is published as {key}: synthesize again")
 
 
+def _create_template_queues(template: dict[str, Any], account: Account, resolver: Resolver, sqs: Any) -> None:
+    """The template's queues with the attributes SQS acts on here: their names, visibility timeout,
+    retention and redrive policy (dead-letter queues first, so a redrive policy can name them)."""
+    queues = resources_of(template, "AWS::SQS::Queue")
+
+    def dead_letter_of(properties: dict[str, Any]) -> str | None:
+        target = (properties.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        return target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
+
+    ordered = sorted(queues, key=lambda logical_id: dead_letter_of(queues[logical_id]["Properties"]) is not None)
+    for logical_id in ordered:
+        properties = queues[logical_id]["Properties"]
+        attributes = {
+            key: str(properties[name])
+            for name, key in (
+                ("VisibilityTimeout", "VisibilityTimeout"),
+                ("MessageRetentionPeriod", "MessageRetentionPeriod"),
+            )
+            if name in properties
+        }
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": resolver.resolve(redrive["deadLetterTargetArn"]),
+                    "maxReceiveCount": redrive["maxReceiveCount"],
+                }
+            )
+        url = sqs.create_queue(QueueName=properties.get("QueueName", logical_id), Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        account.template_queues[logical_id] = (url, arn)
+
+
 def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
     account = Account()
     resolver = Resolver(account, template)
@@ -172,10 +213,15 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
         raise LocalEngineError(f"expected one state machine in the template, found {len(machines)}")
     account.state_machine_logical_id, machine_resource = next(iter(machines.items()))
     machine = machine_resource["Properties"]
-    # The state machine publishes to operations itself (a skipped model); the owners' topic is the other.
-    operations = _topic_ref(machine.get("DefinitionSubstitutions", {}), "OperationsTopicArn")
-    if operations not in account.topic_arns:
-        raise LocalEngineError("the state machine's OperationsTopicArn is not a topic of the template")
+    # The operations topic is the one every function that tells operations names (OPERATIONS_TOPIC_ARN);
+    # the owners' topic is the other.
+    named = {
+        _topic_ref(function["Properties"].get("Environment", {}).get("Variables", {}), "OPERATIONS_TOPIC_ARN")
+        for function in resources_of(template, "AWS::Lambda::Function").values()
+    } - {None}
+    if len(named) != 1 or next(iter(named)) not in account.topic_arns:
+        raise LocalEngineError(f"expected one operations topic of the template in OPERATIONS_TOPIC_ARN, found {named}")
+    operations = next(iter(named))
     account.operations_topic_arn = account.topic_arns[operations]
     owners = [arn for logical_id, arn in account.topic_arns.items() if logical_id != operations]
     if len(owners) != 1:
@@ -195,6 +241,8 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
     events = boto3.client("events")
     events.put_rule(Name=DECISION_EVENTS_RULE, EventPattern=json.dumps({"source": ["training-gate"]}))
     events.put_targets(Rule=DECISION_EVENTS_RULE, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    _create_template_queues(template, account, resolver, sqs)
 
     s3 = boto3.client("s3")
     for logical_id in resources_of(template, "AWS::S3::Bucket"):
@@ -230,6 +278,15 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
         account.functions[logical_id] = LocalFunction(logical_id, handler, arn)
+
+    definition = resolver.resolve(machine["DefinitionString"])
+    values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
+    account.definition = json.loads(substitute(definition, values))
+    account.state_machine_arn = boto3.client("stepfunctions").create_state_machine(
+        name="training-gate", definition=json.dumps(account.definition), roleArn=role_arn
+    )["stateMachineArn"]
+
+    # After the state machine: a function may name it (the callback bridge starts it).
     for resource in resources_of(template, "AWS::Lambda::Function").values():
         for key, raw in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
             value = str(resolver.resolve(raw))
@@ -239,12 +296,5 @@ def provision(template: dict[str, Any], assets: Path | None = None) -> Account:
             account.environment[key] = value
     if SETTINGS_VARIABLE in account.environment:
         _upload_settings(account.environment[SETTINGS_VARIABLE], assets)
-
-    definition = resolver.resolve(machine["DefinitionString"])
-    values = {k: str(resolver.resolve(v)) for k, v in machine.get("DefinitionSubstitutions", {}).items()}
-    account.definition = json.loads(substitute(definition, values))
-    account.state_machine_arn = boto3.client("stepfunctions").create_state_machine(
-        name="training-gate", definition=json.dumps(account.definition), roleArn=role_arn
-    )["stateMachineArn"]
     boto3.client("logs").create_log_group(logGroupName=TRAINING_LOG_GROUP)
     return account

@@ -49,6 +49,10 @@ def _from_attribute(value: dict[str, Any]) -> Any:
     return None
 
 
+def _item(attributes: dict[str, Any]) -> DecisionItem:
+    return DecisionItem.model_validate({k: _from_attribute(v) for k, v in attributes.items()})
+
+
 def execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
@@ -68,13 +72,16 @@ class DecisionLog:
         ).get("Item")
         if not found:
             return None
-        return DecisionItem.model_validate({k: _from_attribute(v) for k, v in found.items()})
+        return _item(found)
 
     def create(self, item: DecisionItem) -> bool:
         """Write a new item; False when one exists already (another delivery got there first)."""
         attributes = item.model_dump(
-            exclude_none=True, exclude={"duplicates", "duplicate_executions", "takeovers", "endings"}
+            exclude_none=True,
+            exclude={"duplicates", "duplicate_executions", "takeovers", "endings", "answers", "answering"},
         )
+        if not attributes.get("waiting"):
+            attributes.pop("waiting", None)  # DynamoDB refuses an empty set
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -87,12 +94,23 @@ class DecisionLog:
             raise
         return True
 
-    def take_over(self, item: DecisionItem, new_owner: str, replace: dict[str, str] | None = None) -> bool:
+    def take_over(
+        self,
+        item: DecisionItem,
+        new_owner: str,
+        replace: dict[str, str] | None = None,
+        waiting: str | None = None,
+    ) -> bool:
         """Make `new_owner` the owner of an unfinished item, as long as nobody else did first;
-        `replace` rewrites the decision's attributes (a legacy item, decided anew)."""
+        `replace` rewrites the decision's attributes (a legacy item, decided anew); `waiting` is the
+        taker-over's own pipeline token, left on the item in the same write."""
         sets = {"owner": new_owner, **(replace or {})}
         names = {f"#{k}": k for k in sets} | {"#status": "status", "#owner": "owner"}
         values = {f":{k}": {"S": v} for k, v in sets.items()} | {":taker": {"SS": [new_owner]}}
+        adds = "takeovers :taker"
+        if waiting is not None:
+            adds += ", waiting :waiting"
+            values[":waiting"] = {"SS": [waiting]}
         if item.owner:
             condition = "#owner = :previous AND #status <> :complete"
             values[":previous"] = {"S": item.owner}
@@ -104,7 +122,7 @@ class DecisionLog:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=self._key(item.training_job, item.policy_sha256),
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets) + " ADD takeovers :taker",
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets) + f" ADD {adds}",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -132,17 +150,21 @@ class DecisionLog:
             ExpressionAttributeValues={":one": {"N": "1"}, ":execution": {"SS": [execution_arn]}},
         )
 
-    def _owned_update(self, training_job_name: str, policy_sha256: str, owner: str, attributes: dict[str, str]) -> None:
+    def _owned_update(
+        self, training_job_name: str, policy_sha256: str, owner: str, attributes: dict[str, str]
+    ) -> DecisionItem:
+        """The update, only while `owner` owns the item; the item as the write left it."""
         names = {f"#{k}": k for k in attributes} | {"#owner": "owner"}
         values = {f":{k}": {"S": v} for k, v in attributes.items()} | {":owner": {"S": owner}}
         try:
-            self._dynamodb.update_item(
+            written = self._dynamodb.update_item(
                 TableName=self._table,
                 Key=self._key(training_job_name, policy_sha256),
                 UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in attributes),
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -151,6 +173,7 @@ class DecisionLog:
                     "it over"
                 ) from exc
             raise
+        return _item(written["Attributes"])
 
     def store_request(self, training_job_name: str, policy_sha256: str, owner: str, request: str) -> None:
         """The exact CreateModelPackage request, stored before it is sent: a taker-over resends it."""
@@ -168,13 +191,126 @@ class DecisionLog:
             {"status": ItemStatus.REGISTERED.value, "model_package_arn": model_package_arn},
         )
 
-    def complete(self, training_job_name: str, policy_sha256: str, owner: str, completion: str) -> None:
-        self._owned_update(
+    def complete(self, training_job_name: str, policy_sha256: str, owner: str, completion: str) -> DecisionItem:
+        """The decision is done. The item it returns holds every pipeline token that will ever be left on it:
+        a token is added only while the item is not complete (`add_waiting`), and this write is atomic with
+        that condition, so the completing execution knows every token it must answer."""
+        return self._owned_update(
             training_job_name,
             policy_sha256,
             owner,
             {"status": ItemStatus.COMPLETE.value, "completion": completion, "completed_at": _now()},
         )
+
+    def add_waiting(self, training_job_name: str, policy_sha256: str, owner: str, entry: str) -> bool:
+        """Leave a pipeline's token with the decision `owner` carries out, only while it is not complete
+        and `owner` has not given it up. False when that no longer holds: the caller reads the item
+        again (complete: it answers the token itself; given up: it takes the decision over)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(training_job_name, policy_sha256),
+                UpdateExpression="ADD waiting :entry",
+                ConditionExpression=(
+                    "#owner = :owner AND #status <> :complete "
+                    "AND (attribute_not_exists(closed_by) OR closed_by <> #owner)"
+                ),
+                ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":entry": {"SS": [entry]},
+                    ":owner": {"S": owner},
+                    ":complete": {"S": ItemStatus.COMPLETE.value},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def close(self, training_job_name: str, policy_sha256: str, owner: str) -> DecisionItem | None:
+        """`owner` fails and gives the unfinished decision up: from this write on no token is left with it
+        (and another execution may take the decision over at once). Returns the item as closed, holding
+        every token left with `owner`; None when `owner` no longer holds an unfinished decision."""
+        try:
+            written = self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(training_job_name, policy_sha256),
+                UpdateExpression="SET closed_by = :owner, closed_at = :now",
+                ConditionExpression="#owner = :owner AND #status <> :complete",
+                ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":now": {"S": _now()},
+                    ":complete": {"S": ItemStatus.COMPLETE.value},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _item(written["Attributes"])
+
+    def intend_answer(self, training_job_name: str, policy_sha256: str, token: str, entry: str) -> str | None:
+        """Write the answer `token` gets (`answering.<token>`) unless one is written already; the entry that
+        stands (this one, or the first writer's), or None when there is no item. A conditional write is
+        checked and applied atomically
+        (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html)."""
+        key = self._key(training_job_name, policy_sha256)
+        for _ in range(3):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #answering.#token = :entry",
+                    ConditionExpression=(
+                        "attribute_exists(training_job) AND attribute_exists(#answering) "
+                        "AND attribute_not_exists(#answering.#token)"
+                    ),
+                    ExpressionAttributeNames={"#answering": "answering", "#token": token},
+                    ExpressionAttributeValues={":entry": {"S": entry}},
+                )
+                return entry
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            # No map yet (DynamoDB cannot set a path inside a missing map): create it with this entry.
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #answering = :map",
+                    ConditionExpression="attribute_exists(training_job) AND attribute_not_exists(#answering)",
+                    ExpressionAttributeNames={"#answering": "answering"},
+                    ExpressionAttributeValues={":map": {"M": {token: {"S": entry}}}},
+                )
+                return entry
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            item = self.get(training_job_name, policy_sha256)
+            if item is None:
+                return None
+            if token in item.answering:
+                return item.answering[token]
+        raise RuntimeError(f"the answer to token {token} on {training_job_name} could not be written; retried")
+
+    def record_answers(self, training_job_name: str, policy_sha256: str, entries: list[str]) -> None:
+        """Which tokens were answered, and how (never a stub item should the item have vanished)."""
+        if not entries:
+            return
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(training_job_name, policy_sha256),
+                UpdateExpression="ADD answers :entries",
+                ConditionExpression="attribute_exists(training_job)",
+                ExpressionAttributeValues={":entries": {"SS": sorted(set(entries))}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def begin_notification(self, training_job_name: str, policy_sha256: str, owner: str) -> None:
         """Written right before the owners' message is sent, and only while `owner` owns an unfinished

@@ -294,3 +294,43 @@ class ModelRegistry:
         self._sagemaker.update_model_package(
             ModelPackageArn=model_package_arn, ModelApprovalStatus=status, ApprovalDescription=description[:1024]
         )
+
+
+class CallbackNotWaiting(Exception):
+    """SageMaker refused an answer because the token waits no more (answered already, or unknown)."""
+
+
+class CallbackAnswerFailed(Exception):
+    """SageMaker refused an answer for a reason a retry may get past (throttled, a limit, its own error),
+    or that a person must look at."""
+
+
+# The two errors SendPipelineExecutionStep* documents besides ResourceLimitExceeded: ConflictException ("a
+# conflict when you attempted to modify a SageMaker entity") and ResourceNotFound. The reference does not say
+# which one a token answered already (or never issued) gets; either means the step waits for this token no
+# more, and nothing the gate sends again changes that
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_SendPipelineExecutionStepSuccess.html, Errors).
+NOT_WAITING = {"ConflictException", "ResourceNotFound"}
+
+
+class PipelineCallbacks:
+    """SendPipelineExecutionStepSuccess and SendPipelineExecutionStepFailure: the answers a CallbackStep waits for."""
+
+    def __init__(self, sagemaker: Any | None = None):
+        self._sagemaker = sagemaker or client("sagemaker")
+
+    def send(self, request: dict[str, Any], success: bool) -> str:
+        """Send one answer (its ClientRequestToken makes a repeat of it harmless); the pipeline execution's ARN."""
+        try:
+            if success:
+                answered = self._sagemaker.send_pipeline_execution_step_success(**request)
+            else:
+                answered = self._sagemaker.send_pipeline_execution_step_failure(**request)
+        except ClientError as exc:
+            code = error_code(exc)
+            text = f"SageMaker refused the answer to callback token {request.get('CallbackToken')} ({code}): "
+            text += error_message(exc)
+            if code in NOT_WAITING:
+                raise CallbackNotWaiting(text) from exc
+            raise CallbackAnswerFailed(text) from exc
+        return str(answered.get("PipelineExecutionArn", ""))

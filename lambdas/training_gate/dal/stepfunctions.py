@@ -42,3 +42,16 @@ class Executions:
     def is_running(self, execution_arn: str) -> bool:
         described = self.describe(execution_arn)
         return described is not None and described.status in ("RUNNING", "PENDING_REDRIVE")
+
+    def start(self, state_machine_arn: str, name: str, execution_input: str) -> str | None:
+        """Start an execution named `name`; None when an execution of that name exists already with another
+        input or has ended (ExecutionAlreadyExists: the name is the message's, so it was started before).
+        The same name and input while it runs returns that execution
+        (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html)."""
+        try:
+            started = self._sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=execution_input)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return None
+            raise
+        return str(started["executionArn"])

@@ -30,6 +30,7 @@ WARNINGS_IN_STATE = 10
 SUMMARY_MAX = 1000
 NOTIFICATION_MESSAGE_MAX = 8000  # the whole report is one link away, in S3
 TABLE_MAX = 4000
+ANSWERS_DUE = "pipeline tokens left on the completed decision that nobody answered yet"
 
 
 class MetricDefinition(BaseModel):
@@ -142,6 +143,8 @@ class Evaluation(BaseModel):
     # A tuning job's candidate that did not pass while others remain: nothing is claimed, the next is judged.
     next_candidate: bool = False
     tuning: TuningContext | None = None
+    # IN_PROGRESS: this execution's pipeline token was left with the owner, which answers it.
+    token_left_with_owner: bool = False
 
     def key(self, job: TrainingJob) -> str:
         return self.decision_key or job.training_job_name
@@ -219,6 +222,7 @@ class Registration(BaseModel):
     model_package_version: str
     adopted: bool
     created: bool = Field(description="False when an earlier attempt had already created the package")
+    answers_due: int = Field(default=0, description=ANSWERS_DUE)
 
 
 class FailureNotice(BaseModel):
@@ -235,6 +239,7 @@ class FailureNotice(BaseModel):
     owner_execution: str | None = None
     decided_by: str | None = None
     resumed: bool = False
+    token_left_with_owner: bool = False
 
 
 class NotifyRequest(BaseModel):
@@ -249,11 +254,13 @@ class Notified(BaseModel):
     completion: Literal["notified", "superseded"]
     message_id: str | None = None
     sent: bool = Field(default=False, description="this invocation published the message")
+    answers_due: int = Field(default=0, description=ANSWERS_DUE)
 
 
 class Completion(BaseModel):
-    completion: Literal["registered", "event_published", "notified", "superseded", "skipped"]
+    completion: Literal["registered", "event_published", "notified", "superseded"]
     model_package_arn: str | None = None
+    answers_due: int = Field(default=0, description=ANSWERS_DUE)
 
 
 class ReportRegistration(BaseModel):

@@ -12,6 +12,14 @@ notice has its own item (sort key `not-judged`): each is told once, like a model
 holds how each execution that touched the item ended when that was not its completion (a
 notification that failed, a gate error after the claim, a take-over that superseded it), with the
 error, so the table alone says what happened to a job.
+
+Pipelines wait on decisions too: a CallbackStep's token is left on the item (`waiting`) by the execution
+that owns it or finds it in progress, only while the item is not complete and its owner has not given it
+up (`closed_by`). The completion is the last write that can see a token, so whoever completes the item
+answers every token it holds; an owner that fails closes the item first and answers them with its failure.
+Each answer is written before it is sent (`answering`, one per token, first writer wins), so whoever
+sends it again after a crash sends the very same request, and recorded once SageMaker took it (`answers`),
+so nobody answers a token twice.
 """
 
 from __future__ import annotations
@@ -19,6 +27,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from training_gate.domain.pipeline import (
+    AnsweredToken,
+    AnswerIntent,
+    DecisionForPipeline,
+    WaitingToken,
+    parse_entries,
+)
 
 
 class ItemStatus(StrEnum):
@@ -83,6 +99,59 @@ class DecisionItem(BaseModel):
     notified_by: str | None = None
     notification_message_id: str | None = None
     endings: dict[str, Ending] = {}
+    # Pipelines waiting on this decision: JSON entries of a string set (WaitingToken, AnsweredToken).
+    waiting: list[str] = []
+    answers: list[str] = []
+    # token -> AnswerIntent (JSON): the answer each token gets, written before it is sent.
+    answering: dict[str, str] = {}
+    # The owner that gave the decision up (it failed): no token may be left with it any more.
+    closed_by: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_by is not None and self.closed_by == self.owner
+
+    def waiting_tokens(self) -> list[WaitingToken]:
+        return parse_entries(self.waiting, WaitingToken)
+
+    def answered_tokens(self) -> list[AnsweredToken]:
+        return parse_entries(self.answers, AnsweredToken)
+
+    def intents(self) -> dict[str, AnswerIntent]:
+        found = {}
+        for token, entry in self.answering.items():
+            try:
+                found[token] = AnswerIntent.model_validate_json(entry)
+            except ValueError:
+                continue
+        return found
+
+    def pending_tokens(self) -> list[WaitingToken]:
+        """The tokens left here that nobody answered yet."""
+        answered = {a.token for a in self.answered_tokens()}
+        return [w for w in self.waiting_tokens() if w.token not in answered]
+
+    def unanswered(self) -> list[str]:
+        """Every token this item owes an answer: left here, or with an answer written and not yet taken."""
+        answered = {a.token for a in self.answered_tokens()}
+        return sorted(({w.token for w in self.waiting_tokens()} | set(self.intents())) - answered)
+
+    def holds_token(self, token: str) -> bool:
+        return (
+            any(w.token == token for w in self.waiting_tokens())
+            or any(a.token == token for a in self.answered_tokens())
+            or token in self.intents()
+        )
+
+    def for_pipeline(self) -> DecisionForPipeline:
+        return DecisionForPipeline(
+            decision_id=f"{self.training_job}|{self.policy_sha256}",
+            outcome=self.outcome or "unknown",
+            reasons=self.reasons or "",
+            reason_codes=self.reason_codes or "",
+            report_uri=self.report_uri or "",
+            model_package_arn=self.model_package_arn or "",
+        )
 
     @property
     def complete(self) -> bool:

@@ -14,6 +14,7 @@ from training_gate.constants import (
     TUNING_JOB_NAME_MAX,
     TUNING_JOB_NAME_PATTERN,
 )
+from training_gate.domain.pipeline import PipelineCallback
 
 # Step Functions quotas (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
 # an execution's history holds at most 25,000 events, and the ASL sets TimeoutSeconds to 48 h.
@@ -88,6 +89,8 @@ class GateInput(BaseModel):
     # Set by the EventBridge rule from the event: the account and region the job ended in.
     source_account: Annotated[str | None, Field(pattern=r"^\d{12}$")] = None
     source_region: Annotated[str | None, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] = None
+    # Set by the pipeline bridge: the SageMaker pipeline step that waits for this decision.
+    pipeline_callback: PipelineCallback | None = None
 
     @model_validator(mode="after")
     def _polling_fits(self) -> GateInput:
@@ -101,6 +104,15 @@ class GateInput(BaseModel):
         if (self.training_job_name is None) == (self.tuning_job_name is None):
             raise ValueError(
                 "name exactly one job: TrainingJobName (a training job) or HyperParameterTuningJobName (a tuning job)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_pipeline_waits_for_a_decision(self) -> GateInput:
+        if self.pipeline_callback is not None and self.dry_run:
+            raise ValueError(
+                "dry_run: a dry run records no decision, and a pipeline waits for one (drop dry_run or "
+                "pipeline_callback)"
             )
         return self
 

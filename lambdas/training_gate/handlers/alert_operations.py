@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from training_gate.dal.dynamodb import DecisionLog
+from training_gate.dal.sagemaker import PipelineCallbacks
 from training_gate.dal.sns import Topic
 from training_gate.dal.stepfunctions import Executions
 from training_gate.handlers.environment import AlertOperationsEnvironment, environment
@@ -24,7 +25,10 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     change = ExecutionStatusChange.model_validate(event.detail)
     env = environment(AlertOperationsEnvironment)
     ports = AlertPorts(
-        executions=Executions(), operations=Topic(env.OPERATIONS_TOPIC_ARN), log=DecisionLog(env.DECISION_TABLE)
+        executions=Executions(),
+        operations=Topic(env.OPERATIONS_TOPIC_ARN),
+        log=DecisionLog(env.DECISION_TABLE),
+        callbacks=PipelineCallbacks(),
     )
     result = alert_operations(change, ports)
     logger.info("execution ended", extra=result.model_dump())

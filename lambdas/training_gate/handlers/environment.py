@@ -38,6 +38,7 @@ class ValidateInputEnvironment(_Environment):
     DEFAULT_MAX_POLLS: int = 720
     DEFAULT_TUNING_CANDIDATES: int = 1
     GATE_TUNING_CHILDREN: bool = False
+    FAIL_STEP_ON_REJECT: bool = False
     GATE_POLICY: Json[Policy]
     MODEL_PACKAGE_GROUPS: CommaList
 
@@ -79,8 +80,17 @@ class DescribeFailureEnvironment(_Environment):
     DECISION_TABLE: str
 
 
+class AnswerPipelinesEnvironment(_Environment):
+    DECISION_TABLE: str
+
+
+class StartCallbackEnvironment(_Environment):
+    STATE_MACHINE_ARN: str
+
+
 class NotifyOwnersEnvironment(_Environment):
     NOTIFICATION_TOPIC_ARN: str
+    OPERATIONS_TOPIC_ARN: str
     DECISION_TABLE: str
 
 

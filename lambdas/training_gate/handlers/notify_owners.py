@@ -1,4 +1,5 @@
-"""Tell the owners a decision's stored message, only while this execution owns the decision."""
+"""Tell the owners (or operations, of a skipped decision) a decision's stored message, only while this
+execution owns the decision."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ __all__ = ["NotificationFailed", "NotificationThrottled", "handler"]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=NotifyRequest)
     env = environment(NotifyOwnersEnvironment)
-    result = notify_owners(
-        request, NotifyPorts(log=DecisionLog(env.DECISION_TABLE), topic=Topic(env.NOTIFICATION_TOPIC_ARN))
+    ports = NotifyPorts(
+        log=DecisionLog(env.DECISION_TABLE),
+        topic=Topic(env.NOTIFICATION_TOPIC_ARN),
+        operations=Topic(env.OPERATIONS_TOPIC_ARN),
     )
+    result = notify_owners(request, ports)
     logger.info("owners", extra={"completion": result.completion, "sent": result.sent})
     return result.model_dump(mode="json")

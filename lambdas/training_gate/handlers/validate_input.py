@@ -23,6 +23,7 @@ def defaults(context: LambdaContext | None) -> InputDefaults:
         max_polls=env.DEFAULT_MAX_POLLS,
         tuning_candidates=env.DEFAULT_TUNING_CANDIDATES,
         gate_tuning_children=env.GATE_TUNING_CHILDREN,
+        fail_step_on_reject=env.FAIL_STEP_ON_REJECT,
         policy=env.GATE_POLICY,
         allowed_groups=env.MODEL_PACKAGE_GROUPS,
         region=parts[3] if len(parts) > 4 and parts[3] else None,

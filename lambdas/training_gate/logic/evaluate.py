@@ -40,6 +40,7 @@ from training_gate.domain.framework_policies import derived_for_model
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
 from training_gate.domain.metrics import recombine, tuning_objective_value
 from training_gate.domain.models import InspectionResult, MetricsResult, MetricValue, parse_finite
+from training_gate.domain.pipeline import WaitingToken
 from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide, framework_policy
 from training_gate.domain.report import (
     decision_message,
@@ -258,6 +259,7 @@ def new_item(
 ) -> DecisionItem:
     decision = decided.decision
     tuning = request.tuning
+    callback = request.settings.pipeline_callback
     return DecisionItem(
         training_job=request.settings.decision_key or request.job.training_job_name,
         policy_sha256=decision.policy_sha256,
@@ -277,6 +279,7 @@ def new_item(
         tuning_job_name=tuning.tuning_job_name if tuning else None,
         tuning_job_arn=tuning.tuning_job_arn if tuning else None,
         judged_model=json.dumps(facts, sort_keys=True) if (facts := model_facts(request.inspection)) else None,
+        waiting=[WaitingToken.of(callback, request.execution_arn).entry()] if callback else [],
     )
 
 
@@ -316,8 +319,14 @@ def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resume
 
 def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions) -> tuple[Claim, DecisionItem, bool]:
     """Claim the decision for `item.owner`. Returns the claim, the item that now holds the decision
-    this execution carries out (or reports), and whether it was taken over from another execution."""
+    this execution carries out (or reports), and whether it was taken over from another execution.
+
+    A pipeline's token (`item.waiting`, this execution's own) goes where it will be answered: on the item
+    this execution creates or takes over; on the item another running execution owns, only while that one
+    is neither complete nor given up (else the item is judged again: a complete one is answered by this
+    execution with its decision, a given-up one is taken over); never on a complete one."""
     me = item.owner or ""
+    waiting = item.waiting[0] if item.waiting else None
     if log.create(item):
         return Claim.OWNER, item, False
     for _ in range(CLAIM_ATTEMPTS):
@@ -326,7 +335,8 @@ def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions
             if log.create(item):
                 return Claim.OWNER, item, False
             continue
-        running = bool(existing.owner) and existing.owner != me and not existing.complete
+        # An owner that gave the decision up (it failed, and said so) is not waited for, even while it runs.
+        running = bool(existing.owner) and existing.owner != me and not existing.complete and not existing.closed
         running = running and executions.is_running(existing.owner or "")
         verdict = judge_existing(existing, me, running)
         if verdict is ClaimVerdict.OWN:
@@ -335,6 +345,10 @@ def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions
             log.add_duplicate(item.training_job, item.policy_sha256, me)
             return Claim.DUPLICATE, existing, False
         if verdict is ClaimVerdict.OWNER_RUNNING:
+            if waiting is not None and not log.add_waiting(
+                item.training_job, item.policy_sha256, existing.owner or "", waiting
+            ):
+                continue  # completed or given up since it was read: judge it again
             log.record_ending(
                 item.training_job,
                 item.policy_sha256,
@@ -344,7 +358,7 @@ def record_decision(item: DecisionItem, log: DecisionLog, executions: Executions
             )
             return Claim.IN_PROGRESS, existing, False
         replace = None if existing.resumable else _decision_attributes(item)
-        if log.take_over(existing, me, replace):
+        if log.take_over(existing, me, replace, waiting):
             resumed = existing.model_copy(update={"owner": me, **(replace or {})})
             return Claim.OWNER, resumed, True
     raise RuntimeError(
@@ -399,6 +413,7 @@ def record(decided: Decided, request: EvaluateRequest, item: DecisionItem, ports
         return evaluation
     claim, holding, resumed = record_decision(item, ports.log, ports.executions)
     evaluation = evaluation_from_item(holding, claim, dry_run=False, resumed=resumed)
+    evaluation.token_left_with_owner = claim == Claim.IN_PROGRESS and bool(item.waiting)
     if claim == Claim.OWNER and not resumed:
         evaluation.observed_values = decided.decision.observed_values()
     return evaluation

@@ -21,6 +21,7 @@ from training_gate.domain.contract import Claim, FailureNotice, TrainingJob, Tun
 from training_gate.domain.decision_record import DecisionItem, ItemStatus
 from training_gate.domain.failure import FailureSummary, classify_failure, classify_tuning_failure
 from training_gate.domain.inputs import GateInput, tuning_decision_key
+from training_gate.domain.pipeline import WaitingToken
 from training_gate.logic.evaluate import record_decision
 
 # What the decision item and the owners' `decision` message attribute call a job that produced no model.
@@ -70,6 +71,7 @@ def describe_failure(request: DescribeFailureRequest, ports: FailurePorts) -> Fa
             **summary.model_dump(), claim=Claim.NOT_RECORDED, decision_key=key, policy_sha256=NOT_JUDGED
         )
     tuning = request.tuning
+    callback = request.settings.pipeline_callback if request.settings else None
     status = tuning.status if tuning else (request.job.status if request.job else "")
     item = DecisionItem(
         training_job=key,
@@ -86,6 +88,7 @@ def describe_failure(request: DescribeFailureRequest, ports: FailurePorts) -> Fa
         judged_job=request.job.model_dump_json() if request.job else None,
         tuning_job_name=tuning.tuning_job_name if tuning else None,
         tuning_job_arn=tuning.tuning_job_arn if tuning else None,
+        waiting=[WaitingToken.of(callback, me).entry()] if callback else [],
     )
     claim, holding, resumed = record_decision(item, ports.log, ports.executions)
     return FailureNotice(
@@ -100,4 +103,5 @@ def describe_failure(request: DescribeFailureRequest, ports: FailurePorts) -> Fa
         owner_execution=holding.owner,
         decided_by=holding.execution_arn,
         resumed=resumed,
+        token_left_with_owner=claim == Claim.IN_PROGRESS and callback is not None,
     )

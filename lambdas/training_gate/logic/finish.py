@@ -1,9 +1,10 @@
-"""RecordOutcome's use case: the last side effects of a decision, then the item is complete.
+"""RecordOutcome's use case: the decision's side effects before its message, or its last ones.
 
-Runs after the registration or the owners' notification. A job's own package gets a rejection as
-its approval status; the decision event goes out; the item is marked complete. Only the owner may do
-this: a redriven execution whose decision was taken over makes no side effect at all, and says so on
-the item (its ending, Superseded)."""
+Runs after the registration (a pass: the item is complete afterwards) or before the message that
+completes the decision (the owners' for a reject or an inconclusive decision, operations' for a skipped
+one). A job's own package gets a rejection as its approval status; the decision event goes out. Only the
+owner may do this: a redriven execution whose decision was taken over makes no side effect at all, and
+says so on the item (its ending, Superseded)."""
 
 from __future__ import annotations
 
@@ -70,10 +71,10 @@ def own_package(job: TrainingJob, group: str) -> str | None:
 
 
 def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Completion:
-    """Publish the decision event once, before the owners are told (so that a failure here never
-    leaves a notification that a re-run would repeat). A pass and a skip are complete afterwards (a
-    skip never touches the job's own package); a rejection is complete once the workflow has notified
-    the owners."""
+    """Publish the decision event once, before anyone is told (so that a failure here never leaves a
+    message that a re-run would repeat). A pass is complete afterwards; any other decision is complete
+    once its message was sent (NotifyOwners): completing a skipped decision here would let an
+    execution stopped before operations heard of it leave a decision no re-run tells."""
     evaluation, me = request.evaluation, request.execution_arn
     key = evaluation.key(request.job)
     item = ports.log.get(key, evaluation.policy_sha256)
@@ -83,12 +84,10 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
     job = judged_job(item, request.job)
     package = item.model_package_arn
     passed = evaluation.outcome == Outcome.PASS
-    # A skipped decision tells operations, not the owners, and the workflow does that after this step:
-    # the item is complete here, so a re-run is a duplicate whatever happens to that message.
-    skipped = evaluation.outcome == Outcome.SKIPPED
-    if item.complete and not passed and not skipped:
-        # The owners were told already (this is a retry after the decision completed): never twice.
-        return Completion(completion="notified")
+    if item.complete and not passed:
+        # Its message was sent already (this is a retry after the decision completed): never twice.
+        return Completion(completion="notified", answers_due=len(item.unanswered()))
+    due = len(item.unanswered()) if item.complete else 0
     try:
         if not item.event_published:
             own = own_package(job, evaluation.model_package_group)
@@ -99,12 +98,12 @@ def record_outcome(request: RecordOutcomeRequest, ports: FinishPorts) -> Complet
                 [r for r in (package, job.training_job_arn) if r],
             )
             ports.log.mark_event_published(key, evaluation.policy_sha256, me)
-        if (passed or skipped) and not item.complete:
-            completion = "registered" if passed else "skipped"
-            ports.log.complete(key, evaluation.policy_sha256, me, completion)
+        if passed and not item.complete:
+            # The completed item holds every pipeline token that will ever wait on this decision.
+            due = len(ports.log.complete(key, evaluation.policy_sha256, me, "registered").unanswered())
     except NotOwner:
         record_superseded(ports.log, key, evaluation.policy_sha256, me, ports.log.get(key, evaluation.policy_sha256))
         return Completion(completion="superseded", model_package_arn=package)
-    if skipped:
-        return Completion(completion="skipped")
-    return Completion(completion="registered" if passed else "event_published", model_package_arn=package)
+    return Completion(
+        completion="registered" if passed else "event_published", model_package_arn=package, answers_due=due
+    )

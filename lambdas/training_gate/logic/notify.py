@@ -1,5 +1,7 @@
-"""NotifyOwners' use case: send a decision's stored message to the owners exactly when this
-execution owns the unfinished decision, then complete it.
+"""NotifyOwners' use case: send a decision's stored message exactly when this execution owns the
+unfinished decision, then complete it. The message goes to the owners, or, for a skipped decision (no
+scikit-learn model: nothing to retrain), to operations; either way it is the decision's last side effect,
+so an execution stopped before it leaves an unfinished decision the next execution takes over and tells.
 
 The ownership check is made where the message is sent, not one state earlier: Step Functions
 redrives a failed or stopped execution from the step that did not succeed, with the same input
@@ -41,6 +43,16 @@ class NotificationThrottled(Exception):
 class NotifyPorts:
     log: DecisionLog
     topic: Topic
+    operations: Topic
+
+    def topic_for(self, item: DecisionItem) -> Topic:
+        """A skipped decision is operations' to hear of; every other one the owners'."""
+        return self.operations if item.outcome == Outcome.SKIPPED else self.topic
+
+
+def completion_of(item: DecisionItem) -> str:
+    # The item's `completion` says which message completed it (a public contract of the table).
+    return "skipped" if item.outcome == Outcome.SKIPPED else "notified"
 
 
 def message_attributes(item: DecisionItem) -> dict[str, str | list[str]]:
@@ -63,29 +75,36 @@ def notify_owners(request: NotifyRequest, ports: NotifyPorts) -> Notified:
     if item.notified_by == me or item.complete:
         # SNS accepted this execution's message already (a retry after a lost response): not told twice.
         if not item.complete:
-            ports.log.complete(key, sha, me, "notified")
-        return Notified(completion="notified", message_id=item.notification_message_id)
+            item = ports.log.complete(key, sha, me, completion_of(item))
+        return Notified(
+            completion="notified",
+            message_id=item.notification_message_id,
+            answers_due=len(item.unanswered()),
+        )
     try:
         ports.log.begin_notification(key, sha, me)
     except NotOwner:
         record_superseded(ports.log, key, sha, me, ports.log.get(key, sha))
         return Notified(completion="superseded")
+    topic = ports.topic_for(item)
     try:
-        message_id = ports.topic.publish(
+        message_id = topic.publish(
             item.notification_subject or f"training-gate: {key}",
             item.notification_message or item.reasons or "",
             message_attributes(item),
         )
     except ClientError as exc:
         code = error_code(exc)
-        text = f"the owners' topic refused the message ({code}): {error_message(exc)}"
+        audience = "operations'" if topic is ports.operations else "owners'"
+        text = f"the {audience} topic refused the message ({code}): {error_message(exc)}"
         if code in RETRYABLE:
             raise NotificationThrottled(text) from exc
         raise NotificationFailed(text) from exc
     try:
         ports.log.mark_notified(key, sha, me, message_id)
-        ports.log.complete(key, sha, me, "notified")
+        # The completed item holds every pipeline token that will ever wait on this decision.
+        completed = ports.log.complete(key, sha, me, completion_of(item))
     except NotOwner:
         record_superseded(ports.log, key, sha, me, ports.log.get(key, sha))
         return Notified(completion="superseded", message_id=message_id, sent=True)
-    return Notified(completion="notified", message_id=message_id, sent=True)
+    return Notified(completion="notified", message_id=message_id, sent=True, answers_due=len(completed.unanswered()))

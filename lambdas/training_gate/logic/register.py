@@ -195,7 +195,7 @@ def register(request: RegisterRequest, ports: RegisterPorts, inference: Inferenc
     )
     if completion.completion == "superseded":
         raise NotOwner(f"execution {request.execution_arn} lost the decision on {request.job.training_job_name}")
-    return registration
+    return registration.model_copy(update={"answers_due": completion.answers_due})
 
 
 def _register(request: RegisterRequest, ports: RegisterPorts, inference: InferenceConfig) -> Registration:

@@ -22,6 +22,7 @@ class InputDefaults(BaseModel):
     max_polls: int
     tuning_candidates: int = 1
     gate_tuning_children: bool = False
+    fail_step_on_reject: bool = False
     policy: Policy
     allowed_groups: list[str]
     account: str | None = None
@@ -47,6 +48,10 @@ def validate_input(event: Any, defaults: InputDefaults) -> GateInput:
         validated = GateInput.model_validate(merged)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from exc
+    callback = validated.pipeline_callback
+    if callback is not None and callback.fail_step_on_reject is None:
+        # Fixed here, once: every execution that answers this token answers it the same way.
+        validated.pipeline_callback = callback.model_copy(update={"fail_step_on_reject": defaults.fail_step_on_reject})
     # A forwarded event from another account or region names a job that is not this account's:
     # judging a same-named local job would be judging the wrong model.
     for field, expected in (("source_account", defaults.account), ("source_region", defaults.region)):
