@@ -26,6 +26,7 @@ from training_gate.domain.policy import Policy
 from training_gate.domain.settings import InferenceConfig, InspectionLimits, SampleInput
 
 CONTEXT_KEY = "training-gate"
+INSPECTOR_EPHEMERAL_STORAGE_DEFAULT_MB = 4608
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -104,6 +105,14 @@ class GateConfig(BaseModel):
         description="follows sklearn_version (infra/inspector_image.py); if set, it must be that Python",
     )
     inspector_memory_mb: Annotated[int, Field(ge=512, le=10_240)] = 2048
+    # The inspector's work space (/tmp): the files of an artifact it unpacks and the holdout set are written
+    # there. Lambda accepts 512 to 10,240 MB (https://docs.aws.amazon.com/lambda/latest/api/API_EphemeralStorage.html);
+    # the default holds an artifact as large as the default max_total_bytes (4 GiB unpacked).
+    inspector_ephemeral_storage_mb: Annotated[StrictInt, Field(ge=512, le=10_240)] = Field(
+        default=INSPECTOR_EPHEMERAL_STORAGE_DEFAULT_MB,
+        description="the inspector function's ephemeral storage (/tmp), its work space; an artifact that does not "
+        "fit it is a gate error for operations, not a rejection",
+    )
     inspection: InspectionLimits = Field(
         default_factory=InspectionLimits, description="the inspector's limits, raised when a legitimate model needs it"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -20,7 +20,9 @@ from infra.names import gate_names
 from infra.powertools import powertools_layer_arn
 from infra.settings import DeploymentSettings, check_environment
 from infra.storage import Storage
+from training_gate.archive import ArchiveLimits
 from training_gate.constants import TRAINING_LOG_GROUP
+from training_gate.inspector.config import DISK_RESERVE_BYTES
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 INSPECTOR_HANDLER = "training_gate.handlers.inspect_artifact.handler"
@@ -52,6 +54,7 @@ DOCUMENT_VARIABLES = {
 }
 # What each environment variable comes from, for the size check's message.
 ENVIRONMENT_SETTINGS = {
+    "SCOPED_BY_PREFIX": "job_name_prefixes",
     "DEFAULT_POLL_INTERVAL_SECONDS": "poll_interval_seconds",
     "DEFAULT_MAX_POLLS": "max_polls",
     "MODEL_PACKAGE_GROUP": "model_package_group",
@@ -300,7 +303,7 @@ class GateFunctions(Construct):
         # Scoped by prefixes, it decides whether a tuning job's execution judges a child (domain/scope.py):
         # the prefixes (up to 4 KB of them) come from the settings document; unscoped, it never reads it.
         scoped = bool(self._config.job_name_prefixes)
-        environment = {} if scoped else {"JOB_NAME_PREFIXES": "[]"}
+        environment = {"SCOPED_BY_PREFIX": "true" if scoped else "false"}
         function = self._zip_function("DescribeTrainingJob", "describe_training_job", environment, settings=scoped)
         self._training_jobs(
             function,
@@ -581,6 +584,20 @@ class GateFunctions(Construct):
                 f"{name}: the executions of the gate's own state machine, whose names are chosen at start",
             )
 
+    def _work_space_warning(self, config: GateConfig) -> None:
+        """An artifact within the deployment's own caps that cannot fit the work space is a gate error at each
+        inspection: said at synth, where the two settings meet."""
+        unpacked = config.inspection.max_total_bytes or ArchiveLimits.max_total_bytes
+        storage = config.inspector_ephemeral_storage_mb << 20
+        if unpacked + DISK_RESERVE_BYTES > storage:
+            Annotations.of(self).add_warning_v2(
+                "training-gate:inspector-work-space",
+                f"inspector_ephemeral_storage_mb {config.inspector_ephemeral_storage_mb} holds less than the "
+                f"{unpacked} bytes an artifact may unpack to (inspection.max_total_bytes): an artifact between the "
+                "two is a gate error for operations at every inspection; raise inspector_ephemeral_storage_mb or "
+                "lower max_total_bytes",
+            )
+
     def _build_inspector(self) -> lambda_.DockerImageFunction:
         """Container image: scikit-learn does not fit a zip package, and its version must be pinned."""
         config = self._config
@@ -595,6 +612,7 @@ class GateFunctions(Construct):
                 "a newer image: run `python scripts/lock_inspector_image.py --base-digests` (needs Docker) and commit "
                 "lambdas/inspector-image/base-images.json",
             )
+        self._work_space_warning(config)
         role, log_group = self._function_role("InspectArtifact")
         inspector = lambda_.DockerImageFunction(
             self,
@@ -603,6 +621,7 @@ class GateFunctions(Construct):
             role=role,
             log_group=log_group,
             memory_size=config.inspector_memory_mb,
+            ephemeral_storage_size=Size.mebibytes(config.inspector_ephemeral_storage_mb),
             timeout=Duration.seconds(config.inspector_timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment("InspectArtifact", "inspect_artifact", {}, settings=True),

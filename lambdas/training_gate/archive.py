@@ -33,7 +33,16 @@ from training_gate.tar_walk import (
     is_regular,
 )
 
-__all__ = ["BLOCK", "CHUNK", "RATIO_FLOOR", "ArchiveLimits", "ArchiveResult", "UnsafeArchive", "unpack_stream"]
+__all__ = [
+    "BLOCK",
+    "CHUNK",
+    "RATIO_FLOOR",
+    "ArchiveLimits",
+    "ArchiveResult",
+    "UnsafeArchive",
+    "WorkSpaceExhausted",
+    "unpack_stream",
+]
 
 _DEFAULT_LIMITS = ArchiveLimits()
 
@@ -215,7 +224,9 @@ def safe_relative_name(name: str) -> PurePosixPath:
 Consumer = Callable[[BinaryIO], None]
 
 
-Consumer = Callable[[BinaryIO], None]
+class WorkSpaceExhausted(Exception):
+    """The files to write do not fit the free space of the work directory: the limit of the environment the
+    gate runs in, never a fault of the archive (the archive's own caps are `UnsafeArchive`)."""
 
 
 def _check_member(member: tarfile.TarInfo, limits: ArchiveLimits, dest: Path) -> PurePosixPath:
@@ -266,6 +277,9 @@ def unpack_stream(
     seen: set[str] = set()
     members = 0
     written = 0
+    # Set when the files no longer fit the work space. The rest is still read (nothing more is written or
+    # claimed), so an artifact that also breaks its own caps is refused for that, as the model's fault.
+    exhausted: str | None = None
     while (member := walker.next()) is not None:
         members += 1
         if members > limits.max_members:
@@ -286,6 +300,8 @@ def unpack_stream(
             _make_directory(target, member.name)
             continue
         source = walker.data(member)
+        if exhausted is not None:
+            continue  # the walker's next() reads past the member's data, through the caps
         consumer = claim(name, source.peek(head_bytes) if head_bytes else b"", member.size) if claim else None
         if consumer is not None:
             consumer(source)  # type: ignore[arg-type]  # a read-only binary file, as loaders expect
@@ -300,21 +316,24 @@ def unpack_stream(
             raise UnsafeArchive("member_names", f"member {member.name!r} cannot be unpacked: {exc.strerror}") from exc
         if limits.max_written_bytes is not None and written + member.size > limits.max_written_bytes:
             os.close(fd)
-            raise UnsafeArchive(
-                "unpack_limits",
+            target.unlink()
+            exhausted = (
                 f"member {member.name!r} would take the files written to {written + member.size} bytes, over the "
-                f"{limits.max_written_bytes} bytes of free work space (raise the function's ephemeral storage)",
+                f"{limits.max_written_bytes} bytes free in the gate's work directory."
             )
+            continue
         written += member.size
         with os.fdopen(fd, "wb") as sink:
             while chunk := source.read_some():
                 sink.write(chunk)
         result_files.append(name)
-    if members == 0 or seen == {"."}:
-        raise UnsafeArchive("tar", "the artifact is an empty tar")
+    # A tar with no member (or only its root directory) is what a job that saved nothing uploads: a valid
+    # archive of no files, which recognition names (no model file of any kind), not a broken one.
     inflating.drain_zeros()
     inflating.check_single_member()
     digesting.drain()
+    if exhausted is not None:
+        raise WorkSpaceExhausted(exhausted)
     return ArchiveResult(
         sha256=digesting.digest.hexdigest(),
         compressed_bytes=digesting.count,

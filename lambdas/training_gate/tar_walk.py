@@ -192,7 +192,7 @@ class _TarWalker:
             offset = self._source.consumed
             block = self._source.read_exact(BLOCK)
             if not block and offset == 0:
-                raise UnsafeArchive("tar", "the artifact is an empty tar")
+                raise UnsafeArchive("tar", "the artifact is empty: its gzip stream holds no tar at all")
             if not block:
                 # tarfile accepts a tar without its end blocks, GNU tar warns: a cut-off archive is refused.
                 raise UnsafeArchive("tar", "the tar has no end-of-archive blocks: it may be cut short")

@@ -153,7 +153,7 @@ def test_inspect_an_artifact_with_no_sklearn_model_exits_3_like_inconclusive(tmp
     from training_gate_cli.artifacts import pack_model_tar_gz
 
     artifact = tmp_path / "model.tar.gz"
-    artifact.write_bytes(pack_model_tar_gz({"xgboost-model": b"binf"}))
+    artifact.write_bytes(pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'}))
     assert cli.main(["inspect", str(artifact), "--json"]) == 3
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "skip"

@@ -32,6 +32,9 @@ class ZooCase:
     marker: str | None = None  # a payload's witness: this file must never exist
     sample: list[list[Any]] = field(default_factory=list)
     reported: str | None = None  # the format the report names, when it says more than the file's
+    # The framework recognition names, when not the case's: a pickle that opens with no framework's module is
+    # the loader's to read, whatever its name.
+    recognised: str | None = None
 
     @property
     def report_format(self) -> str | None:
@@ -199,7 +202,7 @@ def hostile(marker: str) -> list[ZooCase]:
     xgb_json = "xgboost/2.1.4/binary.json"
     cases = [
         ZooCase("xgboost payload named xgboost-model", "xgboost", None, {"xgboost-model": payload},
-                "PICKLE_GLOBAL_REFUSED", marker),
+                "refused global", marker, recognised="scikit-learn"),
         ZooCase("xgboost child index out of range", "xgboost", "json",
                 {"model.json": _json_model(xgb_json, lambda d: _set(_tree(d), "left_children", 0, 99))},
                 "CHILD_OUT_OF_RANGE"),

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
@@ -235,17 +235,30 @@ def test_wrong_sample_width_is_reported_not_crashed():
 @pytest.mark.parametrize(
     ("sample", "detail"),
     [
-        ([[float("nan"), 1.0, 1.0, 1.0]], "NaN or infinity"),
-        ([[float("inf"), 1.0, 1.0, 1.0]], "NaN or infinity"),
-        ([[1.0, 2.0, 3.0, 4.0], [1.0]], "no usable sample input"),
+        ([[float("nan"), 1.0, 1.0, 1.0]], "finite number"),
+        ([[float("inf"), 1.0, 1.0, 1.0]], "finite number"),
+        ([[1.0, 2.0, 3.0, 4.0], [1.0]], "the sample's rows must be equally wide; they have [1, 4] cells"),
+        ({"csv": "f0,f1\n1,inf\n"}, "row 1 of the CSV sample holds an infinite number in column 'f1'"),
     ],
-    ids=["nan", "inf", "ragged"],
+    ids=["nan", "inf", "ragged", "csv-inf"],
 )
-def test_an_unusable_sample_fails_the_smoke_check_by_name(sample, detail):
-    artifact = pack_model_tar_gz({"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y))})
-    _, checks = run(artifact, InspectConfig(sample_input=sample))
+def test_an_unusable_sample_is_the_configurations_mistake_refused_before_any_model_runs(sample, detail):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        InspectConfig(sample_input=sample)
+    assert detail in str(refused.value)
+
+
+def test_a_missing_value_is_given_to_the_model_which_says_whether_it_takes_one():
+    takes = HistGradientBoostingClassifier(max_iter=5).fit(np.where(X > 5, np.nan, X), Y)
+    refuses = LogisticRegression(max_iter=500).fit(X, Y)
+    sample = InspectConfig(sample_input=[[5.1, None, 1.4, 0.2]])
+    _, checks = run(pack_model_tar_gz({"model.joblib": dump(takes)}), sample)
+    assert checks["smoke_prediction"].status == CheckStatus.PASS, checks["smoke_prediction"].detail
+    _, checks = run(pack_model_tar_gz({"model.joblib": dump(refuses)}), sample)
     assert checks["smoke_prediction"].status == CheckStatus.FAIL
-    assert detail in checks["smoke_prediction"].detail
+    assert "Input X contains NaN" in checks["smoke_prediction"].detail
 
 
 def test_a_model_without_n_features_and_no_sample_is_told_to_configure_one():
@@ -361,6 +374,24 @@ def test_reference_predictions_that_differ_reject_the_model():
     result, checks = run(artifact)
     assert result.verdict == "reject"
     assert checks["reference_predictions"].detail.startswith("10 of 10 reference predictions differ")
+
+
+def test_only_the_first_max_reference_rows_are_compared_and_the_budget_hears_their_count(tmp_path: Path):
+    from training_gate.inspector.smoke import reference_check
+
+    model = LogisticRegression(max_iter=500).fit(X, Y)
+    reference = {"inputs": X[:10].tolist(), "predictions": model.predict(X[:10]).tolist()}
+    (tmp_path / "reference_predictions.json").write_text(json.dumps(reference))
+    heard: list[int] = []
+    status, detail = reference_check(
+        model, tmp_path, ["reference_predictions.json"], 1e-6, max_rows=4, on_rows=heard.append
+    )
+    assert (status, heard) == (CheckStatus.PASS, [4])
+    assert detail == "4 reference predictions reproduced (the first 4 of 10: max_reference_rows) (tolerance 1e-06)"
+    (tmp_path / "reference_predictions.json").write_text(json.dumps({**reference, "predictions": [0]}))
+    status, detail = reference_check(model, tmp_path, ["reference_predictions.json"], 1e-6, on_rows=heard.append)
+    assert status == CheckStatus.FAIL and "one prediction per input row (10 rows)" in detail
+    assert heard == [4], "nothing is predicted, so no budget is granted, for a file that does not add up"
 
 
 def _holdout_csv(features: np.ndarray, labels: np.ndarray) -> bytes:

@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tests.unit.test_inspector import SAMPLE, X, Y, dump, run
-from training_gate.archive import ArchiveLimits, UnsafeArchive, unpack_stream
+from training_gate.archive import ArchiveLimits, UnsafeArchive, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import CheckStatus
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
@@ -134,11 +134,35 @@ def test_a_full_disk_is_named_enospc_and_is_a_gate_error(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_written_bytes_cap_refuses_before_the_disk_fills(tmp_path: Path):
+def test_the_written_bytes_cap_refuses_before_the_disk_fills_as_the_work_spaces_limit(tmp_path: Path):
+    # The free space of the work directory is the environment's limit: not an UnsafeArchive (a model's reject).
     artifact = pack_model_tar_gz({"model.joblib": b"m", "data.bin": b"x" * 5000})
-    with pytest.raises(UnsafeArchive, match="ephemeral storage") as refused:
+    with pytest.raises(WorkSpaceExhausted, match="4096 bytes free in the gate's work directory"):
         unpack_stream(io.BytesIO(artifact), tmp_path, ArchiveLimits().with_written(4096))
-    assert refused.value.check == "unpack_limits"
+    assert not (tmp_path / "data.bin").exists() or (tmp_path / "data.bin").stat().st_size == 0
+
+
+def test_a_model_larger_than_the_gates_work_space_is_a_gate_error_naming_the_setting(tmp_path: Path, monkeypatch):
+    # GIVEN a legitimate 3 MB weights file and a work directory with 1 MB free (a 512 MB ephemeral storage and a
+    # larger model, scaled down)
+    import shutil
+
+    from training_gate.inspector import inspect as inspect_module
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        inspect_module.shutil,
+        "disk_usage",
+        lambda path: real(path)._replace(free=inspect_module.DISK_RESERVE_BYTES + (1 << 20)),
+    )
+    artifact = pack_model_tar_gz(
+        {"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)), "w.bin": b"\1" * (3 << 20)}
+    )
+    # WHEN it is inspected THEN the gate's own limit is an error for operations, naming the setting, not a reject
+    with pytest.raises(InspectorEnvironmentError, match="inspector_ephemeral_storage_mb") as error:
+        inspect_artifact("s3://t/big.tar.gz", lambda: io.BytesIO(artifact), InspectConfig(), work_root=tmp_path)
+    assert "not the model's" in str(error.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_inspect_json_prints_exactly_one_json_object_on_stdout(tmp_path: Path, capfd, monkeypatch):
@@ -175,3 +199,42 @@ def test_a_source_too_slow_for_the_time_limit_is_a_gate_error_not_a_rejection():
     config = InspectConfig(sample_input=SAMPLE.sample_input, time_limit_s=1.0)
     with pytest.raises(InspectorEnvironmentError, match="did not arrive within the 1 s time limit"):
         inspect_artifact("s3://b/model.tar.gz", lambda: Slow(artifact), config)
+
+
+def test_an_artifact_over_its_own_caps_is_the_models_fault_even_where_the_work_space_is_short(tmp_path: Path):
+    # GIVEN a work space too small for the artifact, whose last member also inflates past max_ratio
+    artifact = pack_model_tar_gz({"model.joblib": b"m", "data.bin": b"x" * 5000, "zeros.bin": b"\0" * (80 << 20)})
+    limits = ArchiveLimits(max_ratio=100).with_written(4096)
+    # WHEN it is unpacked THEN the artifact's own cap is what refuses it: a rejection, not the gate's limit
+    with pytest.raises(UnsafeArchive, match="max_ratio") as refused:
+        unpack_stream(io.BytesIO(artifact), tmp_path, limits)
+    assert refused.value.check == "unpack_limits"
+    # and over max_total_bytes likewise
+    limits = ArchiveLimits(max_total_bytes=6 << 20).with_written(4096)
+    with pytest.raises(UnsafeArchive, match="max_total_bytes"):
+        unpack_stream(io.BytesIO(artifact), tmp_path / "again", limits)
+
+
+def test_an_uncompressed_artifact_larger_than_the_work_space_is_a_gate_error_naming_the_setting(
+    tmp_path: Path, monkeypatch
+):
+    import shutil
+
+    from training_gate.inspector import inspect as inspect_module
+    from training_gate.inspector.inspect import PrefixSource
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        inspect_module.shutil,
+        "disk_usage",
+        lambda path: real(path)._replace(free=inspect_module.DISK_RESERVE_BYTES + (1 << 20)),
+    )
+    files = {"model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)), "w.bin": b"\1" * (2 << 20)}
+    source = PrefixSource(lambda: [(k, len(v)) for k, v in files.items()], lambda key: io.BytesIO(files[key]))
+    with pytest.raises(InspectorEnvironmentError, match="inspector_ephemeral_storage_mb") as error:
+        inspect_artifact("s3://t/model/", source, InspectConfig(), work_root=tmp_path)
+    assert "over the 1048576 bytes free in the gate's work directory" in str(error.value)
+    # within its own caps first: the same artifact over max_total_bytes is the model's rejection
+    result = inspect_artifact("s3://t/model/", source, InspectConfig(max_total_bytes=1 << 20), work_root=tmp_path)
+    assert result.verdict == "reject"
+    assert "max_total_bytes" in {c.name: c.detail for c in result.checks}["unpack"]

@@ -155,3 +155,80 @@ def test_the_sample_input_model_accepts_every_shape_and_keeps_it_plain_json(valu
 def test_the_sample_input_model_refuses_other_shapes(value):
     with pytest.raises(ValidationError):
         TypeAdapter(SampleInput).validate_python(value)
+
+
+# -- cells keep the types they were given --------------------------------------------------------------------
+
+
+def zip_code_model():
+    """Fit on a DataFrame whose `zip` column holds strings of digits (postal codes), one-hot encoded."""
+    frame = pd.DataFrame({"age": [31, 45, 52, 23], "zip": ["75001", "69002", "75001", "13001"]})
+    by_name = ColumnTransformer([("zip", OneHotEncoder(), ["zip"]), ("age", "passthrough", ["age"])])
+    return make_pipeline(by_name, LogisticRegression()).fit(frame, [0, 1, 0, 1])
+
+
+def digit_categories_model():
+    """OneHotEncoder fit on the string categories "1" and "2" (what a CSV of codes gives pandas as text)."""
+    frame = pd.DataFrame({"grade": ["1", "2", "1", "2"], "x": [0.1, 0.5, 0.2, 0.7]})
+    by_name = ColumnTransformer([("grade", OneHotEncoder(), ["grade"]), ("x", "passthrough", ["x"])])
+    return make_pipeline(by_name, LogisticRegression()).fit(frame, [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("build", "sample"),
+    [
+        (zip_code_model, [{"age": 31, "zip": "75001"}]),
+        (zip_code_model, {"csv": "age,zip\n31,75001\n"}),
+        (zip_code_model, [[31, "75001"]]),
+        (digit_categories_model, [{"grade": "2", "x": 0.3}]),
+        (digit_categories_model, {"csv": "grade,x\n1,0.3\n2,0.6\n"}),
+    ],
+    ids=["records", "csv", "rows", "digit-categories-records", "digit-categories-csv"],
+)
+def test_strings_of_digits_reach_a_model_fit_on_strings_as_strings(build, sample):
+    result, checks = inspect(build(), sample)
+    assert result.verdict == "pass", result.checks
+    assert checks["smoke_prediction"].status == CheckStatus.PASS
+
+
+def test_a_csv_columns_type_is_the_samples_where_it_says_else_the_models_else_as_pandas_reads_it():
+    from training_gate.inspector.inputs import sample_input
+
+    says_nothing = LogisticRegression().fit(pd.DataFrame({"code": [1.0, 2.0], "n": [1.0, 2.0]}), [0, 1])
+    frame, _ = sample_input(says_nothing, {"csv": "code,n\n01,7\n"})
+    assert frame.to_dict("records") == [{"code": 1.0, "n": 7.0}]  # numbers, as pandas would read them
+    frame, _ = sample_input(says_nothing, {"csv": "code,n\n01,7\n", "types": {"code": "string"}})
+    assert frame.to_dict("records") == [{"code": "01", "n": 7.0}]
+    frame, _ = sample_input(digit_categories_model(), {"csv": "grade,x\n1,0.3\n"})
+    assert frame.to_dict("records") == [{"grade": "1", "x": 0.3}]  # the encoder was fit on strings
+
+
+@pytest.mark.parametrize(
+    ("sample", "message"),
+    [
+        ({"csv": "f0,f1,f2,f3\n5.1\n"}, "row 1 of the CSV sample has 1 cell(s), its header names 4 column(s)"),
+        ({"csv": "f0,f1,f2,f3\n"}, "the CSV sample needs a header line and at least one row"),
+        ({"csv": "a,a\n1,2\n"}, "the CSV sample's header names column(s) ['a'] twice"),
+        ({"csv": "a,\n1,2\n"}, "the CSV sample's header names no column at position(s) [2]"),
+        ({"csv": "a,b\n1,x\n", "types": {"b": "number"}}, "row 1 of the CSV sample holds 'x' in number column 'b'"),
+        ({"csv": "a,b\n1,2\n", "types": {"c": "string"}}, "types name column(s) ['c'] its header does not have"),
+        ([[1.0, 2.0], [3.0]], "the sample's rows must be equally wide"),
+        ([{}], "the sample's records name no column"),
+    ],
+    ids=[
+        "ragged-row",
+        "header-only",
+        "duplicate-column",
+        "unnamed-column",
+        "not-a-number",
+        "unknown-type",
+        "rows",
+        "empty-records",
+    ],
+)
+def test_a_malformed_sample_is_refused_at_synth_naming_the_problem(sample, message: str):
+    from infra.config import ConfigError, load_config, read_context
+
+    with pytest.raises(ConfigError) as refused:
+        load_config({**read_context(), "sample_input": sample})
+    assert message in str(refused.value)

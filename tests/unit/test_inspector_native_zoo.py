@@ -99,7 +99,7 @@ def test_every_hostile_or_broken_model_is_refused_by_name_and_no_payload_runs(tm
     code, document = inspect_json(tmp_path, case)
     checks = _checks(document)
     assert (code, document["verdict"]) == (1, "reject"), checks
-    assert document["recognition"]["framework"] == FRAMEWORK_NAMES[case.framework]
+    assert document["recognition"]["framework"] == (case.recognised or FRAMEWORK_NAMES[case.framework])
     assert checks["load"]["status"] == "fail"
     assert case.reason in checks["load"]["detail"], checks["load"]
     assert checks["smoke_prediction"]["status"] == "skipped"

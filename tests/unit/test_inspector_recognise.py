@@ -343,3 +343,163 @@ def test_a_zip_whose_directory_claims_too_many_entries_is_recognised_by_its_firs
     path = tmp_path / "model.pth"
     path.write_bytes(bytes(data))
     assert FileFacts("model.pth", len(data), bytes(data[:4096]), path).zip_names() == ["archive/data.pkl"]
+
+
+# -- a scikit-learn pipeline ending in another framework's estimator ------------------------------------------
+
+
+def _pipeline_ending_in(estimator: object) -> bytes:
+    from sklearn.pipeline import make_pipeline
+
+    return dump(make_pipeline(StandardScaler(), estimator).fit(X, Y))
+
+
+def test_a_pipeline_ending_in_a_catboost_estimator_is_skipped_naming_its_class():
+    # CatBoost's own __setstate__ hands the model's bytes to its C loader: the loader admits no CatBoost class,
+    # so a pipeline ending in one is CatBoost's, and not judged (XGBoost's and LightGBM's are: test_inspector_native).
+    catboost = pytest.importorskip("catboost")
+    estimator = catboost.CatBoostClassifier(iterations=2, verbose=False, allow_writing_files=False, thread_count=1)
+    result, checks = inspect({"model.joblib": _pipeline_ending_in(estimator)})
+    assert result.verdict == "skip", result.checks
+    detail = checks["find_model"].detail
+    assert "recognised CatBoost in model.joblib" in detail
+    assert "holding catboost.core.CatBoostClassifier" in detail
+    assert "the gate does not judge CatBoost estimators inside scikit-learn pickles yet" in detail
+    assert checks["load"].status == CheckStatus.SKIPPED
+    assert not [c for c in result.checks if c.status == CheckStatus.FAIL]
+
+
+class Placeholder(StandardScaler):
+    """Stands in for a class the pickle names instead (its name is rewritten in the bytes)."""
+
+
+class PlaceholderClassifier(LogisticRegression):
+    """Stands in for another framework's classifier, wherever that framework is not installed."""
+
+
+def _pipeline_naming(named: bytes) -> bytes:
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    pipeline = make_pipeline(StandardScaler(), PlaceholderClassifier(max_iter=500)).fit(X, Y)
+    joblib.dump(pipeline, buffer, protocol=2)
+    placeholder = f"c{__name__}\nPlaceholderClassifier\n".encode()
+    assert placeholder in buffer.getvalue()
+    return buffer.getvalue().replace(placeholder, b"c" + named + b"\n")
+
+
+def test_a_pipeline_naming_a_catboost_estimator_is_skipped_whether_or_not_it_is_installed():
+    result, checks = inspect({"model.joblib": _pipeline_naming(b"catboost.core\nCatBoostClassifier")})
+    assert result.verdict == "skip", result.checks
+    assert "recognised CatBoost in model.joblib" in checks["find_model"].detail
+    assert "holding catboost.core.CatBoostClassifier" in checks["find_model"].detail
+
+
+@pytest.mark.parametrize(
+    "named", [b"xgboost.sklearn\nXGBClassifier", b"lightgbm.sklearn\nLGBMRegressor"], ids=["xgboost", "lightgbm"]
+)
+def test_a_pipeline_naming_an_xgboost_or_lightgbm_estimator_holds_it_to_the_states_its_library_writes(named):
+    # Another class's state under the estimator's name: the loader knows the class by identity and refuses the
+    # state, naming an attribute no version of the library writes.
+    result, checks = inspect({"model.joblib": _pipeline_naming(named)})
+    assert result.verdict == "reject", result.checks
+    cls = named.decode().split("\n")[1]
+    assert f"invalid {cls}" in checks["load"].detail and "is not an attribute the library writes" in (
+        checks["load"].detail
+    )
+
+
+def test_another_class_of_the_same_package_inside_a_pipeline_stays_a_refusal():
+    from sklearn.pipeline import make_pipeline
+
+    buffer = io.BytesIO()
+    joblib.dump(make_pipeline(Placeholder().fit(X), LogisticRegression(max_iter=500).fit(X, Y)), buffer, protocol=2)
+    named = f"c{__name__}\nPlaceholder\n".encode()
+    assert named in buffer.getvalue()
+    data = buffer.getvalue().replace(named, b"cxgboost.tracker\nRabitTracker\n")
+    result, checks = inspect({"model.joblib": data})
+    assert result.verdict == "reject", result.checks
+    assert "refused global 'xgboost.tracker.RabitTracker'" in checks["load"].detail
+
+
+# -- named verdicts where the name would mislead -------------------------------------------------------------
+
+OLD_XGBOOST_BINARY = (
+    struct.pack("<fIiii", 0.5, 4, 0, 0, 0)
+    + b"\0" * 116
+    + struct.pack("<Q", 15)
+    + b"binary:logistic"
+    + struct.pack("<Q", 6)
+    + b"gbtree"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "framework", "evidence"),
+    [
+        (NDARRAY, "MXNet", "an MXNet NDArray file (.params), the name SageMaker's built-in algorithms give"),
+        (
+            zipped({"mx-mod-symbol.json": b'{"nodes": [], "heads": []}', "mx-mod-0000.params": NDARRAY}),
+            "MXNet",
+            "an MXNet module zip (-symbol.json graph, .params weights)",
+        ),
+    ],
+    ids=["k-means", "linear-learner"],
+)
+def test_a_built_in_algorithms_model_algo_1_without_an_image_is_recognised_by_its_bytes(content, framework, evidence):
+    result, checks = inspect({"model_algo-1": content})
+    assert result.verdict == "skip", result.checks
+    assert f"recognised {framework} in model_algo-1 ({evidence}" in checks["find_model"].detail
+
+
+@pytest.mark.parametrize(
+    ("content", "evidence", "verdict"),
+    [
+        ((NATIVE / "xgboost" / "1.7.6" / "binary.json").read_bytes(), "the only model file", "pass"),
+        ((NATIVE / "xgboost" / "0.90" / "binary.pkl").read_bytes(), "the only model file", "pass"),
+        ((NATIVE / "xgboost" / "0.90" / "binary.model").read_bytes(), "the only model file", "pass"),
+        (b'{"learner": {"attributes": {}}, "version": [1, 7, 0]}', "the only model file", "reject"),
+        (BOOSTER_PICKLE, "the only model file", "reject"),
+        (OLD_XGBOOST_BINARY, "the only model file", "reject"),
+    ],
+    ids=["json", "pickle", "before-1.0", "json-stub", "pickle-stub", "before-1.0-stub"],
+)
+def test_a_model_algo_1_of_xgboosts_bytes_is_judged_as_xgboost_by_its_bytes(content, evidence, verdict):
+    result, checks = inspect({"model_algo-1": content}, sample_input=None)
+    assert f"model file model_algo-1 (XGBoost; {evidence})" in checks["find_model"].detail
+    assert result.verdict == verdict, result.checks
+    if verdict == "reject":  # a stub is no model: the gate's parser says why, before any reader
+        assert "refused by the gate's XGBoost checks; no C loader read it" in checks["load"].detail
+
+
+def test_a_model_algo_1_of_unknown_bytes_is_no_model_found_saying_what_its_name_suggests():
+    result, checks = inspect({"model_algo-1": b"PK\x03\x04" + b"\0" * 200})
+    assert result.verdict == "reject"
+    assert checks["find_model"].detail == (
+        "no model file of any kind: the artifact holds: model_algo-1 (model_algo-1: the name SageMaker's built-in "
+        "algorithms give their model, in a format the gate does not recognise by its bytes; the job's training "
+        "image names the algorithm)"
+    )
+    assert checks["load"].status == CheckStatus.SKIPPED
+
+
+def test_a_torch_zip_named_like_a_pickle_is_pytorch_by_its_bytes():
+    result, checks = inspect({"model.pkl": TORCH_ZIP})
+    assert result.verdict == "skip", result.checks
+    assert "recognised PyTorch in model.pkl (a torch.save zip (data.pkl)" in checks["find_model"].detail
+    assert checks["load"].status == CheckStatus.SKIPPED
+
+
+@pytest.mark.parametrize("members", [{}, {"model/": None}], ids=["empty", "directories-only"])
+def test_an_artifact_of_no_files_is_no_model_found_saying_the_job_saved_nothing(members):
+    from tests.unit.test_inspector import info, tar_with
+
+    artifact = tar_with([(info(name, b"5"), None) for name in members])
+    result = inspect_artifact("s3://b/model.tar.gz", lambda: io.BytesIO(artifact), InspectConfig(sample_input=SAMPLE))
+    checks = {c.name: c for c in result.checks}
+    assert result.verdict == "reject"
+    assert checks["unpack"].status == CheckStatus.PASS
+    assert checks["find_model"].detail == (
+        "no model file of any kind: the artifact holds: nothing (the training job saved no files to its model "
+        "directory)"
+    )

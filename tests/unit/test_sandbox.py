@@ -4,6 +4,7 @@ state carried between inspections, and safe under many concurrent callers."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import threading
@@ -17,7 +18,7 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from training_gate.domain.models import CheckStatus
+from training_gate.domain.models import CheckStatus, HoldoutConfig
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate.inspector.sandbox import Sandbox, _clean_environment, default_sandbox
 from training_gate_cli.artifacts import pack_model_tar_gz
@@ -40,6 +41,9 @@ HOOKS = {
     "s3://t/sleep-smoke.tar.gz": "smoke_prediction:sleep",
     "s3://t/segfault.tar.gz": "load:segfault",
     "s3://t/allocate.tar.gz": "smoke_prediction:allocate",
+    "s3://t/sleep-reference.tar.gz": "reference_predictions:sleep",
+    "s3://t/spin-reference.tar.gz": "reference_predictions_rows:spin",
+    "s3://t/sleep-holdout.tar.gz": "holdout_rows:sleep",
 }
 
 
@@ -81,6 +85,70 @@ def test_a_hang_is_killed_at_the_time_limit_and_named(tmp_path: Path, hooked: Sa
     result, checks = inspect(BENIGN, tmp_path, uri, hooked, time_limit_s=1.5)
     assert_rejected_cleanly(
         result, checks, tmp_path, step, f"{step}: killed after 1.5 s (time limit; raise time_limit_s"
+    )
+
+
+# A model that predicts one row within smoke_time_s and then hangs on the rows the artifact or the holdout set
+# supplies costs its phase's budget, never the whole time limit.
+WITH_REFERENCE = pack_model_tar_gz(
+    {
+        "model.joblib": dump(LogisticRegression(max_iter=500).fit(X, Y)),
+        "reference_predictions.json": json.dumps({"inputs": X[:3].tolist(), "predictions": Y[:3].tolist()}).encode(),
+    }
+)
+
+
+def test_reference_predictions_run_under_their_own_budget(tmp_path: Path, hooked: Sandbox):
+    result, checks = inspect(
+        WITH_REFERENCE, tmp_path, "s3://t/sleep-reference.tar.gz", hooked, time_limit_s=60, reference_time_s=1
+    )
+    assert_rejected_cleanly(
+        result,
+        checks,
+        tmp_path,
+        "reference_predictions",
+        "reference_predictions: stopped after its budget of 1 s (reference_time_s; raise it",
+    )
+    assert checks["smoke_prediction"].status == CheckStatus.PASS
+
+
+def test_the_reference_budget_grows_with_its_rows_and_stops_a_model_busy_in_c(tmp_path: Path, hooked: Sandbox):
+    result, checks = inspect(
+        WITH_REFERENCE,
+        tmp_path,
+        "s3://t/spin-reference.tar.gz",
+        hooked,
+        time_limit_s=60,
+        reference_time_s=1,
+        prediction_time_s_per_1k_rows=100,
+    )
+    assert_rejected_cleanly(
+        result,
+        checks,
+        tmp_path,
+        "reference_predictions",
+        "stopped after its budget of 1.3 s (reference_time_s 1 + prediction_time_s_per_1k_rows 100 x 0.003k rows",
+    )
+
+
+def test_holdout_scoring_runs_under_its_own_budget(tmp_path: Path, hooked: Sandbox):
+    holdout = HoldoutConfig(uri="s3://data/holdout.csv", label_column="label")
+    data = "f0,f1,f2,f3,label\n" + "".join(f"{','.join(map(str, x))},{y}\n" for x, y in zip(X, Y, strict=True))
+    result = inspect_artifact(
+        "s3://t/sleep-holdout.tar.gz",
+        lambda: io.BytesIO(BENIGN),
+        InspectConfig(sample_input=SAMPLE, holdout=holdout, time_limit_s=60, holdout_time_s=1),
+        lambda _uri: io.BytesIO(data.encode()),
+        sandbox=hooked,
+        work_root=tmp_path,
+    )
+    checks = {c.name: c for c in result.checks}
+    assert_rejected_cleanly(
+        result,
+        checks,
+        tmp_path,
+        "holdout",
+        "holdout: stopped after its budget of 1.075 s (holdout_time_s 1 + prediction_time_s_per_1k_rows 0.5 x 0.15k",
     )
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from training_gate.dal.sagemaker import TrainingJobs
-from training_gate.handlers.environment import DescribeTrainingJobEnvironment, environment
+from training_gate.handlers.environment import DescribeTrainingJobEnvironment, PrefixScopeEnvironment, environment
 from training_gate.handlers.observability import logger, trace_aws_calls, tracer
 from training_gate.logic.describe import describe_training_job
 
@@ -24,6 +24,7 @@ class DescribeInput(BaseModel):
 @logger.inject_lambda_context(correlation_id_path="training_job_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=DescribeInput)
-    env = environment(DescribeTrainingJobEnvironment)
-    job = describe_training_job(request.training_job_name, TrainingJobs(), env.JOB_NAME_PREFIXES)
+    scoped = environment(DescribeTrainingJobEnvironment).SCOPED_BY_PREFIX
+    prefixes = environment(PrefixScopeEnvironment).JOB_NAME_PREFIXES if scoped else []
+    job = describe_training_job(request.training_job_name, TrainingJobs(), prefixes)
     return job.model_dump(mode="json")

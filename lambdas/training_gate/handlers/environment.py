@@ -44,6 +44,13 @@ class ValidateInputEnvironment(_Environment):
 
 
 class DescribeTrainingJobEnvironment(_Environment):
+    SCOPED_BY_PREFIX: bool = False
+
+
+class PrefixScopeEnvironment(_Environment):
+    """Read only when SCOPED_BY_PREFIX: the prefixes are in the settings document. Without them every
+    child of a tuning job is judged on its own (twice at worst, never unjudged)."""
+
     JOB_NAME_PREFIXES: Json[list[str]] = Field(default_factory=list)
 
 

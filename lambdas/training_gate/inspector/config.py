@@ -11,6 +11,14 @@ from training_gate.archive import ArchiveLimits
 from training_gate.domain.models import HoldoutConfig
 from training_gate.domain.settings import SampleInput
 
+# Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
+DISK_RESERVE_BYTES = 32 << 20
+# The gate's own work space, named for operations: the function's ephemeral storage in a deployment.
+WORK_SPACE_ADVICE = (
+    "This is the gate's own limit, not the model's: raise inspector_ephemeral_storage_mb in cdk.json (the "
+    "inspector function's ephemeral storage, up to 10240 MB) or lower max_total_bytes below it; on the command "
+    "line, free space in the work directory."
+)
 # Outside Lambda (the command line) there is no function memory to derive the child's budget from.
 DEFAULT_MEMORY_MIB = 4096
 DEFAULT_TIME_LIMIT_S = 600.0
@@ -20,6 +28,15 @@ DEFAULT_UNPACK_TIME_S = 300.0
 DEFAULT_LOAD_TIME_S = 10.0
 DEFAULT_LOAD_TIME_S_PER_MIB = 0.1
 DEFAULT_SMOKE_TIME_S = 10.0
+# The phases that predict on many rows: a base like the smoke prediction's, then time per 1,000 rows (a
+# real model predicts 1,000 rows in well under a tenth of a second). The reference rows the artifact
+# supplies are capped; the holdout set is the gate's own, capped by its max_bytes.
+DEFAULT_REFERENCE_TIME_S = 10.0
+DEFAULT_HOLDOUT_TIME_S = 30.0
+DEFAULT_PREDICTION_TIME_S_PER_1K_ROWS = 0.5
+DEFAULT_MAX_REFERENCE_ROWS = 1_000
+# Entries of one zip in the artifact (torch.save writes one per tensor storage) the gate reads for pickles.
+DEFAULT_MAX_CONTAINER_ENTRIES = 10_000
 # What the function keeps for itself besides the child: the parent (boto3, Powertools, the pipe) and
 # the zygote's own pages. A quarter of the function's memory, at least this much.
 LAMBDA_HEADROOM_MIB = 384
@@ -64,6 +81,21 @@ class InspectConfig(BaseModel):
         DEFAULT_LOAD_TIME_S_PER_MIB
     )
     smoke_time_s: Annotated[float, Field(gt=0, description="wall clock of the smoke prediction")] = DEFAULT_SMOKE_TIME_S
+    reference_time_s: Annotated[
+        float, Field(gt=0, description="wall clock of the reference predictions, plus time per 1,000 rows")
+    ] = DEFAULT_REFERENCE_TIME_S
+    holdout_time_s: Annotated[
+        float, Field(gt=0, description="wall clock of reading and scoring the holdout set, plus time per 1,000 rows")
+    ] = DEFAULT_HOLDOUT_TIME_S
+    prediction_time_s_per_1k_rows: Annotated[
+        float, Field(ge=0, description="added to reference_time_s and holdout_time_s per 1,000 rows predicted")
+    ] = DEFAULT_PREDICTION_TIME_S_PER_1K_ROWS
+    max_reference_rows: Annotated[
+        int, Field(gt=0, description="reference rows compared; the first ones of a longer file")
+    ] = DEFAULT_MAX_REFERENCE_ROWS
+    max_container_entries: Annotated[
+        int, Field(gt=0, description="entries of one zip or tar in the artifact read for pickles")
+    ] = DEFAULT_MAX_CONTAINER_ENTRIES
     memory_limit_mib: Annotated[
         int | None, Field(gt=0, description="the child's memory beyond its imports; default from the function's")
     ] = None
@@ -95,6 +127,14 @@ class InspectConfig(BaseModel):
 
     def resolved_time_s(self) -> float:
         return self.time_limit_s if self.time_limit_s is not None else DEFAULT_TIME_LIMIT_S
+
+    def rows_budget(self, base: float, base_key: str, rows: int) -> tuple[float, str]:
+        """The budget of a phase predicting on `rows` rows (base + time per 1,000 rows), and how it was reached."""
+        per = self.prediction_time_s_per_1k_rows
+        return (
+            base + per * rows / 1000,
+            f"{base_key} {base:g} + prediction_time_s_per_1k_rows {per:g} x {rows / 1000:g}k rows",
+        )
 
     def load_budget(self, size: int) -> tuple[float, str]:
         """The load budget of a file of `size` bytes, and how it was reached (for the breach's sentence)."""

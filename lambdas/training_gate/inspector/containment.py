@@ -38,6 +38,11 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 CLONE_THREAD = 0x00010000
+# The same values on x86_64 and aarch64 (asm-generic/fcntl.h, asm-generic/sockios.h).
+F_SETOWN = 8
+F_SETOWN_EX = 15
+FIOSETOWN = 0x8901
+SIOCSPGRP = 0x8902
 
 # Seconds of CPU the child may use beyond its wall-clock budget before the kernel ends it (SIGXCPU,
 # then SIGKILL at the hard limit): a backstop for a child whose supervisor is gone.
@@ -185,26 +190,39 @@ _DENIED = {
         "setns": 308, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
         "userfaultfd": 323, "bpf": 321, "perf_event_open": 298, "keyctl": 250, "add_key": 248,
         "request_key": 249, "fork": 57, "vfork": 58,
+        # A pidfd names any process: signals through it, or its descriptors and memory, cannot be kept to itself.
+        "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438, "process_madvise": 440,
+        "process_mrelease": 448,
     },
     "aarch64": {
         "socket": 198, "connect": 203, "socketpair": 199, "execve": 221, "execveat": 281, "ptrace": 117,
         "process_vm_readv": 270, "process_vm_writev": 271, "setsid": 157, "setpgid": 154, "unshare": 97,
         "setns": 268, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
         "userfaultfd": 282, "bpf": 280, "perf_event_open": 241, "keyctl": 219, "add_key": 217,
-        "request_key": 218,
+        "request_key": 218, "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438,
+        "process_madvise": 440, "process_mrelease": 448,
     },
 }  # fmt: skip
-# Signals only to itself (first argument the child's own pid); threads, not processes (CLONE_THREAD).
+# Every syscall that sends a signal to a process it names (x86_64 and aarch64 tables): only to itself, its
+# first argument the child's own pid (a thread id for tkill, the thread group's for the others: the kernel
+# refuses a tid outside the group named). pidfd_send_signal names its target by a descriptor: denied above.
 _SELF_ONLY = {
-    "x86_64": {"kill": 62, "tkill": 200, "tgkill": 234},
-    "aarch64": {"kill": 129, "tkill": 130, "tgkill": 131},
+    "x86_64": {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297},
+    "aarch64": {"kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240},
+}
+# Commands that make the kernel signal a process the caller names later (SIGIO, or any signal F_SETSIG
+# chose, when a descriptor becomes ready): the owner of a descriptor. Refused by (syscall, second argument).
+# The lifeline sets its owner before the filter is in force.
+_OWNER_COMMANDS = {
+    "x86_64": {72: (F_SETOWN, F_SETOWN_EX), 16: (FIOSETOWN, SIOCSPGRP)},  # fcntl, ioctl
+    "aarch64": {25: (F_SETOWN, F_SETOWN_EX), 29: (FIOSETOWN, SIOCSPGRP)},
 }
 _CLONE = {"x86_64": 56, "aarch64": 220}
 _CLONE3 = 435  # glibc falls back to clone on ENOSYS, where the flags can be checked
 
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _KILL, _ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
-_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data (args are little-endian 64-bit)
+_NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24  # offsets in struct seccomp_data (args are little-endian 64-bit)
 
 
 def seccomp_program(machine: str, own_pid: int) -> list[tuple[int, int, int, int]]:
@@ -219,6 +237,12 @@ def seccomp_program(machine: str, own_pid: int) -> list[tuple[int, int, int, int
     for number in sorted(_SELF_ONLY[machine].values()):
         program += [(_JEQ, 0, 4, number), (_LD_W_ABS, 0, 0, _ARG0), (_JEQ, 0, 1, own_pid), (_RET, 0, 0, _ALLOW)]
         program += [deny, (_LD_W_ABS, 0, 0, _NR)]
+    for number, commands in sorted(_OWNER_COMMANDS[machine].items()):
+        # The commands are 32-bit (unsigned int cmd): the low word of the argument is all the kernel reads.
+        program += [(_JEQ, 0, 2 * len(commands) + 2, number), (_LD_W_ABS, 0, 0, _ARG1)]
+        for command in commands:
+            program += [(_JEQ, 0, 1, command), deny]
+        program.append((_RET, 0, 0, _ALLOW))
     program += [(_JEQ, 0, 4, _CLONE[machine]), (_LD_W_ABS, 0, 0, _ARG0), (_JSET, 1, 0, CLONE_THREAD), deny]
     program += [(_RET, 0, 0, _ALLOW), (_JEQ, 0, 1, _CLONE3), (_RET, 0, 0, _ERRNO | errno.ENOSYS)]
     program.append((_RET, 0, 0, _ALLOW))

@@ -6,8 +6,7 @@ structure (and its name, as weaker evidence), `validate` the bytes, `load` insid
 `reader_version` and `writer_version` keys reach the report, the decision event, the package's metadata
 and the owners' message; any other key is kept as a detail). A judged plug-in may also say how the
 model's writer and reader versions compare (`version_check`) and what object the reference predictions
-and the holdout scoring call (`estimator`), and claim a pickle the gate's loader read (`owns`, `adopt`: a
-pickled XGBoost or LightGBM estimator). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
+and the holdout scoring call (`estimator`). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
 (the last four in `inspector/plugins`); the other frameworks recognise and describe only, so an artifact
 of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
 `ReaderMissing` from `load`: the artifact is `skipped`, naming why. A later framework is judged by
@@ -42,7 +41,7 @@ class FileFacts:
     size: int
     head: bytes
     path: Path | None = None  # on disk; None when a loader consumed it while it streamed
-    pickle_module: str | None = None  # the first global a pickle names (see recognise.pickle_head)
+    pickle_module: str | None = None  # the first global a pickle names (see recognise.classify)
     _zip: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -103,6 +102,10 @@ class Framework:
 
     name: ClassVar[str] = ""
     judged: ClassVar[bool] = False
+    # Its estimators with scikit-learn's API (module.Class as pickle names them) that a scikit-learn pickle
+    # may hold (a Pipeline ending in XGBClassifier). The loader refuses them by identity like any class it
+    # does not know; a refusal at one of these exact names says the pickle is this framework's model.
+    sklearn_api: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def key(self) -> str:
@@ -122,15 +125,6 @@ class Framework:
         raise NotJudged(self.name)
 
     def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> Any:
-        raise NotJudged(self.name)
-
-    def owns(self, outcome: Any) -> bool:
-        """Whether a pickle the gate's loader read as the artifact streamed (a compressed joblib file, say)
-        holds this framework's model, known by identity."""
-        return False
-
-    def adopt(self, loaded: Any, file: FileFacts, config: Any) -> Any:
-        """`load` for such a pickle: the model the loader built, judged as this framework's."""
         raise NotJudged(self.name)
 
     def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
@@ -306,8 +300,17 @@ class MXNet(_Signatures):
     NDARRAY_MAGIC = b"\x12\x01\x00\x00\x00\x00\x00\x00"  # kMXAPINDArrayListMagic, little-endian uint64
 
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
+        # SageMaker's built-in algorithms name their model model_algo-<n>, whatever its layout.
+        built_in = (
+            ", the name SageMaker's built-in algorithms give their model"
+            if file.basename.startswith("model_algo-")
+            else ""
+        )
         if file.head.startswith(self.NDARRAY_MAGIC):
-            return "an MXNet NDArray file (.params)"
+            return f"an MXNet NDArray file (.params){built_in}"
+        entries = [PurePosixPath(e).name for e in file.zip_names()]
+        if any(e.endswith("-symbol.json") for e in entries) and any(e.endswith(".params") for e in entries):
+            return f"an MXNet module zip (-symbol.json graph, .params weights){built_in}"
         if file.basename.endswith("-symbol.json"):
             graph = _json_head(file)
             if isinstance(graph, dict) and "nodes" in graph and "heads" in graph:

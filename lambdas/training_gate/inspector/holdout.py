@@ -26,7 +26,8 @@ def _read_bytes(config: HoldoutConfig, read: Callable[[str], BinaryIO]) -> bytes
     return data
 
 
-def _table(data: bytes, uri: str) -> tuple[list[str], list[list[Any]]]:
+def _table(data: bytes, uri: str) -> tuple[list[str], list[list[Any]], bool]:
+    """The holdout set's columns and rows, and whether its cells are text (CSV) or typed (Parquet)."""
     if uri.endswith(".parquet"):
         try:
             import pyarrow.parquet as pq
@@ -34,14 +35,16 @@ def _table(data: bytes, uri: str) -> tuple[list[str], list[list[Any]]]:
             raise HoldoutError("Parquet holdout sets need pyarrow in the inspector") from exc
         table = pq.read_table(io.BytesIO(data))
         columns = table.column_names
-        return columns, [list(row) for row in zip(*(table.column(c).to_pylist() for c in columns), strict=True)]
+        return columns, [list(row) for row in zip(*(table.column(c).to_pylist() for c in columns), strict=True)], False
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     if len(rows) < 2:
         raise HoldoutError(f"holdout set {uri} needs a header row and at least one data row")
-    return rows[0], rows[1:]
+    return rows[0], rows[1:], True
 
 
-def _features_and_labels(model: Any, columns: list[str], rows: list[list[Any]], label: str) -> tuple[Any, np.ndarray]:
+def _features_and_labels(
+    model: Any, columns: list[str], rows: list[list[Any]], label: str, text: bool = True
+) -> tuple[Any, np.ndarray]:
     """The features as the model takes them (a DataFrame with its columns where it was fit on one,
     documents for a text model, an array otherwise), and the labels."""
     if label not in columns:
@@ -50,7 +53,7 @@ def _features_and_labels(model: Any, columns: list[str], rows: list[list[Any]], 
     labels = [row[index] for row in rows]
     names = [c for i, c in enumerate(columns) if i != index]
     try:
-        features = table_input(model, names, [[v for i, v in enumerate(row) if i != index] for row in rows])
+        features = table_input(model, names, [[v for i, v in enumerate(row) if i != index] for row in rows], text)
     except InputProblem as exc:
         raise HoldoutError(f"the holdout features do not fit the model: {exc}") from exc
     return features, np.asarray(labels)
@@ -91,13 +94,20 @@ def score(model: Any, features: np.ndarray, truth: np.ndarray, average: str) -> 
 
 
 def holdout_check(
-    model: Any, config: HoldoutConfig, read: Callable[[str], BinaryIO] | None
+    model: Any,
+    config: HoldoutConfig,
+    read: Callable[[str], BinaryIO] | None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> tuple[CheckStatus, str, list[MetricValue]]:
+    """Score the model on the holdout set; `on_rows` hears the row count before any prediction (the
+    phase's budget grows with it)."""
     if read is None:
         return CheckStatus.FAIL, "a holdout set is configured but the gate cannot read it here", []
     try:
-        columns, rows = _table(_read_bytes(config, read), config.uri)
-        features, truth = _features_and_labels(model, columns, rows, config.label_column)
+        columns, rows, text = _table(_read_bytes(config, read), config.uri)
+        if on_rows is not None:
+            on_rows(len(rows))
+        features, truth = _features_and_labels(model, columns, rows, config.label_column, text)
         scores = score(model, features, truth, config.average)
     except HoldoutError as exc:
         return CheckStatus.FAIL, str(exc), []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from training_gate.archive import CHUNK, ArchiveLimits, UnsafeArchive, safe_relative_name
+from training_gate.archive import CHUNK, ArchiveLimits, UnsafeArchive, WorkSpaceExhausted, safe_relative_name
 from training_gate.dal.s3 import ArtifactAccessDenied as StoreAccessDenied
 from training_gate.dal.s3 import ArtifactNotFound
 from training_gate.domain.models import (
@@ -36,14 +36,12 @@ from training_gate.domain.models import (
     Protection,
     Recognition,
 )
-from training_gate.inspector.config import CHECK_ORDER, InspectConfig
+from training_gate.inspector.config import CHECK_ORDER, DISK_RESERVE_BYTES, WORK_SPACE_ADVICE, InspectConfig
 from training_gate.inspector.errors import ArtifactAccessDenied, InspectorEnvironmentError
 from training_gate.inspector.sandbox import ChildLimits, ChildOutcome, Sandbox, default_sandbox
 
-__all__ = ["CHECK_ORDER", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
+__all__ = ["CHECK_ORDER", "DISK_RESERVE_BYTES", "InspectConfig", "PrefixSource", "TarballSource", "inspect_artifact"]
 
-# Free space kept back when the written-bytes cap is derived from the work directory's filesystem.
-DISK_RESERVE_BYTES = 32 << 20
 # The parent reads the artifact in 1 MiB pieces, the size of the pipe: fewer switches to the child.
 READ_SIZE = 1 << 20
 # The child must end this long before the function does, so the verdict can still be returned.
@@ -109,6 +107,17 @@ class PrefixSource:
         total = sum(size for _, size in objects)
         if total > limits.max_total_bytes:
             raise UnsafeArchive("unpack_limits", f"{total} bytes under the prefix, over the cap (max_total_bytes)")
+        for relative, size in sorted(objects):
+            if size > limits.max_member_bytes:
+                raise UnsafeArchive(
+                    "unpack_limits", f"object {relative!r} is {size} bytes, over the cap (max_member_bytes)"
+                )
+        # Within its own caps, an artifact that does not fit the work space is the gate's limit, not the model's.
+        if limits.max_written_bytes is not None and total > limits.max_written_bytes:
+            raise WorkSpaceExhausted(
+                f"the objects under the prefix take {total} bytes, over the {limits.max_written_bytes} bytes free in "
+                "the gate's work directory."
+            )
         manifest = hashlib.sha256()
         files = []
         for relative, size in sorted(objects):
@@ -177,7 +186,9 @@ def environment_error(exc: BaseException, doing: str) -> InspectorEnvironmentErr
     if code in _ACCESS_CODES or (code or "").startswith("KMS") or isinstance(exc, PermissionError):
         return ArtifactAccessDenied(f"access denied {doing}: {code or exc}")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InspectorEnvironmentError(f"ENOSPC: no space left {doing}: {exc}")
+        return InspectorEnvironmentError(f"ENOSPC: no space left {doing}: {exc}. {WORK_SPACE_ADVICE}")
+    if isinstance(exc, WorkSpaceExhausted):
+        return InspectorEnvironmentError(f"{exc} {WORK_SPACE_ADVICE}")
     return InspectorEnvironmentError(f"{doing} failed: {type(exc).__name__}: {exc}")
 
 
@@ -284,7 +295,7 @@ def inspect_artifact(
         data: Iterator[bytes] | None = None
         if isinstance(source, PrefixSource):
             try:
-                materialized = source.materialize(workdir, config.limits())
+                materialized = source.materialize(workdir, config.limits().with_written(request["max_written_bytes"]))
             except ArtifactNotFound as exc:
                 if _client_error_code(exc) in _ACCESS_CODES:
                     raise ArtifactAccessDenied(f"access denied listing or reading {uri}: {exc}") from exc

@@ -21,22 +21,24 @@ label encoder) is auxiliary: it never decides the framework or the smoke predict
 through the same allowlist, and a refused one rejects. Every pickle goes through that loader except
 the model file of another framework, which its own plug-in reads (XGBoost's and LightGBM's through the same
 loader, held to the states those libraries write; CatBoost's as data; never through `__setstate__`), or
-describes without loading when the gate does not judge it. A pickle the loader read as it streamed (a
-compressed joblib file) whose model is an XGBoost or LightGBM one is judged by that framework's plug-in.
+describes without loading when the gate does not judge it. A scikit-learn pickle holding another
+framework's estimator the loader does not admit (a pipeline ending in a CatBoost estimator) is that
+framework's, and not judged.
 """
 
 from __future__ import annotations
 
-import io
-import pickletools
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from training_gate.domain.models import NO_MODEL_FOUND_DETAIL, NOT_A_SKLEARN_MODEL_DETAIL, CheckStatus
-from training_gate.inspector.frameworks import REGISTRY, SCIKIT_LEARN, FileFacts, Framework, PyTorch
+from training_gate.inspector import pickles
+from training_gate.inspector.frameworks import REGISTRY, SCIKIT_LEARN, FileFacts, Framework
 
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
+# Names serving code gives pickles: a file so named that no framework recognises is read by the loader,
+# which says why it is no model.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 # Modules whose pickles belong to a framework the restricted loader does not admit.
 FOREIGN_MODULES = {module: framework for framework in REGISTRY for module in getattr(framework, "modules", ())}
 RECOGNISED_FILES_MAX = 20
@@ -84,37 +86,74 @@ def image_repository(image: str | None) -> str:
     return image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0].lower()
 
 
-def pickle_head(name: str, head: bytes) -> tuple[bool, str | None]:
-    """(is it a pickle the loader should read, the module its first global names). A pickle of another
-    framework (its first global is xgboost's, torch's...) is not for the scikit-learn loader."""
-    suffix = PurePosixPath(name).suffix.lower()
-    if head.startswith(PyTorch.LEGACY_MAGIC):
-        return False, "torch"
-    is_pickle = suffix in PICKLE_SUFFIXES or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
-    if not is_pickle or suffix == ".skops":
-        return is_pickle, None
-    module = _first_global(head)
-    foreign = module is not None and module.split(".")[0] in FOREIGN_MODULES
-    # The built-in XGBoost container's file: whatever its pickle imports, XGBoost's own reader judges it (and
-    # names the global it refuses), never the scikit-learn loader.
-    built_in_xgboost = PurePosixPath(name).name == "xgboost-model"
-    return not (foreign or built_in_xgboost), module
+@dataclass(frozen=True)
+class Content:
+    """What a file's bytes are, as far as pickles go (see `pickles`), decided from its head and size.
+
+    kind: "pickle" (raw bytes an unpickler would act on), "skops" (a skops zip, read by the loader),
+    "zip", "tar" (torch's oldest format is one), "compressed" (a joblib compressor's magic), "npy" (a .npy
+    file: its dtype may hold objects), "ambiguous" (one of those, and a pickle to a reader that reads the
+    raw bytes), "undecided" (the head does not decide), or "other" (proven to hold no pickle)."""
+
+    kind: str
+    module: str | None = None  # the first global a pickle names
+    detail: str = ""
+    compressor: str | None = None
+
+    @property
+    def foreign(self) -> bool:
+        """A pickle another framework's module opens: that framework's plug-in reads it, not the loader."""
+        return self.module is not None and self.module.split(".")[0] in FOREIGN_MODULES
 
 
-def _first_global(head: bytes) -> str | None:
-    """The module of the first GLOBAL / STACK_GLOBAL, read by pickletools (which runs nothing)."""
-    strings: list[str] = []
-    try:
-        for opcode, argument, _ in pickletools.genops(io.BytesIO(head)):
-            if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str):
-                return argument.split(" ", 1)[0]
-            if opcode.name == "STACK_GLOBAL":
-                return strings[-2] if len(strings) >= 2 else None
-            if isinstance(argument, str) and opcode.name.endswith("UNICODE"):
-                strings.append(argument)
-    except Exception:  # noqa: BLE001 - the head is cut mid-opcode, or it is no pickle at all
-        return None
+def classify(name: str, head: bytes, size: int, contained: bool = False) -> Content:
+    """What a file is, by content; its name counts only for skops (a zip the loader reads as one).
+    `contained`: an entry of a zip or tar, which torch.load unpickles with a persistent_load."""
+    raw = pickles.read_head(head, size, persistent=contained)
+    if head.startswith(pickles.TORCH_LEGACY_MAGIC):
+        return Content("pickle", "torch", "the legacy torch.save format (a sequence of pickles)")
+    container = _container_kind(name, head, size)
+    if container is not None:
+        kind, detail, compressor = container
+        if raw.verdict != pickles.NOT_PICKLE:
+            # A reader of the raw bytes (pickle.load, torch.load of an entry) and the format's own reader
+            # would read two different things: the gate vouches for neither.
+            return Content("ambiguous", detail=f"{detail}, and to an unpickler {raw.reason}")
+        return Content(kind, detail=detail, compressor=compressor)
+    if raw.verdict == pickles.PICKLE:
+        return Content("pickle", raw.module, raw.reason)
+    return Content("undecided" if raw.verdict == pickles.UNDECIDED else "other", detail=raw.reason)
+
+
+def _container_kind(name: str, head: bytes, size: int) -> tuple[str, str, str | None] | None:
+    if head.startswith(pickles.ZIP_MAGIC):
+        if PurePosixPath(name).suffix.lower() == ".skops":
+            return "skops", "a skops zip", None
+        return "zip", "a zip", None
+    if head.startswith(pickles.NPY_MAGIC):
+        return "npy", "a .npy array", None
+    compressor = pickles.compressor_of(head)
+    if compressor is not None:
+        return "compressed", f"{compressor}-compressed", compressor
+    if pickles.is_tar(head):
+        return "tar", "a tar", None
     return None
+
+
+# Another framework's estimators with scikit-learn's API, by the exact name pickle gives each.
+SKLEARN_API_CLASSES = {name: framework for framework in REGISTRY for name in framework.sklearn_api}
+
+
+def framework_of_refusal(outcome: Any) -> tuple[Framework, str] | None:
+    """The framework whose estimator a refused pickle holds: the loader refused exactly one of the classes
+    a registry framework lists as its scikit-learn API (XGBClassifier...). Any other refusal, another class
+    of the same package included, stays a refusal."""
+    from training_gate.inspector.loader import RefusedGlobal
+
+    if not isinstance(outcome, RefusedGlobal):
+        return None
+    framework = SKLEARN_API_CLASSES.get(outcome.name)
+    return (framework, outcome.name) if framework is not None else None
 
 
 def sklearn_role(outcome: Any) -> str:
@@ -139,6 +178,13 @@ class Candidate:
     framework: Framework
     evidence: str
     role: str = "model"  # model / predictor / transformer / estimator / data / refused / auxiliary
+    # A pickle the scikit-learn loader opened and that holds this framework's estimator (a Pipeline ending in
+    # an XGBClassifier): recognised as the framework's, and not judged while the gate does not read them.
+    wrapped: bool = False
+
+    @property
+    def judged(self) -> bool:
+        return self.framework.judged and not self.wrapped
 
     def as_dict(self) -> dict[str, str]:
         return {"file": self.file, "framework": self.framework.name, "role": self.role, "evidence": self.evidence}
@@ -154,35 +200,31 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     # Pickles another framework's module names that are not the model: they go through the loader too.
     load_later: list[str] = field(default_factory=list)
+    judged: bool = False
 
     def recognition(self) -> dict[str, Any]:
         models = [c for c in self.candidates if c.file == self.model_file]
         others = [c for c in self.candidates if c.file != self.model_file]
         return {
             "framework": self.framework.name if self.framework else None,
-            "judged": bool(self.framework and self.framework.judged and self.status != CheckStatus.FAIL),
+            "judged": self.judged and self.status != CheckStatus.FAIL,
             "model_file": self.model_file,
             "rule": self.rule,
             "files": [c.as_dict() for c in (models + others)[:RECOGNISED_FILES_MAX]],
         }
 
 
-def _owner(outcome: Any) -> Framework | None:
-    """The framework whose model a pickle the loader read holds (an XGBoost or LightGBM Booster or estimator,
-    known by identity): that plug-in judges it, as it would the same pickle read by itself."""
-    return next((f for f in REGISTRY[1:] if f.owns(outcome)), None)
-
-
 def candidates_of(files: list[FileFacts], loaded: dict[str, Any]) -> list[Candidate]:
     names = frozenset(f.name for f in files)
     found: list[Candidate] = []
     for file in files:
-        owner = _owner(loaded[file.name]) if file.name in loaded else None
-        if owner is not None:
-            what = type(loaded[file.name].model).__name__
-            found.append(Candidate(file.name, owner, f"a pickled {what}, loaded through the allowlist"))
-            continue
         if file.name in loaded:
+            holding = framework_of_refusal(loaded[file.name])
+            if holding is not None:
+                framework, name = holding
+                opened = f"a pickle of {file.pickle_module}" if file.pickle_module else "a pickle"
+                found.append(Candidate(file.name, framework, f"{opened} holding {name}", wrapped=True))
+                continue
             role = sklearn_role(loaded[file.name])
             evidence = "did not load through the allowlist" if role == "refused" else "loaded through the allowlist"
             found.append(Candidate(file.name, SCIKIT_LEARN, evidence, role))
@@ -277,7 +319,23 @@ def decide(
         if isinstance(pick, Candidate):
             return chosen(pick, "the only scikit-learn file")
         return pick
-    return Decision(CheckStatus.FAIL, f"{NO_MODEL_FOUND_DETAIL}: the artifact holds: {listing}", candidates=found)
+    if not files:
+        return Decision(
+            CheckStatus.FAIL,
+            f"{NO_MODEL_FOUND_DETAIL}: the artifact holds: nothing (the training job saved no files to its model "
+            "directory)",
+            candidates=found,
+        )
+    built_in = [f.name for f in files if PurePosixPath(f.name).name.startswith("model_algo-")]
+    aside = (
+        f" ({', '.join(built_in)}: the name SageMaker's built-in algorithms give their model, in a format the gate "
+        "does not recognise by its bytes; the job's training image names the algorithm)"
+        if built_in
+        else ""
+    )
+    return Decision(
+        CheckStatus.FAIL, f"{NO_MODEL_FOUND_DETAIL}: the artifact holds: {listing}{aside}", candidates=found
+    )
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -290,7 +348,7 @@ def _pick(candidates: list[Candidate]) -> Candidate | Decision:
     """One candidate, or a failure: several of one kind and no `model.*` among them."""
     if len(candidates) == 1:
         return candidates[0]
-    named = [c for c in candidates if PurePosixPath(c.file).stem == "model"]
+    named = [c for c in candidates if PurePosixPath(c.file).name.split(".")[0] == "model"]
     if len(named) == 1:
         return named[0]
     files = ", ".join(sorted(c.file for c in candidates))
@@ -306,14 +364,19 @@ def _worded(decision: Decision, candidate: Candidate) -> Decision:
     also = f"; also recognised, not judged: {', '.join(others)}" if others else ""
     auxiliary = [c.file for c in decision.candidates if c.role == "auxiliary"]
     aside = f"; auxiliary, loaded through the allowlist: {', '.join(auxiliary)}" if auxiliary else ""
-    if candidate.framework.judged:
+    decision.judged = candidate.judged
+    if candidate.judged:
         decision.detail = f"model file {candidate.file} ({candidate.framework.name}; {decision.rule}){also}{aside}"
         decision.status = CheckStatus.WARN if others else CheckStatus.PASS
     else:
         decision.status = CheckStatus.SKIPPED
+        what = (
+            f"{candidate.framework.name} estimators inside scikit-learn pickles"
+            if candidate.wrapped
+            else f"{candidate.framework.name} models"
+        )
         decision.detail = (
             f"{NOT_A_SKLEARN_MODEL_DETAIL}: recognised {candidate.framework.name} in {candidate.file} "
-            f"({candidate.evidence}; {decision.rule}){also}{aside}; the gate does not judge "
-            f"{candidate.framework.name} models yet"
+            f"({candidate.evidence}; {decision.rule}){also}{aside}; the gate does not judge {what} yet"
         )
     return decision

@@ -218,7 +218,9 @@ class NativeFramework(_Signatures):
         """The gate's parser first (a refusal leaves every C loader unused), then the reader on what it validated.
         A pickle (XGBoost's and LightGBM's) goes through the gate's loader instead (`load_pickle`)."""
         data = stream.read()
-        if self.pickles_through_loader and self.recognition(data, file).format == "pickle":
+        # A pickle, raw or compressed by joblib (recognition read its first global either way).
+        pickled_file = file.pickle_module is not None or self.recognition(data, file).format == "pickle"
+        if self.pickles_through_loader and pickled_file:
             return self.load_pickle(data, file, config)
         try:
             native = self.validate_bytes(data, file, config)
@@ -238,18 +240,30 @@ class NativeFramework(_Signatures):
         from training_gate.inspector.loader import load_model_stream
 
         try:
-            self.reader()
+            reader = self.reader()
         except ReaderMissing:
             # Without its library the loader cannot build the pickle's objects; the gate's own reader still
-            # reads it as data, so a hostile or broken one is rejected rather than skipped.
-            try:
-                self.validate_bytes(data, file, config)
-            except NativeRefusal as exc:
-                exc.before_reader = True  # type: ignore[attr-defined]
-                raise
+            # reads a raw pickle as data, so a hostile or broken one is rejected rather than skipped.
+            if data[:1] == b"\x80":
+                try:
+                    self.validate_bytes(data, file, config)
+                except NativeRefusal as exc:
+                    exc.before_reader = True  # type: ignore[attr-defined]
+                    raise
             raise
+        stream = io.BytesIO(data)
         try:
-            loaded = load_model_stream(io.BytesIO(data), file.name, config.extra_allowed_globals, config)
+            loaded = load_model_stream(stream, file.name, config.extra_allowed_globals, config)
+            # Code that calls pickle.load again reads on: every pickle after the first is held to the same rules.
+            count = 1
+            while data[:1] == b"\x80" and stream.tell() < len(data):
+                count += 1
+                try:
+                    load_model_stream(stream, file.name, config.extra_allowed_globals, config)
+                except (pickle.UnpicklingError, ValueError, EOFError) as exc:
+                    refusal = refuse(_loader_reason(exc), f"its pickle #{count} (after the first): {exc}", "pickle")
+                    refusal.before_reader = True  # type: ignore[attr-defined]
+                    raise refusal from exc
         except NativeRefusal as exc:
             exc.before_reader = True  # type: ignore[attr-defined]
             raise
@@ -257,19 +271,6 @@ class NativeFramework(_Signatures):
             refusal = refuse(_loader_reason(exc), str(exc) or type(exc).__name__, "pickle")
             refusal.before_reader = True  # type: ignore[attr-defined]
             raise refusal from exc
-        return self.adopt(loaded, file, config)
-
-    def owns(self, outcome: Any) -> bool:
-        """Whether a file the gate's loader read (while the artifact streamed) is this framework's model: a
-        Booster the loader built from validated bytes, or a wrapper of this framework holding one."""
-        if not self.pickles_through_loader or isinstance(outcome, BaseException):
-            return False
-        found = pickled.judged_model(getattr(outcome, "model", None))
-        return found is not None and found.framework == self.framework_key
-
-    def adopt(self, loaded: Any, file: FileFacts, config: Any) -> NativePredictor:
-        """The model a loaded pickle holds, judged as this framework's: a NativeRefusal when it holds none."""
-        reader = self.reader()
         found = pickled.judged_model(loaded.model)
         if found is None or found.framework != self.framework_key:
             what = type(loaded.model).__name__

@@ -45,6 +45,11 @@ class CatBoost(NativeFramework):
     reader_module = "catboost"
     reader_name = "catboost"
     modules = ("catboost",)
+    # A pipeline ending in one of these cannot be loaded (CatBoost's own __setstate__ reads the model's bytes):
+    # recognised as CatBoost's and skipped, naming the class.
+    sklearn_api = frozenset(
+        f"catboost.core.{c}" for c in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    )
     suffixes = (".cbm",)
 
     def evidence(self, fmt: str) -> str:

@@ -40,6 +40,9 @@ class LightGBM(NativeFramework):
     reader_module = "lightgbm"
     reader_name = "lightgbm"
     modules = ("lightgbm",)
+    sklearn_api = frozenset(
+        f"lightgbm.sklearn.{c}" for c in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
+    )
     suffixes = (".lgb", ".lgbm")
 
     def evidence(self, fmt: str) -> str:

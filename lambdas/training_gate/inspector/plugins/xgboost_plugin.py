@@ -77,6 +77,10 @@ class XGBoost(NativeFramework):
     reader_module = "xgboost"
     reader_name = "xgboost"
     modules = ("xgboost",)
+    sklearn_api = frozenset(
+        f"xgboost.sklearn.{c}"
+        for c in ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+    )
     names = ("xgboost-model",)
     suffixes = (".bst", ".xgb", ".ubj")
 

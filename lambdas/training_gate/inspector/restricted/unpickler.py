@@ -153,7 +153,20 @@ class GateUnpickler(numpy_pickle.NumpyUnpickler):
             raise CapExceeded("max_member_bytes", f"FRAME claims {size} bytes, more than the {left} left")
         self._unframer.load_frame(size)
 
+    def load_stop(self) -> None:
+        # CPython's C unpickler, reading a file it can peek into (any file open()ed for reading), resumes the
+        # next load right after STOP, inside the frame; this reader would resume after the frame. Bytes left
+        # in the last frame would be read as a pickle by the one and never seen by the other.
+        frame = getattr(self._unframer, "current_frame", None)
+        if frame is not None:
+            with frame.getbuffer() as view:
+                left = view.nbytes - frame.tell()
+            if left:
+                raise pickle.UnpicklingError(f"STOP leaves {left} bytes in its frame, where another pickle may hide")
+        super().load_stop()
+
     for _opcode, _loader in (
+        (pickle.STOP, load_stop),
         (pickle.BINSTRING, load_binstring),
         (pickle.BINBYTES, load_binbytes),
         (pickle.BINBYTES8, load_binbytes8),
