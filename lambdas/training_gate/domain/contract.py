@@ -137,6 +137,9 @@ class Evaluation(BaseModel):
     )
     tuning_job_name: str | None = None
     tuning_job_arn: str | None = None
+    model: dict[str, str | bool | None] | None = Field(
+        default=None, description="the judged model: framework, format, reader, reader_version, writer_version"
+    )
     # A tuning job's candidate that did not pass while others remain: nothing is claimed, the next is judged.
     next_candidate: bool = False
     tuning: TuningContext | None = None

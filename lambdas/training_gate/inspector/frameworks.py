@@ -2,9 +2,15 @@
 
 A plug-in implements one small protocol (`Framework`): `recognise` a file from its bytes and
 structure (and its name, as weaker evidence), `validate` the bytes, `load` inside the child,
-`predict` a smoke test, and `describe` what loaded. scikit-learn is judged today; the other
-frameworks recognise and describe only, so an artifact of theirs is `skipped` naming what was found.
-A later framework is judged by completing its plug-in here: nothing else changes.
+`predict` a smoke test, and `describe` what loaded (a dict: its `framework`, `format`, `reader`,
+`reader_version` and `writer_version` keys reach the report, the decision event, the package's metadata
+and the owners' message; any other key is kept as a detail). A judged plug-in may also say how the
+model's writer and reader versions compare (`version_check`) and what object the reference predictions
+and the holdout scoring call (`estimator`). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
+(the last four in `inspector/plugins`); the other frameworks recognise and describe only, so an artifact
+of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
+`ReaderMissing` from `load`: the artifact is `skipped`, naming why. A later framework is judged by
+completing its plug-in: nothing else changes.
 
 Order in REGISTRY is the precedence between model candidates of different frameworks when neither
 the configuration nor the training image decides (see `recognise.decide`).
@@ -87,6 +93,10 @@ class NotJudged(Exception):
     """The gate recognises this framework but does not judge it yet."""
 
 
+class ReaderMissing(NotJudged):
+    """A judged framework whose reader this inspector image does not carry: the model is skipped, not judged."""
+
+
 class Framework:
     """The plug-in protocol. Subclasses set `name`, `judged`, and override what they support."""
 
@@ -96,6 +106,11 @@ class Framework:
     # may hold (a Pipeline ending in XGBClassifier). The loader refuses them by identity like any class it
     # does not know; a refusal at one of these exact names says the pickle is this framework's model.
     sklearn_api: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> str:
+        """The framework's name in policies, reports and metadata: lower case, words joined by `-`."""
+        return self.name.lower().replace(" ", "-")
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
         """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
@@ -115,8 +130,20 @@ class Framework:
     def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
         raise NotJudged(self.name)
 
-    def describe(self, model: Any) -> dict[str, str | None]:
+    def describe(self, model: Any) -> dict[str, Any]:
         return {"class": type(model).__name__}
+
+    def loaded_detail(self, model: Any) -> tuple[CheckStatus, str]:
+        """The load check's status and sentence once `load` returned."""
+        return CheckStatus.PASS, f"loaded {self.name} {type(model).__name__}"
+
+    def version_check(self, model: Any) -> tuple[CheckStatus, str]:
+        """Whether the library that wrote the model and the one that read it agree on what it predicts."""
+        return CheckStatus.SKIPPED, f"{self.name} records no writer version to compare"
+
+    def estimator(self, model: Any) -> Any:
+        """What the reference predictions and the holdout scoring call (predict, predict_proba, classes_)."""
+        return model
 
 
 def _json_head(file: FileFacts) -> Any:
@@ -154,8 +181,19 @@ class ScikitLearn(Framework):
 
         return smoke_prediction(model, config)
 
-    def describe(self, model: Any) -> dict[str, str | None]:
-        return {"class": type(model.model).__name__, "sklearn_version": model.sklearn_version}
+    def describe(self, model: Any) -> dict[str, Any]:
+        return {
+            "class": type(model.model).__name__,
+            "sklearn_version": model.sklearn_version,
+            "framework": self.key,
+            "reader": "scikit-learn",
+            "reader_version": model.runtime_sklearn_version,
+            "writer_version": model.sklearn_version,
+            "bytes_validated": True,
+        }
+
+    def estimator(self, model: Any) -> Any:
+        return model.model
 
 
 # -- recognised, not judged yet --------------------------------------------------------------------------------
@@ -184,57 +222,6 @@ class _Signatures(Framework):
 
     def by_name_only(self, file: FileFacts) -> bool:
         return file.pickle_module is None and (file.basename in self.names or file.suffix in self.suffixes)
-
-
-class XGBoost(_Signatures):
-    name = "XGBoost"
-    modules = ("xgboost",)
-    sklearn_api = frozenset(
-        f"xgboost.sklearn.{c}"
-        for c in ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
-    )
-    names = ("xgboost-model",)
-    suffixes = (".bst", ".xgb", ".ubj")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        head = file.head
-        if head.startswith(b"binf"):
-            return "the old binary model format (binf)"
-        if re.match(rb'^\{\s*"learner"\s*:', head):
-            return "a JSON model (learner)"
-        if re.match(rb"^\{[iUIlL].{0,8}learner", head, re.DOTALL):
-            return "a UBJSON model (learner)"
-        # No magic number before XGBoost 1.0: its structure, as the gate's own XGBoost reader knows it.
-        from training_gate.inspector.native.api import recognise as native_recognise
-
-        found = native_recognise(head)
-        if found is not None and found.framework == "xgboost" and found.format == "old-binary":
-            return "the binary model format of XGBoost < 1.0 (its parameters, objective and booster)"
-        return None
-
-
-class LightGBM(_Signatures):
-    name = "LightGBM"
-    modules = ("lightgbm",)
-    sklearn_api = frozenset(
-        f"lightgbm.sklearn.{c}" for c in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
-    )
-    suffixes = (".lgb", ".lgbm")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        return "a text model (tree, version=)" if re.match(rb"^tree\r?\nversion=v\d", file.head) else None
-
-
-class CatBoost(_Signatures):
-    name = "CatBoost"
-    modules = ("catboost",)
-    sklearn_api = frozenset(
-        f"catboost.core.{c}" for c in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
-    )
-    suffixes = (".cbm",)
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        return "a binary model (CBM1)" if file.head.startswith(b"CBM1") else None
 
 
 class HuggingFace(_Signatures):
@@ -307,24 +294,6 @@ class Keras(_Signatures):
         return None
 
 
-class ONNX(_Signatures):
-    name = "ONNX"
-    modules = ("onnx", "onnxruntime")
-    suffixes = (".onnx",)
-    # ModelProto's field tags (protobuf wire format): what may follow ir_version.
-    _TAGS = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x82})
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        head = file.head
-        if file.suffix != ".onnx" or head[:1] != b"\x08" or len(head) < 3:
-            return None
-        position = 1
-        while position < len(head) and head[position] & 0x80:
-            position += 1
-        follows = head[position + 1] if position + 1 < len(head) else None
-        return "an ONNX ModelProto (ir_version, then its fields)" if follows in self._TAGS else None
-
-
 class MXNet(_Signatures):
     name = "MXNet"
     modules = ("mxnet",)
@@ -356,6 +325,12 @@ class PMML(_Signatures):
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
         return "a PMML document (<PMML>)" if re.search(rb"<(\w+:)?PMML[\s>]", file.head[:HEAD_BYTES]) else None
 
+
+# The judged plug-ins of XGBoost, LightGBM, CatBoost and ONNX build on the classes above.
+from training_gate.inspector.plugins.catboost_plugin import CatBoost  # noqa: E402
+from training_gate.inspector.plugins.lightgbm_plugin import LightGBM  # noqa: E402
+from training_gate.inspector.plugins.onnx_plugin import ONNX  # noqa: E402
+from training_gate.inspector.plugins.xgboost_plugin import XGBoost  # noqa: E402
 
 SCIKIT_LEARN = ScikitLearn()
 # Precedence between frameworks when nothing else decides: scikit-learn (judged) first, then the
