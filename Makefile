@@ -61,3 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_inspect.py
 	$(BIN)/python bench/bench_cost.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_native.py

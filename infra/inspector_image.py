@@ -96,6 +96,9 @@ class ImagePair:
     sagemaker_framework_version: str | None
     # Extra bounds for the resolver, each with its reason in SUPPORTED_PAIRS' comments.
     constraints: tuple[str, ...] = ()
+    # The framework readers this image carries (pinned): the C loaders the inspection child runs on what the
+    # gate's own parsers validated. A framework whose reader is absent is `skipped`, naming why.
+    readers: tuple[str, ...] = ()
 
     @property
     def base(self) -> BaseImage:
@@ -113,6 +116,11 @@ class ImagePair:
         sagemaker = f"SageMaker {self.sagemaker_framework_version}, " if self.sagemaker_framework_version else ""
         return f"{self.sklearn_version} ({sagemaker}Python {self.python_version}, {self.base.os_name})"
 
+    def reader_versions(self) -> dict[str, str]:
+        """Framework -> the version of its reader in this image (the frameworks without one are absent)."""
+        pins = dict(requirement.split("==", 1) for requirement in self.readers)
+        return {framework: pins[package] for framework, package in READER_PACKAGES.items() if package in pins}
+
     def support_warning(self) -> str | None:
         """Why this pair should be left behind, when its base runtime is past Lambda's support."""
         until = self.base.supported_until
@@ -126,20 +134,52 @@ class ImagePair:
         )
 
 
+# The package that reads each judged framework's models in the inspection child (import name -> PyPI name).
+# xgboost-cpu is xgboost without the CUDA libraries (the full wheel pulls ~470 MB of nvidia-* packages).
+READER_PACKAGES = {
+    "xgboost": "xgboost-cpu",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+}
+# Amazon Linux 2023 (glibc 2.34) takes the current readers, the versions the project's tests run
+# (requirements-dev.txt). Every one has a wheel for it: xgboost-cpu and onnxruntime are manylinux_2_28,
+# lightgbm and onnx manylinux_2_27/2_28, catboost manylinux2014.
+READERS_AL2023 = (
+    "xgboost-cpu==3.2.0",
+    "lightgbm==4.6.0",
+    "catboost==1.2.10",
+    "onnx==1.23.2",
+    "onnxruntime==1.32.0",
+)
+# Amazon Linux 2 (glibc 2.26) cannot load those wheels: the newest release of each reader with a manylinux2014
+# (or older) wheel for CPython 3.11. xgboost 3.0.5 is the last manylinux2014 build (3.1 needs glibc 2.28),
+# LightGBM 3.3.5 the last manylinux1 (4.x needs 2.28; it reads LightGBM 4 text models, linear trees
+# included), onnx 1.19.1 and onnxruntime 1.16.3 the last manylinux_2_17 builds (onnxruntime 1.16 runs
+# opsets up to 19 and IR version 9; a newer model is refused by its checker, naming the version).
+READERS_AL2 = (
+    "xgboost-cpu==3.0.5",
+    "lightgbm==3.3.5",
+    "catboost==1.2.10",
+    "onnx==1.19.1",
+    "onnxruntime==1.16.3",
+)
+
 # Each bound keeps numpy and scipy near what SageMaker's scikit-learn container of that version ships (its
 # requirements.txt), so that a model loads with the numpy it was pickled with or a close one, and an old
 # scikit-learn never meets a scipy that removed what it calls.
 SUPPORTED_PAIRS: tuple[ImagePair, ...] = (
     # SageMaker 1.2-1 ships numpy 1.24.1 and scipy 1.9.3. scikit-learn 1.2 has no Python 3.12 wheels and is built
     # against numpy 1.x; numpy 1.26 (which loads 1.24 pickles) is what the project's skops pin needs.
-    ImagePair("1.2.1", "3.11", "1.2-1", constraints=("numpy<2", "scipy<1.12")),
+    ImagePair("1.2.1", "3.11", "1.2-1", constraints=("numpy<2", "scipy<1.12"), readers=READERS_AL2),
     # SageMaker 1.4-2: numpy 2.1.0; scikit-learn 1.4.2 publishes cp312 wheels, so it runs on Amazon Linux 2023.
-    ImagePair("1.4.2", "3.12", "1.4-2", constraints=("numpy<2.2", "scipy<1.15")),
-    ImagePair("1.5.2", "3.12", "1.5-2", constraints=("numpy<2.2", "scipy<1.15")),
+    ImagePair("1.4.2", "3.12", "1.4-2", constraints=("numpy<2.2", "scipy<1.15"), readers=READERS_AL2023),
+    ImagePair("1.5.2", "3.12", "1.5-2", constraints=("numpy<2.2", "scipy<1.15"), readers=READERS_AL2023),
     # SageMaker's current container: scikit-learn 1.9.0, numpy 2.5.1, scipy 1.18.0.
-    ImagePair("1.9.0", "3.12", None),
+    ImagePair("1.9.0", "3.12", None, readers=READERS_AL2023),
     # The version the project's own tests run (requirements.txt).
-    ImagePair("1.9.1", "3.12", None),
+    ImagePair("1.9.1", "3.12", None, readers=READERS_AL2023),
 )
 SUPPORTED_BY_SKLEARN: dict[str, ImagePair] = {p.sklearn_version: p for p in SUPPORTED_PAIRS}
 

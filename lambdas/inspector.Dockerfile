@@ -12,9 +12,10 @@ ARG SKLEARN_VERSION=1.4.2
 ARG PYTHON_VERSION=3.12
 
 # Every wheel is pinned by hash and resolved for this base's glibc (scripts/lock_inspector_image.py), and
-# --only-binary makes a missing wheel an error here instead of a source build.
+# --only-binary makes a missing wheel an error here instead of a source build. --no-deps installs exactly the
+# lock, which the lock script proves complete (it leaves out what a reader declares and never imports).
 COPY ${LOCK_FILE} /tmp/requirements.txt
-RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r /tmp/requirements.txt \
+RUN pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt \
     && python -c "import sys, sklearn; \
 v = f'{sys.version_info.major}.{sys.version_info.minor}'; \

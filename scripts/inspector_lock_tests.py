@@ -36,6 +36,7 @@ INSPECTOR_TESTS = (
     "tests/unit/test_checkpoints*.py",
     "tests/unit/test_inspector*.py",
     "tests/unit/test_loader*.py",
+    "tests/unit/test_native_*.py",
     "tests/unit/test_sandbox*.py",
     "tests/unit/test_structures*.py",
 )
@@ -44,7 +45,7 @@ INSPECTOR_TESTS = (
 TEST_TOOLS = ("pytest", "hypothesis")
 SKIP_VARIABLE = "SKIP_INSPECTOR_LOCK_TESTS"
 ENVS = REPO / ".venv" / "lock-envs"
-SHOWN = ("scikit-learn", "numpy", "scipy", "joblib")
+SHOWN = ("scikit-learn", "numpy", "scipy", "joblib", "xgboost-cpu", "lightgbm", "catboost", "onnx", "onnxruntime")
 
 
 def pins_of(path: Path) -> dict[str, str]:
@@ -115,7 +116,7 @@ def run_pair(sklearn_version: str, python: str, pytest_args: list[str]) -> int:
     version = python_version_of(python)
     print(
         f"inspector tests on {pair.lock_path.name}: "
-        + ", ".join(f"{name} {locked[name]}" for name in SHOWN)
+        + ", ".join(f"{name} {locked[name]}" for name in SHOWN if name in locked)
         + f"; Python {version}"
     )
     if not version.startswith(f"{pair.python_version}."):

@@ -9,9 +9,13 @@
 
 Each pair is resolved by pip itself for the image, not for this machine: `pip install --dry-run --report`
 with the base image's Python version, ABI and every manylinux tag its glibc accepts, binary wheels only.
-The lock pins each chosen wheel by name, version and sha256, which is what the Dockerfile installs with
-`--require-hashes --only-binary=:all:`. The check runs that same install as a dry run, so a lock that
-would fall back to a source build, miss a dependency or carry a wrong hash fails here, not at deploy.
+The inputs are scikit-learn, the project's shared pins and the pair's framework readers. The lock pins each
+chosen wheel by name, version and sha256, which is what the Dockerfile installs with `--no-deps
+--require-hashes --only-binary=:all:`: exactly the lock, nothing resolved at build time. Dependencies a
+reader declares but never imports to load and predict (CatBoost's plotting: matplotlib, plotly, graphviz)
+are left out with whatever only they need (UNUSED). The check runs the image's install as a dry run (a
+missing wheel or a wrong hash fails here, not at deploy), then proves the lock complete: every dependency
+each locked package declares for the image's Python and platform is locked too, or declared unused.
 
 `--base-digests` asks the registry which digest each base image tag points at now (`docker buildx imagetools
 inspect <tag>`: the multi-platform index, from which the build picks linux/amd64) and records it in
@@ -56,6 +60,9 @@ SHARED = ("aws-lambda-powertools", "pydantic", "boto3", "joblib", "skops", "isal
 RESOLVED = ("numpy", "scipy", "pyarrow", "pandas")
 # The extra the inspector's tracer needs (aws-xray-sdk).
 EXTRAS = {"aws-lambda-powertools": "[tracer]"}
+# Dependencies a reader declares that loading and predicting never import: CatBoost's plotting and widgets
+# (catboost imports them lazily, for plots only). Left out of the image with what only they need.
+UNUSED = {"catboost": ("graphviz", "matplotlib", "plotly")}
 
 
 def canonical(name: str) -> str:
@@ -80,8 +87,75 @@ def inputs(pair: ImagePair) -> list[str]:
         if name not in overridden:
             lines.append(f"{name}{EXTRAS.get(name, '')}=={pins[name]}")
     lines += [name for name in RESOLVED if name not in overridden]
+    lines += list(pair.readers)
     lines += list(pair.constraints)
     return lines
+
+
+def marker_environment(pair: ImagePair) -> dict[str, str]:
+    """The environment markers of the pair's image (CPython on x86_64 Linux), for requirements' markers."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{pair.python_version}.0",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": f"{pair.python_version}.0",
+        "python_version": pair.python_version,
+        "sys_platform": "linux",
+    }
+
+
+def dependencies(item: dict[str, Any], pair: ImagePair, extras: set[str]) -> dict[str, set[str]]:
+    """What one package of pip's report needs on the pair's image: dependency name -> the extras asked of it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    environment = marker_environment(pair)
+    needed: dict[str, set[str]] = {}
+    for line in item["metadata"].get("requires_dist", []):
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise RuntimeError(f"{item['metadata']['name']} declares {line!r}: {exc}") from exc
+        marker = requirement.marker
+        if marker is None or any(marker.evaluate({**environment, "extra": extra}) for extra in extras | {""}):
+            needed.setdefault(canonical(requirement.name), set()).update(requirement.extras)
+    return needed
+
+
+def needed_closure(report: dict[str, Any], pair: ImagePair, roots: dict[str, set[str]]) -> set[str]:
+    """Every package the roots need (the report's, and any it lacks), never following a dependency declared
+    UNUSED."""
+    by_name = {canonical(i["metadata"]["name"]): i for i in report["install"]}
+    extras: dict[str, set[str]] = {name: set(asked) for name, asked in roots.items()}
+    pending = list(roots)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)  # reached: a name the report lacks is a missing dependency
+        if name not in by_name:
+            continue
+        unused = set(UNUSED.get(name, ()))
+        for dependency, asked in dependencies(by_name[name], pair, extras.get(name, set())).items():
+            if dependency in unused:
+                continue
+            extras.setdefault(dependency, set()).update(asked)
+            pending.append(dependency)
+    return seen
+
+
+def roots_of(pair: ImagePair) -> dict[str, set[str]]:
+    roots: dict[str, set[str]] = {}
+    for line in inputs(pair):
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[([^\]]*)\])?", line)
+        if match:
+            roots.setdefault(canonical(match.group(1)), set()).update(filter(None, (match.group(2) or "").split(",")))
+    return roots
 
 
 def target_args(pair: ImagePair) -> list[str]:
@@ -94,12 +168,13 @@ def target_args(pair: ImagePair) -> list[str]:
 
 
 def dry_run(pair: ImagePair, requirements: Path, *, require_hashes: bool) -> dict:
-    """pip's installation report for `requirements` on the pair's image."""
+    """pip's installation report for `requirements` on the pair's image: resolved when writing a lock,
+    exactly the lock's wheels (`--no-deps`, as the image installs it) when checking one."""
     with tempfile.TemporaryDirectory() as target:
         command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
         command += ["--report", "-", "--target", target, *target_args(pair), "-r", str(requirements)]
         if require_hashes:
-            command.append("--require-hashes")
+            command += ["--require-hashes", "--no-deps"]
         result = subprocess.run(command, capture_output=True, text=True, env=pip_environment())
     if result.returncode != 0:
         raise RuntimeError(f"pip could not resolve {requirements.name} for {pair.describe()}:\n{result.stderr}")
@@ -111,9 +186,12 @@ def write_lock(pair: ImagePair) -> Path:
         requirements = Path(scratch) / "requirements.in"
         requirements.write_text("\n".join(inputs(pair)) + "\n")
         report = dry_run(pair, requirements, require_hashes=False)
+    needed = needed_closure(report, pair, roots_of(pair))
     entries = []
     for item in report["install"]:
         name, version = item["metadata"]["name"], item["metadata"]["version"]
+        if canonical(name) not in needed:
+            continue
         sha256 = item["download_info"]["archive_info"]["hashes"]["sha256"]
         wheel = item["download_info"]["url"].rsplit("/", 1)[-1]
         entries.append((canonical(name), version, sha256, wheel))
@@ -122,6 +200,11 @@ def write_lock(pair: ImagePair) -> Path:
         f"# Base {pair.base.image} (glibc {'.'.join(map(str, pair.base.glibc))}), linux/amd64.",
         "# Generated by scripts/lock_inspector_image.py from these inputs; regenerate, do not edit:",
         *(f"#   {line}" for line in inputs(pair)),
+        *(
+            f"# Left out, declared by {reader} but never imported to load and predict: {', '.join(names)}"
+            for reader, names in UNUSED.items()
+            if reader in needed
+        ),
         "",
     ]
     for name, version, sha256, wheel in sorted(entries):
@@ -150,7 +233,14 @@ def check(pair: ImagePair) -> str:
     resolved = {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in report["install"]}
     if resolved != pins:
         raise RuntimeError(f"{pair.lock_path.name}: pip would install {resolved}, the lock says {pins}")
-    expected = {line.split("==")[0].split("[")[0]: line.split("==")[1] for line in inputs(pair) if "==" in line}
+    # The image installs with --no-deps: the lock itself must hold every dependency its packages declare.
+    needed = needed_closure(report, pair, roots_of(pair)) | set(roots_of(pair))
+    missing_dependencies = sorted(needed - set(pins))
+    if missing_dependencies:
+        raise RuntimeError(f"{pair.lock_path.name} lacks dependencies: {', '.join(missing_dependencies)}")
+    expected = {
+        canonical(line.split("==")[0].split("[")[0]): line.split("==")[1] for line in inputs(pair) if "==" in line
+    }
     drift = {name: (pins.get(name), version) for name, version in expected.items() if pins.get(name) != version}
     if drift:
         raise RuntimeError(f"{pair.lock_path.name} is stale (locked, wanted): {drift}; run this script")

@@ -36,6 +36,9 @@ _OLD_NUMPY = ("numpy==1.23.5", "scipy==1.10.1")
 _NUMPY_1 = ("numpy==1.26.4", "scipy==1.13.1")
 _NUMPY_2 = ("numpy==2.2.6", "scipy==1.15.3")
 _PANDAS = ("pandas==2.2.3", "python-dateutil==2.9.0.post0", "pytz==2025.2", "tzdata==2025.2")
+_SKLEARN_OLD_NUMPY = ("scikit-learn==1.2.2", "joblib==1.2.0", "threadpoolctl==3.1.0", "pandas==1.5.3", "pytz==2025.2")
+_SKLEARN_NUMPY_1 = ("scikit-learn==1.5.2", "joblib==1.4.2", "threadpoolctl==3.5.0", *_PANDAS)
+_SKLEARN_NUMPY_2 = ("scikit-learn==1.6.1", "joblib==1.4.2", "threadpoolctl==3.5.0", *_PANDAS)
 
 # name -> (worker kind, library version, pins). The version is what the worker writes into the manifest.
 ENVIRONMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -48,8 +51,10 @@ ENVIRONMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "xgboost-2.1.4": ("xgboost", "2.1.4", ("xgboost==2.1.4", *_NUMPY_1)),
     "xgboost-3.0.5": ("xgboost", "3.0.5", ("xgboost==3.0.5", *_NUMPY_1)),
     "xgboost-3.2.0": ("xgboost", "3.2.0", ("xgboost-cpu==3.2.0", *_NUMPY_2)),
+    "xgboost-3.1.3": ("xgboost+xgboost-wrappers", "3.1.3", ("xgboost-cpu==3.1.3", *_NUMPY_2, *_SKLEARN_NUMPY_2)),
     "lightgbm-3.3.5": ("lightgbm", "3.3.5", ("lightgbm==3.3.5", *_NUMPY_1)),
     "lightgbm-4.6.0": ("lightgbm", "4.6.0", ("lightgbm==4.6.0", *_NUMPY_2)),
+    "lightgbm-4.7.0": ("lightgbm+lightgbm-wrappers", "4.7.0", ("lightgbm==4.7.0", *_NUMPY_2, *_SKLEARN_NUMPY_2)),
     # catboost's other requirements (graphviz, matplotlib, plotly) serve plotting only: left out.
     "catboost-1.2.10": (
         "catboost",
@@ -70,6 +75,24 @@ ENVIRONMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("onnx==1.23.2", "onnxruntime==1.32.0", "skl2onnx==1.20.0", "scikit-learn==1.6.1", *_NUMPY_2),
     ),
 }
+# The scikit-learn wrappers (XGBClassifier, LGBMClassifier...) as framework mode pickles them, with the
+# scikit-learn and pandas of their time: the states they hold are what the gate's loader admits for them.
+for _version, _pins in {
+    "1.0.2": ("xgboost==1.0.2", *_OLD_NUMPY, *_SKLEARN_OLD_NUMPY),
+    "1.2.1": ("xgboost==1.2.1", *_OLD_NUMPY, *_SKLEARN_OLD_NUMPY),
+    "1.3.3": ("xgboost==1.3.3", *_OLD_NUMPY, *_SKLEARN_OLD_NUMPY),
+    "1.5.2": ("xgboost==1.5.2", *_OLD_NUMPY, *_SKLEARN_OLD_NUMPY),
+    "1.7.6": ("xgboost==1.7.6", *_OLD_NUMPY, *_SKLEARN_OLD_NUMPY),
+    "2.1.4": ("xgboost-cpu==2.1.4", *_NUMPY_1, *_SKLEARN_NUMPY_1),
+    "3.0.5": ("xgboost-cpu==3.0.5", *_NUMPY_1, *_SKLEARN_NUMPY_1),
+    "3.2.0": ("xgboost-cpu==3.2.0", *_NUMPY_2, *_SKLEARN_NUMPY_2),
+}.items():
+    ENVIRONMENTS[f"xgboost-wrappers-{_version}"] = ("xgboost-wrappers", _version, _pins)
+for _version, _pins in {
+    "3.3.5": ("lightgbm==3.3.5", *_NUMPY_1, *_SKLEARN_NUMPY_1),
+    "4.6.0": ("lightgbm==4.6.0", *_NUMPY_2, *_SKLEARN_NUMPY_2),
+}.items():
+    ENVIRONMENTS[f"lightgbm-wrappers-{_version}"] = ("lightgbm-wrappers", _version, _pins)
 NO_DEPS = {"catboost-1.2.10"}
 ROUNDS = 3
 NUM_FEATURE = 5
@@ -364,6 +387,8 @@ def _lightgbm_worker(version: str, out: Path) -> list[dict]:
 
 
 def _catboost_worker(version: str, out: Path) -> list[dict]:
+    import pickle
+
     import catboost
 
     assert catboost.__version__ == version, (catboost.__version__, version)
@@ -380,28 +405,35 @@ def _catboost_worker(version: str, out: Path) -> list[dict]:
         "regression": (catboost.CatBoostRegressor, {"loss_function": "RMSE"}),
         "ranking": (catboost.CatBoostRanker, {"loss_function": "YetiRank"}),
     }
+    # Column 4 as a categorical feature: CatBoost takes its values as integers or text, never floats.
+    cases["binary-categorical"] = (catboost.CatBoostClassifier, {"loss_function": "Logloss", "cat_features": [4]})
     for case, (cls, extra) in cases.items():
+        family = case.split("-")[0]
         settings = {"iterations": 5, "depth": 3, "random_seed": 0, "verbose": False, "thread_count": 1}
         model = cls(**settings, allow_writing_files=False, **extra)
-        fit = {"group_id": group_id} if case == "ranking" else {}
-        model.fit(x, labels[case], **fit)
+        fit = {"group_id": group_id} if family == "ranking" else {}
+        data, rows = x, probe
+        if "cat_features" in extra:
+            data = [[*row[:4], int(row[4])] for row in x.tolist()]
+            rows = [[*row[:4], int(row[4])] for row in probe.tolist()]
+        model.fit(data, labels[family], **fit)
+        predictions = model.predict_proba(rows) if family in ("binary", "multiclass") else model.predict(rows)
+        common = {
+            "framework": "catboost",
+            "library_version": version,
+            "family": family,
+            "case": case,
+            "objective": extra["loss_function"],
+            "num_feature": NUM_FEATURE,
+            "predictions": _floats(predictions),
+        }
         path = directory / f"{case}.cbm"
         model.save_model(str(path))
-        predictions = model.predict_proba(probe) if case in ("binary", "multiclass") else model.predict(probe)
-        records.append(
-            _record(
-                path,
-                out,
-                framework="catboost",
-                library_version=version,
-                family=case,
-                case=case,
-                format="cbm",
-                objective=extra["loss_function"],
-                num_feature=NUM_FEATURE,
-                predictions=_floats(predictions),
-            )
-        )
+        records.append(_record(path, out, format="cbm", **common))
+        # A pickled estimator (framework mode): CatBoost's own state, the .cbm bytes under `__model`.
+        path = directory / f"{case}.pkl"
+        path.write_bytes(pickle.dumps(model, protocol=4))
+        records.append(_record(path, out, format="pickle", **common))
     return records
 
 
@@ -507,11 +539,164 @@ def _onnx_worker(version: str, out: Path) -> list[dict]:
     return records
 
 
-WORKERS = {"xgboost": _xgboost_worker, "lightgbm": _lightgbm_worker, "catboost": _catboost_worker, "onnx": _onnx_worker}
+def _wrapper_records(model, name: str, directory: Path, out: Path, probe, common: dict, dataframe=None) -> list[dict]:
+    """`model` pickled (protocol 4) and dumped with joblib (plain, and compressed for the binary case), with
+    what it predicts on the probe and the parameters it keeps (what a user may set to any plain value)."""
+    import pickle
+    import warnings
+
+    import joblib
+
+    rows = probe if dataframe is None else dataframe(probe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictions = model.predict(rows)
+        probabilities = model.predict_proba(rows) if hasattr(model, "predict_proba") else None
+    fields = {
+        **common,
+        "estimator": type(model).__name__,
+        "params": sorted(model.get_params(deep=False)),
+        "labels": _floats(predictions) if predictions.dtype.kind in "fiub" else predictions.tolist(),
+    }
+    if probabilities is not None:
+        fields["probabilities"] = _floats(probabilities)
+    records = []
+    path = directory / f"{name}.pkl"
+    path.write_bytes(pickle.dumps(model, protocol=4))
+    records.append(_record(path, out, format="sklearn-pickle", **fields))
+    path = directory / f"{name}.joblib"
+    joblib.dump(model, path)
+    records.append(_record(path, out, format="sklearn-joblib", **fields))
+    if name.endswith("-binary"):
+        path = directory / f"{name}-compressed.joblib"
+        joblib.dump(model, path, compress=3)
+        records.append(_record(path, out, format="sklearn-joblib-compressed", **fields))
+    return records
 
 
-def worker(kind: str, version: str, out: Path, records: Path) -> int:
-    found = WORKERS[kind](version, out)
+def _xgboost_wrappers_worker(version: str, out: Path) -> list[dict]:
+    """XGBClassifier, XGBRegressor, XGBRanker and XGBRFClassifier as framework mode saves them."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    assert xgb.__version__ == version, (xgb.__version__, version)
+    x, labels, groups, probe = _data()
+    major, minor = (int(p) for p in version.split(".")[:2])
+    directory = out / "xgboost" / version
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = {"n_estimators": ROUNDS, "max_depth": 3, "random_state": 0, "n_jobs": 1}
+    if (major, minor) < (2, 0):
+        settings["tree_method"] = "exact"
+    classifier = dict(settings)
+    if (1, 3) <= (major, minor) < (1, 6):
+        classifier["use_label_encoder"] = False  # 1.3-1.5 warn otherwise; the label encoder case sets it
+    binary, multiclass = labels["binary"].astype(int), labels["multiclass"].astype(int)
+    cases = {
+        "sklearn-binary": (xgb.XGBClassifier(**classifier), binary, {}),
+        "sklearn-multiclass": (xgb.XGBClassifier(**classifier), multiclass, {}),
+        "sklearn-regression": (xgb.XGBRegressor(**settings), labels["regression"], {}),
+        "sklearn-forest": (xgb.XGBRFClassifier(**{**classifier, "n_estimators": 3}), binary, {}),
+    }
+    qid = np.repeat(np.arange(len(groups)), groups)
+    ranking_fit = {"group": groups} if (major, minor) < (1, 6) else {"qid": qid}
+    cases["sklearn-ranking"] = (xgb.XGBRanker(**settings), labels["ranking"].astype(int), ranking_fit)
+    # Early stopping: the estimator predicts with its best iteration, not every tree.
+    stopping = {"eval_set": [(x[:60], binary[:60])]}
+    if (major, minor) < (1, 6):
+        # Labels of any kind, encoded by the estimator's own label encoder (removed in 1.6).
+        encoded = {**classifier, "use_label_encoder": True} if (major, minor) >= (1, 3) else classifier
+        cases["sklearn-binary-labels"] = (xgb.XGBClassifier(**encoded), np.array(["no", "yes"])[binary], {})
+        early = xgb.XGBClassifier(**{**classifier, "n_estimators": 40})
+        stopping["early_stopping_rounds"] = 2
+    else:
+        early = xgb.XGBClassifier(**{**classifier, "n_estimators": 40, "early_stopping_rounds": 2})
+    cases["sklearn-binary-early-stopping"] = (early, binary, stopping)
+    columns = [f"f{i}" for i in range(NUM_FEATURE)]
+    frame = None
+    if (major, minor) >= (1, 6):
+        # Fit on a DataFrame: the estimator keeps the column names (feature_names_in_).
+        frame = lambda rows: pd.DataFrame(rows, columns=columns)  # noqa: E731
+        cases["sklearn-binary-dataframe"] = (xgb.XGBClassifier(**classifier), binary, {})
+    records = []
+    for case, (model, label, fit) in cases.items():
+        family = case.split("-")[1]
+        dataframe = frame if case.endswith("dataframe") else None
+        model.fit(x if dataframe is None else dataframe(x), label, verbose=False, **fit)
+        common = {
+            "framework": "xgboost",
+            "library_version": version,
+            "family": "ranking"
+            if family == "ranking"
+            else "regression"
+            if family == "regression"
+            else "binary"
+            if family in ("binary", "forest")
+            else family,
+            "case": case,
+            "objective": model.get_params()["objective"] or model.objective,
+            "num_feature": NUM_FEATURE,
+        }
+        records += _wrapper_records(model, case, directory, out, probe, common, dataframe)
+    return records
+
+
+def _lightgbm_wrappers_worker(version: str, out: Path) -> list[dict]:
+    """LGBMClassifier, LGBMRegressor and LGBMRanker as framework mode saves them."""
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+
+    assert lgb.__version__ == version, (lgb.__version__, version)
+    x, labels, groups, probe = _data()
+    directory = out / "lightgbm" / version
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = {"n_estimators": ROUNDS, "num_leaves": 6, "min_child_samples": 5, "random_state": 0, "n_jobs": 1}
+    settings["verbose"] = -1
+    binary = labels["binary"].astype(int)
+    cases = {
+        "sklearn-binary": (lgb.LGBMClassifier(**settings), np.array(["no", "yes"])[binary], {}),
+        "sklearn-multiclass": (lgb.LGBMClassifier(**settings), labels["multiclass"].astype(int), {}),
+        "sklearn-regression": (lgb.LGBMRegressor(**settings), labels["regression"], {}),
+        "sklearn-ranking": (lgb.LGBMRanker(**settings), labels["ranking"].astype(int), {"group": groups}),
+        "sklearn-binary-early-stopping": (
+            lgb.LGBMClassifier(**{**settings, "n_estimators": 40}),
+            binary,
+            {"eval_set": [(x[:60], binary[:60])], "callbacks": [lgb.early_stopping(2, verbose=False)]},
+        ),
+        "sklearn-binary-dataframe": (lgb.LGBMClassifier(**settings), binary, {}),
+    }
+    columns = [f"f{i}" for i in range(NUM_FEATURE)]
+    frame = lambda rows: pd.DataFrame(rows, columns=columns)  # noqa: E731
+    records = []
+    for case, (model, label, fit) in cases.items():
+        family = case.split("-")[1]
+        dataframe = frame if case.endswith("dataframe") else None
+        model.fit(x if dataframe is None else dataframe(x), label, **fit)
+        common = {
+            "framework": "lightgbm",
+            "library_version": version,
+            "family": family,
+            "case": case,
+            "objective": model.objective_ if hasattr(model, "objective_") else model._objective,
+            "num_feature": NUM_FEATURE,
+        }
+        records += _wrapper_records(model, case, directory, out, probe, common, dataframe)
+    return records
+
+
+WORKERS = {
+    "xgboost": _xgboost_worker,
+    "xgboost-wrappers": _xgboost_wrappers_worker,
+    "lightgbm": _lightgbm_worker,
+    "lightgbm-wrappers": _lightgbm_wrappers_worker,
+    "catboost": _catboost_worker,
+    "onnx": _onnx_worker,
+}
+
+
+def worker(kinds: str, version: str, out: Path, records: Path) -> int:
+    found = [record for kind in kinds.split("+") for record in WORKERS[kind](version, out)]
     records.write_text(json.dumps(found))
     return 0
 

@@ -1,4 +1,5 @@
-"""Model artifacts as a training job leaves them: a small scikit-learn model, and model.tar.gz.
+"""Model artifacts as a training job leaves them: a small scikit-learn model, a built-in XGBoost model, and
+model.tar.gz.
 
 No AWS and no local engine here: the inspector's tests use these in an environment that holds only
 the inspector image's libraries."""
@@ -23,6 +24,19 @@ def iris_model_joblib() -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     return buffer.getvalue()
+
+
+def iris_xgboost_model(rounds: int = 10) -> bytes:
+    """What SageMaker's built-in XGBoost 3.0-5 container writes to /opt/ml/model/xgboost-model: a Booster saved
+    as UBJSON. binary:logistic on the iris data (virginica or not), so the shipped sample input fits its four
+    features."""
+    import xgboost
+    from sklearn.datasets import load_iris
+
+    features, labels = load_iris(return_X_y=True)
+    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1}
+    booster = xgboost.train(params, xgboost.DMatrix(features, label=(labels == 2)), num_boost_round=rounds)
+    return bytes(booster.save_raw("ubj"))
 
 
 def pack_model_tar_gz(files: dict[str, bytes]) -> bytes:

@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         'or {"csv": "age,city\\n31,Paris\\n"}',
     )
     inspect.add_argument("--training-image", help="the job's TrainingImage: tells a built-in algorithm's format")
-    inspect.add_argument("--config", type=Path, help="JSON inspection settings (model_file, version_skew, caps)")
+    inspect.add_argument(
+        "--config", type=Path, help="JSON inspection settings (model_file, version_skew, caps, onnx_domains)"
+    )
     inspect.add_argument("--json", action="store_true")
 
     evaluate = commands.add_parser("evaluate", help="apply a policy to metrics")
@@ -154,6 +156,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     else:
         for check in result.checks:
             print(f"{check.status.value.upper():<8} {check.name:<17} {check.detail}")
+        summary = result.model.summary()
+        if summary:
+            print(f"{'MODEL':<8} {'':<17} {summary}")
         absent = [p for p in result.protections if p.status != "in force"]
         for protection in absent:
             print(f"{'NOTE':<8} {'protection':<17} {protection.name} not available: {protection.detail}")

@@ -1,4 +1,6 @@
-"""`training-gate demo`: three training jobs through the synthesized gate on the local engine."""
+"""`training-gate demo`: four training jobs through the synthesized gate on the local engine: two scikit-learn
+jobs (one registered, one rejected), a built-in XGBoost job judged by the metrics XGBoost logs, and a job that
+failed."""
 
 from __future__ import annotations
 
@@ -10,12 +12,38 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from training_gate.dal.sagemaker import ModelRegistry
-from training_gate_cli.artifacts import iris_model_joblib, pack_model_tar_gz
+from training_gate_cli.artifacts import iris_model_joblib, iris_xgboost_model, pack_model_tar_gz
 from training_gate_cli.local_engine import ExecutionResult, LocalGate, load_template
 from training_gate_cli.local_engine.emulated import create_training_job, state_change_event, training_log
 from training_gate_cli.synth import synthesize
 
 WIDTH = 100
+
+
+# The built-in XGBoost container's MetricDefinitions for what it logs each round (it defines 36; these are the
+# ones a binary:logistic job with eval_metric logloss, error and auc prints).
+XGBOOST_METRIC_DEFINITIONS = [
+    {
+        "Name": f"{split}:{metric}",
+        "Regex": rf".*\[[0-9]+\].*#011{split}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*",
+    }
+    for split in ("train", "validation")
+    for metric in ("logloss", "error", "auc")
+]
+
+
+def xgboost_log(logloss: float, error: float, auc: float, rounds: int = 10) -> list[str]:
+    """The built-in container's log: one line per round, `#011` for the tab CloudWatch shows that way."""
+    lines = ["INFO:sagemaker_xgboost_container.training:Running XGBoost Sagemaker in algorithm mode"]
+    for round_ in range(rounds):
+        left = rounds - round_ - 1  # the values improve towards the last round's
+        train = f"#011train-logloss:{logloss * 0.8 + 0.02 * left:.5f}#011train-error:{error * 0.5:.5f}"
+        valid = (
+            f"#011validation-logloss:{logloss + 0.02 * left:.5f}#011validation-error:{error + 0.001 * left:.5f}"
+            f"#011validation-auc:{auc - 0.001 * left:.5f}"
+        )
+        lines.append(f"[{round_}]{train}{valid}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,8 @@ class Scenario:
     expected_status: str  # the execution's status
     expected_error: str | None
     failure_reason: str | None = None
+    framework: str = "scikit-learn"  # which artifact the job leaves: scikit-learn or xgboost
+    metric_definitions: list[dict[str, str]] | None = None
 
 
 def scenarios(stamp: str) -> list[Scenario]:
@@ -46,6 +76,16 @@ def scenarios(stamp: str) -> list[Scenario]:
             "Completed",
             "FAILED",
             "ModelRejected",
+        ),
+        Scenario(
+            f"iris-xgboost-{stamp}",
+            "a built-in XGBoost job, judged by the validation:logloss, error and auc it logged",
+            xgboost_log(0.105, 0.027, 0.996),
+            "Completed",
+            "SUCCEEDED",
+            None,
+            framework="xgboost",
+            metric_definitions=XGBOOST_METRIC_DEFINITIONS,
         ),
         Scenario(
             f"iris-crashed-{stamp}",
@@ -94,6 +134,7 @@ def run_scenario(gate: LocalGate, scenario: Scenario, artifact: bytes, printer: 
         final_status=scenario.final_status,
         failure_reason=scenario.failure_reason,
         artifact=artifact if scenario.final_status == "Completed" else None,
+        metric_definitions=scenario.metric_definitions,
     )
     event = state_change_event(job, scenario.final_status)
     execution_input = gate.route_event(event)
@@ -135,6 +176,12 @@ def _describe(result: ExecutionResult, notes: list[dict[str, Any]], printer: Pri
             f"of {package['ModelPackageGroupName']} ({package['ModelApprovalStatus']})"
         )
         printer.line(f"   Model package: {arn}")
+        metadata = package.get("CustomerMetadataProperties", {})
+        if metadata.get("model_framework"):
+            printer.line(
+                f"   Model: {metadata['model_framework']} {metadata.get('model_format', '')}, read by "
+                f"{metadata.get('model_reader', '?')} (the package's metadata)"
+            )
         printer.line(f"   Report: {result.output['report_uri']}")
         return {"model_package_arn": arn, "model_package_version": result.output["model_package_version"]}
     for note in notes:
@@ -150,12 +197,16 @@ def run_demo(out: TextIO | None = None, color: bool = False, as_json: bool = Fal
     printer.line("training-gate demo: the synthesized gate on an emulated AWS account (no AWS account used)")
     template = synthesize()
     printer.line(f"template: {template}")
-    artifact = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
-    printer.line(f"model.tar.gz: iris LogisticRegression pipeline, {len(artifact)} bytes")
+    artifacts = {
+        "scikit-learn": pack_model_tar_gz({"model.joblib": iris_model_joblib()}),
+        "xgboost": pack_model_tar_gz({"xgboost-model": iris_xgboost_model()}),
+    }
+    printer.line(f"model.tar.gz: iris LogisticRegression pipeline, {len(artifacts['scikit-learn'])} bytes")
+    printer.line(f"model.tar.gz: built-in XGBoost (UBJSON xgboost-model), {len(artifacts['xgboost'])} bytes")
     printer.line()
     stamp = time.strftime("%H%M%S")
     with LocalGate(load_template(template), assets=template.parent) as gate:
-        results = [run_scenario(gate, scenario, artifact, printer) for scenario in scenarios(stamp)]
+        results = [run_scenario(gate, s, artifacts[s.framework], printer) for s in scenarios(stamp)]
     ok = all(r["as_designed"] for r in results)
     elapsed = time.monotonic() - started
     printer.line(f"{sum(r['as_designed'] for r in results)}/{len(results)} jobs ended as designed in {elapsed:.1f} s")

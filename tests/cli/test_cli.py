@@ -9,19 +9,23 @@ import pytest
 from training_gate_cli import cli, demo
 
 
-def test_demo_runs_three_jobs_and_exits_zero_when_all_end_as_designed(
+def test_demo_runs_four_jobs_and_exits_zero_when_all_end_as_designed(
     synthesized: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ):
     # What each path does is proved by tests/scenarios; this is the demo's own contract.
     monkeypatch.setattr(demo, "synthesize", lambda: synthesized)
     assert cli.main(["demo", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and [job["as_designed"] for job in report["jobs"]] == [True] * 3
+    assert report["ok"] is True and [job["as_designed"] for job in report["jobs"]] == [True] * 4
     assert [(job["status"], job["error"]) for job in report["jobs"]] == [
         ("SUCCEEDED", None),
         ("FAILED", "ModelRejected"),
+        ("SUCCEEDED", None),
         ("FAILED", "TrainingJobFailed"),
     ]
+    # The XGBoost job beside the scikit-learn ones: registered on the metrics XGBoost logs.
+    xgboost = report["jobs"][2]
+    assert xgboost["job"].startswith("iris-xgboost-") and xgboost["model_package_arn"]
 
 
 def test_demo_exits_non_zero_when_a_job_does_not_end_as_designed(synthesized: Path, monkeypatch, capsys):
@@ -149,7 +153,7 @@ def test_inspect_an_artifact_with_no_sklearn_model_exits_3_like_inconclusive(tmp
     from training_gate_cli.artifacts import pack_model_tar_gz
 
     artifact = tmp_path / "model.tar.gz"
-    artifact.write_bytes(pack_model_tar_gz({"xgboost-model": b"binf"}))
+    artifact.write_bytes(pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'}))
     assert cli.main(["inspect", str(artifact), "--json"]) == 3
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "skip"

@@ -28,7 +28,7 @@ NEEDS = re.compile(r"#\s*needs (AWS and Docker|AWS|Docker)\b")
 RUN_ELSEWHERE = {
     ".venv/bin/training-gate demo": (
         "tests.cli.test_cli",
-        "test_demo_runs_three_jobs_and_exits_zero_when_all_end_as_designed",
+        "test_demo_runs_four_jobs_and_exits_zero_when_all_end_as_designed",
         'cli.main(["demo"',
     ),
     "npx cdk synth -c": (

@@ -295,7 +295,8 @@ def test_a_pipeline_answer_or_notice_the_synthesized_role_does_not_allow_is_refu
     from training_gate_cli.artifacts import pack_model_tar_gz
 
     skipped = action == "sns:Publish"
-    artifact = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?"}) if skipped else iris_artifact_bytes
+    unjudged = {"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'}  # recognised, not judged: skipped
+    artifact = pack_model_tar_gz(unjudged) if skipped else iris_artifact_bytes
     with LocalGate(_without(template, role, action), retry_time_scale=0.001, assets=synthesized.parent) as gate:
         create_training_job(
             gate, "denied-pipe", log_lines=training_log(0.95, 0.95, 0.95, 0.95, 0.95), artifact=artifact, statuses=()

@@ -198,7 +198,17 @@ def test_inspect_handler_streams_the_object_from_s3(aws, monkeypatch):
     }
     result = inspect_artifact.handler({"job": job}, CONTEXT)
     assert result["verdict"] == "pass"
-    assert result["model"] == {"class": "Pipeline", "sklearn_version": __import__("sklearn").__version__}
+    version = __import__("sklearn").__version__
+    assert {k: v for k, v in result["model"].items() if v is not None and v != {}} == {
+        "class": "Pipeline",
+        "sklearn_version": version,
+        "framework": "scikit-learn",
+        "format": "joblib",
+        "reader": "scikit-learn",
+        "reader_version": version,
+        "writer_version": version,
+        "bytes_validated": True,
+    }
 
 
 def test_describe_failure_handler_returns_subject_and_message(monkeypatch):

@@ -253,3 +253,77 @@ def test_synthesis_warns_with_the_end_of_support_when_the_pair_is_on_an_unsuppor
     Annotations.from_stack(old).has_warning("*", message)
     shipped = TrainingGateStack(App(), "Shipped", config=load_config(read_context()))
     assert Annotations.from_stack(shipped).find_warning("*", message) == []
+
+
+# -- the framework readers each image carries ----------------------------------------------------------------
+
+
+def _dev_pins() -> dict[str, str]:
+    return dict(re.findall(r"^([a-z0-9-]+)==(\S+)", (REPO / "requirements-dev.txt").read_text(), re.M))
+
+
+@pytest.mark.parametrize("pair", SUPPORTED_PAIRS, ids=PAIR_IDS)
+def test_every_lock_carries_its_pairs_readers_and_none_of_what_they_never_import(pair):
+    entries = _entries(pair.lock_path)
+    assert set(pair.reader_versions()) == set(inspector_image.READER_PACKAGES), pair.lock_name
+    for requirement in pair.readers:
+        name, version = requirement.split("==")
+        assert entries[name][0] == version, (pair.lock_name, name)
+    assert not {"matplotlib", "plotly", "graphviz"} & set(entries)  # CatBoost's plotting, left out
+
+
+def test_amazon_linux_2023_images_read_with_the_versions_the_tests_run():
+    dev = _dev_pins()
+    for requirement in inspector_image.READERS_AL2023:
+        name, version = requirement.split("==")
+        assert dev[name] == version, name
+
+
+def test_amazon_linux_2_gets_the_last_readers_built_for_its_glibc():
+    (al2,) = [p for p in SUPPORTED_PAIRS if p.base.os_name == "Amazon Linux 2"]
+    assert al2.reader_versions() == {
+        "xgboost": "3.0.5",
+        "lightgbm": "3.3.5",
+        "catboost": "1.2.10",
+        "onnx": "1.19.1",
+        "onnxruntime": "1.16.3",
+    }
+    entries = _entries(al2.lock_path)
+    for name in ("xgboost-cpu", "lightgbm", "catboost", "onnx", "onnxruntime"):
+        wheel = entries[name][1]
+        assert any(tag in wheel for tag in ("manylinux2014", "manylinux_2_17", "manylinux1")), wheel
+
+
+def _item(name: str, *requires: str) -> dict:
+    return {"metadata": {"name": name, "version": "1", "requires_dist": list(requires)}}
+
+
+def test_the_lock_keeps_what_the_roots_need_and_drops_what_only_unused_dependencies_need():
+    script = _lock_script()
+    pair = image_pair("1.9.1")
+    report = {
+        "install": [
+            _item("catboost", "numpy", "matplotlib", "plotly", "graphviz"),
+            _item("numpy"),
+            _item("matplotlib", "pillow", "numpy"),
+            _item("pillow"),
+            _item("plotly", "narwhals"),
+            _item("narwhals"),
+            _item("graphviz"),
+            _item("tomli; python_version < '3.11'"),
+            _item("aws-lambda-powertools", "aws-xray-sdk; extra == 'tracer'", "boto3; extra == 'aws-sdk'"),
+            _item("aws-xray-sdk"),
+        ]
+    }
+    roots = {"catboost": set(), "aws-lambda-powertools": {"tracer"}}
+    needed = script.needed_closure(report, pair, roots)
+    assert needed == {"catboost", "numpy", "aws-lambda-powertools", "aws-xray-sdk"}
+    # A dependency the report lacks is reached all the same: the check names it as missing.
+    report["install"] = [i for i in report["install"] if i["metadata"]["name"] != "numpy"]
+    assert "numpy" in script.needed_closure(report, pair, roots)
+
+
+def test_the_dockerfile_installs_exactly_the_lock():
+    assert re.search(
+        r"pip install [^\n]*--no-deps --require-hashes --only-binary=:all: -r", (BUILD_CONTEXT / DOCKERFILE).read_text()
+    )

@@ -90,63 +90,46 @@ def test_the_request_is_stored_before_it_is_sent_and_carries_no_tags(world):
     assert [e["outcome"] for e in events.published] == ["pass"]
 
 
-CHECKPOINT = ModelInfo(
-    framework="pytorch", format="torch-zip", tensors=4, parameters=67, dtypes={"float32": 67}, tensor_bytes=268
+CHECKPOINT = ModelInfo.model_validate(
+    {
+        "framework": "pytorch",
+        "format": "torch-zip",
+        "reader": "training-gate",
+        "bytes_validated": True,
+        "tensors": 4,
+        "parameters": 67,
+        "dtypes": "float32=67",
+        "tensor_bytes": 268,
+    }
 )
 
 
-def test_what_the_model_is_goes_to_the_package_metadata_and_the_decision_event(world):
+def test_a_checkpoints_size_goes_to_the_package_metadata_and_the_decision_event(world):
     _, log, registry, events = world
     inspection = passing_inspection().model_copy(update={"model": CHECKPOINT})
     job, evaluation = decide(world, 0.95, inspection=inspection)
-    assert evaluation.model == CHECKPOINT.summary()
+    assert evaluation.model is not None and evaluation.model["parameters"] == 67
     do_register(world, job, evaluation)
     (sent,) = registry.packages.values()
     metadata = sent["CustomerMetadataProperties"]
     assert {k: v for k, v in metadata.items() if k.startswith("model_")} == {
         "model_framework": "pytorch",
         "model_format": "torch-zip",
+        "model_reader": "training-gate",
+        "model_bytes_validated": "true",
         "model_parameters": "67",
         "model_dtypes": "float32=67",
         "model_bytes": "268",
     }
     (event,) = events.published
-    assert event["model"] == CHECKPOINT.summary()
+    assert (event["model"]["parameters"], event["model"]["dtypes"], event["model"]["tensor_bytes"]) == (
+        67,
+        "float32=67",
+        268,
+    )
     # A taker-over reads the decision back from the table: the model travels with it.
     item = log.get("job-1", POLICY.sha256())
-    assert evaluation_from_item(item, evaluation.claim, dry_run=False).model == CHECKPOINT.summary()
-
-
-def test_the_model_description_takes_only_the_metadata_entries_the_metrics_leave(world):
-    store, log, registry, _ = world
-    inspection = passing_inspection().model_copy(update={"model": CHECKPOINT})
-    job = training_job("job-1")
-    values = {"accuracy": metric("accuracy", 0.95)} | {f"m{i:02d}": metric(f"m{i:02d}", 0.5) for i in range(45)}
-    evaluation = evaluate(
-        EvaluateRequest(
-            job=job,
-            inspection=inspection,
-            metrics=MetricsSummary(metrics_uri=None),
-            settings=GateInput(training_job_name=job.training_job_name, poll_interval_seconds=0, max_polls=1),
-            execution_arn=ME,
-        ),
-        MetricsResult(metrics=values, details=list(values.values())),
-        GATE,
-        EvaluatePorts(
-            store=store,
-            registry=registry,
-            jobs=FakeJobs(),
-            load_stored=lambda g: None,
-            log=log,
-            executions=FakeExecutions(),
-        ),
-    )
-    do_register(world, job, evaluation)
-    (sent,) = registry.packages.values()
-    metadata = sent["CustomerMetadataProperties"]
-    assert len(metadata) == 50
-    assert len([k for k in metadata if k.startswith("metric_")]) == 40
-    assert "model_framework" in metadata and "model_bytes" not in metadata
+    assert evaluation_from_item(item, evaluation.claim, dry_run=False).model == evaluation.model
 
 
 def test_a_retry_after_the_package_was_recorded_creates_nothing_and_sends_nothing_twice(world):

@@ -42,7 +42,12 @@ def test_a_pytorch_state_dict_is_judged_by_its_bytes_and_registered(gate: LocalG
         "torch-zip",
         "67",
     )
-    assert report["inspection"]["model"]["dtypes"] == {"float32": 67}
+    assert report["inspection"]["model"]["details"]["dtypes"] == "float32=67"
+    assert (metadata["model_reader"], metadata["model_dtypes"], metadata["model_bytes"]) == (
+        "training-gate",
+        "float32=67",
+        "268",
+    )
 
 
 def test_a_whole_model_pickle_is_rejected_and_the_owners_are_told_the_class_and_the_fix(gate: LocalGate):

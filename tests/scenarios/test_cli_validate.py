@@ -49,15 +49,15 @@ def test_rejected_job_exits_1_with_the_reasons(gate: LocalGate, iris_artifact: b
 def test_a_job_with_no_sklearn_model_exits_3_and_applying_notifies_no_owner(gate: LocalGate, capsys):
     from training_gate_cli.artifacts import pack_model_tar_gz
 
-    artifact = pack_model_tar_gz({"xgboost-model": b"binf"})
-    create_training_job(gate, "cli-xgb", log_lines=GOOD_LOG, artifact=artifact, statuses=())
-    code, view = validate(capsys, "--job", "cli-xgb")
+    artifact = pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'})
+    create_training_job(gate, "cli-pmml", log_lines=GOOD_LOG, artifact=artifact, statuses=())
+    code, view = validate(capsys, "--job", "cli-pmml")
     assert code == 3 and view["outcome"] == "skipped"
     assert view["reasons"][0].startswith("no scikit-learn model in the artifact, nothing was judged")
     code, view = validate(
         capsys,
         "--job",
-        "cli-xgb",
+        "cli-pmml",
         "--apply",
         "--reports-bucket",
         gate.reports_bucket,

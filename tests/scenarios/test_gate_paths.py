@@ -56,7 +56,7 @@ def test_good_job_is_registered_with_its_metrics_and_report(gate: LocalGate, iri
     assert spec["Containers"][0]["ModelDataUrl"].endswith("iris-good/output/model.tar.gz")
     assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
     report = s3_json(result.output["report_uri"])
-    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (3, False, "pass")
+    assert (report["schema_version"], report["dry_run"], report["decision"]["outcome"]) == (4, False, "pass")
     assert report["decision"]["policy_sha256"] == metadata["policy_sha256"]
     assert report["registration"] == {"model_package_arn": arn, "model_package_version": "1", "adopted": False}
     assert report["metrics_uri"].endswith("/metrics.json") and report["fidelity_uri"].endswith("/fidelity.json")

@@ -505,8 +505,8 @@ def test_a_message_with_no_token_to_answer_ends_in_the_dead_letter_queue(gate: L
 
 # -- a death between any two side effects -------------------------------------------------------------------
 
-# Another framework's model: the decision is `skipped`.
-XGBOOST_ARTIFACT = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"})
+# A model of a framework the gate recognises and does not judge (a PMML document): the decision is `skipped`.
+UNJUDGED_ARTIFACT = pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'})
 
 
 DEATHS = [
@@ -534,7 +534,7 @@ def test_a_death_between_any_two_side_effects_answers_the_pipeline_once_and_deci
     gate: LocalGate, iris_artifact: bytes, outcome: str, function: str, kind: str
 ):
     job = f"pd-{outcome}-{function}-{kind}".lower().replace("_", "-")[:60]
-    artifact = XGBOOST_ARTIFACT if outcome == "skipped" else iris_artifact
+    artifact = UNJUDGED_ARTIFACT if outcome == "skipped" else iris_artifact
     log = WEAK_LOG if outcome == "reject" else GOOD_LOG
     create_training_job(gate, job, log_lines=log, artifact=artifact, statuses=())
     arn = start_pipeline(gate, job, name=f"p-{outcome}-{function}-{kind}".lower().replace("_", "-"))

@@ -1,5 +1,6 @@
 """Opt-in scope: which jobs start the gate, what a manual execution judges, and an artifact that holds
-no scikit-learn model (skipped: operations told once, the owners never, the job's own package untouched)."""
+no model of a framework the gate judges (skipped: operations told once, the owners never, the job's own
+package untouched)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from training_gate_cli.local_engine.emulated import create_training_job, state_c
 
 GOOD_LOG = training_log(0.912, 0.905, 0.908, 0.901, 0.905)
 GROUP = "training-gate-models"
-# What SageMaker's built-in XGBoost writes to /opt/ml/model: one file, no scikit-learn pickle.
-XGBOOST_ARTIFACT = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"})
+# A model of a framework the gate recognises and does not judge: a PMML document.
+PMML_ARTIFACT = pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'})
 
 
 def test_an_untagged_jobs_event_does_not_start_the_gate(gate: LocalGate, iris_artifact: bytes):
@@ -43,7 +44,7 @@ def test_a_manual_execution_judges_an_untagged_job(gate: LocalGate, iris_artifac
     assert result.states[-1] == "Registered", (result.error, result.cause)
 
 
-def test_an_artifact_with_no_sklearn_model_is_skipped_once_for_operations_and_never_for_the_owners(
+def test_an_artifact_with_no_judged_model_is_skipped_once_for_operations_and_never_for_the_owners(
     gate: LocalGate,
 ):
     sagemaker = boto3.client("sagemaker")
@@ -51,12 +52,12 @@ def test_an_artifact_with_no_sklearn_model_is_skipped_once_for_operations_and_ne
     own = sagemaker.create_model_package(ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval")
     job = create_training_job(
         gate,
-        "xgb-job",
+        "pmml-job",
         log_lines=GOOD_LOG,
-        artifact=XGBOOST_ARTIFACT,
+        artifact=PMML_ARTIFACT,
         output_model_package_arn=own["ModelPackageArn"],
     )
-    result = gate.run(gate.route_event(state_change_event(job, "Completed")), name="xgb-job")
+    result = gate.run(gate.route_event(state_change_event(job, "Completed")), name="pmml-job")
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert result.states[-5:] == [
@@ -71,8 +72,8 @@ def test_an_artifact_with_no_sklearn_model_is_skipped_once_for_operations_and_ne
 
     assert list(gate.notifications()) == []
     (note,) = gate.operations_notifications()
-    assert note["Subject"].startswith("Model skipped, not scikit-learn: xgb-job")
-    assert "xgboost-model" in note["Message"]
+    assert note["Subject"].startswith("Model skipped, not scikit-learn: pmml-job")
+    assert "model.pmml" in note["Message"]
     attributes = {k: v["Value"] for k, v in note["MessageAttributes"].items()}
     assert attributes["decision"] == "skipped"
     assert json.loads(attributes["reason_codes"]) == ["NOT_A_SKLEARN_MODEL"]
@@ -88,8 +89,8 @@ def test_an_artifact_with_no_sklearn_model_is_skipped_once_for_operations_and_ne
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
     assert len(sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == 1
 
-    (item,) = DecisionLog(gate.decision_table).history("xgb-job")
+    (item,) = DecisionLog(gate.decision_table).history("pmml-job")
     assert (item["status"], item["outcome"], item["completion"]) == ("complete", "skipped", "skipped")
-    again = gate.run({"TrainingJobName": "xgb-job"}, name="xgb-job-again")
+    again = gate.run({"TrainingJobName": "pmml-job"}, name="pmml-job-again")
     assert again.states[-1] == "DuplicateDecision"
     assert list(gate.operations_notifications()) == [] and list(gate.notifications()) == []

@@ -200,7 +200,8 @@ def test_a_notice_whose_claimant_crashed_after_claiming_is_told_once_by_the_reru
 
 # -- a skipped decision: operations are told, once ----------------------------------------------------------
 
-XGBOOST_ARTIFACT = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?\x03\x00\x00\x00"})
+# A model of a framework the gate recognises and does not judge (a PMML document): the decision is `skipped`.
+UNJUDGED_ARTIFACT = pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'})
 NAMED_ENDS = {"Skipped", "DuplicateDecision", "DuplicateInProgress", "Superseded", "NotificationFailed", "GateError"}
 
 
@@ -210,7 +211,7 @@ def skip_notices(notes: list[dict]) -> list[str]:
 
 def test_a_skipped_decision_stopped_before_operations_heard_is_told_by_the_rerun(gate: LocalGate):
     job = "skip-stopped-before-notice"
-    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=UNJUDGED_ARTIFACT, statuses=())
     gate.faults.append(Fault(function="RecordOutcome", kind="abort"))  # the event is out, no notice yet
     first = gate.run({"TrainingJobName": job}, name=f"{job}-1")
     assert first.status == "ABORTED" and skip_notices(list(gate.operations_notifications())) == []
@@ -241,7 +242,7 @@ def test_a_skipped_decision_dying_between_any_two_side_effects_tells_operations_
     gate: LocalGate, function: str, kind: str
 ):
     job = f"skip-{function}-{kind}".lower().replace("_", "-")
-    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=UNJUDGED_ARTIFACT, statuses=())
     gate.faults.append(Fault(function=function, kind=kind))
     first = gate.run({"TrainingJobName": job}, name=f"{job}-1")
     gate.faults.clear()
@@ -273,7 +274,7 @@ def test_a_skipped_decision_dying_between_any_two_side_effects_tells_operations_
 
 def test_operations_refusing_the_skip_notice_end_it_notification_failed_and_the_rerun_tells_them(gate: LocalGate):
     job = "skip-operations-refuse"
-    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=XGBOOST_ARTIFACT, statuses=())
+    create_training_job(gate, job, log_lines=GOOD_LOG, artifact=UNJUDGED_ARTIFACT, statuses=())
     first = gate.run({"TrainingJobName": job}, name=f"{job}-1", test_case="OperationsNotificationFails")
     assert (first.status, first.error) == ("FAILED", "NotificationFailed")
     assert first.states[-3:] == ["NotifyOperationsSkipped", "AnswerNotificationFailed", "NotificationFailed"]

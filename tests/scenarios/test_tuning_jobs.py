@@ -101,7 +101,7 @@ def test_a_tagged_tuning_job_of_20_children_makes_one_decision_and_one_package(g
     (event,) = gate.decision_events()
     assert (event["detail"]["tuning_job_name"], event["detail"]["training_job_name"]) == ("hpo-20", best)
     report = s3_json(result.output["report_uri"])
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     assert report["tuning"]["tuning_job_name"] == "hpo-20"
     assert (report["tuning"]["children"], report["tuning"]["children_completed"]) == (20, 20)
     assert report["tuning"]["objective_metric"] == "validation:accuracy"
@@ -314,12 +314,12 @@ def test_a_taker_over_carries_out_the_stored_decision_about_its_candidate(gate: 
     assert decision(gate, "hpo-take")["takeovers"] == [rerun.arn]
 
 
-def test_a_candidate_that_is_not_a_scikit_learn_model_is_skipped_and_the_next_is_judged(gate: LocalGate):
+def test_a_candidate_with_no_judged_model_is_skipped_and_the_next_is_judged(gate: LocalGate):
     from training_gate_cli.artifacts import iris_model_joblib
 
-    xgboost = pack_model_tar_gz({"xgboost-model": b"binf\x00\x00\x00?"})
+    pmml = pack_model_tar_gz({"model.pmml": b'<?xml version="1.0"?>\n<PMML version="4.4">'})
     sklearn = pack_model_tar_gz({"model.joblib": iris_model_joblib()})
-    create_tuning_job(gate, "hpo-mixed", [TuningChild(0.99, artifact=xgboost), TuningChild(0.95, artifact=sklearn)])
+    create_tuning_job(gate, "hpo-mixed", [TuningChild(0.99, artifact=pmml), TuningChild(0.95, artifact=sklearn)])
     result = gate.run({"HyperParameterTuningJobName": "hpo-mixed", "tuning_candidates": 2}, name="hpo-mixed")
     assert result.states[-1] == "Registered", (result.error, result.cause)
     report = s3_json(result.output["report_uri"])["tuning"]

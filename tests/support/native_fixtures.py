@@ -16,7 +16,13 @@ def manifest() -> dict[str, Any]:
 
 
 def fixtures(framework: str) -> list[dict[str, Any]]:
-    return [f for f in manifest()["fixtures"] if f["framework"] == framework]
+    """The framework's own formats (what its parser reads); the pickled scikit-learn wrappers are `wrappers`."""
+    return [f for f in manifest()["fixtures"] if f["framework"] == framework and not f["format"].startswith("sklearn-")]
+
+
+def wrappers(framework: str) -> list[dict[str, Any]]:
+    """XGBClassifier, LGBMRanker...: pickled and dumped with joblib by every supported version."""
+    return [f for f in manifest()["fixtures"] if f["framework"] == framework and f["format"].startswith("sklearn-")]
 
 
 def probe(missing: float = float("nan")) -> list[list[float]]:

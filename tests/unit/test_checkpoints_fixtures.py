@@ -126,7 +126,8 @@ def test_describe_gives_framework_format_parameters_dtypes_and_size(tmp_path: Pa
     described = BY_NAME["Hugging Face"].describe(judgement)
     assert described["framework"] == "hugging-face"
     assert described["format"] == "torch-zip"
-    assert described["parameters"] == 1704 and described["dtypes"] == {"bfloat16": 1704}
+    assert described["parameters"] == 1704 and described["dtypes"] == "bfloat16=1704"
+    assert (described["reader"], described["bytes_validated"]) == ("training-gate", True)
     assert described["tensor_bytes"] == 3408
     assert described["smoke_prediction"].startswith("not run")
     judgement, _, _ = judged("tf-keras3-export", tmp_path / "tf")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from training_gate.domain.models import NO_SMOKE_PREDICTION_DETAIL, CheckStatus
+from training_gate.domain.report import model_facts
 from training_gate.inspector.inspect import InspectConfig, inspect_artifact
 from training_gate_cli import cli
 from training_gate_cli.artifacts import pack_model_tar_gz
@@ -50,18 +51,21 @@ def test_a_pytorch_state_dict_passes_without_running_anything(tmp_path: Path):
 def test_what_the_model_is_goes_to_the_report_in_numbers():
     result, _ = inspect(artifact("torch-state-dict"))
     model = result.model
-    assert (model.framework, model.format, model.tensors, model.parameters) == ("pytorch", "torch-zip", 4, 67)
-    assert model.dtypes == {"float32": 67} and model.tensor_bytes == 67 * 4 and model.files_read == ["model.pt"]
-    assert model.smoke_prediction.startswith(NO_SMOKE_PREDICTION_DETAIL)
-    assert model.summary() == {
-        "framework": "pytorch",
-        "format": "torch-zip",
-        "parameters": "67",
-        "dtypes": "float32=67",
-        "bytes": "268",
-    }
-    dumped = result.model_dump(mode="json", by_alias=True)["model"]
-    assert dumped["class"] is None and "serving_code" not in dumped  # empty fields are left out
+    assert (model.framework, model.format, model.reader, model.bytes_validated) == (
+        "pytorch",
+        "torch-zip",
+        "training-gate",
+        True,
+    )
+    assert model.details["tensors"] == 4 and model.details["parameters"] == 67
+    assert model.details["dtypes"] == "float32=67" and model.details["tensor_bytes"] == 67 * 4
+    assert str(model.details["smoke_prediction"]).startswith(NO_SMOKE_PREDICTION_DETAIL)
+    facts = model_facts(result)
+    assert facts is not None and (facts["parameters"], facts["dtypes"], facts["tensor_bytes"]) == (
+        67,
+        "float32=67",
+        268,
+    )
 
 
 def test_sagemakers_serving_hook_in_the_archive_is_named_not_run(tmp_path: Path):
@@ -73,7 +77,7 @@ def test_sagemakers_serving_hook_in_the_archive_is_named_not_run(tmp_path: Path)
     assert result.verdict == "pass", checks["load"].detail
     assert "code/inference.py is SageMaker's serving hook" in checks["load"].detail
     assert "code/requirements.txt" in checks["load"].detail and "neither ran nor judged it" in checks["load"].detail
-    assert result.model.serving_code == ["code/inference.py", "code/requirements.txt"]
+    assert "code/inference.py" in str(result.model.details["serving_code"])
     assert not marker.exists()
 
 

@@ -188,12 +188,12 @@ def test_broken_archives_fail_the_unpack_check(artifact: bytes, detail: str):
 
 
 def test_no_sklearn_model_file_is_a_skip_that_lists_what_is_there():
-    # Another framework's artifact (SageMaker XGBoost writes xgboost-model): not a rejection, nothing to judge.
-    result, checks = run(pack_model_tar_gz({"xgboost-model": b"binf", "code/train.py": b"print()"}))
+    # Another framework's artifact the gate does not judge (a PMML document): not a rejection, nothing to judge.
+    pmml = b'<?xml version="1.0"?>\n<PMML version="4.4">'
+    result, checks = run(pack_model_tar_gz({"model.pmml": pmml, "code/train.py": b"print()"}))
     assert result.verdict == "skip"
     assert checks["find_model"].status == CheckStatus.SKIPPED
-    assert checks["find_model"].detail.startswith("no scikit-learn model: recognised XGBoost in xgboost-model")
-    assert "xgboost-model" in checks["find_model"].detail
+    assert checks["find_model"].detail.startswith("no scikit-learn model: recognised PMML in model.pmml")
     assert {checks[name].status for name in ("load", "smoke_prediction", "holdout")} == {CheckStatus.SKIPPED}
     assert not result.failed_checks
 

@@ -342,12 +342,16 @@ def test_a_skops_file_is_loaded_as_one_and_its_other_entries_are_read_too(tmp_pa
 
 def test_another_frameworks_file_beside_an_unjudged_model_is_named_beside_that_model(tmp_path: Path):
     torch_state = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x00(X\x01\x00\x00\x000q\x01tQ."
-    files = {"xgboost-model": b"binf\x00\x00\x00?", "optimizer.pt": zipped({"opt/data.pkl": torch_state})}
+    header = b'{"__metadata__":{}}'
+    files = {
+        "model.safetensors": len(header).to_bytes(8, "little") + header,
+        "config.json": b'{"architectures": ["BertModel"]}',
+        "optimizer.pt": zipped({"opt/data.pkl": torch_state}),
+    }
     result, checks = inspect(files, tmp_path)
     assert result.verdict == "reject"
-    assert "a PyTorch file beside the XGBoost model; the gate reads PyTorch files by their bytes only beside a " in (
-        checks["load"].detail
-    )
+    # Hugging Face is judged by the checkpoint readers, which read a torch file beside it themselves.
+    assert "auxiliary optimizer.pt refused by the restricted reader" in checks["load"].detail
     # a second file of a judged checkpoint's own framework is its reader's to read (here: zips without the
     # version record torch.save writes)
     files = {"model.pth": zipped({"m/data.pkl": torch_state}), "optimizer.pt": zipped({"o/data.pkl": torch_state})}

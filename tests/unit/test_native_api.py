@@ -23,7 +23,8 @@ from training_gate.inspector.native.api import (
 )
 from training_gate.inspector.native.errors import NativeRefusal, Reason
 
-ALL = manifest()["fixtures"]
+# The libraries' own formats: a pickled scikit-learn wrapper goes through the gate's loader (the zoo tests it).
+ALL = [f for f in manifest()["fixtures"] if not f["format"].startswith("sklearn-")]
 
 
 @pytest.mark.parametrize("fixture", ALL, ids=[f["path"] for f in ALL])
@@ -125,6 +126,8 @@ def test_the_parsers_import_no_framework(tmp_path):
         root = Path({str(NATIVE)!r})
         done = 0
         for fixture in json.loads((root / "manifest.json").read_text())["fixtures"]:
+            if fixture["format"].startswith("sklearn-"):
+                continue
             path = root / fixture["path"]
             data = path.read_bytes()
             validate_bytes(recognise(data, path.name), data, path)

@@ -12,11 +12,20 @@ CATBOOST = fixtures("catboost")
 
 
 @pytest.mark.parametrize("fixture", CATBOOST, ids=[f["path"] for f in CATBOOST])
-def test_every_cbm_fixture_is_recognised_and_said_to_be_unvalidated(fixture):
+def test_every_fixture_is_recognised_and_said_to_be_unvalidated(fixture):
     found = recognise_catboost(data(fixture))
+    estimator = {"estimator": "CatBoostClassifier" if fixture["family"] in ("binary", "multiclass") else None}
+    if fixture["format"] == "pickle":  # a pickled estimator, read as data for the .cbm bytes it holds
+        estimator["estimator"] = estimator["estimator"] or {"regression": "CatBoostRegressor"}.get(
+            fixture["family"], "CatBoostRanker"
+        )
+        assert found.blob.startswith(b"CBM1")
+    else:
+        estimator = {}
     assert found.describe() == {
         "framework": "catboost",
-        "format": "cbm",
+        "format": fixture["format"],
+        **estimator,
         "bytes_validated": False,
         "note": NOT_VALIDATED,
     }

@@ -232,3 +232,15 @@ def test_the_wire_reader_refuses_a_file_over_protobufs_limit_by_size(tmp_path, m
     with pytest.raises(NativeRefusal) as caught:
         read_onnx_file(path)
     assert caught.value.reason == Reason.TENSOR_TOO_LARGE
+
+
+def test_the_writer_is_the_producer_name_and_version_the_model_records():
+    model = helper.make_model(
+        _graph([numpy_helper.from_array(np.ones((2, 1), np.float32), "w")]),
+        producer_name="skl2onnx",
+        producer_version="1.17.0",
+    )
+    described = read_onnx_wire(model.SerializeToString()).describe()
+    assert (described["producer"], described["writer_version"]) == ("skl2onnx", "skl2onnx 1.17.0")
+    bare = helper.make_model(_graph([numpy_helper.from_array(np.ones((2, 1), np.float32), "w")]))
+    assert read_onnx_wire(bare.SerializeToString()).describe()["writer_version"] is None

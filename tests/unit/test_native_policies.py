@@ -8,15 +8,15 @@ import math
 import pytest
 
 from tests.conftest import FIXTURES
-from training_gate.domain.metrics import canonical_name, combine, scan_streams
-from training_gate.domain.models import MetricValue
-from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
-from training_gate.inspector.native.metric_policies import (
+from training_gate.domain.framework_policies import (
     XGBOOST_DEFAULT_METRIC,
     default_metric,
     default_policy,
     derived_values,
 )
+from training_gate.domain.metrics import canonical_name, combine, scan_streams
+from training_gate.domain.models import MetricValue
+from training_gate.domain.policy import Outcome, Policy, ReasonCode, decide
 
 BUILT_IN_XGBOOST = FIXTURES / "sagemaker-logs" / "03_xgboost_builtin_churn_error"
 
@@ -86,6 +86,24 @@ def test_regression_asks_only_for_a_reported_finite_metric():
     assert missing.outcome == Outcome.INCONCLUSIVE
     assert missing.reason_codes == [ReasonCode.METRIC_MISSING]
     assert decide(policy, combine([_value("validation:rmse", "nan")]), None).outcome == Outcome.REJECT
+
+
+@pytest.mark.parametrize(
+    ("framework", "objective", "logged", "metric"),
+    [
+        ("xgboost", "reg:squarederror", "validation:mae", "mae"),
+        ("xgboost", "rank:ndcg", "validation:map", "map"),
+        ("lightgbm", "regression", "validation:l1", "l1"),
+        ("catboost", "RMSE", "validation:MAE", "mae"),
+    ],
+)
+def test_a_regression_or_ranking_job_is_judged_on_the_metric_of_its_family_it_logged(
+    framework, objective, logged, metric
+):
+    reported = {canonical_name(logged)}
+    policy = Policy.model_validate(default_policy(framework, objective, (3, 0), reported=reported))
+    assert [rule.metric for rule in policy.rules] == [metric]
+    assert decide(policy, combine([_value(logged, "0.25")]), None).outcome == Outcome.PASS
 
 
 def test_accuracy_is_derived_from_error_for_the_shipped_accuracy_rule():

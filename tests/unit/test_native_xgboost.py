@@ -69,10 +69,32 @@ def test_the_converted_json_loads_in_current_xgboost_with_the_original_predictio
     np.testing.assert_allclose(flat(predict(again, probe())), fixture["predictions"], atol=2e-5)
 
 
-def test_a_current_xgboost_cannot_read_the_old_binary_format_the_converter_replaces():
+def test_xgboost_3_1_and_later_cannot_read_the_old_binary_format_the_converter_replaces():
+    # 3.0.5 (the Amazon Linux 2 image's reader) is the last that reads it; the gate gives both the JSON.
     old = next(f for f in XGBOOST if f["format"] == "old-binary" and f["library_version"] == "1.7.6")
-    with pytest.raises(xgboost.core.XGBoostError):
-        xgboost.Booster().load_model(bytearray(data(old)))
+    version = tuple(int(part) for part in xgboost.__version__.split(".")[:2])
+    if version >= (3, 1):
+        with pytest.raises(xgboost.core.XGBoostError):
+            xgboost.Booster().load_model(bytearray(data(old)))
+    else:
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(data(old)))
+        predictions = booster.predict(xgboost.DMatrix(np.array(probe(), dtype=np.float32)))
+        np.testing.assert_allclose(predictions, old["predictions"], atol=2e-5)
+
+
+def test_per_output_intercepts_of_3_1_and_later_reach_every_reader_as_trees():
+    # 3.2's multiclass model keeps one intercept per class; readers before 3.1 would apply the first to all.
+    fixture = next(f for f in XGBOOST if f["path"] == "xgboost/3.2.0/multiclass.json")
+    model = read_xgboost(data(fixture))
+    assert len(set(model.base_score)) == 3
+    document = to_document(model)
+    params = document["learner"]["learner_model_param"]
+    assert not params["base_score"].startswith("[")
+    trees = document["learner"]["gradient_booster"]["model"]["trees"]
+    assert len(trees) == len(model.trees) + 3 and all(t["tree_param"]["num_nodes"] == "1" for t in trees[-3:])
+    again = read_xgboost(json.dumps(document).encode())
+    np.testing.assert_allclose(flat(predict(again, probe())), fixture["predictions"], atol=2e-5)
 
 
 def test_a_pickled_booster_state_is_read_without_setstate():
@@ -367,12 +389,11 @@ def test_a_payload_inside_the_booster_state_is_refused():
     refused(injected, Reason.PICKLE_GLOBAL_REFUSED)
 
 
-def test_a_pickled_sklearn_wrapper_is_refused_by_name_here():
-    # XGBClassifier pickles hold numpy arrays: the project's restricted loader reads them and hands the
-    # Booster's state to from_booster_state; this reader takes only a pickled Booster.
+def test_a_pickled_sklearn_wrapper_without_a_booster_is_refused():
+    # The wrappers are read as data (tests/unit/test_native_wrappers.py); one that holds no Booster is no model.
     payload = b"\x80\x04\x8c\x0fxgboost.sklearn\x8c\rXGBClassifier\x93)\x81}b."
-    error = refused(payload, Reason.PICKLE_GLOBAL_REFUSED)
-    assert "xgboost.sklearn.XGBClassifier" in str(error)
+    error = refused(payload, Reason.PICKLE_SHAPE)
+    assert "_Booster" in str(error)
 
 
 def test_a_booster_state_without_model_bytes_is_refused():

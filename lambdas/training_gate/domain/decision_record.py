@@ -91,8 +91,8 @@ class DecisionItem(BaseModel):
     judged_job: str | None = None
     tuning_job_name: str | None = None
     tuning_job_arn: str | None = None
-    # What the inspection found the model to be (JSON of `ModelInfo.summary()`), for the decision event.
-    model_summary: str | None = None
+    # The judged model's framework, format, reader and writer (JSON), for the decision event a taker-over sends.
+    judged_model: str | None = None
     # The owners' message: `notifying` is written (by the owner only) right before it is sent,
     # `notified_by` right after SNS accepted it.
     notifying: str | None = None

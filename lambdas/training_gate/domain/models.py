@@ -6,11 +6,12 @@ a NaN or an infinity is not, so non-finite numbers travel as `None` plus their r
 
 from __future__ import annotations
 
+import json
 import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CheckStatus(StrEnum):
@@ -29,6 +30,9 @@ NOT_A_SKLEARN_MODEL_DETAIL = "no scikit-learn model"
 NO_MODEL_FOUND_DETAIL = "no model file of any kind"
 # How smoke_prediction words "this format is judged by its bytes; its code never runs in the gate".
 NO_SMOKE_PREDICTION_DETAIL = "not run: the model's code never runs in the gate"
+# How load words "a framework the gate judges, but this inspector image lacks its reader": skipped, like a
+# framework the gate does not judge, naming the reader and the image.
+READER_NOT_INSTALLED_DETAIL = "no reader in this image"
 
 
 class CheckResult(BaseModel):
@@ -45,57 +49,122 @@ class ArtifactInfo(BaseModel):
     bytes: int | None = None
 
 
-# Bounds on what a model description carries through the workflow's states (256 KiB each).
-MODEL_FILES_MAX = 20
-MODEL_NAME_MAX = 200
-_ALWAYS = ("class", "class_name", "sklearn_version")
+# The frameworks a policy may name (`framework_rules`, `required_frameworks`), as the inspector's plug-ins
+# name them (`Framework.key`), and the formats each one's plug-in reports (`ModelInfo.format`). A framework
+# the gate does not judge yet lists none: its plug-in adds them when it is judged. A test keeps this in step
+# with the registry and the zoo.
+FRAMEWORK_FORMATS: dict[str, tuple[str, ...]] = {
+    "scikit-learn": ("pickle", "joblib", "joblib-compressed", "skops"),
+    "xgboost": (
+        "old-binary",
+        "snapshot",
+        "json",
+        "ubjson",
+        "json-snapshot",
+        "ubjson-snapshot",
+        *(
+            f"{wrapper}{state}"
+            for wrapper in ("pickle-", "sklearn-pickle-")
+            for state in ("old-binary", "snapshot", "json-snapshot", "ubjson-snapshot")
+        ),
+    ),
+    "lightgbm": ("text", "pickle", "sklearn-pickle"),
+    "catboost": ("cbm", "pickle"),
+    "onnx": ("onnx", "onnx-external-data"),
+    "hugging-face": (
+        "torch-zip",
+        "torch-legacy",
+        "safetensors",
+        "sharded-safetensors",
+        "sharded-torch",
+        "tf-h5",
+    ),
+    "pytorch": (
+        "torch-zip",
+        "torch-legacy",
+        "torch-tar",
+        "torchscript",
+        "safetensors",
+        "sharded-safetensors",
+        "sharded-torch",
+    ),
+    "keras": ("keras-v3", "keras-h5", "h5-weights"),
+    "tensorflow": ("saved-model", "tf-checkpoint"),
+    "mxnet": (),
+    "pmml": (),
+}
 
 
-def _bounded_names(names: list[str]) -> list[str]:
-    return [name[:MODEL_NAME_MAX] for name in names[:MODEL_FILES_MAX]]
+def framework_key(name: str | None) -> str | None:
+    """A framework's name as policies spell it: "XGBoost" -> "xgboost", "Hugging Face" -> "hugging-face"."""
+    return name.lower().replace(" ", "-") if name else None
+
+
+# A model's detail values as reports and events carry them: plain JSON scalars (nested values as text).
+DetailValue = str | int | float | bool | None
+MODEL_DETAILS_MAX = 20
+MODEL_DETAIL_TEXT_MAX = 300
 
 
 class ModelInfo(BaseModel):
-    """What the inspection found the model to be. A scikit-learn model: its class and the version that
-    pickled it. A checkpoint (judged by its bytes, never run): its framework, format and numbers."""
+    """What the judged model is, as its framework's plug-in described it (`Framework.describe`): the
+    framework, the format of its file, the library that read it and the version that wrote it. Any
+    other key of the description is kept, bounded, under `details` (objective, features, classes...)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     class_name: str | None = Field(default=None, alias="class")
     sklearn_version: str | None = None
-    framework: Annotated[str | None, Field(description="pytorch, hugging-face, tensorflow, keras")] = None
-    format: Annotated[str | None, Field(description="torch-zip, safetensors, saved-model, keras-v3, ...")] = None
-    format_name: str | None = None
-    writer_version: str | None = None
-    tensors: int | None = None
-    parameters: int | None = None
-    dtypes: Annotated[dict[str, int], Field(description="parameters per element type")] = {}
-    tensor_bytes: int | None = None
-    files_read: Annotated[list[str], AfterValidator(_bounded_names)] = []
-    serving_code: Annotated[
-        list[str], AfterValidator(_bounded_names), Field(description="inference code shipped beside the model")
-    ] = []
-    smoke_prediction: str | None = None
+    framework: Annotated[str | None, Field(description="scikit-learn, xgboost, lightgbm, catboost, onnx...")] = None
+    format: Annotated[str | None, Field(description="the file's format: joblib, old-binary, ubjson, text, cbm...")] = (
+        None
+    )
+    reader: Annotated[str | None, Field(description="the library that loaded and predicted")] = None
+    reader_version: str | None = None
+    writer_version: Annotated[str | None, Field(description="the version that wrote the file, when it says")] = None
+    bytes_validated: Annotated[
+        bool | None, Field(description="False: no reader of the gate's own checked the bytes before the framework's")
+    ] = None
+    details: dict[str, DetailValue] = {}
 
-    @model_serializer(mode="wrap")
-    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A scikit-learn model's description stays the two fields it always had; a checkpoint's adds
-        only what its reader found."""
-        data = handler(self)
-        return {k: v for k, v in data.items() if k in _ALWAYS or v not in (None, [], {})}
+    @model_validator(mode="before")
+    @classmethod
+    def _details(cls, data: Any) -> Any:
+        """Keys of a plug-in's description that are not fields go to `details`, as bounded scalars."""
+        if not isinstance(data, dict):
+            return data
+        known = {name for name in cls.model_fields} | {"class"}
+        details = dict(data.get("details") or {})
+        for key, value in data.items():
+            if key not in known and len(details) < MODEL_DETAILS_MAX:
+                details[str(key)[:64]] = _detail(value)
+        kept = {key: value for key, value in data.items() if key in known}
+        for key in ("writer_version", "reader_version", "format", "framework", "reader"):
+            if kept.get(key) is not None and not isinstance(kept[key], str):
+                kept[key] = str(kept[key])
+        return {**kept, "details": details}
 
-    def summary(self) -> dict[str, str]:
-        """The model in a few short fields, for the decision event and the model package's metadata."""
-        fields = {
-            "framework": self.framework,
-            "format": self.format,
-            "class": self.class_name,
-            "sklearn_version": self.sklearn_version,
-            "parameters": None if self.parameters is None else str(self.parameters),
-            "dtypes": " ".join(f"{name}={count}" for name, count in self.dtypes.items()) or None,
-            "bytes": None if self.tensor_bytes is None else str(self.tensor_bytes),
-        }
-        return {key: value for key, value in fields.items() if value}
+    def summary(self) -> str | None:
+        """One line a person reads: what the model is, what wrote it, what read it."""
+        if not self.framework:
+            return None
+        parts = [self.framework + (f" {self.format}" if self.format else "")]
+        if self.class_name:
+            parts.append(self.class_name)
+        if self.writer_version:
+            parts.append(f"written by {self.writer_version}")
+        if self.reader:
+            parts.append(f"read by {self.reader} {self.reader_version or ''}".rstrip())
+        if self.bytes_validated is False:
+            parts.append("its bytes were NOT validated by the gate before its reader")
+        return ", ".join(parts)
+
+
+def _detail(value: Any) -> DetailValue:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:MODEL_DETAIL_TEXT_MAX]
 
 
 class MetricValue(BaseModel):
@@ -188,8 +257,8 @@ class InspectionResult(BaseModel):
     ) -> Literal["pass", "reject", "skip", "inconclusive"]:
         """reject on any failed check; inconclusive on any inconclusive check or TorchScript (the default
         policy's reading of it: code that runs when the model loads); skip when nothing failed and
-        find_model found no file of a kind the gate loads (another framework's model: nothing to inspect);
-        pass otherwise."""
+        find_model found no file of a kind the gate loads (another framework's model: nothing to inspect),
+        or the model's framework has no reader in this image; pass otherwise."""
         if any(c.status == CheckStatus.FAIL for c in checks):
             return "reject"
         if any(c.status == CheckStatus.INCONCLUSIVE for c in checks) or any(f.code == TORCHSCRIPT for f in findings):
@@ -200,7 +269,11 @@ class InspectionResult(BaseModel):
             and c.detail.startswith(NOT_A_SKLEARN_MODEL_DETAIL)
             for c in checks
         )
-        return "skip" if not_a_model else "pass"
+        no_reader = any(
+            c.name == "load" and c.status == CheckStatus.SKIPPED and c.detail.startswith(READER_NOT_INSTALLED_DETAIL)
+            for c in checks
+        )
+        return "skip" if not_a_model or no_reader else "pass"
 
     @property
     def failed_checks(self) -> list[CheckResult]:

@@ -28,13 +28,17 @@ from pydantic import (
     model_validator,
 )
 
+from training_gate.domain.framework_policies import default_rules, version_of
 from training_gate.domain.metrics import DEFAULT_SOURCE, ambiguous_names, canonical_name, is_numeric, rank_candidates
 from training_gate.domain.models import (
+    FRAMEWORK_FORMATS,
     NO_MODEL_FOUND_DETAIL,
+    READER_NOT_INSTALLED_DETAIL,
     CheckStatus,
     InspectionResult,
     MetricsResult,
     MetricValue,
+    framework_key,
 )
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -76,6 +80,10 @@ class ReasonCode(StrEnum):
     NO_MODEL_FOUND = "NO_MODEL_FOUND"
     # A check could not vouch for the model (code that runs when it loads, content the gate does not read).
     ARTIFACT_INCONCLUSIVE = "ARTIFACT_INCONCLUSIVE"
+    # The model's framework (or its format) is not one the policy's required_frameworks allows.
+    FRAMEWORK_NOT_ALLOWED = "FRAMEWORK_NOT_ALLOWED"
+    # Skipped: a framework the gate judges, whose reader this inspector image does not carry.
+    READER_NOT_INSTALLED = "READER_NOT_INSTALLED"
 
 
 # Codes that mean "this model is not good enough" (reject); the others mean "cannot tell" (a human looks).
@@ -88,6 +96,7 @@ REJECTING = {
     ReasonCode.VERSION_SKEW,
     ReasonCode.SOURCE_DISAGREEMENT,
     ReasonCode.NO_MODEL_FOUND,
+    ReasonCode.FRAMEWORK_NOT_ALLOWED,
 }
 
 
@@ -189,6 +198,34 @@ class Policy(BaseModel):
     log_defaults: Literal["accept", "refuse"] = Field(
         default="accept", description="refuse: values only the gate's default patterns found (log-default) never count"
     )
+    framework_rules: dict[str, Annotated[list[Rule], Field(min_length=1)]] = Field(
+        default={},
+        description="framework -> the rules that judge its models instead of `rules` (and of the gate's defaults)",
+    )
+    required_frameworks: dict[str, list[str]] = Field(
+        default={},
+        description="framework -> the formats allowed ([]: any); a model of another framework or format is rejected",
+    )
+
+    @field_validator("framework_rules", "required_frameworks")
+    @classmethod
+    def _known_frameworks(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(FRAMEWORK_FORMATS))
+        if unknown:
+            raise ValueError(
+                f"unknown framework(s) {', '.join(unknown)}; the gate knows {', '.join(sorted(FRAMEWORK_FORMATS))}"
+            )
+        return value
+
+    @field_validator("required_frameworks")
+    @classmethod
+    def _known_formats(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for framework, formats in value.items():
+            unknown = sorted(set(formats) - set(FRAMEWORK_FORMATS[framework]))
+            if unknown:
+                known = ", ".join(FRAMEWORK_FORMATS[framework]) or "none listed yet"
+                raise ValueError(f"{framework} has no format(s) {', '.join(unknown)}; its formats: {known}")
+        return value
 
     @model_serializer(mode="wrap")
     def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -209,7 +246,7 @@ class Policy(BaseModel):
 
 
 # Fields added after policy hashes were first stored, with the default at which they are not dumped.
-_ADDED_POLICY_FIELDS: dict[str, Any] = {"log_defaults": "accept"}
+_ADDED_POLICY_FIELDS: dict[str, Any] = {"log_defaults": "accept", "framework_rules": {}, "required_frameworks": {}}
 _ADDED_RULE_FIELDS: dict[str, Any] = {"exact": False}
 _ADDED_ARTIFACT_CHECK_FIELDS: dict[str, Any] = {
     "torchscript": "inconclusive",
@@ -271,6 +308,9 @@ class Decision(BaseModel):
     policy_sha256: str
     overrides: dict[str, Any] = {}
     champion_arn: str | None = None
+    rules_from: str | None = Field(
+        default=None, description="where the rules came from when not the policy's own `rules`: a framework's"
+    )
 
     def observed_values(self) -> dict[str, float]:
         """The finite value of each metric the policy judged, once per metric, for dashboards.
@@ -514,18 +554,93 @@ def finding_outcomes(checks: ArtifactCheckPolicy, inspection: InspectionResult |
 def skipped_decision(
     policy: Policy, inspection: InspectionResult, overrides: Mapping[str, Any] | None = None
 ) -> Decision:
-    """An artifact with no scikit-learn model is outside what the gate can judge: no rule is applied
-    (judging another framework's metrics against this policy would pretend a check the model never had),
-    and the decision says why, so a person can tell "not ours" from "not good enough"."""
-    found = next((c.detail for c in inspection.checks if c.name == "find_model"), "no model file found")
+    """An artifact with no model the gate judges (another framework's, or one whose reader this image
+    lacks) is outside what the gate can judge: no rule is applied (judging its metrics against this
+    policy would pretend a check the model never had), and the decision says why, so a person can tell
+    "not ours" from "not good enough"."""
+    no_reader = next(
+        (
+            c.detail
+            for c in inspection.checks
+            if c.name == "load" and c.status == CheckStatus.SKIPPED and c.detail.startswith(READER_NOT_INSTALLED_DETAIL)
+        ),
+        None,
+    )
+    if no_reader is not None:
+        reason, code = f"the model was not judged: {no_reader}", ReasonCode.READER_NOT_INSTALLED
+    else:
+        found = next((c.detail for c in inspection.checks if c.name == "find_model"), "no model file found")
+        reason, code = (
+            f"no scikit-learn model in the artifact, nothing was judged: {found}",
+            ReasonCode.NOT_A_SKLEARN_MODEL,
+        )
     return Decision(
         outcome=Outcome.SKIPPED,
-        reasons=[f"no scikit-learn model in the artifact, nothing was judged: {found}"],
-        reason_codes=[ReasonCode.NOT_A_SKLEARN_MODEL],
+        reasons=[reason],
+        reason_codes=[code],
         rules=[],
         policy_sha256=policy.sha256(),
         overrides=dict(overrides or {}),
     )
+
+
+def model_framework(inspection: InspectionResult | None) -> tuple[str | None, str | None]:
+    """(framework, format) of the judged model: as its plug-in described it once loaded, or as recognition
+    named it (a framework the gate does not judge; its format is then not established)."""
+    if inspection is None:
+        return None, None
+    if inspection.model.framework:
+        return inspection.model.framework, inspection.model.format
+    recognition = inspection.recognition
+    return (framework_key(recognition.framework), None) if recognition and recognition.framework else (None, None)
+
+
+def requirement_findings(policy: Policy, inspection: InspectionResult | None) -> list[tuple[ReasonCode, str]]:
+    """A model of a framework (or format) the policy's required_frameworks does not allow: a rejection. An
+    artifact with no recognised model already fails its own check, which says so."""
+    required = policy.required_frameworks
+    framework, fmt = model_framework(inspection)
+    if not required or framework is None:
+        return []
+    wanted = ", ".join(
+        f"{name} ({', '.join(formats)})" if formats else name for name, formats in sorted(required.items())
+    )
+    if framework not in required:
+        return [(ReasonCode.FRAMEWORK_NOT_ALLOWED, f"the model is {framework}; the policy requires {wanted}")]
+    formats = required[framework]
+    if formats and fmt not in formats:
+        found = fmt or "a format the inspection did not establish"
+        return [(ReasonCode.FRAMEWORK_NOT_ALLOWED, f"the model is {framework} {found}; the policy requires {wanted}")]
+    return []
+
+
+def framework_policy(
+    policy: Policy, inspection: InspectionResult | None, metrics: MetricsResult
+) -> tuple[Policy, str | None]:
+    """The policy whose `rules` judge this model, and where they came from (None: the policy's own). A
+    model of a framework the policy names in `framework_rules` is judged by those; else one the gate has
+    default rules for (XGBoost, LightGBM, CatBoost: what their jobs report, see `framework_policies`) by
+    those; else by `rules`. The rules chosen are the effective policy's, so its sha256 names them."""
+    model = inspection.model if inspection is not None else None
+    # A model that did not load is still of the framework recognition named: its own rules apply to it.
+    framework, _ = model_framework(inspection)
+    if not framework:
+        return policy, None
+    if framework in policy.framework_rules:
+        chosen = policy.framework_rules[framework]
+        return policy.model_copy(update={"rules": chosen}), f"the policy's framework_rules for {framework}"
+    details = model.details if model is not None else {}
+    objective = str(details.get("objective") or "")
+    if not objective:
+        return policy, None
+    classes = details.get("num_class")
+    num_class = classes if isinstance(classes, int) and not isinstance(classes, bool) and classes > 2 else 2
+    version = version_of(model.writer_version if model is not None else None)
+    defaults = default_rules(framework, objective, version, num_class, reported=set(metrics.metrics))
+    if not defaults:
+        return policy, None
+    rules = [Rule.model_validate(rule) for rule in defaults]
+    return policy.model_copy(update={"rules": rules}), f"the gate's default rules for {framework} {objective}"
 
 
 def decide(
@@ -540,11 +655,23 @@ def decide(
     inconclusive (a person must look)."""
     if not isinstance(metrics, MetricsResult):
         metrics = MetricsResult(metrics=dict(metrics), details=list(metrics.values()))
+    required = requirement_findings(policy, inspection)
     if inspection is not None and inspection.verdict == "skip":
-        return skipped_decision(policy, inspection, overrides)
+        if not required:
+            return skipped_decision(policy, inspection, overrides)
+        # Not judged, and of a framework the policy does not take: rejected for that alone.
+        return Decision(
+            outcome=Outcome.REJECT,
+            reasons=[reason for _, reason in required],
+            reason_codes=[code for code, _ in required],
+            rules=[],
+            policy_sha256=policy.sha256(),
+            overrides=dict(overrides or {}),
+        )
     results = [judge_rule(rule, metrics, policy.log_defaults) for rule in policy.rules]
 
     findings, warnings = artifact_check_findings(policy, inspection)
+    findings = required + findings
     findings += [(r.reason, r.detail) for r in results if not r.passed and r.required and r.reason]
     champion_failures, champion_warnings = compare_with_champion(policy, metrics, champion, results)
     findings += champion_failures

@@ -64,7 +64,7 @@ def ascii_line(text: str, limit: int) -> str:
 
 def decision_subject(job_name: str, decision: Decision) -> str:
     first = f" - {decision.reasons[0]}" if decision.reasons else ""
-    return ascii_line(f"{_TITLES[decision.outcome]}: {job_name}{first}", SNS_SUBJECT_MAX)
+    return ascii_line(f"{_title(decision.outcome, decision.reason_codes)}: {job_name}{first}", SNS_SUBJECT_MAX)
 
 
 _TITLES = {
@@ -75,9 +75,34 @@ _TITLES = {
 }
 
 
-def tuning_subject(tuning_job_name: str, outcome: Outcome, reasons: list[str]) -> str:
+def _title(outcome: Outcome, codes: list[ReasonCode]) -> str:
+    if outcome == Outcome.SKIPPED and ReasonCode.READER_NOT_INSTALLED in codes:
+        return "Model skipped, no reader in the inspector"
+    return _TITLES[outcome]
+
+
+# What registries, events and messages say about the judged model (`ModelInfo`'s identity, not its details).
+MODEL_FIELDS = ("framework", "format", "reader", "reader_version", "writer_version", "bytes_validated")
+# What a checkpoint's reader counted (under `ModelInfo.details`): its size, in the same flat object.
+CHECKPOINT_FACTS = ("parameters", "dtypes", "tensor_bytes")
+
+
+def model_facts(inspection: InspectionResult | None) -> dict[str, Any] | None:
+    """The judged model's framework, format, reader and writer (a checkpoint's parameters, dtypes and bytes
+    too), as one flat object (None: no model loaded)."""
+    if inspection is None or not inspection.model.framework:
+        return None
+    facts = inspection.model.model_dump(include=set(MODEL_FIELDS))
+    facts["class"] = inspection.model.class_name
+    facts.update({k: inspection.model.details[k] for k in CHECKPOINT_FACTS if k in inspection.model.details})
+    return facts
+
+
+def tuning_subject(
+    tuning_job_name: str, outcome: Outcome, reasons: list[str], codes: list[ReasonCode] | None = None
+) -> str:
     first = f" - {reasons[0]}" if reasons else ""
-    return ascii_line(f"{_TITLES[outcome]}: tuning job {tuning_job_name}{first}", SNS_SUBJECT_MAX)
+    return ascii_line(f"{_title(outcome, codes or [])}: tuning job {tuning_job_name}{first}", SNS_SUBJECT_MAX)
 
 
 def tuning_outcome(results: list[CandidateResult]) -> Outcome:
@@ -149,11 +174,17 @@ def decision_message(
         Outcome.REJECT: "The model was NOT registered. Retrain or fix the failing checks below.",
         Outcome.INCONCLUSIVE: "The gate could not decide; nothing was registered. A person must look.",
         Outcome.SKIPPED: (
-            "The artifact holds no scikit-learn model (*.joblib, *.pkl, *.pickle, *.skops): nothing was judged, "
-            "registered or changed. If this job should not reach the gate, remove its training-gate tag "
-            "(or its name prefix); if it is a scikit-learn model under another name, set model_file."
+            "The artifact holds no model of a framework the gate judges (scikit-learn, XGBoost, LightGBM, "
+            "CatBoost, ONNX): nothing was judged, registered or changed. If this job should not reach the gate, "
+            "remove its training-gate tag (or its name prefix); if its model is under another name, set model_file."
         ),
     }[decision.outcome]
+    if decision.outcome == Outcome.SKIPPED and ReasonCode.READER_NOT_INSTALLED in decision.reason_codes:
+        action = (
+            "The gate judges this model's framework, but this inspector image does not carry its reader: nothing "
+            "was judged, registered or changed. Deploy an inspector image that carries it (sklearn_version: see "
+            "the README's table of readers per image)."
+        )
     parts = [
         f"Training job: {job_name}",
         f"Decision: {decision.outcome.value}",
@@ -169,6 +200,11 @@ def decision_message(
     ]
     if decision.warnings:
         parts += ["", "Warnings:", *(f"- {w}" for w in decision.warnings)]
+    summary = inspection.model.summary() if inspection is not None else None
+    if summary:
+        parts += ["", f"Model: {summary}"]
+    if decision.rules_from:
+        parts.append(f"Rules: {decision.rules_from}")
     if inspection is not None:
         parts += ["", "Artifact checks:"]
         parts += [f"- {c.name}: {c.status.value} - {c.detail}" for c in inspection.checks]
@@ -224,7 +260,8 @@ def decision_event(
         "report_uri": evaluation.report_uri,
         "model_package_arn": model_package_arn,
         "model_package_version": model_package_arn.rsplit("/", 1)[-1] if model_package_arn else None,
-        # What the model is (framework, format, parameters, dtypes, bytes; a scikit-learn class and version).
+        # The judged model: framework, format, reader and writer versions, and a checkpoint's parameters,
+        # dtypes and bytes (None when no model was loaded).
         "model": evaluation.model,
     }
 

@@ -3,7 +3,9 @@
 The document is a public contract read by people and tools: changes are additive only and raise
 `schema_version` (1: the first release; 2: `metrics_uri` and `fidelity_uri` added, metric sources gain `log-default`,
 metrics gain `ambiguous` and `unavailable`, reason code METRIC_AMBIGUOUS; 3: `tuning`, set when the decision is a
-tuning job's, and the metric source `tuning_objective`)."""
+tuning job's, and the metric source `tuning_objective`; 4: `inspection.model` gains `framework`, `format`, `reader`,
+`reader_version`, `writer_version`, `bytes_validated` and `details`, `decision` gains `rules_from`, the policy gains
+`framework_rules` and `required_frameworks`, reason codes FRAMEWORK_NOT_ALLOWED and READER_NOT_INSTALLED)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from training_gate.domain.contract import CandidateResult, ReportRegistration, T
 from training_gate.domain.models import InspectionResult, MetricsResult
 from training_gate.domain.policy import Decision, Policy
 
-REPORT_SCHEMA_VERSION = 3
+REPORT_SCHEMA_VERSION = 4
 
 
 def report_prefix(training_job_name: str, execution_name: str) -> str:

@@ -62,6 +62,8 @@ class InspectionLimits(BaseModel):
     prediction_time_s_per_1k_rows: Annotated[float | None, Field(ge=0, le=900)] = None
     max_reference_rows: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     max_container_entries: Annotated[int | None, Field(ge=1)] = None
+    # ONNX operator domains beyond the ones onnxruntime implements (custom operators your runtime registers).
+    onnx_domains: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]] | None = None
 
 
 # -- sample input -------------------------------------------------------------------------------------------

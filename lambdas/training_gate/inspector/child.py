@@ -27,13 +27,15 @@ from training_gate.archive import RATIO_FLOOR, UnsafeArchive, WorkSpaceExhausted
 from training_gate.domain.models import (
     NO_SMOKE_PREDICTION_DETAIL,
     NOT_A_SKLEARN_MODEL_DETAIL,
+    READER_NOT_INSTALLED_DETAIL,
     CheckStatus,
     HoldoutConfig,
 )
 from training_gate.inspector import pickles
 from training_gate.inspector.config import CHECK_ORDER, WORK_SPACE_ADVICE, InspectConfig
-from training_gate.inspector.frameworks import HEAD_BYTES, REGISTRY, SCIKIT_LEARN, FileFacts
+from training_gate.inspector.frameworks import HEAD_BYTES, REGISTRY, SCIKIT_LEARN, FileFacts, ReaderMissing
 from training_gate.inspector.holdout import holdout_check
+from training_gate.inspector.native.errors import NativeRefusal
 from training_gate.inspector.recognise import (
     PICKLE_SUFFIXES,
     Content,
@@ -166,7 +168,10 @@ class _Run:
             self._judge_checkpoint(decision, refused)
             return
         if decision.framework is not SCIKIT_LEARN or not decision.judged:
-            self._not_judged(refused, left)
+            if decision.judged and decision.framework is not None and decision.model_file:
+                self._judge_native(decision, refused, names)
+            else:
+                self._not_judged(refused, left)
             return
 
         self.budgets.start("load", self.config.load_time_s, "load_time_s")
@@ -178,7 +183,7 @@ class _Run:
             return
         loaded = self.loaded[model_file]
         model = loaded.model
-        self.emit({"model": SCIKIT_LEARN.describe(loaded)})
+        self.emit({"model": {**SCIKIT_LEARN.describe(loaded), "format": sklearn_format(self.files[model_file])}})
         auxiliary = len(self.loaded) + len(self.contained) - 1
         others = f" (and {auxiliary} auxiliary pickle(s))" if auxiliary else ""
         self.check("load", CheckStatus.PASS, f"loaded {type(model).__name__} through the allowlist{others}")
@@ -190,6 +195,49 @@ class _Run:
 
         self._reference(model, names)
         self._holdout(model)
+        self.budgets.stop()
+
+    def _judge_native(self, decision: Decision, refused: list[tuple[str, str]], names: list[str]) -> None:
+        """Another framework the gate judges: its plug-in validates the bytes with the gate's own parser,
+        then its reader loads exactly what was validated; the same checks follow as for scikit-learn."""
+        framework, facts = decision.framework, self.files[decision.model_file or ""]
+        assert framework is not None
+        if refused:  # an auxiliary pickle the allowlist refused: serving code would load it too
+            name, why = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {why}")
+            self.stop("load")
+            return
+        seconds, key = self.config.load_budget(facts.size)
+        self.budgets.start("load", seconds, key)
+        hook("load")
+        try:
+            with open(self.workdir / facts.name, "rb") as stream:
+                model = framework.load(stream, facts, self.config)
+        except ReaderMissing as exc:
+            self.check("load", CheckStatus.SKIPPED, f"{READER_NOT_INSTALLED_DETAIL}: {exc}")
+            self.stop("load", f"not run: {READER_NOT_INSTALLED_DETAIL}")
+            return
+        except NativeRefusal as exc:
+            before = "; no C loader read it" if getattr(exc, "before_reader", False) else ""
+            detail = f"{facts.name} refused by the gate's {framework.name} checks{before}: {exc}"
+            self.check("load", CheckStatus.FAIL, detail)
+            self.stop("load")
+            return
+        except Exception as exc:  # noqa: BLE001 - a file the reader chokes on is the load check's verdict
+            self.check("load", CheckStatus.FAIL, f"could not load {facts.name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        self.emit({"model": framework.describe(model)})
+        self.check("load", *framework.loaded_detail(model))
+        self.check("version_skew", *framework.version_check(model))
+
+        self.budgets.start("smoke_prediction", self.config.smoke_time_s, "smoke_time_s")
+        hook("smoke_prediction")
+        self.check("smoke_prediction", *framework.predict(model, self.config))
+
+        estimator = framework.estimator(model)
+        self._reference(estimator, names)
+        self._holdout(estimator)
         self.budgets.stop()
 
     # -- the verdict of the pickles that are not the model ---------------------------------------------------
@@ -640,6 +688,19 @@ class _Run:
         self.check("holdout", status, detail)
 
 
+# joblib's compressed files start with their compressor's magic (joblib/compressor.py).
+_COMPRESSED = (b"ZF", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+
+
+def sklearn_format(facts: FileFacts) -> str:
+    """How a scikit-learn model was saved: skops, joblib (compressed or not) or pickle."""
+    if facts.suffix == ".skops":
+        return "skops"
+    if facts.head.startswith(_COMPRESSED):
+        return "joblib-compressed"
+    return "joblib" if facts.suffix == ".joblib" else "pickle"
+
+
 class FollowingPickle(ValueError):
     """A pickle after the first in one file was refused: serving code that reads on would meet it."""
 
@@ -724,6 +785,8 @@ def hook(phase: str) -> None:
         disable_for_tests()
     elif action == "enospc":
         raise OSError(errno.ENOSPC, "No space left on device")
+    elif action == "missing":  # an image without this framework's reader
+        raise ImportError("No module named the reader (removed for this test)")
     elif action == "allocate":
         blocks = []
         while True:

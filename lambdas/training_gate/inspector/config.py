@@ -104,6 +104,8 @@ class InspectConfig(BaseModel):
     )
     # A derived sample row is n_features_in_ zeros: 2**24 of them is 128 MiB, more is refused by name.
     max_sample_features: Annotated[int, Field(gt=0)] = 1 << 24
+    # An ONNX model may use operators of these domains too (besides the standard ones and com.microsoft).
+    onnx_domains: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]] = []
 
     def limits(self) -> ArchiveLimits:
         return ArchiveLimits(

@@ -2,9 +2,16 @@
 
 A plug-in implements one small protocol (`Framework`): `recognise` a file from its bytes and
 structure (and its name, as weaker evidence), `validate` the bytes, `load` inside the child,
-`predict` a smoke test, and `describe` what loaded. scikit-learn is judged today; the other
-frameworks recognise and describe only, so an artifact of theirs is `skipped` naming what was found.
-A later framework is judged by completing its plug-in here: nothing else changes.
+`predict` a smoke test, and `describe` what loaded (a dict: its `framework`, `format`, `reader`,
+`reader_version` and `writer_version` keys reach the report, the decision event, the package's metadata
+and the owners' message; any other key is kept as a detail). A judged plug-in may also say how the
+model's writer and reader versions compare (`version_check`) and what object the reference predictions
+and the holdout scoring call (`estimator`). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
+(the last four in `inspector/plugins`), and so are PyTorch, Hugging Face, TensorFlow and Keras checkpoints,
+by their bytes (`plugins/checkpoint_plugins`); the other frameworks recognise and describe only, so an
+artifact of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
+`ReaderMissing` from `load`: the artifact is `skipped`, naming why. A later framework is judged by
+completing its plug-in: nothing else changes.
 
 Order in REGISTRY is the precedence between model candidates of different frameworks when neither
 the configuration nor the training image decides (see `recognise.decide`).
@@ -14,13 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
-from training_gate.domain.models import NO_SMOKE_PREDICTION_DETAIL, CheckStatus
+from training_gate.domain.models import CheckStatus
 
 # Bytes of each member kept for recognition: enough for every magic number and a zip's first entry.
 HEAD_BYTES = 4096
@@ -88,6 +94,10 @@ class NotJudged(Exception):
     """The gate recognises this framework but does not judge it yet."""
 
 
+class ReaderMissing(NotJudged):
+    """A judged framework whose reader this inspector image does not carry: the model is skipped, not judged."""
+
+
 class Framework:
     """The plug-in protocol. Subclasses set `name`, `judged`, and override what they support."""
 
@@ -97,6 +107,11 @@ class Framework:
     # may hold (a Pipeline ending in XGBClassifier). The loader refuses them by identity like any class it
     # does not know; a refusal at one of these exact names says the pickle is this framework's model.
     sklearn_api: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> str:
+        """The framework's name in policies, reports and metadata: lower case, words joined by `-`."""
+        return self.name.lower().replace(" ", "-")
 
     def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
         """Evidence that `file` is a model of this framework (a short sentence), or None. `names` are
@@ -116,8 +131,20 @@ class Framework:
     def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
         raise NotJudged(self.name)
 
-    def describe(self, model: Any) -> dict[str, str | None]:
+    def describe(self, model: Any) -> dict[str, Any]:
         return {"class": type(model).__name__}
+
+    def loaded_detail(self, model: Any) -> tuple[CheckStatus, str]:
+        """The load check's status and sentence once `load` returned."""
+        return CheckStatus.PASS, f"loaded {self.name} {type(model).__name__}"
+
+    def version_check(self, model: Any) -> tuple[CheckStatus, str]:
+        """Whether the library that wrote the model and the one that read it agree on what it predicts."""
+        return CheckStatus.SKIPPED, f"{self.name} records no writer version to compare"
+
+    def estimator(self, model: Any) -> Any:
+        """What the reference predictions and the holdout scoring call (predict, predict_proba, classes_)."""
+        return model
 
 
 def _json_head(file: FileFacts) -> Any:
@@ -155,8 +182,19 @@ class ScikitLearn(Framework):
 
         return smoke_prediction(model, config)
 
-    def describe(self, model: Any) -> dict[str, str | None]:
-        return {"class": type(model.model).__name__, "sklearn_version": model.sklearn_version}
+    def describe(self, model: Any) -> dict[str, Any]:
+        return {
+            "class": type(model.model).__name__,
+            "sklearn_version": model.sklearn_version,
+            "framework": self.key,
+            "reader": "scikit-learn",
+            "reader_version": model.runtime_sklearn_version,
+            "writer_version": model.sklearn_version,
+            "bytes_validated": True,
+        }
+
+    def estimator(self, model: Any) -> Any:
+        return model.model
 
 
 # -- recognised, not judged yet --------------------------------------------------------------------------------
@@ -187,247 +225,12 @@ class _Signatures(Framework):
         return file.pickle_module is None and (file.basename in self.names or file.suffix in self.suffixes)
 
 
-class XGBoost(_Signatures):
-    name = "XGBoost"
-    modules = ("xgboost",)
-    sklearn_api = frozenset(
-        f"xgboost.sklearn.{c}"
-        for c in ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
-    )
-    names = ("xgboost-model",)
-    suffixes = (".bst", ".xgb", ".ubj")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        head = file.head
-        if head.startswith(b"binf"):
-            return "the old binary model format (binf)"
-        if re.match(rb'^\{\s*"learner"\s*:', head):
-            return "a JSON model (learner)"
-        if re.match(rb"^\{[iUIlL].{0,8}learner", head, re.DOTALL):
-            return "a UBJSON model (learner)"
-        # No magic number before XGBoost 1.0: its structure, as the gate's own XGBoost reader knows it.
-        from training_gate.inspector.native.api import recognise as native_recognise
-
-        found = native_recognise(head)
-        if found is not None and found.framework == "xgboost" and found.format == "old-binary":
-            return "the binary model format of XGBoost < 1.0 (its parameters, objective and booster)"
-        return None
-
-
-class LightGBM(_Signatures):
-    name = "LightGBM"
-    modules = ("lightgbm",)
-    sklearn_api = frozenset(
-        f"lightgbm.sklearn.{c}" for c in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
-    )
-    suffixes = (".lgb", ".lgbm")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        return "a text model (tree, version=)" if re.match(rb"^tree\r?\nversion=v\d", file.head) else None
-
-
-class CatBoost(_Signatures):
-    name = "CatBoost"
-    modules = ("catboost",)
-    sklearn_api = frozenset(
-        f"catboost.core.{c}" for c in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
-    )
-    suffixes = (".cbm",)
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        return "a binary model (CBM1)" if file.head.startswith(b"CBM1") else None
-
-
-# -- checkpoints: judged by their bytes, never by their code ------------------------------------------------------
-
-# Files of a training run that are not the model (transformers' Trainer, Lightning): read as auxiliaries.
-AUXILIARY_TORCH = re.compile(
-    r"(training_args|optimizer|scheduler|scaler|trainer_state)(_\d+)?\.(bin|pt|pth)|rng_state(_\d+)?\.pth"
-)
-SHARD = re.compile(r"(.+)-\d{5}-of-\d{5}\.(safetensors|bin)")
-INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-# Each checkpoint format's name in reports and policies (`ModelInfo.format`).
-CHECKPOINT_FORMATS = {
-    "torch zip": "torch-zip",
-    "torch legacy": "torch-legacy",
-    "torch tar": "torch-tar",
-    "TorchScript zip": "torchscript",
-    "safetensors": "safetensors",
-    "TensorFlow SavedModel": "saved-model",
-    "TensorFlow checkpoint": "tf-checkpoint",
-    "Keras v3 (.keras)": "keras-v3",
-    "Keras HDF5 (.h5)": "keras-h5",
-    "HDF5 weights": "h5-weights",
-}
-
-
-def _sibling(file: FileFacts, name: str) -> str:
-    parent = PurePosixPath(file.name).parent
-    return name if str(parent) == "." else str(parent / name)
-
-
-def _indexed(file: FileFacts, names: frozenset[str]) -> bool:
-    """A shard whose index lies beside it: the index is the model, the shard part of it."""
-    return bool(SHARD.fullmatch(file.basename)) and any(_sibling(file, index) in names for index in INDEXES)
-
-
-class _Checkpoint(_Signatures):
-    """A checkpoint judged by the gate's own readers (`inspector/checkpoints`): the framework's code never
-    runs, so nothing predicts; the load check carries the verdict and the numbers."""
-
-    judged = True
-    checkpoint: ClassVar[bool] = True
-
-    def validate(self, stream: BinaryIO, file: FileFacts) -> None:
-        return None  # the readers validate while they read
-
-    def load(self, stream: BinaryIO, file: FileFacts, config: Any) -> Any:
-        from training_gate.inspector.checkpoints import judge_artifact
-
-        if file.path is None:
-            raise NotJudged(f"{file.name} was consumed while the artifact streamed")
-        workdir = Path(*file.path.parts[: len(file.path.parts) - len(PurePosixPath(file.name).parts)])
-        files = sorted(str(p.relative_to(workdir).as_posix()) for p in workdir.rglob("*") if p.is_file())
-        scratch = Path(tempfile.mkdtemp(prefix="checkpoint-"))  # the child's TMPDIR, removed with it
-        return judge_artifact(self.name, workdir, file.name, files, scratch)
-
-    def describe(self, model: Any) -> dict[str, Any]:
-        details = model.describe()
-        return {
-            "framework": self.name.lower().replace(" ", "-"),
-            "format": CHECKPOINT_FORMATS.get(model.format.rsplit(": ", 1)[-1], model.format),
-            "reader": "training-gate",
-            "writer_version": model.writer,
-            "bytes_validated": True,
-            "format_name": model.format,
-            **{k: v for k, v in details.items() if k not in ("framework", "format", "writer")},
-        }
-
-    def loaded_detail(self, model: Any) -> tuple[CheckStatus, str]:
-        summary = model.summary()
-        if model.rejects:
-            read = f" ({summary})" if model.tensors else ""
-            return CheckStatus.FAIL, f"{model.model_file} refused: {'; '.join(model.rejects[:5])}{read}"
-        parts = [*([summary] if model.format else []), *model.notes]
-        if model.inconclusive:
-            return CheckStatus.INCONCLUSIVE, "; ".join([*model.inconclusive, *parts, *model.warnings])
-        if model.warnings:
-            return CheckStatus.WARN, "; ".join([*parts, *(f"warning: {w}" for w in model.warnings)])
-        return CheckStatus.PASS, "; ".join(parts)
-
-    def version_check(self, model: Any) -> tuple[CheckStatus, str]:
-        written = f" (written by {model.writer})" if model.writer else ""
-        return CheckStatus.SKIPPED, f"not applicable: the gate's own reader read the bytes{written}"
-
-    def predict(self, model: Any, config: Any) -> tuple[CheckStatus, str]:
-        return CheckStatus.SKIPPED, f"{NO_SMOKE_PREDICTION_DETAIL}: {self.name} checkpoints are judged by their bytes"
-
-    def estimator(self, model: Any) -> Any:
-        return None
-
-
-class HuggingFace(_Checkpoint):
-    """A transformers directory: config.json naming an architecture, beside its weights."""
-
-    name = "Hugging Face"
-    modules = ("transformers",)
-    WEIGHTS = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        base = file.basename
-        if _indexed(file, names):
-            return None
-        weights = base in self.WEIGHTS or base in INDEXES or SHARD.fullmatch(base)
-        if not weights:
-            return None
-        config = _sibling(file, "config.json")
-        return f"transformers weights beside {config}" if config in names else None
-
-
-class PyTorch(_Checkpoint):
-    name = "PyTorch"
-    modules = ("torch",)
-    suffixes = (".pt", ".pth", ".ckpt")
-    LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."  # torch.save < 1.6: a pickled magic number
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        if AUXILIARY_TORCH.fullmatch(file.basename) or _indexed(file, names):
-            return None  # read as an auxiliary, or as part of its index's checkpoint
-        if file.basename in INDEXES:
-            return "a sharded checkpoint's index"
-        if file.head.startswith(self.LEGACY_MAGIC):
-            return "the legacy torch.save format (magic number)"
-        entries = file.zip_names()
-        if any(e == "data.pkl" or e.endswith("/data.pkl") for e in entries):
-            script = any("/code/" in e or e.startswith("code/") for e in entries)
-            return "a TorchScript zip (code/, data.pkl)" if script else "a torch.save zip (data.pkl)"
-        if _safetensors(file.head):
-            return "safetensors weights"
-        if file.suffix in self.suffixes and len(file.head) > 262 and file.head[257:262] == b"ustar":
-            return "the pre-0.4 torch.save tar"
-        return None
-
-    def recognise(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        if AUXILIARY_TORCH.fullmatch(file.basename):
-            return None
-        return super().recognise(file, names)
-
-
 def _safetensors(head: bytes) -> bool:
     """8-byte little-endian header length, then a JSON header object."""
     if len(head) < 10:
         return False
     length = int.from_bytes(head[:8], "little")
     return 2 <= length <= 100 << 20 and head[8:10] in (b'{"', b"{ ", b"{\n")
-
-
-class TensorFlow(_Checkpoint):
-    name = "TensorFlow"
-    modules = ("tensorflow",)
-    names = ("saved_model.pb", "saved_model.pbtxt")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        base = file.basename
-        if base == "saved_model.pb" and file.head[:1] == b"\x08" and b"\x12" in file.head[:4]:
-            return "a SavedModel (saved_model.pb)"
-        if base.endswith(".index") and any(n.startswith(file.name[: -len(".index")] + ".data-") for n in names):
-            saved = str(PurePosixPath(file.name).parent.parent / "saved_model.pb")
-            if saved in names:
-                return None  # a SavedModel's variables: part of it
-            return "a checkpoint (.index with its data shards)"
-        return None
-
-
-class Keras(_Checkpoint):
-    name = "Keras"
-    modules = ("keras",)
-    suffixes = (".keras", ".h5", ".hdf5")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        if file.head.startswith(b"\x89HDF\r\n\x1a\n") and file.suffix in (".h5", ".hdf5", ".keras"):
-            return "an HDF5 model"
-        entries = file.zip_names()
-        if {"config.json", "metadata.json"} & set(entries) and file.suffix == ".keras":
-            return "a Keras v3 zip (config.json, metadata.json)"
-        return None
-
-
-class ONNX(_Signatures):
-    name = "ONNX"
-    modules = ("onnx", "onnxruntime")
-    suffixes = (".onnx",)
-    # ModelProto's field tags (protobuf wire format): what may follow ir_version.
-    _TAGS = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x82})
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        head = file.head
-        if file.suffix != ".onnx" or head[:1] != b"\x08" or len(head) < 3:
-            return None
-        position = 1
-        while position < len(head) and head[position] & 0x80:
-            position += 1
-        follows = head[position + 1] if position + 1 < len(head) else None
-        return "an ONNX ModelProto (ir_version, then its fields)" if follows in self._TAGS else None
 
 
 class MXNet(_Signatures):
@@ -461,6 +264,14 @@ class PMML(_Signatures):
     def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
         return "a PMML document (<PMML>)" if re.search(rb"<(\w+:)?PMML[\s>]", file.head[:HEAD_BYTES]) else None
 
+
+# The judged plug-ins of XGBoost, LightGBM, CatBoost and ONNX, and the checkpoints' (PyTorch, Hugging Face,
+# TensorFlow, Keras), build on the classes above.
+from training_gate.inspector.plugins.catboost_plugin import CatBoost  # noqa: E402
+from training_gate.inspector.plugins.checkpoint_plugins import HuggingFace, Keras, PyTorch, TensorFlow  # noqa: E402
+from training_gate.inspector.plugins.lightgbm_plugin import LightGBM  # noqa: E402
+from training_gate.inspector.plugins.onnx_plugin import ONNX  # noqa: E402
+from training_gate.inspector.plugins.xgboost_plugin import XGBoost  # noqa: E402
 
 SCIKIT_LEARN = ScikitLearn()
 # Precedence between frameworks when nothing else decides: scikit-learn (judged) first, then the

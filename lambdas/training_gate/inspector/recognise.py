@@ -8,7 +8,8 @@ as they inflate; every other file is unpacked and recognised afterwards by the p
 
 1. `model_file`, when configured: that file is the model, whatever else is there.
 2. A SageMaker built-in algorithm (the training image says which): its format is the model (k-means,
-   linear learner and PCA write `model_algo-1`); recognised, not judged.
+   linear learner and PCA write `model_algo-1`); recognised, not judged. Built-in XGBoost (the
+   `sagemaker-xgboost` image) is a framework container here: its `xgboost-model` is judged.
 3. The framework the training image names (a SageMaker framework container), when the artifact holds
    a model of it.
 4. Otherwise the strongest candidate: a scikit-learn object that predicts, then another framework's
@@ -18,7 +19,11 @@ as they inflate; every other file is unpacked and recognised afterwards by the p
 A scikit-learn object beside another framework's model that only transforms or encodes (a scaler, a
 label encoder) is auxiliary: it never decides the framework or the smoke prediction, but it was loaded
 through the same allowlist, and a refused one rejects. Every pickle goes through that loader except
-the model file of a framework the gate does not judge yet, which is described, not loaded.
+the model file of another framework, which its own plug-in reads (XGBoost's and LightGBM's through the same
+loader, held to the states those libraries write; CatBoost's as data; never through `__setstate__`), or
+describes without loading when the gate does not judge it. A scikit-learn pickle holding another
+framework's estimator the loader does not admit (a pipeline ending in a CatBoost estimator) is that
+framework's, and not judged.
 """
 
 from __future__ import annotations

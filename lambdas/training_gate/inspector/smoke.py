@@ -88,7 +88,7 @@ def smoke_prediction(model: Any, config: InspectConfig) -> tuple[CheckStatus, st
         # calls, a full pass over a wide sample each time. Other inputs are checked as usual.
         finite = numeric and not bool(np.isnan(rows).any())
         with sklearn.config_context(assume_finite=finite):
-            call = _smoke_calls if predicts else _smoke_transform
+            call = smoke_calls if predicts else _smoke_transform
             return call(model, rows, count, origin)
     except Exception as exc:  # noqa: BLE001 - any failure of foreign code is a verdict
         return CheckStatus.FAIL, f"smoke prediction raised {failure(exc, config.memory_limit_mib)}"
@@ -110,7 +110,8 @@ def _same(first: np.ndarray, second: np.ndarray) -> bool:
     return bool(np.array_equal(first, second))
 
 
-def _smoke_calls(model: Any, rows: Any, count: int, origin: str) -> tuple[CheckStatus, str]:
+def smoke_calls(model: Any, rows: Any, count: int, origin: str) -> tuple[CheckStatus, str]:
+    """predict twice (one output per row, deterministic), predict_proba where the model offers it."""
     try:
         first = _dense(model.predict(rows))
         second = _dense(model.predict(rows))

@@ -36,15 +36,17 @@ from training_gate.domain.contract import (
     trim,
 )
 from training_gate.domain.decision_record import ClaimVerdict, DecisionItem, ItemStatus, judge_existing
+from training_gate.domain.framework_policies import derived_for_model
 from training_gate.domain.inputs import GateInput, describe_validation_error, field_problems
 from training_gate.domain.metrics import recombine, tuning_objective_value
 from training_gate.domain.models import InspectionResult, MetricsResult, MetricValue, parse_finite
 from training_gate.domain.pipeline import WaitingToken
-from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide
+from training_gate.domain.policy import Champion, Decision, Outcome, Policy, ReasonCode, decide, framework_policy
 from training_gate.domain.report import (
     decision_message,
     decision_subject,
     decision_table,
+    model_facts,
     tuning_lines,
     tuning_outcome,
     tuning_subject,
@@ -177,9 +179,16 @@ def decide_job(
     extra: list[MetricValue] | None = None,
 ) -> Decided:
     policy, group, notes = resolve_policy(gate, job, settings.policy_overrides, ports.jobs, ports.load_stored)
-    metrics = recombine(collected, [*inspection.metrics, *(extra or [])])
+    found = [*inspection.metrics, *(extra or [])]
+    found += derived_for_model(inspection.model, [*collected.details, *found])
+    metrics = recombine(collected, found)
+    # The model's framework chooses the rules (its own in the policy, or the gate's defaults for it).
+    policy, rules_from = framework_policy(policy, inspection, metrics)
+    if rules_from:
+        notes.append(f"rules: {rules_from} ({', '.join(r.metric for r in policy.rules)})")
     champion = load_champion(policy, group, ports.registry)
     decision = decide(policy, metrics, inspection, champion, settings.policy_overrides)
+    decision.rules_from = rules_from
     decision.warnings = list(dict.fromkeys([*notes, *decision.warnings]))
     return Decided(policy=policy, group=group, decision=decision, metrics=metrics)
 
@@ -269,19 +278,9 @@ def new_item(
         judged_job=(judged or request.job).model_dump_json(),
         tuning_job_name=tuning.tuning_job_name if tuning else None,
         tuning_job_arn=tuning.tuning_job_arn if tuning else None,
-        model_summary=json.dumps(request.inspection.model.summary(), sort_keys=True),
+        judged_model=json.dumps(facts, sort_keys=True) if (facts := model_facts(request.inspection)) else None,
         waiting=[WaitingToken.of(callback, request.execution_arn).entry()] if callback else [],
     )
-
-
-def _model_summary(item: DecisionItem) -> dict[str, str]:
-    try:
-        summary = json.loads(item.model_summary or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(summary, dict):
-        return {}
-    return {str(k): str(v) for k, v in summary.items()}
 
 
 def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resumed: bool = False) -> Evaluation:
@@ -314,7 +313,7 @@ def evaluation_from_item(item: DecisionItem, claim: Claim, dry_run: bool, resume
         decision_key=item.training_job,
         tuning_job_name=item.tuning_job_name,
         tuning_job_arn=item.tuning_job_arn,
-        model=_model_summary(item),
+        model=json.loads(item.judged_model) if item.judged_model else None,
     )
 
 
@@ -383,7 +382,7 @@ def _decision_attributes(item: DecisionItem) -> dict[str, str]:
         "judged_job",
         "tuning_job_name",
         "tuning_job_arn",
-        "model_summary",
+        "judged_model",
     )
     values = item.model_dump()
     return {f: str(values[f]) for f in fields if values.get(f) is not None} | {"status": ItemStatus.DECIDED.value}
@@ -526,7 +525,7 @@ def reject_tuning_job(
         tuning_lines(tuning, tried, outcome),
     )
     notification = Notification(
-        subject=tuning_subject(tuning.tuning_job_name, outcome, reasons),
+        subject=tuning_subject(tuning.tuning_job_name, outcome, reasons, codes),
         message=trim(message, NOTIFICATION_MESSAGE_MAX, report_uri or "the report"),
     )
     return record(decided, best_request, new_item(decided, best_request, report_uri, notification, judged), ports)

@@ -21,6 +21,7 @@ from training_gate.dal.events import DecisionEvents
 from training_gate.dal.s3 import ArtifactStore, parse_s3_uri
 from training_gate.dal.sagemaker import ModelRegistry
 from training_gate.domain.contract import Evaluation, Registration, ReportRegistration, TrainingJob
+from training_gate.domain.models import ModelInfo
 from training_gate.domain.report import client_token, model_monitor_statistics, sanitize_metadata
 from training_gate.domain.report_document import Report
 from training_gate.domain.settings import InferenceConfig
@@ -38,8 +39,8 @@ GROUP_DESCRIPTION = "Models that passed training-gate"
 # ModelPackageGroupName, your model package belongs to the model group you specify and uses the tags
 # associated with the model group"); the gate's identity on the package is in its metadata.
 GROUP_TAGS = [{"Key": "managed-by", "Value": "training-gate"}]
-METADATA_METRICS_MAX = 40  # of the 50 CustomerMetadataProperties entries AWS allows
-METADATA_ENTRIES_MAX = 50  # CustomerMetadataProperties: 1-50 entries
+METADATA_ENTRIES_MAX = 50  # CustomerMetadataProperties entries AWS allows
+METADATA_METRICS_MAX = 40  # of them, at most, whatever room the fixed entries leave
 # Errors after which a retry with the same token cannot help; the package may exist all the same.
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
@@ -85,12 +86,10 @@ def registration_request(
         "gate_decision": decision.outcome.value,
         "gate_report": report_uri,
         "artifact_sha256": report.inspection.artifact.sha256 or "",
-        **dict(list(stored_metrics.items())[:METADATA_METRICS_MAX]),
+        **model_metadata(report.inspection.model),
     }
-    # What the model is, in the entries the metrics leave (the metrics come first: a champion comparison
-    # reads them back).
-    described = {f"model_{key}": value for key, value in report.inspection.model.summary().items()}
-    metadata.update(dict(list(described.items())[: max(0, METADATA_ENTRIES_MAX - len(metadata))]))
+    room = min(METADATA_METRICS_MAX, METADATA_ENTRIES_MAX - len(metadata))
+    metadata.update(dict(list(stored_metrics.items())[:room]))
     request: dict[str, Any] = {
         "ModelPackageGroupName": report.model_package_group,
         "ModelPackageDescription": (
@@ -124,6 +123,28 @@ def registration_request(
             spec["SupportedTransformInstanceTypes"] = inference.transform_instance_types
         request["InferenceSpecification"] = spec
     return request
+
+
+def model_metadata(model: ModelInfo) -> dict[str, str]:
+    """What the package says about its model: framework, format, the reader that judged it and the version
+    that wrote it, a checkpoint's parameters, dtypes and bytes (values within AWS's characters:
+    `sanitize_metadata` replaces any other)."""
+    entries = {
+        "model_framework": model.framework,
+        "model_format": model.format,
+        "model_reader": f"{model.reader} {model.reader_version or ''}".strip() if model.reader else None,
+        "model_writer_version": model.writer_version,
+        "model_bytes_validated": None if model.bytes_validated is None else str(model.bytes_validated).lower(),
+        # A checkpoint's size, as its reader counted it.
+        "model_parameters": _text(model.details.get("parameters")),
+        "model_dtypes": _text(model.details.get("dtypes")),
+        "model_bytes": _text(model.details.get("tensor_bytes")),
+    }
+    return {key: value for key, value in entries.items() if value}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def build_request(

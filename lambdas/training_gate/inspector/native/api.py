@@ -106,10 +106,10 @@ def recognise(head: bytes, name: str = "") -> Recognition | None:
     if head.startswith(b"tree\n") or head.startswith(b"tree\r"):
         return Recognition("lightgbm", "text")
     if head[:1] == b"\x80":
-        if b"xgboost.core" in head[:64]:
-            return Recognition("xgboost", "pickle")
-        if b"lightgbm.basic" in head[:64]:
-            return Recognition("lightgbm", "pickle")
+        # The first global a Booster or scikit-learn wrapper pickle names (xgboost.core, xgboost.sklearn, ...).
+        for module in (b"xgboost.", b"lightgbm.", b"catboost."):
+            if module in head[:64]:
+                return Recognition(module.decode().rstrip("."), "pickle")
         # The built-in container's file name: whatever else its pickle imports, the XGBoost reader
         # judges it and names the global it refuses, rather than the file passing for another kind.
         if lowered == BUILT_IN_NAME:
@@ -136,8 +136,7 @@ def validate_bytes(
         return NativeModel(found, model.describe(), model.num_feature, payload=to_json(model), parsed=model)
     if found.framework == "lightgbm":
         parsed = lightgbm_text.read_lightgbm(data)
-        text = data if parsed.source_format == "text" else _lightgbm_text_of(data)
-        return NativeModel(found, parsed.describe(), parsed.num_feature, payload=text, parsed=parsed)
+        return NativeModel(found, parsed.describe(), parsed.num_feature, payload=parsed.text, parsed=parsed)
     if found.framework == "onnx":
         if path is None:
             raise refuse(Reason.UNSUPPORTED, "an ONNX model is checked from its file (external data lies beside it)")
@@ -147,14 +146,6 @@ def validate_bytes(
         cbm = catboost_format.recognise_catboost(data)
         return NativeModel(found, cbm.describe(), None, path=path, validated=False, parsed=cbm)
     raise refuse(Reason.UNSUPPORTED, f"framework {found.framework!r}")
-
-
-def _lightgbm_text_of(data: bytes) -> bytes:
-    from training_gate.inspector.native import pickle_data
-
-    value = pickle_data.read_pickle(data, frozenset({lightgbm_text.BOOSTER_CLASS}), "lightgbm pickle")
-    state = pickle_data.object_state(value, lightgbm_text.BOOSTER_CLASS, "pickle")
-    return str(state.get("_handle", state.get("handle"))).encode("utf-8")
 
 
 def check_width(model: NativeModel, rows: list[list[float]]) -> None:

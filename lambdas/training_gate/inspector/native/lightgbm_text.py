@@ -12,6 +12,8 @@ reached twice, a feature past `max_feature_idx`, a categorical threshold outside
 a non-finite leaf, threshold or shrinkage.
 
 Pickled Boosters (JumpStart) hold this text under `_handle` (4.x) or `handle` (3.x): `from_booster_state`.
+The scikit-learn API's estimators (`LGBMClassifier`, `LGBMRegressor`, `LGBMRanker`, with `pickle` or
+uncompressed `joblib`) hold such a Booster under `_Booster`, and their labels under `_classes`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from training_gate.inspector.native import pickle_data
 from training_gate.inspector.native.errors import Reason, refuse
 
 BOOSTER_CLASS = "lightgbm.basic.Booster"
+WRAPPER_CLASSES = frozenset(
+    f"lightgbm.sklearn.{name}" for name in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
+)
+# LGBMClassifier keeps a fitted LabelEncoder (`_le`): read as data, its `classes_` beside `_classes`.
+LABEL_ENCODERS = frozenset({"sklearn.preprocessing._label.LabelEncoder", "sklearn.preprocessing.label.LabelEncoder"})
 MAX_FEATURES = 1 << 24
 MAX_CLASSES = 1 << 16
 MAX_LEAVES = 1 << 24
@@ -88,10 +95,21 @@ class LightGBMModel:
     average_output: bool
     trees: list[LightGBMTree]
     source_format: str = "text"
+    # The validated model text: exactly what LightGBM's loader is given.
+    text: bytes = b""
+    # A scikit-learn wrapper's facts (`class`, `classes`) when the file pickled one, else None.
+    estimator: dict[str, Any] | None = None
+    # The iteration a pickled Booster predicts up to by default (its `best_iteration` after early stopping);
+    # 0: every one. A text model saves only the iterations it predicts with.
+    best_iteration: int = 0
 
     @property
     def num_feature(self) -> int:
         return self.max_feature_idx + 1
+
+    @property
+    def iterations(self) -> int:
+        return len(self.trees) // max(self.num_tree_per_iteration, 1)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,6 +120,7 @@ class LightGBMModel:
             "num_feature": self.num_feature,
             "num_class": self.num_class,
             "num_trees": len(self.trees),
+            **({"estimator": self.estimator["class"]} if self.estimator else {}),
         }
 
 
@@ -205,6 +224,7 @@ def read_lightgbm_text(data: bytes) -> LightGBMModel:
         feature_names=names,
         average_output="average_output" in header,
         trees=trees,
+        text=bytes(data),
     )
 
 
@@ -426,11 +446,31 @@ def from_booster_state(state: Mapping[str, Any]) -> LightGBMModel:
 
 
 def read_lightgbm(data: bytes) -> LightGBMModel:
-    """A LightGBM text model or a pickled Booster, by content."""
+    """A LightGBM text model, a pickled Booster or a pickled scikit-learn wrapper, by content."""
     if data[:1] == b"\x80":
-        value = pickle_data.read_pickle(data, frozenset({BOOSTER_CLASS}), "lightgbm pickle")
+        classes = frozenset({BOOSTER_CLASS}) | WRAPPER_CLASSES | LABEL_ENCODERS
+        value = pickle_data.read_pickle(data, classes, "lightgbm pickle", arrays=True)
+        if isinstance(value, pickle_data.PickledObject) and value.cls in WRAPPER_CLASSES:
+            return from_wrapper_state(value)
         return from_booster_state(pickle_data.object_state(value, BOOSTER_CLASS, "pickle"))
     return read_lightgbm_text(data)
+
+
+def from_wrapper_state(wrapper: pickle_data.PickledObject) -> LightGBMModel:
+    state = wrapper.state
+    model = from_booster_state(pickle_data.object_state(state.get("_Booster"), BOOSTER_CLASS, "pickle _Booster"))
+    model.source_format = "sklearn-pickle"
+    classes: list[Any] | None = None
+    labels = state.get("_classes")
+    if isinstance(labels, pickle_data.PickledArray) and labels.built and len(labels.shape) == 1:
+        classes = list(labels.values)
+        expected = 2 if model.objective in ("binary", "cross_entropy") else model.num_class
+        if model.objective in ("binary", "multiclass", "multiclassova") and len(classes) != expected:
+            raise refuse(
+                Reason.INCONSISTENT, f"the estimator lists {len(classes)} classes, its Booster predicts {expected}"
+            )
+    model.estimator = {"class": wrapper.cls.rsplit(".", 1)[-1], "classes": classes}
+    return model
 
 
 def _decide(tree: LightGBMTree, node: int, value: float) -> int:

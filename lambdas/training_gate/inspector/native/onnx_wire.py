@@ -70,6 +70,7 @@ class OnnxSummary:
     graph_inputs: list[str] = field(default_factory=list)
     graph_outputs: list[str] = field(default_factory=list)
     producer: str = ""
+    producer_version: str = ""
 
     @property
     def total_bytes(self) -> int:
@@ -82,6 +83,7 @@ class OnnxSummary:
             "ir_version": self.ir_version,
             "opsets": dict(sorted(self.opsets.items())),
             "producer": self.producer,
+            "writer_version": f"{self.producer} {self.producer_version}".strip() or None,
             "initializer_bytes": self.total_bytes,
         }
 
@@ -198,6 +200,8 @@ class _Walker:
                 self.summary.ir_version = value
             elif number == 2:
                 self.summary.producer = _text(value, "producer_name")
+            elif number == 3:
+                self.summary.producer_version = _text(value, "producer_version")
             elif number == 8:
                 self.opset(_message(value, "opset_import"))
             elif number == 7:

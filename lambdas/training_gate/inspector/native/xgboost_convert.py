@@ -8,14 +8,17 @@ only producer of what the reader sees, whatever format the artifact held.
 The document follows XGBoost 2.1's schema (the version stamped below; 3.x reads it without the
 deprecation path for JSON written before 1.6). Base scores are written in probability space as 1.0+
 writes them: a 0.x binary's margin goes through the objective's inverse link, so the margin, and every
-prediction, is the one the original library computed. Trees keep their node numbering unless some
-nodes are unreachable (deleted by pruning), in which case the reachable ones are renumbered in order.
+prediction, is the one the original library computed. A 3.1+ model's per-output intercepts (a vector
+base score, which readers before 3.1 ignore but for its first value) become one intercept plus a last
+iteration of single-leaf trees holding each output's difference. Trees keep their node numbering unless
+some nodes are unreachable (deleted by pruning), in which case the reachable ones are renumbered in order.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 from training_gate.inspector.native.xgboost_model import (
@@ -23,6 +26,7 @@ from training_gate.inspector.native.xgboost_model import (
     OBJECTIVES,
     Tree,
     XGBoostModel,
+    base_margins,
     objective_name,
     validate,
 )
@@ -138,8 +142,73 @@ def _tree(tree: Tree, index: int, num_feature: int) -> dict[str, Any]:
     }
 
 
+def _margin_of(transform: str, margin: float) -> float:
+    """The base score (probability space, as JSON holds it) whose margin is `margin`."""
+    if transform == "sigmoid":
+        return 1 / (1 + math.exp(-margin))
+    if transform == "exp":
+        return math.exp(margin)
+    return margin
+
+
+def _leaf(value: float) -> Tree:
+    return Tree(
+        left=[INVALID_NODE], right=[INVALID_NODE], split_index=[0], split_condition=[value], default_left=[False],
+        deleted=[False], base_weight=[value], loss_change=[0.0], sum_hessian=[0.0], parents=[ROOT_PARENT],
+    )  # fmt: skip
+
+
+def _one_intercept(model: XGBoostModel) -> XGBoostModel:
+    """3.1 and later give each output its own intercept (a vector base_score), which readers before 3.1 do
+    not apply: the model with one intercept, each output's difference from it added as one more iteration
+    of single-leaf trees (or to a linear model's bias), so every reader predicts the same margins."""
+    margins = base_margins(model)
+    if len(model.base_score) == 1 or len(set(margins)) == 1:
+        return model
+    transform = OBJECTIVES[objective_name(model.objective)]
+    common = margins[0]
+    scalar = (
+        common
+        if model.base_score_is_margin or objective_name(model.objective).startswith("multi:")
+        else (_margin_of(transform if transform in ("sigmoid", "exp") else "identity", common))
+    )
+    shifts = [margin - common for margin in margins]
+    if model.booster == "gblinear":
+        weights = list(model.linear_weights or [])
+        for group, shift in enumerate(shifts):
+            weights[model.num_feature * model.num_groups + group] += shift
+        return replace(model, base_score=[scalar], linear_weights=weights)
+    trees, info = list(model.trees), list(model.tree_info)
+    for group, shift in enumerate(shifts):
+        for parallel in range(model.num_parallel_tree):
+            trees.append(_leaf(shift if parallel == 0 else 0.0))
+            info.append(group)
+    added = len(trees) - len(model.trees)
+    weight_drop = [*model.weight_drop, *([1.0] * added)] if model.weight_drop is not None else None
+    indptr = None  # rewritten from the tree count below
+    return replace(
+        model, base_score=[scalar], trees=trees, tree_info=info, weight_drop=weight_drop, iteration_indptr=indptr
+    )
+
+
+def first_trees(model: XGBoostModel, per_output: int) -> XGBoostModel:
+    """The model's first `per_output` trees of each output (`ntree_limit`, iterations times parallel trees):
+    what a scikit-learn wrapper predicts with after early stopping, where a Booster predicts with every tree."""
+    if model.booster == "gblinear" or per_output <= 0:
+        return model
+    end = per_output * model.num_groups
+    if end >= len(model.trees):
+        return model
+    drops = model.weight_drop[:end] if model.weight_drop is not None else None
+    return replace(
+        model, trees=model.trees[:end], tree_info=model.tree_info[:end], weight_drop=drops, iteration_indptr=None
+    )
+
+
 def to_document(model: XGBoostModel) -> dict[str, Any]:
     """The model as an XGBoost JSON document; the model is validated first (a refusal propagates)."""
+    validate(model)
+    model = _one_intercept(model)
     validate(model)
     scores = _probability_space(model)
     base_score = _number(scores[0]) if len(scores) == 1 else "[" + ",".join(_number(s) for s in scores) + "]"

@@ -130,6 +130,8 @@ class XGBoostModel:
     feature_names: list[str] = field(default_factory=list)
     feature_types: list[str] = field(default_factory=list)
     config: dict[str, Any] | None = None
+    # A scikit-learn wrapper's facts (`class`, `classes`) when the file pickled one, else None.
+    estimator: dict[str, Any] | None = None
 
     @property
     def num_groups(self) -> int:
@@ -139,13 +141,17 @@ class XGBoostModel:
         return {
             "framework": "xgboost",
             "format": self.source_format,
-            "writer_version": ".".join(map(str, self.writer_version)) if self.writer_version else None,
+            # 0.x wrote no version into the old binary format (its margin base score says it is 0.x).
+            "writer_version": ".".join(map(str, self.writer_version))
+            if self.writer_version
+            else ("0.x" if self.base_score_is_margin else None),
             "objective": self.objective,
             "booster": self.booster,
             "num_feature": self.num_feature,
             "num_class": self.num_class,
             "num_trees": len(self.trees),
             "num_parallel_tree": self.num_parallel_tree,
+            **({"estimator": self.estimator["class"]} if self.estimator else {}),
         }
 
 
@@ -216,6 +222,14 @@ def _validate_linear(model: XGBoostModel) -> None:
 
 def _validate_trees(model: XGBoostModel) -> None:
     count = len(model.trees)
+    vectors = next((tree.size_leaf_vector for tree in model.trees if tree.size_leaf_vector > 1), None)
+    if vectors is not None:
+        raise refuse(
+            Reason.UNSUPPORTED,
+            f"vector leaves of {vectors} outputs (multi_strategy=multi_output_tree, experimental in XGBoost): "
+            "the gate validates one output per tree",
+            "trees",
+        )
     if len(model.tree_info) != count:
         raise refuse(Reason.INCONSISTENT, f"{len(model.tree_info)} tree_info entries for {count} trees", "tree_info")
     for index, group in enumerate(model.tree_info):

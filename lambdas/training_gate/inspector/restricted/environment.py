@@ -37,6 +37,8 @@ class Environment:
     invariants: Invariants
     pattern_cache: dict[tuple[int, str], frozenset[int]] = field(default_factory=dict)
     extra: frozenset[str] = frozenset()
+    # The states XGBoost and LightGBM write for their classes (inspector/plugins/pickled.py), by name.
+    frameworks: dict[str, ClassSchema] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -62,7 +64,7 @@ class Environment:
             schema = self._schema_of(version) if isinstance(version, str) else None
             if schema is not None and role.name in schema.classes:
                 return schema.classes[role.name]
-        return None
+        return self.frameworks.get(role.name)
 
     def _schema_of(self, version: str) -> VersionSchema | None:
         if version not in self.schemas and version in available_versions():
@@ -96,6 +98,9 @@ def _build(extra: frozenset[str]) -> Environment:
             table.add([name], new=sb.new_instance, estimator=spec.estimator)
         for name in runtime.references:
             table.add([name])
+    from training_gate.inspector.plugins import pickled
+
+    frameworks = pickled.register(table)
     trusted: set[int] = set()
     for name in sorted(extra):
         obj = resolve_name(name)
@@ -105,6 +110,6 @@ def _build(extra: frozenset[str]) -> Environment:
         elif obj is not None:
             table.add([name])  # a function: referenced, never called while loading
             trusted.add(id(obj))
-    found = Environment(table, runtime, schemas, Invariants(table.lookup), extra=extra)
+    found = Environment(table, runtime, schemas, Invariants(table.lookup), extra=extra, frameworks=frameworks)
     found.trusted_functions = frozenset(trusted)
     return found

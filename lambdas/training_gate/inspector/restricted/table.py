@@ -136,7 +136,14 @@ class Table:
     def add(self, names: Iterable[str], call: Any = None, new: Any = None, estimator: bool = False) -> Any:
         """Allow every spelling in `names` that exists here; all must mean one object. Returns it."""
         found = [(name, resolve_name(name)) for name in names]
-        found = [(name, obj) for name, obj in found if obj is not None]
+        return self._add([(name, obj) for name, obj in found if obj is not None], call, new, estimator)
+
+    def add_object(self, names: Iterable[str], obj: Any, call: Any = None, new: Any = None) -> Any:
+        """Allow `names` as `obj`, an object of the gate's own standing for one this environment's library no
+        longer defines."""
+        return self._add([(name, obj) for name in names], call, new, False)
+
+    def _add(self, found: list[tuple[str, Any]], call: Any, new: Any, estimator: bool) -> Any:
         if not found:
             return None
         obj = found[0][1]

@@ -1,34 +1,41 @@
-"""Default metric policies for XGBoost, LightGBM, CatBoost and ONNX jobs, as data, and derived metrics.
+"""Default metric policies for XGBoost, LightGBM and CatBoost jobs, as data, and derived metrics. Pure.
 
 The shipped policy judges accuracy, precision, recall and F1, which built-in XGBoost never reports:
 it emits `validation:<eval_metric>` lines (`validation:logloss`, `validation:error`, `validation:auc`,
 `validation:rmse`, ...; tests/fixtures/sagemaker-logs/03 holds the container's 36 MetricDefinitions),
-so every such job would be inconclusive. These policies name the metric each framework reports by
-default for the objective (its canonical name: `validation:logloss` is `logloss`), with a bar a
-model must clear to be better than the trivial predictor:
+so every such job would be inconclusive. A model the inspection found to be one of these frameworks is
+judged by these rules instead, unless the deployment's policy names rules for its framework
+(`framework_rules`). They judge what the job reported of its objective family's metrics (canonical
+names: `validation:logloss` is `logloss`), each with a bar a model must clear to be better than the
+trivial predictor:
 
 - binary: logloss < ln 2 (a constant 0.5 scores ln 2), error < 0.5, AUC > 0.5;
 - multiclass with k classes: multi-class logloss < ln k, merror < 1 - 1/k;
 - regression, ranking and count objectives have no scale-free bar: the rule asks that the metric be
-  reported and finite (`>= 0`); a user sets the threshold their data needs.
+  reported and finite (`>= 0`), each of the family's metrics the job reported (`mae` as well as `rmse`);
+  a user sets the threshold their data needs.
 
-Those are floors against a broken model, not quality targets. XGBoost's default eval metric changed
-in 1.3 (`error` -> `logloss`, `merror` -> `mlogloss`), so the policy depends on the version.
+A job that reported none of its family's metrics is judged on the one its framework reports by default
+for the objective, which is then missing: inconclusive, naming it. Those are floors against a broken
+model, not quality targets. XGBoost's default eval metric changed in 1.3 (`error` -> `logloss`,
+`merror` -> `mlogloss`), so that fallback depends on the version that wrote the model. ONNX models
+carry no training metric the gate can name: the deployment's own rules judge them.
 
 Derived metrics (`derived_values`): accuracy = 1 - error (XGBoost's `error` is the share of wrong
 decisions at probability 0.5) and accuracy = 1 - merror (the share of wrong classes), added beside
-the original so a policy on accuracy can judge an XGBoost job that reports only `error`.
+the original so a policy on accuracy can judge an XGBoost job that reports only `error`; only for a
+model the inspection found to be an XGBoost classifier (`derived_for_model`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from training_gate.domain.metrics import canonical_name
-from training_gate.domain.models import MetricValue
+from training_gate.domain.models import MetricValue, ModelInfo
 
 LN2 = math.log(2)
 
@@ -92,11 +99,54 @@ _CHANCE_RULES: dict[str, tuple[str, str] | None] = {
     "logloss": ("<", "ln2"),
     "binary_logloss": ("<", "ln2"),
     "error": ("<", "0.5"),
+    "binary_error": ("<", "0.5"),
     "auc": (">", "0.5"),
     "mlogloss": ("<", "lnk"),
     "multi_logloss": ("<", "lnk"),
     "multiclass": ("<", "lnk"),
     "merror": ("<", "1-1/k"),
+    "multi_error": ("<", "1-1/k"),
+}
+# The metrics of each objective family a job may report (its eval_metric), in the order they are judged. A
+# regression or ranking job judged on another of its family's metrics than the default (eval_metric=mae) is
+# judged on what it reported, not found inconclusive for want of the default.
+_BINARY = ("logloss", "error", "auc")
+_MULTICLASS = ("mlogloss", "merror")
+_XGB_REGRESSION = ("rmse", "mae", "rmsle", "mape", "mphe")
+_XGB_RANKING = ("ndcg", "map", "pre", "auc")
+_LGB_REGRESSION = ("l2", "rmse", "l1", "huber", "fair", "mape", "quantile")
+FAMILY_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
+    "xgboost": {
+        "binary:logistic": _BINARY,
+        "binary:logitraw": _BINARY,
+        "binary:hinge": ("error",),
+        "multi:softmax": _MULTICLASS,
+        "multi:softprob": _MULTICLASS,
+        **{
+            objective: _XGB_REGRESSION
+            for objective in (
+                "reg:squarederror",
+                "reg:linear",
+                "reg:squaredlogerror",
+                "reg:pseudohubererror",
+                "reg:absoluteerror",
+                "reg:logistic",
+            )
+        },
+        **{objective: _XGB_RANKING for objective in ("rank:pairwise", "rank:ndcg", "rank:map")},
+    },
+    "lightgbm": {
+        "binary": ("binary_logloss", "binary_error", "auc"),
+        "multiclass": ("multi_logloss", "multi_error"),
+        "multiclassova": ("multi_logloss", "multi_error"),
+        **{objective: _LGB_REGRESSION for objective in ("regression", "regression_l1", "huber", "fair", "quantile")},
+        **{objective: ("ndcg", "map") for objective in ("lambdarank", "rank_xendcg")},
+    },
+    "catboost": {
+        "Logloss": ("logloss", "auc"),
+        "MultiClass": ("multiclass",),
+        "RMSE": ("rmse", "mae"),
+    },
 }
 
 
@@ -126,28 +176,54 @@ def default_metric(framework: str, objective: str, version: tuple[int, ...] | No
     return None
 
 
+def _rule(metric: str, num_class: int) -> dict[str, Any]:
+    bar = _CHANCE_RULES.get(metric)
+    if bar is None:
+        return {"metric": metric, "operator": ">=", "threshold": 0.0}
+    operator, kind = bar
+    return {"metric": metric, "operator": operator, "threshold": _threshold(kind, num_class)}
+
+
 def default_rules(
-    framework: str, objective: str, version: tuple[int, ...] | None = None, num_class: int = 2
+    framework: str,
+    objective: str,
+    version: tuple[int, ...] | None = None,
+    num_class: int = 2,
+    reported: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """Policy rules (the `Policy.rules` shape) for a job of this framework, objective and version. ONNX
-    models come with no training metric the gate can name: they use the shipped policy on the holdout."""
+    """Policy rules (the `Policy.rules` shape) for a job of this framework, objective and version: its
+    family's metrics it `reported` (canonical names), or else the one it reports by default. ONNX
+    models come with no training metric the gate can name: none (the deployment's rules apply)."""
+    family = [m for m in FAMILY_METRICS.get(framework, {}).get(objective, ()) if m in reported]
+    if family:
+        return [_rule(metric, num_class) for metric in family]
     metric = default_metric(framework, objective, version)
-    if metric is None:
-        return []
-    rule = _CHANCE_RULES.get(metric)
-    if rule is None:
-        return [{"metric": metric, "operator": ">=", "threshold": 0.0}]
-    operator, kind = rule
-    return [{"metric": metric, "operator": operator, "threshold": _threshold(kind, num_class)}]
+    return [_rule(metric, num_class)] if metric is not None else []
 
 
 def default_policy(
-    framework: str, objective: str, version: tuple[int, ...] | None = None, num_class: int = 2
+    framework: str,
+    objective: str,
+    version: tuple[int, ...] | None = None,
+    num_class: int = 2,
+    reported: Collection[str] = (),
 ) -> dict[str, Any] | None:
     """A whole policy document (validated by `Policy.model_validate` in the tests), or None when the
     framework reports no metric the gate knows by default."""
-    rules = default_rules(framework, objective, version, num_class)
+    rules = default_rules(framework, objective, version, num_class, reported)
     return {"version": 1, "rules": rules} if rules else None
+
+
+def version_of(text: str | None) -> tuple[int, ...] | None:
+    """A writer version as a model describes it ("1.7", "3.0.5", "0.x", "v4") as numbers, or None."""
+    if not text:
+        return None
+    parts = []
+    for part in text.lstrip("v").split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts) or None
 
 
 def derived_values(values: Iterable[MetricValue]) -> list[MetricValue]:
@@ -175,6 +251,17 @@ def derived_values(values: Iterable[MetricValue]) -> list[MetricValue]:
             )
             present.add((rule.name, value.source, value.host))
     return derived
+
+
+def derived_for_model(model: ModelInfo | None, values: Iterable[MetricValue]) -> list[MetricValue]:
+    """The derived metrics of a classifier whose `error` and `merror` mean what XGBoost's do (the share of
+    wrong decisions): an XGBoost model of a binary or multiclass objective. For any other model a metric
+    named `error` may be anything (a regression's error), so nothing is derived from it."""
+    if model is None or model.framework != "xgboost":
+        return []
+    if not str(model.details.get("objective") or "").startswith(("binary:", "multi:")):
+        return []
+    return derived_values(values)
 
 
 def _renamed(original: str, rule: DerivedMetric) -> str:
