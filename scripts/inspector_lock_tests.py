@@ -33,6 +33,7 @@ from infra.inspector_image import SUPPORTED_PAIRS, image_pair, pip_environment  
 # The one list of what this environment runs: globs, so new inspector test files join by their name.
 INSPECTOR_TESTS = (
     "tests/unit/test_archive*.py",
+    "tests/unit/test_checkpoints*.py",
     "tests/unit/test_inspector*.py",
     "tests/unit/test_loader*.py",
     "tests/unit/test_native_*.py",

@@ -149,6 +149,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                     "model": result.model.model_dump(mode="json", by_alias=True),
                     "recognition": result.recognition.model_dump(mode="json") if result.recognition else None,
                     "protections": [p.model_dump(mode="json") for p in result.protections],
+                    "findings": [f.model_dump(mode="json") for f in result.findings],
                 }
             )
         )
@@ -162,7 +163,9 @@ def run_inspect(args: argparse.Namespace) -> int:
         for protection in absent:
             print(f"{'NOTE':<8} {'protection':<17} {protection.name} not available: {protection.detail}")
         print(f"verdict: {result.verdict}")
-    return {"pass": EXIT_OK, "skip": EXIT_INCONCLUSIVE}.get(result.verdict, EXIT_REJECTED)
+    return {"pass": EXIT_OK, "skip": EXIT_INCONCLUSIVE, "inconclusive": EXIT_INCONCLUSIVE}.get(
+        result.verdict, EXIT_REJECTED
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -12,10 +12,17 @@ from tests.support.fakes import FakeEvents, FakeExecutions, FakeJobs, FakeLog, F
 from training_gate.dal.dynamodb import NotOwner
 from training_gate.domain.contract import MetricsSummary
 from training_gate.domain.inputs import GateInput
-from training_gate.domain.models import ArtifactInfo, CheckResult, CheckStatus, InspectionResult, MetricsResult
+from training_gate.domain.models import (
+    ArtifactInfo,
+    CheckResult,
+    CheckStatus,
+    InspectionResult,
+    MetricsResult,
+    ModelInfo,
+)
 from training_gate.domain.policy import Policy
 from training_gate.domain.settings import InferenceConfig
-from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate
+from training_gate.logic.evaluate import EvaluatePorts, EvaluateRequest, GateSettings, evaluate, evaluation_from_item
 from training_gate.logic.finish import FinishPorts, RecordOutcomeRequest, record_outcome
 from training_gate.logic.register import RegisterPorts, RegisterRequest, register
 
@@ -81,6 +88,48 @@ def test_the_request_is_stored_before_it_is_sent_and_carries_no_tags(world):
         registration.model_package_arn,
     )
     assert [e["outcome"] for e in events.published] == ["pass"]
+
+
+CHECKPOINT = ModelInfo.model_validate(
+    {
+        "framework": "pytorch",
+        "format": "torch-zip",
+        "reader": "training-gate",
+        "bytes_validated": True,
+        "tensors": 4,
+        "parameters": 67,
+        "dtypes": "float32=67",
+        "tensor_bytes": 268,
+    }
+)
+
+
+def test_a_checkpoints_size_goes_to_the_package_metadata_and_the_decision_event(world):
+    _, log, registry, events = world
+    inspection = passing_inspection().model_copy(update={"model": CHECKPOINT})
+    job, evaluation = decide(world, 0.95, inspection=inspection)
+    assert evaluation.model is not None and evaluation.model["parameters"] == 67
+    do_register(world, job, evaluation)
+    (sent,) = registry.packages.values()
+    metadata = sent["CustomerMetadataProperties"]
+    assert {k: v for k, v in metadata.items() if k.startswith("model_")} == {
+        "model_framework": "pytorch",
+        "model_format": "torch-zip",
+        "model_reader": "training-gate",
+        "model_bytes_validated": "true",
+        "model_parameters": "67",
+        "model_dtypes": "float32=67",
+        "model_bytes": "268",
+    }
+    (event,) = events.published
+    assert (event["model"]["parameters"], event["model"]["dtypes"], event["model"]["tensor_bytes"]) == (
+        67,
+        "float32=67",
+        268,
+    )
+    # A taker-over reads the decision back from the table: the model travels with it.
+    item = log.get("job-1", POLICY.sha256())
+    assert evaluation_from_item(item, evaluation.claim, dry_run=False).model == evaluation.model
 
 
 def test_a_retry_after_the_package_was_recorded_creates_nothing_and_sends_nothing_twice(world):

@@ -151,6 +151,17 @@ def test_a_persistent_id_ends_pickle_load_but_not_torch_loads_reading_of_a_zip_e
     assert classify("archive/data.pkl", data, len(data), contained=True).kind == "pickle"
 
 
+def test_a_zip_whose_first_line_runs_past_the_head_is_a_zip_not_ambiguous():
+    # A zip starts with `P` (PERSID): pickle.load fails there whatever the line holds, so a first entry with
+    # no newline in the head (Keras 3 writes such .keras files) leaves nothing undecided.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", b'{"keras_version": "3.15.1"}' + b" " * 8000)
+    data = buffer.getvalue()
+    assert b"\n" not in data[:4096]
+    assert classify("model.keras", data[:4096], len(data)).kind == "zip"
+
+
 @pytest.mark.parametrize(
     "compress", [gzip.compress, zlib.compress, bz2.compress, lzma.compress], ids=["gzip", "zlib", "bz2", "xz"]
 )
@@ -247,7 +258,7 @@ def test_a_benign_torch_zip_beside_the_judged_model_is_named_as_unread(tmp_path:
     result, checks = inspect({"model.joblib": CLASSIFIER, "aux.pt": aux}, tmp_path)
     assert result.verdict == "reject"
     assert "could not load aux.pt (its aux/data.pkl)" in checks["load"].detail
-    assert "a PyTorch file beside the judged model; the gate does not read PyTorch pickles yet" in (
+    assert "a PyTorch file beside the judged model; the gate reads PyTorch files by their bytes only beside a " in (
         checks["load"].detail
     )
 
@@ -339,11 +350,11 @@ def test_another_frameworks_file_beside_an_unjudged_model_is_named_beside_that_m
     }
     result, checks = inspect(files, tmp_path)
     assert result.verdict == "reject"
-    assert "a PyTorch file beside the Hugging Face model; the gate does not read PyTorch pickles yet" in (
-        checks["load"].detail
-    )
-    # a second file of the model's own framework is that framework's reader's to read
+    # Hugging Face is judged by the checkpoint readers, which read a torch file beside it themselves.
+    assert "auxiliary optimizer.pt refused by the restricted reader" in checks["load"].detail
+    # a second file of a judged checkpoint's own framework is its reader's to read (here: zips without the
+    # version record torch.save writes)
     files = {"model.pth": zipped({"m/data.pkl": torch_state}), "optimizer.pt": zipped({"o/data.pkl": torch_state})}
     result, checks = inspect(files, tmp_path)
-    assert result.verdict == "skip", result.checks
-    assert "left to their framework's own reader: optimizer.pt (its o/data.pkl)" in checks["load"].detail
+    assert result.verdict == "reject", result.checks
+    assert "model.pth refused" in checks["load"].detail and "optimizer.pt refused" in checks["load"].detail

@@ -114,7 +114,22 @@ RECOGNISED = {
 }
 
 
-@pytest.mark.parametrize("case", list(RECOGNISED))
+# Checkpoints are judged by the gate's own readers (tests/unit/test_checkpoints_*.py): recognised the same way.
+JUDGED_CHECKPOINTS = {"PyTorch", "Hugging Face", "TensorFlow", "Keras"}
+
+
+@pytest.mark.parametrize("case", [c for c in RECOGNISED if RECOGNISED[c][1] in JUDGED_CHECKPOINTS])
+def test_each_checkpoint_is_recognised_by_its_content_and_judged(case: str):
+    files, framework, evidence = RECOGNISED[case]
+    result, checks = inspect({**files, "code/inference.py": b"def model_fn(d): ..."})
+    assert result.recognition is not None
+    assert (result.recognition.framework, result.recognition.judged) == (framework, True)
+    model = result.recognition.files[0]
+    assert model.framework == framework and evidence in model.evidence, result.recognition
+    assert checks["load"].status != CheckStatus.SKIPPED, checks["load"]
+
+
+@pytest.mark.parametrize("case", [c for c in RECOGNISED if RECOGNISED[c][1] not in JUDGED_CHECKPOINTS])
 def test_each_framework_is_recognised_by_its_content_and_skipped_by_name(case: str):
     files, framework, evidence = RECOGNISED[case]
     result, checks = inspect({**files, "code/inference.py": b"def model_fn(d): ..."})
@@ -220,8 +235,8 @@ def test_an_artifact_with_no_model_of_any_kind_is_rejected_as_no_model_found():
 
 def test_a_pytorch_model_beside_a_scaler_is_pytorch_and_the_scaler_is_auxiliary():
     result, checks = inspect({"model.pth": TORCH_ZIP, "scaler.pkl": SCALER})
-    assert result.verdict == "skip", result.checks
-    assert "recognised PyTorch in model.pth" in checks["find_model"].detail
+    assert result.recognition.judged, result.checks
+    assert "model file model.pth (PyTorch" in checks["find_model"].detail
     assert "auxiliary, loaded through the allowlist: scaler.pkl" in checks["find_model"].detail
     roles = {f.file: f.role for f in result.recognition.files}
     assert roles == {"model.pth": "model", "scaler.pkl": "auxiliary"}
@@ -291,8 +306,8 @@ def test_a_scikit_learn_predictor_beside_another_format_is_judged_and_the_other_
 def test_the_training_image_decides_between_frameworks():
     image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
     result, checks = inspect({"model.pth": TORCH_ZIP, "head.joblib": CLASSIFIER}, image)
-    assert "recognised PyTorch in model.pth" in checks["find_model"].detail
-    assert result.verdict == "skip", result.checks
+    assert "model file model.pth (PyTorch" in checks["find_model"].detail
+    assert result.recognition.judged, result.checks
     assert result.recognition.rule == "training image pytorch-training (PyTorch)"
     assert {f.file: f.role for f in result.recognition.files}["head.joblib"] == "auxiliary"
 
@@ -485,9 +500,10 @@ def test_a_model_algo_1_of_unknown_bytes_is_no_model_found_saying_what_its_name_
 
 def test_a_torch_zip_named_like_a_pickle_is_pytorch_by_its_bytes():
     result, checks = inspect({"model.pkl": TORCH_ZIP})
-    assert result.verdict == "skip", result.checks
-    assert "recognised PyTorch in model.pkl (a torch.save zip (data.pkl)" in checks["find_model"].detail
-    assert checks["load"].status == CheckStatus.SKIPPED
+    assert result.recognition.framework == "PyTorch" and result.recognition.judged, result.checks
+    assert "model file model.pkl (PyTorch" in checks["find_model"].detail
+    # Judged by the checkpoint reader, not the scikit-learn loader: its data.pkl is an empty dict.
+    assert result.verdict == "reject" and "holds no tensors" in checks["load"].detail
 
 
 @pytest.mark.parametrize("members", [{}, {"model/": None}], ids=["empty", "directories-only"])

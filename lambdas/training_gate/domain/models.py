@@ -19,6 +19,8 @@ class CheckStatus(StrEnum):
     FAIL = "fail"
     WARN = "warn"
     SKIPPED = "skipped"
+    # The gate cannot vouch for the model either way (code that runs when it loads): a person must look.
+    INCONCLUSIVE = "inconclusive"
 
 
 # How find_model words "no file of a kind the gate loads": the check is skipped, not failed.
@@ -26,6 +28,8 @@ NOT_A_SKLEARN_MODEL_DETAIL = "no scikit-learn model"
 # How find_model words "no model file of any kind" (and the job is no built-in algorithm): a rejection
 # for the owners, whose training saved nothing usable.
 NO_MODEL_FOUND_DETAIL = "no model file of any kind"
+# How smoke_prediction words "this format is judged by its bytes; its code never runs in the gate".
+NO_SMOKE_PREDICTION_DETAIL = "not run: the model's code never runs in the gate"
 # How load words "a framework the gate judges, but this inspector image lacks its reader": skipped, like a
 # framework the gate does not judge, naming the reader and the image.
 READER_NOT_INSTALLED_DETAIL = "no reader in this image"
@@ -67,10 +71,25 @@ FRAMEWORK_FORMATS: dict[str, tuple[str, ...]] = {
     "lightgbm": ("text", "pickle", "sklearn-pickle"),
     "catboost": ("cbm", "pickle"),
     "onnx": ("onnx", "onnx-external-data"),
-    "hugging-face": (),
-    "pytorch": (),
-    "keras": (),
-    "tensorflow": (),
+    "hugging-face": (
+        "torch-zip",
+        "torch-legacy",
+        "safetensors",
+        "sharded-safetensors",
+        "sharded-torch",
+        "tf-h5",
+    ),
+    "pytorch": (
+        "torch-zip",
+        "torch-legacy",
+        "torch-tar",
+        "torchscript",
+        "safetensors",
+        "sharded-safetensors",
+        "sharded-torch",
+    ),
+    "keras": ("keras-v3", "keras-h5", "h5-weights"),
+    "tensorflow": ("saved-model", "tf-checkpoint"),
     "mxnet": (),
     "pmml": (),
 }
@@ -207,23 +226,43 @@ class Protection(BaseModel):
     detail: str
 
 
+TORCHSCRIPT = "TORCHSCRIPT"
+
+
+class Finding(BaseModel):
+    """A fact the inspection reports and the policy weighs (`artifact_checks`): the check it belongs to,
+    and a stable code: TORCHSCRIPT (code runs when the model loads), REMOTE_CODE (Hugging Face auto_map),
+    INFINITE_VALUES (an infinity in a tensor), NO_SMOKE_PREDICTION (the format is never run by the gate)."""
+
+    code: Literal["TORCHSCRIPT", "REMOTE_CODE", "INFINITE_VALUES", "NO_SMOKE_PREDICTION"]
+    check: str
+    detail: str
+
+
 class InspectionResult(BaseModel):
     # skip: the artifact holds no model file of a kind the gate loads; nothing was inspected.
-    verdict: Literal["pass", "reject", "skip"]
+    # inconclusive: nothing failed, but a check could not vouch for the model (its code runs at load).
+    verdict: Literal["pass", "reject", "skip", "inconclusive"]
     checks: list[CheckResult]
     artifact: ArtifactInfo
     model: ModelInfo = ModelInfo()
     metrics: list[MetricValue] = []
     recognition: Recognition | None = None
     protections: list[Protection] = []
+    findings: list[Finding] = []
 
     @staticmethod
-    def verdict_of(checks: list[CheckResult]) -> Literal["pass", "reject", "skip"]:
-        """reject on any failed check; skip when nothing failed and find_model found no file of a kind the
-        gate loads (another framework's model: nothing to inspect), or the model's framework has no reader
-        in this image; pass otherwise."""
+    def verdict_of(
+        checks: list[CheckResult], findings: list[Finding] | tuple[Finding, ...] = ()
+    ) -> Literal["pass", "reject", "skip", "inconclusive"]:
+        """reject on any failed check; inconclusive on any inconclusive check or TorchScript (the default
+        policy's reading of it: code that runs when the model loads); skip when nothing failed and
+        find_model found no file of a kind the gate loads (another framework's model: nothing to inspect),
+        or the model's framework has no reader in this image; pass otherwise."""
         if any(c.status == CheckStatus.FAIL for c in checks):
             return "reject"
+        if any(c.status == CheckStatus.INCONCLUSIVE for c in checks) or any(f.code == TORCHSCRIPT for f in findings):
+            return "inconclusive"
         not_a_model = any(
             c.name == "find_model"
             and c.status == CheckStatus.SKIPPED

@@ -78,6 +78,8 @@ class ReasonCode(StrEnum):
     NOT_A_SKLEARN_MODEL = "NOT_A_SKLEARN_MODEL"
     # The artifact holds no model file of any framework (and the job is no built-in algorithm).
     NO_MODEL_FOUND = "NO_MODEL_FOUND"
+    # A check could not vouch for the model (code that runs when it loads, content the gate does not read).
+    ARTIFACT_INCONCLUSIVE = "ARTIFACT_INCONCLUSIVE"
     # The model's framework (or its format) is not one the policy's required_frameworks allows.
     FRAMEWORK_NOT_ALLOWED = "FRAMEWORK_NOT_ALLOWED"
     # Skipped: a framework the gate judges, whose reader this inspector image does not carry.
@@ -157,6 +159,22 @@ class ArtifactCheckPolicy(BaseModel):
 
     version_skew: Literal["fail", "warn"] = "fail"
     source_disagreement: Literal["warn", "fail"] = "warn"
+    torchscript: Literal["inconclusive", "pass"] = Field(
+        default="inconclusive", description="pass: a TorchScript archive (code that runs at load) may pass"
+    )
+    remote_code: Literal["warn", "fail"] = Field(
+        default="warn", description="fail: a Hugging Face model whose config.json names code (auto_map) rejects"
+    )
+    infinite_values: Literal["warn", "fail"] = Field(
+        default="warn", description="fail: an infinity in any tensor rejects (a NaN always does)"
+    )
+    smoke_prediction: Literal["optional", "required"] = Field(
+        default="optional", description="required: a model no smoke prediction ran on (checkpoints) is inconclusive"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_defaults(handler(self), _ADDED_ARTIFACT_CHECK_FIELDS)
 
 
 class OutcomePolicy(BaseModel):
@@ -230,6 +248,12 @@ class Policy(BaseModel):
 # Fields added after policy hashes were first stored, with the default at which they are not dumped.
 _ADDED_POLICY_FIELDS: dict[str, Any] = {"log_defaults": "accept", "framework_rules": {}, "required_frameworks": {}}
 _ADDED_RULE_FIELDS: dict[str, Any] = {"exact": False}
+_ADDED_ARTIFACT_CHECK_FIELDS: dict[str, Any] = {
+    "torchscript": "inconclusive",
+    "remote_code": "warn",
+    "infinite_values": "warn",
+    "smoke_prediction": "optional",
+}
 
 
 def _drop_defaults(document: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
@@ -486,6 +510,10 @@ def artifact_check_findings(
     for check in inspection.checks if inspection is not None else []:
         if check.status == CheckStatus.WARN:
             warnings.append(f"artifact check {check.name}: {check.detail}")
+        if check.status == CheckStatus.INCONCLUSIVE:
+            failures.append(
+                (ReasonCode.ARTIFACT_INCONCLUSIVE, f"artifact check {check.name} is inconclusive: {check.detail}")
+            )
         if check.status != CheckStatus.FAIL:
             continue
         if check.name == "version_skew":
@@ -498,7 +526,29 @@ def artifact_check_findings(
             failures.append((ReasonCode.NO_MODEL_FOUND, f"artifact check find_model failed: {check.detail}"))
             continue
         failures.append((ReasonCode.ARTIFACT_CHECK_FAILED, f"artifact check {check.name} failed: {check.detail}"))
-    return failures, warnings
+    return failures + finding_outcomes(policy.artifact_checks, inspection), warnings
+
+
+def finding_outcomes(checks: ArtifactCheckPolicy, inspection: InspectionResult | None) -> list[tuple[ReasonCode, str]]:
+    """What the policy makes of the inspection's findings: TorchScript is inconclusive unless allowed; remote
+    code and infinities reject when the policy says so; a model nothing predicted on is inconclusive when
+    the policy requires a smoke prediction. (Each finding's check already carries its warning.)"""
+    found: list[tuple[ReasonCode, str]] = []
+    failed = any(c.status == CheckStatus.FAIL for c in inspection.checks) if inspection is not None else True
+    for finding in inspection.findings if inspection is not None else []:
+        if finding.code == "TORCHSCRIPT" and checks.torchscript == "inconclusive":
+            found.append((ReasonCode.ARTIFACT_INCONCLUSIVE, f"{finding.detail} (artifact_checks.torchscript)"))
+        elif finding.code == "REMOTE_CODE" and checks.remote_code == "fail":
+            found.append((ReasonCode.ARTIFACT_CHECK_FAILED, f"{finding.detail} (artifact_checks.remote_code)"))
+        elif finding.code == "INFINITE_VALUES" and checks.infinite_values == "fail":
+            found.append(
+                (ReasonCode.ARTIFACT_CHECK_FAILED, f"{finding.detail} (artifact_checks.infinite_values: fail)")
+            )
+        elif finding.code == "NO_SMOKE_PREDICTION" and checks.smoke_prediction == "required" and not failed:
+            found.append(
+                (ReasonCode.ARTIFACT_INCONCLUSIVE, f"{finding.detail} (artifact_checks.smoke_prediction: required)")
+            )
+    return found
 
 
 def skipped_decision(

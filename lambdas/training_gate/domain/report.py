@@ -83,14 +83,18 @@ def _title(outcome: Outcome, codes: list[ReasonCode]) -> str:
 
 # What registries, events and messages say about the judged model (`ModelInfo`'s identity, not its details).
 MODEL_FIELDS = ("framework", "format", "reader", "reader_version", "writer_version", "bytes_validated")
+# What a checkpoint's reader counted (under `ModelInfo.details`): its size, in the same flat object.
+CHECKPOINT_FACTS = ("parameters", "dtypes", "tensor_bytes")
 
 
 def model_facts(inspection: InspectionResult | None) -> dict[str, Any] | None:
-    """The judged model's framework, format, reader and writer, as one flat object (None: no model loaded)."""
+    """The judged model's framework, format, reader and writer (a checkpoint's parameters, dtypes and bytes
+    too), as one flat object (None: no model loaded)."""
     if inspection is None or not inspection.model.framework:
         return None
     facts = inspection.model.model_dump(include=set(MODEL_FIELDS))
     facts["class"] = inspection.model.class_name
+    facts.update({k: inspection.model.details[k] for k in CHECKPOINT_FACTS if k in inspection.model.details})
     return facts
 
 
@@ -256,7 +260,8 @@ def decision_event(
         "report_uri": evaluation.report_uri,
         "model_package_arn": model_package_arn,
         "model_package_version": model_package_arn.rsplit("/", 1)[-1] if model_package_arn else None,
-        # The judged model: framework, format, reader and writer versions (None when no model was loaded).
+        # The judged model: framework, format, reader and writer versions, and a checkpoint's parameters,
+        # dtypes and bytes (None when no model was loaded).
         "model": evaluation.model,
     }
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from training_gate.archive import RATIO_FLOOR, UnsafeArchive, WorkSpaceExhausted, unpack_stream
 from training_gate.domain.models import (
+    NO_SMOKE_PREDICTION_DETAIL,
     NOT_A_SKLEARN_MODEL_DETAIL,
     READER_NOT_INSTALLED_DETAIL,
     CheckStatus,
@@ -150,16 +151,22 @@ class _Run:
         decision = decide(
             [self.files[n] for n in names], self.loaded, self.request.get("training_image"), self.config.model_file
         )
+        checkpoint = decision.judged and bool(getattr(decision.framework, "checkpoint", False))
         for name in decision.load_later:
+            if checkpoint and _read_as_checkpoint(self.files[name]):
+                continue  # the checkpoint's restricted reader reads it, with torch's weights-only rules
             self._load_from_disk(name)
         if decision.status != CheckStatus.FAIL:
-            self._read_containers(names, decision)
+            self._read_containers(names, decision, checkpoint)
         self.emit({"recognition": decision.recognition()})
         self.check("find_model", decision.status, decision.detail)
         if decision.status == CheckStatus.FAIL:
             self.stop("find_model")
             return
         refused, left = self._refusals(decision)
+        if checkpoint:
+            self._judge_checkpoint(decision, refused)
+            return
         if decision.framework is not SCIKIT_LEARN or not decision.judged:
             if decision.judged and decision.framework is not None and decision.model_file:
                 self._judge_native(decision, refused, names)
@@ -242,8 +249,15 @@ class _Run:
         the loader refused at one of an unjudged framework's classes; beside a judged model, every refusal
         rejects: serving code loads auxiliary files too, and the gate cannot vouch for what it could not read."""
         model_file = decision.model_file or ""
+        checkpoint = decision.judged and bool(getattr(decision.framework, "checkpoint", False))
         theirs = {c.file for c in decision.candidates if c.framework is decision.framework}
-        unjudged = {c.file: c.framework for c in decision.candidates if not c.judged}
+        # Files of a framework that is not the judged one: an unjudged framework's, or a checkpoint's beside
+        # another framework's model (the checkpoint readers judge only the model's own framework's files).
+        unjudged = {
+            c.file: c.framework
+            for c in decision.candidates
+            if not c.judged or (c.framework is not decision.framework and getattr(c.framework, "checkpoint", False))
+        }
         outcomes = [(name, name, o) for name, o in self.loaded.items()]
         outcomes += [((z, e), f"{z} (its {e})" if e else z, o) for (z, e), o in self.contained.items()]
         refused: list[tuple[str, str]] = []
@@ -252,12 +266,17 @@ class _Run:
             if not isinstance(outcome, BaseException):
                 continue
             owner = key[0] if isinstance(key, tuple) else key
+            if checkpoint and (owner == model_file or _read_as_checkpoint(self.files[owner])):
+                continue  # the checkpoint's readers read it as its own reader does (a zip, not raw bytes)
             holding = framework_of_refusal(outcome)
             if not decision.judged and (owner == model_file or owner in theirs or holding is not None):
                 left.append(label)
                 continue
             why = failure(outcome, self._memory())
             framework = holding[0] if holding is not None else unjudged.get(owner)
+            if framework is None and owner in self.files and _read_as_checkpoint(self.files[owner]):
+                torch = next(f for f in REGISTRY if f.name == "PyTorch")  # an optimizer.pt is named by no candidate
+                framework = torch if decision.framework is not torch else None
             if framework is not None:
                 model = (
                     f"the {decision.framework.name} model"
@@ -266,14 +285,56 @@ class _Run:
                     if decision.judged
                     else "the model"
                 )
+                reads = (
+                    f"the gate reads {framework.name} files by their bytes only beside a {framework.name} model"
+                    if getattr(framework, "checkpoint", False)
+                    else f"the gate does not read {framework.name} pickles yet"
+                )
                 why += (
-                    f": a {framework.name} file beside {model}; the gate does not read {framework.name} pickles "
-                    "yet, so it cannot vouch for this file, which serving code may load too (remove it from the "
-                    "artifact)"
+                    f": a {framework.name} file beside {model}; {reads}, so it cannot vouch for this file, which "
+                    "serving code may load too (remove it from the artifact)"
                 )
             refused.append((label, why))
         refused.sort(key=lambda item: item[0] != model_file)
         return refused, left
+
+    def _judge_checkpoint(self, decision: Decision, refused: list[tuple[str, str]]) -> None:
+        """A checkpoint (PyTorch, Hugging Face, TensorFlow, Keras): judged by the gate's own readers, its
+        code never run; the load check carries the verdict, nothing predicts."""
+        framework, facts = decision.framework, self.files[decision.model_file or ""]
+        assert framework is not None
+        if refused:  # a pickle the allowlist refused: serving code would load it too
+            name, why = refused[0]
+            self.check("load", CheckStatus.FAIL, f"could not load {name}: {why}")
+            self.stop("load")
+            return
+        # The model spans files (shards, variables/): its budget counts every byte of the artifact.
+        seconds, key = self.config.load_budget(sum(f.size for f in self.files.values()))
+        self.budgets.start("load", seconds, key)
+        hook("load")
+        try:
+            judgement = framework.load(None, facts, self.config)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a file the readers choke on is the load check's verdict
+            self.check("load", CheckStatus.FAIL, f"could not read {facts.name}: {failure(exc, self._memory())}")
+            self.stop("load")
+            return
+        self.emit({"model": framework.describe(judgement)})
+        status, detail = framework.loaded_detail(judgement)
+        findings = [{"code": code, "check": "load", "detail": text} for code, text in judgement.findings]
+        self.check("load", status, detail)
+        if status == CheckStatus.FAIL:
+            self.emit({"findings": findings})
+            self.stop("load")
+            return
+        self.check("version_skew", *framework.version_check(judgement))
+        smoke_status, smoke_detail = framework.predict(judgement, self.config)
+        findings.append({"code": "NO_SMOKE_PREDICTION", "check": "smoke_prediction", "detail": smoke_detail})
+        self.emit({"findings": findings})
+        self.check("smoke_prediction", smoke_status, smoke_detail)
+        self.check("reference_predictions", CheckStatus.SKIPPED, f"{NO_SMOKE_PREDICTION_DETAIL}: nothing predicts")
+        holdout = "a holdout set is configured but" if self.config.holdout else "no holdout set configured;"
+        self.check("holdout", CheckStatus.SKIPPED, f"{holdout} a checkpoint is never run by the gate")
+        self.budgets.stop()
 
     def _not_judged(self, refused: list[tuple[str, str]], left: list[str]) -> None:
         """Another framework's model: nothing to judge, but a refused auxiliary pickle still rejects."""
@@ -359,14 +420,17 @@ class _Run:
             elif content.kind == "other" and facts.suffix in PICKLE_SUFFIXES and not _recognised(facts, every):
                 self._load_from_disk(name)  # named as a pickle, no format's content: the loader says why
 
-    def _read_containers(self, names: list[str], decision: Decision) -> None:
+    def _read_containers(self, names: list[str], decision: Decision, checkpoint: bool = False) -> None:
         """The pickles inside the artifact's zips and tars, but those of a model the gate does not judge
-        (its framework's reader will)."""
+        (its framework's reader will), and beside a judged checkpoint those of torch's own files (its
+        restricted reader reads them, with torch's weights-only rules)."""
         for name in names:
             content = self.contents.get(name)
             if content is None or content.kind not in ("zip", "tar", "skops"):
                 continue
             if name == decision.model_file and not decision.judged:
+                continue
+            if checkpoint and _read_as_checkpoint(self.files[name]):
                 continue
             # A skops file was loaded as one; its zip may hold more than skops reads.
             self._examine(name, Content("zip", detail=content.detail) if content.kind == "skops" else content)
@@ -643,6 +707,18 @@ class FollowingPickle(ValueError):
     def __init__(self, number: int, cause: BaseException):
         super().__init__(f"its pickle #{number} (after the first): {type(cause).__name__}: {cause}")
         self.cause = cause
+
+
+def _read_as_checkpoint(facts: FileFacts) -> bool:
+    """A torch file the checkpoint readers read (`checkpoints.judge.scan_auxiliaries`): the legacy format,
+    a torch.save zip, a pickle naming torch first, the oldest tar under a torch name."""
+    from training_gate.inspector.checkpoints.judge import TORCH_SUFFIXES, tar_header
+
+    if facts.head.startswith(pickles.TORCH_LEGACY_MAGIC) or (facts.pickle_module or "").split(".")[0] == "torch":
+        return True
+    if any(entry.endswith("/data.pkl") for entry in facts.zip_names()):
+        return True
+    return facts.suffix in TORCH_SUFFIXES and tar_header(facts.head[:512])
 
 
 def _left(stream: Any, size: int) -> int:

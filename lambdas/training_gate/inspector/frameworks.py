@@ -7,8 +7,9 @@ structure (and its name, as weaker evidence), `validate` the bytes, `load` insid
 and the owners' message; any other key is kept as a detail). A judged plug-in may also say how the
 model's writer and reader versions compare (`version_check`) and what object the reference predictions
 and the holdout scoring call (`estimator`). scikit-learn, XGBoost, LightGBM, CatBoost and ONNX are judged
-(the last four in `inspector/plugins`); the other frameworks recognise and describe only, so an artifact
-of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
+(the last four in `inspector/plugins`), and so are PyTorch, Hugging Face, TensorFlow and Keras checkpoints,
+by their bytes (`plugins/checkpoint_plugins`); the other frameworks recognise and describe only, so an
+artifact of theirs is `skipped` naming what was found. A judged framework whose reader the image lacks raises
 `ReaderMissing` from `load`: the artifact is `skipped`, naming why. A later framework is judged by
 completing its plug-in: nothing else changes.
 
@@ -224,74 +225,12 @@ class _Signatures(Framework):
         return file.pickle_module is None and (file.basename in self.names or file.suffix in self.suffixes)
 
 
-class HuggingFace(_Signatures):
-    """A transformers directory: config.json naming an architecture, beside its weights."""
-
-    name = "Hugging Face"
-    modules = ("transformers",)
-    WEIGHTS = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        base = file.basename
-        weights = base in self.WEIGHTS or re.fullmatch(r"(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin)", base)
-        if not weights:
-            return None
-        config = str(PurePosixPath(file.name).with_name("config.json"))
-        return f"transformers weights beside {config}" if config in names else None
-
-
-class PyTorch(_Signatures):
-    name = "PyTorch"
-    modules = ("torch",)
-    suffixes = (".pt", ".pth", ".ckpt")
-    LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."  # torch.save < 1.6: a pickled magic number
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        if file.head.startswith(self.LEGACY_MAGIC):
-            return "the legacy torch.save format (magic number)"
-        entries = file.zip_names()
-        if any(e == "data.pkl" or e.endswith("/data.pkl") for e in entries):
-            script = any("/code/" in e or e.startswith("code/") for e in entries)
-            return "a TorchScript zip (code/, data.pkl)" if script else "a torch.save zip (data.pkl)"
-        if _safetensors(file.head):
-            return "safetensors weights"
-        return None
-
-
 def _safetensors(head: bytes) -> bool:
     """8-byte little-endian header length, then a JSON header object."""
     if len(head) < 10:
         return False
     length = int.from_bytes(head[:8], "little")
     return 2 <= length <= 100 << 20 and head[8:10] in (b'{"', b"{ ", b"{\n")
-
-
-class TensorFlow(_Signatures):
-    name = "TensorFlow"
-    modules = ("tensorflow",)
-    names = ("saved_model.pb", "saved_model.pbtxt")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        base = file.basename
-        if base == "saved_model.pb" and file.head[:1] == b"\x08" and b"\x12" in file.head[:4]:
-            return "a SavedModel (saved_model.pb)"
-        if base.endswith(".index") and any(n.startswith(file.name[: -len(".index")] + ".data-") for n in names):
-            return "a checkpoint (.index with its data shards)"
-        return None
-
-
-class Keras(_Signatures):
-    name = "Keras"
-    modules = ("keras",)
-    suffixes = (".keras", ".h5", ".hdf5")
-
-    def content(self, file: FileFacts, names: frozenset[str]) -> str | None:
-        if file.head.startswith(b"\x89HDF\r\n\x1a\n") and file.suffix in (".h5", ".hdf5", ".keras"):
-            return "an HDF5 model"
-        entries = file.zip_names()
-        if {"config.json", "metadata.json"} & set(entries) and file.suffix == ".keras":
-            return "a Keras v3 zip (config.json, metadata.json)"
-        return None
 
 
 class MXNet(_Signatures):
@@ -326,8 +265,10 @@ class PMML(_Signatures):
         return "a PMML document (<PMML>)" if re.search(rb"<(\w+:)?PMML[\s>]", file.head[:HEAD_BYTES]) else None
 
 
-# The judged plug-ins of XGBoost, LightGBM, CatBoost and ONNX build on the classes above.
+# The judged plug-ins of XGBoost, LightGBM, CatBoost and ONNX, and the checkpoints' (PyTorch, Hugging Face,
+# TensorFlow, Keras), build on the classes above.
 from training_gate.inspector.plugins.catboost_plugin import CatBoost  # noqa: E402
+from training_gate.inspector.plugins.checkpoint_plugins import HuggingFace, Keras, PyTorch, TensorFlow  # noqa: E402
 from training_gate.inspector.plugins.lightgbm_plugin import LightGBM  # noqa: E402
 from training_gate.inspector.plugins.onnx_plugin import ONNX  # noqa: E402
 from training_gate.inspector.plugins.xgboost_plugin import XGBoost  # noqa: E402

@@ -30,6 +30,7 @@ from training_gate.domain.models import (
     ArtifactInfo,
     CheckResult,
     CheckStatus,
+    Finding,
     InspectionResult,
     MetricValue,
     ModelInfo,
@@ -262,14 +263,17 @@ def inspect_artifact(
         recognition = (
             next((m["recognition"] for m in outcome.messages if "recognition" in m), None) if outcome else None
         )
+        messages = outcome.messages if outcome else []
+        findings = [Finding.model_validate(f) for m in messages for f in m.get("findings", [])]
         return InspectionResult(
-            verdict=InspectionResult.verdict_of(checks.results),
+            verdict=InspectionResult.verdict_of(checks.results, findings),
             checks=checks.results,
             artifact=artifact,
             model=model_info,
             metrics=metrics,
             recognition=Recognition.model_validate(recognition) if recognition else None,
             protections=[Protection.model_validate(p) for p in outcome.protections] if outcome else [],
+            findings=findings,
         )
 
     try:

@@ -591,9 +591,11 @@ def _newobj_ex(self: _Interpreter) -> None:
 
 
 def _persid(self: _Interpreter) -> None:
-    raw, _ = self.source.line()
+    # Without a persistent_load the reader fails here whatever the line holds (pickle reads it, then
+    # fails): a line longer than the head must not leave that undecided (a zip's `PK` starts so).
     if not self.persistent:
         raise _Fails("a persistent id: pickle.load and joblib.load have no persistent_load")
+    raw, _ = self.source.line()
     self.push(_Value("object", f"persistent_load({(raw or b'')[:40]!r})"))
 
 

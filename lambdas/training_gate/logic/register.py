@@ -127,15 +127,24 @@ def registration_request(
 
 def model_metadata(model: ModelInfo) -> dict[str, str]:
     """What the package says about its model: framework, format, the reader that judged it and the version
-    that wrote it (values within AWS's characters: `sanitize_metadata` replaces any other)."""
+    that wrote it, a checkpoint's parameters, dtypes and bytes (values within AWS's characters:
+    `sanitize_metadata` replaces any other)."""
     entries = {
         "model_framework": model.framework,
         "model_format": model.format,
         "model_reader": f"{model.reader} {model.reader_version or ''}".strip() if model.reader else None,
         "model_writer_version": model.writer_version,
         "model_bytes_validated": None if model.bytes_validated is None else str(model.bytes_validated).lower(),
+        # A checkpoint's size, as its reader counted it.
+        "model_parameters": _text(model.details.get("parameters")),
+        "model_dtypes": _text(model.details.get("dtypes")),
+        "model_bytes": _text(model.details.get("tensor_bytes")),
     }
     return {key: value for key, value in entries.items() if value}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def build_request(
