@@ -8,26 +8,13 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from training_gate.inspector.restricted.table import LOSS_NAMES
+
 # Classes a model carries besides estimators, allowed to be learned (by exact name; names of another
 # version simply do not resolve). Left out on purpose: builders, splitters' and pruners' internals,
 # PyFuncDistance (calls back into Python), scipy.stats distributions (their __setstate__ runs exec).
 INTERNAL_CLASSES = (
-    *(
-        f"sklearn._loss.loss.{name}"
-        for name in (
-            "AbsoluteError",
-            "ExponentialLoss",
-            "HalfBinomialLoss",
-            "HalfGammaLoss",
-            "HalfMultinomialLoss",
-            "HalfPoissonLoss",
-            "HalfSquaredError",
-            "HalfTweedieLoss",
-            "HalfTweedieLossIdentity",
-            "HuberLoss",
-            "PinballLoss",
-        )
-    ),
+    *(f"sklearn._loss.loss.{name}" for name in LOSS_NAMES),
     *(
         f"sklearn._loss.link.{name}"
         for name in (
